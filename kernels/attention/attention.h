@@ -1,0 +1,36 @@
+#pragma once
+// Attention forward kernels: O = softmax(scale * Q K^T) V, plus the natural-log log-sum-exp per row.
+// Q, O: [batch, heads, seq_q, d]; K, V: [batch, kv_heads, seq_k, d]; lse: [batch, heads, seq_q] fp32.
+// Causal masking is aligned to the bottom right: query i sees keys j <= i + seq_k - seq_q.
+// A query that sees no key gets O = 0 and lse = -inf.
+//
+// Versions:
+//   attn.naive: materialises S = QK^T in device memory (seed 001 task 2): tiled GEMM-NT, scale and
+//               causal mask, row softmax (writes lse), tiled GEMM-NN. Memory grows with seq_q*seq_k.
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/common/kernel_types.h"
+
+namespace fabench {
+
+struct AttentionArgs {
+  const void* q = nullptr;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  void* o = nullptr;
+  float* lse = nullptr;
+  std::int64_t batch = 1, heads = 1, kv_heads = 1, seq_q = 0, seq_k = 0, head_dim = 0;
+  bool causal = false;
+  float scale = 1.0f;
+  KernelElem elem = KernelElem::f32;
+};
+
+// Workspace the naive version needs: the fp32 score matrix S.
+std::size_t attention_naive_workspace_bytes(const AttentionArgs& a);
+// tile: the GEMM tile edge, 16 or 32.
+void attention_naive(const AttentionArgs& a, void* workspace, int tile, cudaStream_t stream);
+
+}  // namespace fabench

@@ -1,0 +1,32 @@
+#pragma once
+// The `fa-bench [--config FILE]` command: plan -> cases -> runner -> sinks, row by row.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/expand.hpp"
+#include "core/variant.hpp"
+
+namespace fabench {
+
+struct SweepOptions {
+  std::string config_path;  // empty: the default sweep compiled into the binary
+  std::string output_dir;   // empty: results/<plan name>/
+  std::string filter;
+  int device = 0;
+  bool dry_run = false;
+  std::optional<Shard> shard;
+  bool resume = false;
+  bool overwrite = false;
+  std::string format = "table";  // console: table or markdown
+  std::vector<std::string> argv;  // to restart this process after a sticky CUDA fault
+};
+
+// Returns the process exit code: 0 when every row is ok/unsupported/oom/timeout, 1 when any row
+// is a mismatch, launch_error or fault, 2 for bad input (config, arguments, files).
+int run_sweep(const SweepOptions& opt, const Registry& registry);
+
+// The file stem for a plan and shard: "<name>" or "<name>.shard-<i>-of-<n>".
+std::string result_stem(const std::string& plan_name, const std::optional<Shard>& shard);
+
+}  // namespace fabench

@@ -1,0 +1,321 @@
+#include "config/plan.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/variant.hpp"
+
+namespace fabench {
+
+ConfigError::ConfigError(const std::string& path, const std::string& what)
+    : std::runtime_error(path.empty() ? what : path + ": " + what), path_(path) {}
+
+namespace {
+
+std::string describe(const ordered_json& j) {
+  std::string s = j.dump();
+  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
+// A JSON value with the path that reached it, so every error can say where it is.
+struct Node {
+  const ordered_json& j;
+  std::string path;
+
+  Node key(const std::string& k) const { return {j.at(k), path.empty() ? k : path + "." + k}; }
+  Node index(std::size_t i) const { return {j.at(i), fmt::format("{}[{}]", path, i)}; }
+  [[noreturn]] void fail(const std::string& what) const { throw ConfigError(path, what); }
+
+  void expect_object(const std::vector<std::string>& known) const {
+    if (!j.is_object()) fail(fmt::format("expected an object, got {}", describe(j)));
+    for (const auto& item : j.items())
+      if (std::find(known.begin(), known.end(), item.key()) == known.end())
+        throw ConfigError(path.empty() ? item.key() : path + "." + item.key(),
+                          fmt::format("unknown key (expected one of: {})", fmt::join(known, ", ")));
+  }
+  std::string string() const {
+    if (!j.is_string()) fail(fmt::format("expected a string, got {}", describe(j)));
+    return j.get<std::string>();
+  }
+  std::int64_t integer(std::int64_t min) const {
+    if (!j.is_number_integer() && !(j.is_number_float() && std::floor(j.get<double>()) == j.get<double>()))
+      fail(fmt::format("expected an integer, got {}", describe(j)));
+    auto v = j.get<std::int64_t>();
+    if (v < min) fail(fmt::format("{} is below the minimum {}", v, min));
+    return v;
+  }
+  double number(double min, double max) const {
+    if (!j.is_number()) fail(fmt::format("expected a number, got {}", describe(j)));
+    double v = j.get<double>();
+    if (!(v >= min && v <= max)) fail(fmt::format("{} is outside [{}, {}]", v, min, max));
+    return v;
+  }
+  bool boolean() const {
+    if (!j.is_boolean()) fail(fmt::format("expected true or false, got {}", describe(j)));
+    return j.get<bool>();
+  }
+  // A scalar or a list of scalars, as a list of nodes.
+  std::vector<Node> list() const {
+    std::vector<Node> out;
+    if (!j.is_array()) {
+      out.push_back(*this);
+      return out;
+    }
+    if (j.empty()) fail("expected a non-empty list");
+    for (std::size_t i = 0; i < j.size(); ++i) out.push_back(index(i));
+    return out;
+  }
+};
+
+std::string positive_int_error(const ordered_json& v, std::int64_t& out) {
+  if (!v.is_number_integer()) return fmt::format("expected a positive integer, got {}", describe(v));
+  out = v.get<std::int64_t>();
+  if (out < 1) return fmt::format("{} is not a positive integer", out);
+  return {};
+}
+
+}  // namespace
+
+std::vector<std::string> axes_of(OpKind op) {
+  switch (op) {
+    case OpKind::softmax: return {"dtype", "rows", "cols", "scale", "mask", "dropout"};
+    case OpKind::attention:
+      return {"dtype", "batch", "heads", "kv_heads", "seq_len", "seq_q", "seq_k", "head_dim", "causal", "scale"};
+  }
+  return {};
+}
+
+std::string apply_axis(const std::string& axis, const ordered_json& v, Problem& p) {
+  if (axis == "dtype") {
+    if (!v.is_string()) return fmt::format("expected a string, got {}", describe(v));
+    auto t = parse_dtype(v.get<std::string>());
+    if (!t) return fmt::format("{} is not one of {}", describe(v), dtype_choices());
+    p.dtype = *t;
+    return {};
+  }
+  if (axis == "mask") {
+    if (!v.is_string()) return fmt::format("expected a string, got {}", describe(v));
+    auto m = parse_mask(v.get<std::string>());
+    if (!m) return fmt::format("{} is not one of {}", describe(v), mask_choices());
+    p.mask = *m;
+    return {};
+  }
+  if (axis == "causal") {
+    if (!v.is_boolean()) return fmt::format("expected true or false, got {}", describe(v));
+    p.causal = v.get<bool>();
+    return {};
+  }
+  if (axis == "scale") {
+    if (v.is_null() || (v.is_string() && v.get<std::string>() == "default")) {
+      p.scale.reset();
+      return {};
+    }
+    if (!v.is_number() || !(v.get<double>() > 0) || !std::isfinite(v.get<double>()))
+      return fmt::format("expected a positive number or \"default\", got {}", describe(v));
+    p.scale = v.get<double>();
+    return {};
+  }
+  if (axis == "dropout") {
+    if (!v.is_number() || !(v.get<double>() >= 0 && v.get<double>() < 1))
+      return fmt::format("expected a probability in [0, 1), got {}", describe(v));
+    p.dropout = v.get<double>();
+    return {};
+  }
+  std::int64_t n = 0;
+  std::int64_t* field = axis == "rows"       ? &p.rows
+                        : axis == "cols"     ? &p.cols
+                        : axis == "batch"    ? &p.batch
+                        : axis == "heads"    ? &p.heads
+                        : axis == "kv_heads" ? &p.kv_heads
+                        : axis == "seq_q"    ? &p.seq_q
+                        : axis == "seq_k"    ? &p.seq_k
+                        : axis == "head_dim" ? &p.head_dim
+                                             : nullptr;
+  if (axis == "seq_len") {
+    if (auto e = positive_int_error(v, n); !e.empty()) return e;
+    p.seq_q = p.seq_k = n;
+    return {};
+  }
+  if (!field) return "unknown axis";
+  if (auto e = positive_int_error(v, n); !e.empty()) return e;
+  *field = n;
+  return {};
+}
+
+namespace {
+
+void parse_timing(const Node& n, TimingSettings& t) {
+  n.expect_object({"warmup", "min_samples", "min_time_s", "max_noise", "max_time_s", "l2"});
+  if (n.j.contains("warmup")) t.warmup = static_cast<int>(n.key("warmup").integer(0));
+  if (n.j.contains("min_samples")) t.min_samples = static_cast<int>(n.key("min_samples").integer(1));
+  if (n.j.contains("min_time_s")) t.min_time_s = n.key("min_time_s").number(0, 3600);
+  if (n.j.contains("max_noise")) t.max_noise = n.key("max_noise").number(0, 1);
+  if (n.j.contains("max_time_s")) t.max_time_s = n.key("max_time_s").number(0.001, 86400);
+  if (n.j.contains("l2")) {
+    auto mode = n.key("l2").string();
+    if (mode != "cold" && mode != "hot") n.key("l2").fail(fmt::format("\"{}\" is not one of cold, hot", mode));
+    t.flush_l2 = mode == "cold";
+  }
+}
+
+void parse_validation(const Node& n, ValidationSettings& v) {
+  n.expect_object({"enabled", "max_rows", "tolerance"});
+  if (n.j.contains("enabled")) v.enabled = n.key("enabled").boolean();
+  if (n.j.contains("max_rows")) v.max_rows = static_cast<int>(n.key("max_rows").integer(1));
+  if (n.j.contains("tolerance")) {
+    Node tol = n.key("tolerance");
+    tol.expect_object({"fp32", "tf32", "fp16", "bf16"});
+    for (const auto& item : tol.j.items())
+      v.tolerance[*parse_dtype(item.key())] = tol.key(item.key()).number(0, 1);
+  }
+}
+
+VariantRequest parse_variant(const Node& n, OpKind op, const Registry& registry) {
+  VariantRequest req;
+  req.path = n.path;
+  const Node name_node = n.j.is_object() ? (n.expect_object({"name", "params"}), n.key("name")) : n;
+  req.name = name_node.string();
+  const Variant* v = registry.find(req.name);
+  if (!v) {
+    std::vector<std::string> names;
+    for (const Variant* x : registry.for_op(op)) names.push_back(x->name);
+    name_node.fail(fmt::format("unknown variant \"{}\" (variants of {}: {})", req.name, to_string(op),
+                               fmt::join(names, ", ")));
+  }
+  if (v->op != op)
+    name_node.fail(fmt::format("variant \"{}\" computes {}, not {}", req.name, to_string(v->op), to_string(op)));
+  if (n.j.is_object() && n.j.contains("params")) {
+    Node params = n.key("params");
+    if (!params.j.is_object()) params.fail("expected an object of parameter lists");
+    for (const auto& item : params.j.items()) {
+      Node pn = params.key(item.key());
+      auto known = std::find_if(v->params.begin(), v->params.end(), [&](auto& tp) { return tp.name == item.key(); });
+      if (known == v->params.end()) {
+        std::vector<std::string> names;
+        for (const auto& tp : v->params) names.push_back(tp.name);
+        pn.fail(fmt::format("not a parameter of {} (parameters: {})", req.name,
+                            names.empty() ? std::string("none") : fmt::format("{}", fmt::join(names, ", "))));
+      }
+      for (const Node& value : pn.list()) req.params[item.key()].push_back(value.integer(1));
+    }
+  }
+  return req;
+}
+
+Experiment parse_experiment(const Node& n, const Plan& plan, const TimingSettings& timing,
+                            const ValidationSettings& validation, const Registry& registry) {
+  if (!n.j.is_object()) n.fail(fmt::format("expected an object, got {}", describe(n.j)));
+  Experiment e;
+  e.path = n.path;
+  e.timing = timing;
+  e.validation = validation;
+  if (!n.j.contains("op")) n.fail(fmt::format("missing \"op\" (one of {})", op_choices()));
+  auto op = parse_op(n.key("op").string());
+  if (!op) n.key("op").fail(fmt::format("\"{}\" is not one of {}", n.j.at("op").get<std::string>(), op_choices()));
+  e.op = *op;
+  std::vector<std::string> known = {"name", "op", "variants", "zip", "timing", "validation", "description"};
+  const auto axes = axes_of(e.op);
+  known.insert(known.end(), axes.begin(), axes.end());
+  n.expect_object(known);
+  e.name = n.j.contains("name") ? n.key("name").string() : fmt::format("{}-{}", plan.name, n.path);
+
+  if (!n.j.contains("variants")) n.fail("missing \"variants\" (a list of variant names, or \"all\")");
+  Node vars = n.key("variants");
+  if (vars.j.is_string() && vars.j.get<std::string>() == "all") {
+    for (const Variant* v : registry.for_op(e.op)) e.variants.push_back({v->name, {}, vars.path});
+  } else {
+    for (const Node& vn : vars.list()) e.variants.push_back(parse_variant(vn, e.op, registry));
+  }
+
+  for (const auto& axis : axes) {
+    if (!n.j.contains(axis)) continue;
+    Axis a{axis, {}};
+    Problem scratch;
+    scratch.op = e.op;
+    for (const Node& value : n.key(axis).list()) {
+      if (auto err = apply_axis(axis, value.j, scratch); !err.empty()) value.fail(err);
+      a.values.push_back(value.j);
+    }
+    e.axes.push_back(std::move(a));
+  }
+  auto has = [&](const char* a) { return n.j.contains(a); };
+  if (e.op == OpKind::attention) {
+    if (has("seq_len") && (has("seq_q") || has("seq_k")))
+      n.fail("give either \"seq_len\" or \"seq_q\" and \"seq_k\", not both");
+    if (!has("seq_len") && !(has("seq_q") && has("seq_k"))) n.fail("missing \"seq_len\" (or \"seq_q\" and \"seq_k\")");
+    if (!has("head_dim")) n.fail("missing \"head_dim\"");
+  } else {
+    if (!has("rows")) n.fail("missing \"rows\"");
+    if (!has("cols")) n.fail("missing \"cols\"");
+  }
+
+  if (has("zip")) {
+    Node zip = n.key("zip");
+    if (!zip.j.is_array()) zip.fail("expected a list of axis groups, e.g. [[\"batch\", \"seq_len\"]]");
+    std::set<std::string> zipped;
+    for (std::size_t g = 0; g < zip.j.size(); ++g) {
+      Node group = zip.index(g);
+      if (!group.j.is_array() || group.j.size() < 2) group.fail("expected a list of two or more axis names");
+      std::vector<std::string> names;
+      std::size_t length = 0;
+      for (std::size_t i = 0; i < group.j.size(); ++i) {
+        Node an = group.index(i);
+        std::string name = an.string();
+        auto axis = std::find_if(e.axes.begin(), e.axes.end(), [&](const Axis& a) { return a.name == name; });
+        if (axis == e.axes.end()) an.fail(fmt::format("\"{}\" is not an axis of this experiment", name));
+        if (!zipped.insert(name).second) an.fail(fmt::format("axis \"{}\" is zipped twice", name));
+        if (i == 0) length = axis->values.size();
+        if (axis->values.size() != length)
+          an.fail(fmt::format("axis \"{}\" has {} values, but \"{}\" has {}: zipped axes need equal lengths", name,
+                              axis->values.size(), names[0], length));
+        names.push_back(name);
+      }
+      e.zip.push_back(names);
+    }
+  }
+  if (has("timing")) parse_timing(n.key("timing"), e.timing);
+  if (has("validation")) parse_validation(n.key("validation"), e.validation);
+  return e;
+}
+
+}  // namespace
+
+Plan parse_plan(const std::string& text, const Registry& registry, const std::string& source_name) {
+  Plan plan;
+  try {
+    plan.source = ordered_json::parse(text);
+  } catch (const nlohmann::json::parse_error& err) {
+    throw ConfigError("", fmt::format("{}: not valid JSON: {}", source_name, err.what()));
+  }
+  Node root{plan.source, ""};
+  root.expect_object({"name", "description", "seed", "timing", "validation", "experiments"});
+  if (plan.source.contains("name")) plan.name = root.key("name").string();
+  if (plan.name.empty() || plan.name.find_first_of("/\\ ") != std::string::npos)
+    root.key("name").fail("must be a non-empty name without spaces or slashes (it names the output folder)");
+  if (plan.source.contains("seed")) plan.seed = static_cast<std::uint64_t>(root.key("seed").integer(0));
+  TimingSettings timing;
+  ValidationSettings validation;
+  if (plan.source.contains("timing")) parse_timing(root.key("timing"), timing);
+  if (plan.source.contains("validation")) parse_validation(root.key("validation"), validation);
+  if (!plan.source.contains("experiments")) root.fail("missing \"experiments\" (a list of experiments)");
+  Node exps = root.key("experiments");
+  if (!exps.j.is_array() || exps.j.empty()) exps.fail("expected a non-empty list of experiments");
+  for (std::size_t i = 0; i < exps.j.size(); ++i)
+    plan.experiments.push_back(parse_experiment(exps.index(i), plan, timing, validation, registry));
+  return plan;
+}
+
+Plan load_plan_file(const std::string& path, const Registry& registry) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError("", fmt::format("cannot read config file \"{}\"", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_plan(ss.str(), registry, path);
+}
+
+}  // namespace fabench

@@ -1,0 +1,54 @@
+#pragma once
+// A Problem is one shape of one op: everything a kernel needs to know except its tuning.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/dtype.hpp"
+
+namespace fabench {
+
+enum class OpKind { softmax, attention };
+std::string_view to_string(OpKind op);
+std::optional<OpKind> parse_op(std::string_view s);
+const char* op_choices();
+
+// Softmax masks. causal: row r keeps columns c <= r mod cols (rows are stacked query rows of
+// square score matrices); tensor: a 0/1 byte per element; lengths: row r keeps its first
+// lengths[r] columns (padding). A row with nothing kept gives zeros.
+enum class MaskKind { none, causal, tensor, lengths };
+std::string_view to_string(MaskKind m);
+std::optional<MaskKind> parse_mask(std::string_view s);
+const char* mask_choices();
+
+struct Problem {
+  OpKind op = OpKind::softmax;
+  DType dtype = DType::fp32;
+  std::uint64_t seed = 0;  // inputs and dropout decisions derive from it
+
+  // softmax: rows x cols, row-wise
+  std::int64_t rows = 0, cols = 0;
+  MaskKind mask = MaskKind::none;
+  double dropout = 0.0;
+
+  // attention: Q [batch, heads, seq_q, d], K/V [batch, kv_heads, seq_k, d]
+  std::int64_t batch = 1, heads = 1, kv_heads = 1, seq_q = 0, seq_k = 0, head_dim = 0;
+  bool causal = false;
+
+  // softmax(scale * x). Unset means the op's default: 1 for softmax, 1/sqrt(d) for attention.
+  std::optional<double> scale;
+  double effective_scale() const;
+
+  // A readable, stable identity of the shape and options (no variant, no tuning).
+  std::string key() const;
+  // Short shape for progress lines, e.g. "b2 h16/4 s1024x1024 d64 causal".
+  std::string shape_label() const;
+};
+
+// Tunable parameters of a variant, e.g. {"block_m": 64, "block_n": 32}. Ordered for stable keys.
+using Params = std::map<std::string, std::int64_t>;
+std::string params_label(const Params& p);  // "block_m=64,block_n=32" or ""
+
+}  // namespace fabench

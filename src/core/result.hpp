@@ -1,0 +1,46 @@
+#pragma once
+// A Case is Problem x Variant x Params; a Result is what running it produced.
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/problem.hpp"
+
+namespace fabench {
+
+enum class Status { ok, mismatch, unsupported, oom, launch_error, fault, timeout };
+std::string_view to_string(Status s);
+std::optional<Status> parse_status(std::string_view s);
+// Whether a row with this status makes the run exit non-zero.
+bool is_failure(Status s);
+
+struct Case {
+  Problem problem;
+  std::string variant;
+  Params params;  // as requested, defaults filled in
+  std::string experiment;
+  // Stable identity used by resume, merge and compare: problem key + variant + params.
+  std::string key() const;
+};
+
+struct TimingStats {
+  double median_ms = 0, mean_ms = 0, std_ms = 0, min_ms = 0;
+  int samples = 0;
+  double total_s = 0;   // time spent sampling
+  bool hit_time_limit = false;
+};
+
+struct Result {
+  Case c;
+  Status status = Status::ok;
+  std::string reason;
+  std::optional<TimingStats> timing;
+  double tflops = 0, gbps = 0;
+  std::optional<double> pct_peak_flops, pct_peak_bw;
+  double peak_mem_mib = 0;
+  std::optional<double> max_abs_err, rel_l2_err;
+  double tolerance = 0;
+  std::string gpu;  // device name, or "cpu" for host variants
+};
+
+}  // namespace fabench

@@ -1,0 +1,79 @@
+// fa-bench: the command line, nothing else. Each subcommand hands over to src/app/.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "app/list.hpp"
+#include "app/metadata.hpp"
+#include "app/sweep.hpp"
+#include "run/calibration.hpp"
+
+using namespace fabench;
+
+namespace {
+
+int calibrate(int device_index) {
+  DeviceInfo device = query_device(device_index);
+  if (!device.caps.available) {
+    fmt::print(stderr, "fa-bench calibrate: {}\n", device.caps.unavailable_reason);
+    return 2;
+  }
+  fmt::print("calibrating {} (copy 2 x 1 GiB, cuBLAS GEMM 8192^3 per dtype)...\n", device.caps.name);
+  Ceilings c = measure_ceilings(device);
+  const std::string path = calibration_path();
+  save_ceilings(path, c);
+  fmt::print("copy (read + write): {:.0f} GB/s\n", c.copy_gbps);
+  for (const auto& [t, v] : c.gemm_tflops) fmt::print("GEMM {}: {:.1f} TFLOP/s\n", to_string(t), v);
+  fmt::print("saved to {}\n", path);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Registry registry;
+  register_all_variants(registry);
+
+  CLI::App app{"fa-bench: validated, honestly timed softmax and attention kernels"};
+  app.set_version_flag("--version", [] { return version_text(); });
+  SweepOptions opt;
+  for (int i = 0; i < argc; ++i) opt.argv.emplace_back(argv[i]);
+  std::string shard_text;
+  app.add_option("--config", opt.config_path, "experiment file (default: the built-in default sweep)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--output", opt.output_dir, "output folder (default: results/<name>/)");
+  app.add_option("--filter", opt.filter, "run only variants whose name matches this regular expression");
+  app.add_option("--device", opt.device, "CUDA device index")->check(CLI::NonNegativeNumber);
+  app.add_flag("--dry-run", opt.dry_run, "print the expanded cases, which would be skipped and why, and a time estimate");
+  app.add_option("--shard", shard_text,
+                 "run part i of n (i/n, 0-based); defaults to SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT when set");
+  app.add_flag("--resume", opt.resume, "skip cases whose rows are already in the output");
+  app.add_flag("--overwrite", opt.overwrite, "start the output again (the old files are kept as .bak)");
+  app.add_option("--format", opt.format, "console output after the run")->check(CLI::IsMember({"table", "markdown"}));
+
+  auto* list_cmd = app.add_subcommand("list", "list every variant with its dtypes, head dims, parameters and constraints");
+  auto* cal_cmd = app.add_subcommand("calibrate", "measure copy bandwidth and cuBLAS GEMM rates; store them for %-of-peak");
+  int cal_device = 0;
+  cal_cmd->add_option("--device", cal_device, "CUDA device index")->check(CLI::NonNegativeNumber);
+  app.require_subcommand(0, 1);
+
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (*list_cmd) {
+      fmt::print("{}", describe_variants(registry));
+      return 0;
+    }
+    if (*cal_cmd) return calibrate(cal_device);
+    if (!shard_text.empty())
+      opt.shard = parse_shard(shard_text);
+    else
+      opt.shard = shard_from_slurm_env();
+    return run_sweep(opt, registry);
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "fa-bench: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "fa-bench: error: {}\n", e.what());
+    return 2;
+  }
+}

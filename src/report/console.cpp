@@ -1,0 +1,186 @@
+#include "report/console.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+#include <map>
+#include <set>
+
+namespace fabench {
+
+namespace {
+
+std::string get(const TextRow& r, const std::string& col) {
+  auto it = r.find(col);
+  return it == r.end() ? std::string() : it->second;
+}
+
+std::string shape_of(const TextRow& r) {
+  if (get(r, "op") == "attention") {
+    std::string heads = get(r, "kv_heads") == get(r, "heads") ? "h" + get(r, "heads")
+                                                               : "h" + get(r, "heads") + "/" + get(r, "kv_heads");
+    std::string seq = get(r, "seq_q") == get(r, "seq_k") ? "s" + get(r, "seq_q")
+                                                          : "s" + get(r, "seq_q") + "x" + get(r, "seq_k");
+    return fmt::format("{} b{} {} {} d{}{}", get(r, "dtype"), get(r, "batch"), heads, seq, get(r, "head_dim"),
+                       get(r, "causal") == "true" ? " causal" : "");
+  }
+  std::string s = fmt::format("{} {}x{}", get(r, "dtype"), get(r, "rows"), get(r, "cols"));
+  if (get(r, "mask") != "none" && !get(r, "mask").empty()) s += " mask=" + get(r, "mask");
+  if (!get(r, "dropout").empty() && get(r, "dropout") != "0") s += " p=" + get(r, "dropout");
+  return s;
+}
+
+std::string fixed(const std::string& v, int digits) {
+  if (v.empty()) return "-";
+  try {
+    return fmt::format("{:.{}f}", std::stod(v), digits);
+  } catch (const std::exception&) {
+    return v;
+  }
+}
+
+}  // namespace
+
+std::string format_duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  auto total = static_cast<long>(std::lround(s));
+  if (total < 60) return fmt::format("{}s", total);
+  if (total < 3600) return fmt::format("{}m{:02}s", total / 60, total % 60);
+  return fmt::format("{}h{:02}m", total / 3600, (total % 3600) / 60);
+}
+
+std::string progress_line(std::size_t k, std::size_t n, const TextRow& r, double eta) {
+  std::string params = get(r, "params");
+  std::string line = fmt::format("[{}/{}] {} {}{} {}", k, n, get(r, "variant"), shape_of(r),
+                                 params.empty() ? "" : " " + params, get(r, "status"));
+  if (!get(r, "time_ms_median").empty()) {
+    line += fmt::format(" {} ms", fixed(get(r, "time_ms_median"), 4));
+    if (get(r, "op") == "attention")
+      line += fmt::format(" {} TFLOP/s", fixed(get(r, "tflops"), 2));
+    else
+      line += fmt::format(" {} GB/s", fixed(get(r, "gbps"), 1));
+  }
+  if (get(r, "status") != "ok" && !get(r, "reason").empty()) line += " (" + get(r, "reason") + ")";
+  if (k < n) line += fmt::format("  eta {}", format_duration(eta));
+  return line;
+}
+
+std::string summary_table(const std::vector<TextRow>& rows) {
+  const std::vector<std::string> head = {"variant", "shape", "params", "status", "median ms", "TFLOP/s",
+                                         "GB/s",    "%peak", "rel err"};
+  std::vector<std::vector<std::string>> cells;
+  for (const auto& r : rows) {
+    if (get(r, "status") == "unsupported") continue;  // counted with their reasons by status_summary
+    const bool attn = get(r, "op") == "attention";
+    std::string pct = attn ? get(r, "pct_peak_flops") : get(r, "pct_peak_bw");
+    std::string err = get(r, "rel_l2_err");
+    cells.push_back({get(r, "variant"), shape_of(r), get(r, "params"), get(r, "status"),
+                     fixed(get(r, "time_ms_median"), 4), fixed(get(r, "tflops"), 2), fixed(get(r, "gbps"), 1),
+                     pct.empty() ? "-" : fixed(pct, 1) + "%",
+                     err.empty() ? "-" : fmt::format("{:.1e}", std::stod(err))});
+  }
+  std::vector<std::size_t> width(head.size());
+  for (std::size_t i = 0; i < head.size(); ++i) {
+    width[i] = head[i].size();
+    for (const auto& c : cells) width[i] = std::max(width[i], c[i].size());
+  }
+  auto line = [&](const std::vector<std::string>& c) {
+    std::string s;
+    for (std::size_t i = 0; i < c.size(); ++i)
+      s += i < 4 ? fmt::format("{:<{}}  ", c[i], width[i]) : fmt::format("{:>{}}  ", c[i], width[i]);
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    return s + "\n";
+  };
+  std::string out = line(head);
+  std::size_t total = 0;
+  for (auto w : width) total += w + 2;
+  out += std::string(total - 2, '-') + "\n";
+  for (const auto& c : cells) out += line(c);
+  return out;
+}
+
+std::string status_summary(const std::vector<TextRow>& rows) {
+  std::map<std::string, int> counts;
+  std::map<std::string, int> gpu_skips, other_skips;  // reason -> count
+  for (const auto& r : rows) {
+    counts[get(r, "status")]++;
+    if (get(r, "status") != "unsupported") continue;
+    if (get(r, "gpu").empty() && get(r, "reason").rfind("no CUDA device", 0) == 0)
+      gpu_skips[get(r, "reason")]++;
+    else
+      other_skips[get(r, "variant") + ": " + get(r, "reason")]++;
+  }
+  std::string s = fmt::format("{} cases:", rows.size());
+  for (const auto& [status, n] : counts) s += fmt::format(" {} {}", n, status);
+  s += "\n";
+  for (const auto& [reason, n] : gpu_skips)
+    s += fmt::format("GPU variants were skipped ({} cases): {}. Run on a machine with an NVIDIA GPU to measure them.\n",
+                     n, reason);
+  for (const auto& [reason, n] : other_skips) s += fmt::format("unsupported ({}x) {}\n", n, reason);
+  return s;
+}
+
+std::string markdown_pivot(const std::vector<TextRow>& rows, const std::string& value) {
+  struct Table {
+    std::string title;
+    bool attention = false;
+    std::vector<std::string> row_labels, col_labels;
+    std::map<std::pair<std::string, std::string>, std::string> cells;
+  };
+  std::vector<Table> tables;
+  std::map<std::string, std::size_t> index;
+  auto add_label = [](std::vector<std::string>& labels, const std::string& l) {
+    if (std::find(labels.begin(), labels.end(), l) == labels.end()) labels.push_back(l);
+  };
+  for (const auto& r : rows) {
+    const bool attn = get(r, "op") == "attention";
+    std::string title = fmt::format("{} {}", get(r, "variant"), get(r, "dtype"));
+    if (attn) {
+      title += get(r, "causal") == "true" ? " causal" : " non-causal";
+      if (get(r, "kv_heads") != get(r, "heads")) title += fmt::format(" gqa {}:{}", get(r, "heads"), get(r, "kv_heads"));
+    } else {
+      if (get(r, "mask") != "none") title += " mask=" + get(r, "mask");
+      if (get(r, "dropout") != "0") title += " dropout=" + get(r, "dropout");
+    }
+    if (!get(r, "params").empty()) title += " " + get(r, "params");
+    if (!index.count(title)) {
+      index[title] = tables.size();
+      tables.push_back({title, attn, {}, {}, {}});
+    }
+    Table& t = tables[index[title]];
+    std::string row_label = attn ? (get(r, "seq_q") == get(r, "seq_k") ? get(r, "seq_q")
+                                                                         : get(r, "seq_q") + "x" + get(r, "seq_k"))
+                                 : get(r, "rows");
+    std::string col_label = attn ? get(r, "head_dim") : get(r, "cols");
+    std::string v = get(r, "status") == "ok" ? fixed(get(r, value), value == "time_ms_median" ? 4 : 2)
+                                             : get(r, "status");
+    auto key = std::make_pair(row_label, col_label);
+    if (t.cells.count(key)) {
+      // Another batch/heads at the same seq: keep both apart by naming them.
+      row_label = fmt::format("{} (b{} h{})", row_label, get(r, "batch"), get(r, "heads"));
+      key.first = row_label;
+    }
+    add_label(t.row_labels, row_label);
+    add_label(t.col_labels, col_label);
+    t.cells[key] = v;
+  }
+  std::string out;
+  for (const Table& t : tables) {
+    out += fmt::format("\n### {} ({})\n\n| {} |", t.title, value, t.attention ? "seq_len \\ head_dim" : "rows \\ cols");
+    for (const auto& c : t.col_labels) out += " " + c + " |";
+    out += "\n|---|";
+    for (std::size_t i = 0; i < t.col_labels.size(); ++i) out += "---|";
+    out += "\n";
+    for (const auto& rl : t.row_labels) {
+      out += "| " + rl + " |";
+      for (const auto& cl : t.col_labels) {
+        auto it = t.cells.find({rl, cl});
+        out += " " + (it == t.cells.end() ? std::string() : it->second) + " |";
+      }
+      out += "\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace fabench

@@ -1,0 +1,45 @@
+#include "report/json_sink.hpp"
+
+#include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+#include <stdexcept>
+
+namespace fabench {
+
+JsonSink::JsonSink(std::string path, ordered_json metadata) : path_(std::move(path)), metadata_(std::move(metadata)) {}
+
+void JsonSink::add(const TextRow& row) {
+  rows_.push_back(row_to_json(row));
+  write();
+}
+
+void JsonSink::write() const {
+  ordered_json doc;
+  doc["metadata"] = metadata_;
+  doc["rows"] = rows_;
+  std::filesystem::path p(path_);
+  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
+  const std::string tmp = path_ + ".tmp";
+  {
+    std::ofstream out(tmp);
+    if (!out) throw std::runtime_error(fmt::format("cannot write \"{}\"", tmp));
+    out << doc.dump(1) << "\n";
+  }
+  std::filesystem::rename(tmp, path_);
+}
+
+ordered_json read_result_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(fmt::format("cannot read \"{}\"", path));
+  try {
+    ordered_json j = ordered_json::parse(in);
+    if (!j.contains("metadata") || !j.contains("rows"))
+      throw std::runtime_error(fmt::format("\"{}\" is not an fa-bench result file (no metadata/rows)", path));
+    return j;
+  } catch (const nlohmann::json::parse_error& e) {
+    throw std::runtime_error(fmt::format("\"{}\": not valid JSON: {}", path, e.what()));
+  }
+}
+
+}  // namespace fabench

@@ -1,0 +1,142 @@
+#include "run/calibration.hpp"
+
+#include <cublas_v2.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "config/plan.hpp"
+#include "kernels/common/copy.h"
+#include "run/timer.hpp"
+
+namespace fabench {
+
+std::string calibration_path() {
+  if (const char* p = std::getenv("FABENCH_CALIBRATION")) return p;
+  if (const char* x = std::getenv("XDG_CACHE_HOME")) return std::string(x) + "/fa-bench/calibration.json";
+  if (const char* h = std::getenv("HOME")) return std::string(h) + "/.cache/fa-bench/calibration.json";
+  return "fa-bench-calibration.json";
+}
+
+std::optional<Ceilings> load_ceilings(const std::string& path, const std::string& device) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+  if (!j.contains(device)) return std::nullopt;
+  const auto& e = j.at(device);
+  Ceilings c;
+  c.device = device;
+  c.copy_gbps = e.value("copy_gbps", 0.0);
+  c.measured_at = e.value("measured_at", "");
+  if (e.contains("gemm_tflops"))
+    for (const auto& item : e.at("gemm_tflops").items())
+      if (auto t = parse_dtype(item.key())) c.gemm_tflops[*t] = item.value().get<double>();
+  return c;
+}
+
+void save_ceilings(const std::string& path, const Ceilings& c) {
+  nlohmann::json j = nlohmann::json::object();
+  {
+    std::ifstream in(path);
+    if (in) try {
+        in >> j;
+      } catch (const nlohmann::json::exception&) {
+        j = nlohmann::json::object();
+      }
+  }
+  nlohmann::json e;
+  e["copy_gbps"] = c.copy_gbps;
+  e["measured_at"] = c.measured_at;
+  for (const auto& [t, v] : c.gemm_tflops) e["gemm_tflops"][std::string(to_string(t))] = v;
+  j[c.device] = e;
+  std::filesystem::path p(path);
+  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
+  std::ofstream out(path);
+  if (!out) throw std::runtime_error(fmt::format("cannot write calibration file \"{}\"", path));
+  out << j.dump(2) << "\n";
+}
+
+namespace {
+
+struct Cublas {
+  cublasHandle_t h = nullptr;
+  Cublas() {
+    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) throw std::runtime_error("cublasCreate failed");
+  }
+  ~Cublas() { cublasDestroy(h); }
+};
+
+void cublas_check(cublasStatus_t s, const char* what) {
+  if (s != CUBLAS_STATUS_SUCCESS) throw std::runtime_error(fmt::format("{}: cuBLAS status {}", what, static_cast<int>(s)));
+}
+
+double gemm_tflops(DType t, cudaStream_t stream, const TimingSettings& timing) {
+  const int n = 8192;
+  const ElemType et = storage_type(t);
+  const std::size_t bytes = static_cast<std::size_t>(n) * n * elem_size(et);
+  DeviceBuffer a(bytes), b(bytes), c(bytes);
+  // Random data: a product of zeros runs faster than real data.
+  std::vector<unsigned char> host(bytes);
+  std::uint64_t state = 12345;
+  for (std::size_t i = 0; i < static_cast<std::size_t>(n) * n; ++i) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    store_float(host.data(), et, i, static_cast<float>(static_cast<double>(state >> 40) / (1 << 24) - 0.5));
+  }
+  cuda_check(cudaMemcpy(a.get(), host.data(), bytes, cudaMemcpyHostToDevice), "upload");
+  cuda_check(cudaMemcpy(b.get(), host.data(), bytes, cudaMemcpyHostToDevice), "upload");
+  Cublas cublas;
+  cublas_check(cublasSetStream(cublas.h, stream), "cublasSetStream");
+  const cudaDataType_t dt = t == DType::fp16 ? CUDA_R_16F : t == DType::bf16 ? CUDA_R_16BF : CUDA_R_32F;
+  const cublasComputeType_t ct = t == DType::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const float alpha = 1.0f, beta = 0.0f;
+  auto launch = [&](cudaStream_t) {
+    cublas_check(cublasGemmEx(cublas.h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &alpha, a.get(), dt, n, b.get(), dt, n,
+                              &beta, c.get(), dt, n, ct, CUBLAS_GEMM_DEFAULT),
+                 "cublasGemmEx");
+  };
+  TimingStats s = time_on_gpu(launch, stream, nullptr, timing);
+  return 2.0 * n * static_cast<double>(n) * n / (s.median_ms * 1e-3) / 1e12;
+}
+
+}  // namespace
+
+Ceilings measure_ceilings(const DeviceInfo& dev) {
+  if (!dev.caps.available) throw std::runtime_error("cannot calibrate: " + dev.caps.unavailable_reason);
+  Ceilings c;
+  c.device = dev.caps.name;
+  CudaStream stream;
+  TimingSettings timing;
+  timing.min_samples = 20;
+  timing.min_time_s = 0.5;
+  timing.max_time_s = 20;
+  {
+    const std::size_t bytes = std::size_t{1} << 30;  // 1 GiB each way: far past any L2
+    DeviceBuffer src(bytes), dst(bytes);
+    cuda_check(cudaMemset(src.get(), 0x3c, bytes), "memset");
+    TimingStats s = time_on_gpu(
+        [&](cudaStream_t st) { copy_kernel_launch(src.get(), dst.get(), bytes, dev.caps.sm_count, st); },
+        stream.get(), nullptr, timing);
+    c.copy_gbps = 2.0 * static_cast<double>(bytes) / (s.median_ms * 1e-3) / 1e9;
+  }
+  timing.min_samples = 10;
+  timing.min_time_s = 0.2;
+  for (DType t : {DType::fp32, DType::tf32, DType::fp16, DType::bf16}) c.gemm_tflops[t] = gemm_tflops(t, stream.get(), timing);
+  std::time_t now = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  c.measured_at = buf;
+  return c;
+}
+
+}  // namespace fabench

@@ -1,0 +1,28 @@
+#pragma once
+// Measured ceilings of a device (`fa-bench calibrate`), stored per device name, used for the
+// percent-of-peak columns.
+#include <map>
+#include <optional>
+#include <string>
+
+#include "core/dtype.hpp"
+#include "run/device.hpp"
+
+namespace fabench {
+
+struct Ceilings {
+  std::string device;
+  double copy_gbps = 0;                     // device-to-device copy, bytes read + written per second
+  std::map<DType, double> gemm_tflops;      // cuBLAS GEMM per dtype (tf32 = fp32 with TF32 math)
+  std::string measured_at;                  // ISO time
+};
+
+// $FABENCH_CALIBRATION, else $XDG_CACHE_HOME/fa-bench/calibration.json, else ~/.cache/fa-bench/calibration.json.
+std::string calibration_path();
+std::optional<Ceilings> load_ceilings(const std::string& path, const std::string& device);
+void save_ceilings(const std::string& path, const Ceilings& c);  // keeps other devices' entries
+
+// Runs the copy and GEMM measurements on the current device. Throws CudaError / std::runtime_error.
+Ceilings measure_ceilings(const DeviceInfo& dev);
+
+}  // namespace fabench

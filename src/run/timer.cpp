@@ -1,0 +1,108 @@
+#include "run/timer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+namespace fabench {
+
+TimingStats summarize_samples(std::vector<double> s) {
+  TimingStats t;
+  t.samples = static_cast<int>(s.size());
+  if (s.empty()) return t;
+  std::sort(s.begin(), s.end());
+  std::size_t n = s.size();
+  t.median_ms = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+  t.min_ms = s.front();
+  double sum = std::accumulate(s.begin(), s.end(), 0.0);
+  t.mean_ms = sum / static_cast<double>(n);
+  double ss = 0;
+  for (double x : s) ss += (x - t.mean_ms) * (x - t.mean_ms);
+  t.std_ms = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) : 0.0;
+  t.total_s = sum / 1000.0;
+  return t;
+}
+
+double relative_noise(const std::vector<double>& s) {
+  if (s.size() < 2) return INFINITY;
+  TimingStats t = summarize_samples(s);
+  if (t.mean_ms <= 0) return INFINITY;
+  return t.std_ms / (t.mean_ms * std::sqrt(static_cast<double>(s.size())));
+}
+
+SamplingVerdict sampling_verdict(const TimingSettings& t, const std::vector<double>& s, double wall_s) {
+  double measured_s = std::accumulate(s.begin(), s.end(), 0.0) / 1000.0;
+  bool enough = static_cast<int>(s.size()) >= t.min_samples && measured_s >= t.min_time_s &&
+                relative_noise(s) <= t.max_noise;
+  if (enough) return SamplingVerdict::done;
+  if (wall_s >= t.max_time_s) return SamplingVerdict::time_limit;
+  return SamplingVerdict::more;
+}
+
+L2Flusher::L2Flusher(std::size_t l2_bytes) : scratch_(std::max<std::size_t>(2 * l2_bytes, 1 << 20)) {}
+
+void L2Flusher::flush(cudaStream_t s) {
+  value_ ^= 1;  // alternate the value so no write can be elided as a repeat
+  cuda_check(cudaMemsetAsync(scratch_.get(), value_, scratch_.bytes(), s), "L2 flush");
+}
+
+namespace {
+class Events {
+ public:
+  Events() {
+    cuda_check(cudaEventCreate(&start), "cudaEventCreate");
+    cuda_check(cudaEventCreate(&stop), "cudaEventCreate");
+  }
+  ~Events() {
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+  }
+  cudaEvent_t start = nullptr, stop = nullptr;
+};
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+TimingStats time_on_gpu(const std::function<void(cudaStream_t)>& launch, cudaStream_t stream, L2Flusher* flusher,
+                        const TimingSettings& t) {
+  Events ev;
+  for (int i = 0; i < t.warmup; ++i) launch(stream);
+  cuda_check(cudaStreamSynchronize(stream), "warm-up");
+  cuda_check(cudaGetLastError(), "warm-up launch");
+  std::vector<double> samples;
+  auto t0 = std::chrono::steady_clock::now();
+  SamplingVerdict verdict;
+  while ((verdict = sampling_verdict(t, samples, seconds_since(t0))) == SamplingVerdict::more) {
+    if (flusher) flusher->flush(stream);
+    cuda_check(cudaEventRecord(ev.start, stream), "cudaEventRecord");
+    launch(stream);
+    cuda_check(cudaEventRecord(ev.stop, stream), "cudaEventRecord");
+    cuda_check(cudaEventSynchronize(ev.stop), "timed launch");
+    float ms = 0;
+    cuda_check(cudaEventElapsedTime(&ms, ev.start, ev.stop), "cudaEventElapsedTime");
+    samples.push_back(ms);
+  }
+  cuda_check(cudaGetLastError(), "timed launch");
+  TimingStats stats = summarize_samples(samples);
+  stats.hit_time_limit = verdict == SamplingVerdict::time_limit;
+  return stats;
+}
+
+TimingStats time_on_cpu(const std::function<void()>& run, const TimingSettings& t) {
+  for (int i = 0; i < std::min(t.warmup, 1); ++i) run();  // one warm-up: the host has no module loading
+  std::vector<double> samples;
+  auto t0 = std::chrono::steady_clock::now();
+  SamplingVerdict verdict;
+  while ((verdict = sampling_verdict(t, samples, seconds_since(t0))) == SamplingVerdict::more) {
+    auto s0 = std::chrono::steady_clock::now();
+    run();
+    samples.push_back(seconds_since(s0) * 1000.0);
+  }
+  TimingStats stats = summarize_samples(samples);
+  stats.hit_time_limit = verdict == SamplingVerdict::time_limit;
+  return stats;
+}
+
+}  // namespace fabench

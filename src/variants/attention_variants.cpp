@@ -1,0 +1,82 @@
+// Registered attention-forward variants. Each wraps a launcher from kernels/attention/ or kernels/cpu/.
+#include <fmt/format.h>
+
+#include <vector>
+
+#include "core/op_tensors.hpp"
+#include "core/variant.hpp"
+#include "reference/attention_reference.hpp"
+#include "variants/kernel_args.hpp"
+#include "variants/register.hpp"
+
+namespace fabench {
+
+namespace {
+
+// The CPU reference as a timed variant, single-threaded.
+void attention_cpu_reference(const LaunchArgs& la) {
+  const Problem& p = la.problem;
+  const ElemType et = storage_type(p.dtype);
+  auto decode = [&](std::size_t index) {
+    std::size_t n = op_tensors(p)[index].count;
+    std::vector<float> out(n);
+    for (std::size_t i = 0; i < n; ++i) out[i] = load_float(la.tensors[index], et, i);
+    return out;
+  };
+  const auto q = decode(attention_tensors::q), k = decode(attention_tensors::k), v = decode(attention_tensors::v);
+  auto* lse = static_cast<float*>(la.tensors[attention_tensors::lse]);
+  std::vector<double> o_row(static_cast<std::size_t>(p.head_dim));
+  for (std::int64_t b = 0; b < p.batch; ++b)
+    for (std::int64_t h = 0; h < p.heads; ++h)
+      for (std::int64_t i = 0; i < p.seq_q; ++i) {
+        double row_lse = 0;
+        attention_reference_row(p, q.data(), k.data(), v.data(), b, h, i, o_row.data(), &row_lse);
+        const std::int64_t row = (b * p.heads + h) * p.seq_q + i;
+        for (std::int64_t c = 0; c < p.head_dim; ++c)
+          store_float(la.tensors[attention_tensors::o], et, static_cast<std::size_t>(row * p.head_dim + c),
+                      static_cast<float>(o_row[c]));
+        lse[row] = static_cast<float>(row_lse);
+      }
+}
+
+std::optional<std::string> naive_grid_limits(const Problem& p, const Params& params, const DeviceCaps&) {
+  const std::int64_t tile = params.at("tile");
+  if (p.batch * p.heads > 65535) return fmt::format("batch*heads {} > 65535 (grid.z limit)", p.batch * p.heads);
+  if ((p.seq_q + tile - 1) / tile > 65535) return fmt::format("seq_q {} needs more than 65535 row tiles", p.seq_q);
+  return std::nullopt;
+}
+
+}  // namespace
+
+void register_attention_variants(Registry& r) {
+  const std::vector<DType> all_float = {DType::fp32, DType::fp16, DType::bf16};
+  r.add(Variant{"attn.cpu_reference", OpKind::attention, Backend::cpu,
+                "the CPU reference (double accumulation), single-threaded", all_float, {}, {},
+                "host memory; O(seq_k) scratch per row", nullptr, nullptr, attention_cpu_reference});
+  r.add(Variant{
+      "attn.cpu_flash2", OpKind::attention, Backend::cpu,
+      "FlashAttention-2 Algorithm 1 on the CPU: Br x Bc tiles, online softmax, fp32, single-threaded",
+      {DType::fp32}, {},
+      {{"block_m", 32, {8, 16, 32, 64, 128}, "Br: query rows per tile"},
+       {"block_n", 32, {8, 16, 32, 64, 128}, "Bc: key rows per tile"}},
+      "scratch Br*d + Br*Bc + 2*Br floats, independent of seq", nullptr, nullptr,
+      [](const LaunchArgs& la) {
+        flash2_cpu(cpu_attention_args(la.problem, la.tensors), static_cast<int>(la.params.at("block_m")),
+                   static_cast<int>(la.params.at("block_n")));
+      }});
+  r.add(Variant{
+      "attn.naive", OpKind::attention, Backend::gpu,
+      "S = QK^T materialised: tiled GEMM-NT, scale+mask, warp-per-row softmax, tiled GEMM-NN (4 kernels)",
+      all_float, {}, {{"tile", 16, {16, 32}, "GEMM tile edge (tile x tile threads)"}},
+      "workspace batch*heads*seq_q*seq_k*4 bytes (oom when it does not fit); batch*heads <= 65535",
+      naive_grid_limits,
+      [](const Problem& p, const Params&) {
+        return attention_naive_workspace_bytes(attention_args(p, std::vector<void*>(attention_tensors::count)));
+      },
+      [](const LaunchArgs& la) {
+        attention_naive(attention_args(la.problem, la.tensors), la.workspace, static_cast<int>(la.params.at("tile")),
+                        la.stream);
+      }});
+}
+
+}  // namespace fabench

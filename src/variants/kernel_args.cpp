@@ -1,0 +1,71 @@
+#include "variants/kernel_args.hpp"
+
+#include "core/op_tensors.hpp"
+#include "kernels/common/philox.h"
+
+namespace fabench {
+
+KernelElem kernel_elem(DType t) {
+  switch (t) {
+    case DType::fp16: return KernelElem::f16;
+    case DType::bf16: return KernelElem::bf16;
+    default: return KernelElem::f32;
+  }
+}
+
+SoftmaxArgs softmax_args(const LaunchArgs& la) {
+  const Problem& p = la.problem;
+  SoftmaxArgs a;
+  a.x = la.tensors[softmax_tensors::x];
+  a.y = la.tensors[softmax_tensors::y];
+  a.mask = static_cast<const std::uint8_t*>(la.tensors[softmax_tensors::mask]);
+  a.lengths = static_cast<const std::int32_t*>(la.tensors[softmax_tensors::lengths]);
+  a.rows = p.rows;
+  a.cols = p.cols;
+  a.scale = static_cast<float>(p.effective_scale());
+  a.mask_kind = static_cast<SoftmaxMaskKind>(static_cast<int>(p.mask));
+  a.dropout_threshold = dropout_threshold(p.dropout);
+  a.keep_scale = static_cast<float>(1.0 / (1.0 - p.dropout));
+  a.seed = p.seed;
+  a.elem = kernel_elem(p.dtype);
+  return a;
+}
+
+AttentionArgs attention_args(const Problem& p, const std::vector<void*>& t) {
+  AttentionArgs a;
+  a.q = t[attention_tensors::q];
+  a.k = t[attention_tensors::k];
+  a.v = t[attention_tensors::v];
+  a.o = t[attention_tensors::o];
+  a.lse = static_cast<float*>(t[attention_tensors::lse]);
+  a.batch = p.batch;
+  a.heads = p.heads;
+  a.kv_heads = p.kv_heads;
+  a.seq_q = p.seq_q;
+  a.seq_k = p.seq_k;
+  a.head_dim = p.head_dim;
+  a.causal = p.causal;
+  a.scale = static_cast<float>(p.effective_scale());
+  a.elem = kernel_elem(p.dtype);
+  return a;
+}
+
+CpuAttentionArgs cpu_attention_args(const Problem& p, const std::vector<void*>& t) {
+  CpuAttentionArgs a;
+  a.q = static_cast<const float*>(t[attention_tensors::q]);
+  a.k = static_cast<const float*>(t[attention_tensors::k]);
+  a.v = static_cast<const float*>(t[attention_tensors::v]);
+  a.o = static_cast<float*>(t[attention_tensors::o]);
+  a.lse = static_cast<float*>(t[attention_tensors::lse]);
+  a.batch = p.batch;
+  a.heads = p.heads;
+  a.kv_heads = p.kv_heads;
+  a.seq_q = p.seq_q;
+  a.seq_k = p.seq_k;
+  a.head_dim = p.head_dim;
+  a.causal = p.causal;
+  a.scale = static_cast<float>(p.effective_scale());
+  return a;
+}
+
+}  // namespace fabench

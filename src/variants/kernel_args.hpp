@@ -1,0 +1,16 @@
+#pragma once
+// Maps the harness's Problem and tensor list onto each kernel family's own argument structs,
+// so kernels never see a Problem (or JSON, or output).
+#include "core/variant.hpp"
+#include "kernels/attention/attention.h"
+#include "kernels/cpu/flash2_cpu.h"
+#include "kernels/softmax/softmax.h"
+
+namespace fabench {
+
+KernelElem kernel_elem(DType t);
+SoftmaxArgs softmax_args(const LaunchArgs& la);
+AttentionArgs attention_args(const Problem& p, const std::vector<void*>& tensors);
+CpuAttentionArgs cpu_attention_args(const Problem& p, const std::vector<void*>& tensors);
+
+}  // namespace fabench

@@ -1,0 +1,7 @@
+#pragma once
+// One registration function per family; register_all_variants (core/variant.hpp) calls each.
+namespace fabench {
+class Registry;
+void register_softmax_variants(Registry& r);
+void register_attention_variants(Registry& r);
+}  // namespace fabench

@@ -1,0 +1,11 @@
+#include "core/variant.hpp"
+#include "variants/register.hpp"
+
+namespace fabench {
+
+void register_all_variants(Registry& r) {
+  register_softmax_variants(r);
+  register_attention_variants(r);
+}
+
+}  // namespace fabench

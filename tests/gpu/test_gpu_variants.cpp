@@ -1,0 +1,110 @@
+// Every registered GPU variant against the CPU reference at small odd shapes: seq not a multiple
+// of any tile, batch and heads > 1, GQA, seq_q != seq_k, every dtype, mask kind and dropout.
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include "config/expand.hpp"
+#include "core/variant.hpp"
+#include "run/runner.hpp"
+
+using namespace fabench;
+
+namespace {
+
+Experiment checking_experiment() {
+  Experiment e;
+  e.name = "gpu-test";
+  e.timing.warmup = 0;
+  e.timing.min_samples = 2;
+  e.timing.min_time_s = 0;
+  e.timing.max_time_s = 5;
+  e.validation.max_rows = 1024;
+  return e;
+}
+
+std::vector<Problem> softmax_problems() {
+  std::vector<Problem> out;
+  for (DType t : {DType::fp32, DType::fp16, DType::bf16})
+    for (std::int64_t cols : {1, 7, 1000, 4097})
+      for (std::int64_t rows : {1, 37, 300})
+        for (MaskKind m : {MaskKind::none, MaskKind::causal, MaskKind::tensor, MaskKind::lengths})
+          for (double p : {0.0, 0.1}) {
+            Problem pr;
+            pr.op = OpKind::softmax;
+            pr.dtype = t;
+            pr.rows = rows;
+            pr.cols = cols;
+            pr.mask = m;
+            pr.dropout = p;
+            pr.scale = 0.7;
+            pr.seed = 99;
+            out.push_back(pr);
+          }
+  return out;
+}
+
+std::vector<Problem> attention_problems() {
+  struct Shape {
+    std::int64_t b, h, kv, sq, sk, d;
+  };
+  const Shape shapes[] = {{2, 3, 3, 1, 1, 64},     {2, 4, 2, 17, 17, 64},   {1, 4, 1, 1000, 1000, 32},
+                          {2, 2, 2, 17, 1043, 128}, {2, 2, 1, 1000, 17, 64}, {1, 2, 2, 4097, 4097, 64},
+                          {3, 6, 2, 100, 77, 96}};
+  std::vector<Problem> out;
+  for (DType t : {DType::fp32, DType::tf32, DType::fp16, DType::bf16})
+    for (const Shape& s : shapes)
+      for (bool causal : {false, true}) {
+        Problem p;
+        p.op = OpKind::attention;
+        p.dtype = t;
+        p.batch = s.b;
+        p.heads = s.h;
+        p.kv_heads = s.kv;
+        p.seq_q = s.sq;
+        p.seq_k = s.sk;
+        p.head_dim = s.d;
+        p.causal = causal;
+        p.seed = 7;
+        out.push_back(p);
+      }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("every GPU variant matches the CPU reference at odd shapes", "[gpu]") {
+  Registry registry;
+  register_all_variants(registry);
+  DeviceInfo device = query_device(0);
+  REQUIRE(device.caps.available);
+  Runner runner(registry, device, std::nullopt);
+  const Experiment exp = checking_experiment();
+  int gpu_variants = 0;
+  for (const Variant& v : registry.all()) {
+    if (v.backend != Backend::gpu) continue;
+    ++gpu_variants;
+    int ran = 0;
+    // Every compiled value of every parameter, one parameter moved at a time from the defaults.
+    std::vector<Params> param_sets = {with_defaults(v, {})};
+    for (const auto& tp : v.params)
+      for (auto value : tp.allowed)
+        if (value != tp.default_value) param_sets.push_back(with_defaults(v, {{tp.name, value}}));
+    for (const Problem& p : v.op == OpKind::softmax ? softmax_problems() : attention_problems())
+      for (const Params& params : param_sets) {
+        ExpandedCase ec{Case{p, v.name, params, exp.name}, &exp};
+        Result r = runner.run(ec);
+        INFO(fmt::format("{} {} {}: {} {}", v.name, p.key(), params_label(params), to_string(r.status), r.reason));
+        if (r.status == Status::unsupported) {
+          // Unsupported is only acceptable for what the variant declares it does not do.
+          CHECK(std::find(v.dtypes.begin(), v.dtypes.end(), p.dtype) == v.dtypes.end());
+          continue;
+        }
+        CHECK(r.status == Status::ok);
+        REQUIRE_FALSE(runner.context_lost());
+        ++ran;
+      }
+    INFO(v.name);
+    CHECK(ran > 0);
+  }
+  CHECK(gpu_variants > 0);
+}
