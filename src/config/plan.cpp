@@ -232,8 +232,9 @@ Experiment parse_experiment(const Node& n, const Plan& plan, const TimingSetting
     for (const Node& vn : vars.list()) e.variants.push_back(parse_variant(vn, e.op, registry));
   }
 
-  for (const auto& axis : axes) {
-    if (!n.j.contains(axis)) continue;
+  for (const auto& item : n.j.items()) {  // file order: the last axis written varies fastest
+    const std::string& axis = item.key();
+    if (std::find(axes.begin(), axes.end(), axis) == axes.end()) continue;
     Axis a{axis, {}};
     Problem scratch;
     scratch.op = e.op;

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One call on a lent GPU machine: GPU tests, calibration, then sweeps, everything written under $OUT.
+# Usage: scripts/gpu_check.sh [config ...]   (build/ made beforehand, e.g. carried from the host)
+set -uo pipefail
+OUT=${OUT:-/tmp/fa-bench-out}
+mkdir -p "$OUT"
+BIN=${BIN:-build}
+# cuBLAS from the toolkit, or PyTorch's wheel copy where the toolkit's lib folder is missing.
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib $(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null); do
+  [ -d "$d" ] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
+done
+export FABENCH_CALIBRATION="$OUT/calibration.json"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw --format=csv | tee "$OUT/gpu.txt"
+"$BIN/fa-bench" --version | tee -a "$OUT/gpu.txt"
+echo "== gpu tests"; "$BIN/tests/fabench_gpu_tests" --reporter console --durations yes 2>&1 | tail -n 60 > "$OUT/gpu_tests.txt"; echo "gpu tests exit ${PIPESTATUS[0]}" | tee -a "$OUT/gpu_tests.txt"; tail -n 5 "$OUT/gpu_tests.txt"
+echo "== calibrate"; "$BIN/fa-bench" calibrate 2>&1 | tee "$OUT/calibrate.txt"
+for cfg in "${@:-}"; do
+  if [ -z "$cfg" ]; then args=(); name=default; else args=(--config "$cfg"); name=$(basename "$cfg" .json); fi
+  echo "== sweep $name"
+  "$BIN/fa-bench" "${args[@]}" --output "$OUT/$name" --overwrite > "$OUT/$name.log" 2>&1
+  echo "sweep $name exit $?"; tail -n 4 "$OUT/$name.log"
+done

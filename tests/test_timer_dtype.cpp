@@ -1,0 +1,74 @@
+// Timing statistics, the stopping rule, and fp16/bf16 conversions.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "core/dtype.hpp"
+#include "run/timer.hpp"
+
+using namespace fabench;
+
+TEST_CASE("summary statistics of samples", "[timer]") {
+  TimingStats s = summarize_samples({4, 1, 3, 2});
+  CHECK(s.samples == 4);
+  CHECK(s.median_ms == Approx(2.5));
+  CHECK(s.mean_ms == Approx(2.5));
+  CHECK(s.min_ms == Approx(1));
+  CHECK(s.std_ms == Approx(std::sqrt(5.0 / 3.0)));
+  CHECK(summarize_samples({5, 1, 9}).median_ms == Approx(5));
+  CHECK(summarize_samples({}).samples == 0);
+}
+
+TEST_CASE("the stopping rule needs samples, time and low noise, or runs out of time", "[timer]") {
+  TimingSettings t;
+  t.min_samples = 5;
+  t.min_time_s = 0.004;
+  t.max_noise = 0.01;
+  t.max_time_s = 1;
+  std::vector<double> steady(5, 1.0);  // 5 samples of 1 ms: 5 ms measured, no noise
+  CHECK(sampling_verdict(t, steady, 0.1) == SamplingVerdict::done);
+  CHECK(sampling_verdict(t, std::vector<double>(4, 1.0), 0.1) == SamplingVerdict::more);
+  CHECK(sampling_verdict(t, std::vector<double>(5, 0.1), 0.1) == SamplingVerdict::more);  // 0.5 ms < min_time
+  std::vector<double> noisy = {1, 2, 1, 2, 1, 2};
+  CHECK(relative_noise(noisy) > 0.01);
+  CHECK(sampling_verdict(t, noisy, 0.1) == SamplingVerdict::more);
+  CHECK(sampling_verdict(t, noisy, 1.5) == SamplingVerdict::time_limit);
+  // Noise is the standard error of the mean: it shrinks as samples accumulate.
+  std::vector<double> many;
+  for (int i = 0; i < 20000; ++i) many.push_back(i % 2 ? 1.0 : 2.0);
+  CHECK(relative_noise(many) < 0.01);
+}
+
+TEST_CASE("time_on_cpu honours the stopping rule", "[timer]") {
+  TimingSettings t;
+  t.warmup = 1;
+  t.min_samples = 7;
+  t.min_time_s = 0;
+  t.max_noise = 1;
+  int calls = 0;
+  TimingStats s = time_on_cpu([&] { ++calls; }, t);
+  CHECK(s.samples == 7);
+  CHECK(calls == 8);
+  CHECK_FALSE(s.hit_time_limit);
+}
+
+TEST_CASE("fp16 and bf16 conversions round to nearest even", "[dtype]") {
+  CHECK(float_to_half_bits(1.0f) == 0x3c00);
+  CHECK(float_to_half_bits(-2.0f) == 0xc000);
+  CHECK(float_to_half_bits(65504.0f) == 0x7bff);
+  CHECK(float_to_half_bits(1e6f) == 0x7c00);              // overflow to inf
+  CHECK(float_to_half_bits(std::ldexp(1.0f, -24)) == 0x0001);  // smallest subnormal
+  CHECK(float_to_half_bits(1.0f + std::ldexp(1.0f, -11)) == 0x3c00);  // tie to even (down)
+  CHECK(float_to_half_bits(1.0f + 3 * std::ldexp(1.0f, -11)) == 0x3c02);  // tie to even (up)
+  CHECK(std::isnan(half_bits_to_float(float_to_half_bits(NAN))));
+  for (float v : {0.1f, -3.75f, 1234.5f, 6.1e-5f, 3e-7f}) {
+    float back = half_bits_to_float(float_to_half_bits(v));
+    CHECK(back == Approx(v).epsilon(1e-3).margin(6e-8));
+  }
+  CHECK(float_to_bf16_bits(1.0f) == 0x3f80);
+  CHECK(bf16_bits_to_float(float_to_bf16_bits(3.14159f)) == Approx(3.140625f));
+  CHECK(float_to_bf16_bits(1.0f + std::ldexp(1.0f, -8)) == 0x3f80);  // tie to even
+  CHECK(std::isnan(bf16_bits_to_float(float_to_bf16_bits(NAN))));
+  CHECK(std::isnan(half_bits_to_float(0xFFFF)));  // the poison pattern is NaN in every type
+  CHECK(std::isnan(bf16_bits_to_float(0xFFFF)));
+}
