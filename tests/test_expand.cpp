@@ -42,7 +42,7 @@ TEST_CASE("axes combine as a cartesian product, last axis fastest", "[expand]") 
   CHECK(keys.size() == cases.size());
 }
 
-TEST_CASE("zipped axes advance together; kv_heads defaults to heads", "[expand]") {
+TEST_CASE("zipped axes advance together and kv_heads defaults to heads", "[expand]") {
   auto cases = expand(R"({"experiments": [{"op": "attention", "variants": ["attn.cpu_reference"],
                          "batch": [8, 4, 2], "seq_len": [512, 1024, 2048], "zip": [["batch", "seq_len"]],
                          "heads": [4, 8], "head_dim": 64}]})");

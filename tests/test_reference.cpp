@@ -43,7 +43,7 @@ TEST_CASE("softmax scale multiplies the logits", "[reference]") {
   for (int i = 0; i < 3; ++i) CHECK(scaled[i] == Approx(doubled[i]).epsilon(1e-12));
 }
 
-TEST_CASE("softmax of huge logits does not overflow; equal logits are uniform", "[reference]") {
+TEST_CASE("softmax of huge logits does not overflow and equal logits are uniform", "[reference]") {
   auto y = softmax_row(softmax(1, 4), 0, {3e38f, 3e38f, -3e38f, 1});
   CHECK(y[0] == Approx(0.5));
   CHECK(y[1] == Approx(0.5));
@@ -52,7 +52,7 @@ TEST_CASE("softmax of huge logits does not overflow; equal logits are uniform", 
   for (double v : u) CHECK(v == Approx(0.2));
 }
 
-TEST_CASE("softmax masks: causal, tensor, lengths; fully masked rows are zeros", "[reference]") {
+TEST_CASE("softmax masks causal, tensor and lengths, fully masked rows are zeros", "[reference]") {
   Problem p = softmax(6, 3);
   p.mask = MaskKind::causal;
   auto row1 = softmax_row(p, 1, {5, 5, 100});  // row 1 keeps columns 0 and 1
