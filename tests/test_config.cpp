@@ -139,7 +139,7 @@ TEST_CASE("zip, timing, validation and syntax errors", "[config]") {
 }
 
 TEST_CASE("every shipped config parses", "[config]") {
-  for (const char* name : {"default.json"}) {
+  for (const char* name : {"default.json", "softmax.json"}) {
     INFO(name);
     CHECK_NOTHROW(load_plan_file(std::string(FABENCH_SOURCE_DIR) + "/configs/" + name, registry()));
   }

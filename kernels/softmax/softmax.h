@@ -2,7 +2,12 @@
 // Softmax kernels: y = dropout(softmax(scale * x) over kept columns), row-wise over rows x cols.
 //
 // Versions (each keeps its number and meaning forever; see the .cu file of each for what it measured):
-//   v1 softmax_naive: one thread per row, three passes over global memory (max, sum, write).
+//   v1 softmax_naive:  one thread per row, three passes over global memory (max, sum, write).
+//   v2 softmax_block:  one block per row, shared-memory tree reductions, three passes.
+//   v3 softmax_warp:   one warp per row, the row in registers, shuffle reductions (cols <= 1024).
+//   v4 softmax_online: one block per row, max and sum in one online pass, then the write pass.
+//   v5 softmax_fused:  16-byte accesses, the row in registers (warp or block per row), scale, mask
+//                      and dropout fused; v4 for rows it cannot hold.
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
@@ -32,5 +37,21 @@ struct SoftmaxArgs {
 };
 
 void softmax_naive(const SoftmaxArgs& args, int threads_per_block, cudaStream_t stream);
+void softmax_block(const SoftmaxArgs& args, int block_size, cudaStream_t stream);
+void softmax_warp(const SoftmaxArgs& args, int warps_per_block, cudaStream_t stream);
+void softmax_online(const SoftmaxArgs& args, int block_size, cudaStream_t stream);
+
+// How v5 runs a shape: threads per row and 16-byte vectors per thread, or (on_chip false) v4's
+// online kernel with `reason` saying why. threads_per_row 0 asks the heuristic; another value
+// (32, 128, 256, 1024) is taken as given, or on_chip is false when the row does not fit.
+struct SoftmaxFusedPlan {
+  bool on_chip = false;
+  int threads_per_row = 0;
+  int items = 0;
+  const char* reason = "";
+};
+SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, KernelElem elem, int threads_per_row,
+                                    int sm_count);
+void softmax_fused(const SoftmaxArgs& args, const SoftmaxFusedPlan& plan, cudaStream_t stream);
 
 }  // namespace fabench

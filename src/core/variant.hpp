@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,12 @@ struct Variant {
   SupportCheck supports;               // extra checks beyond dtype/head_dim/params; may be empty
   std::function<std::size_t(const Problem&, const Params&)> workspace_bytes;  // may be empty
   std::function<void(const LaunchArgs&)> launch;
+};
+
+// A launcher may throw this when a library refuses a case at run time (cuDNN's NOT_SUPPORTED):
+// the case becomes an `unsupported` row with the message, not an error.
+struct VariantUnsupported : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 // Fills in defaults for parameters the case did not set.

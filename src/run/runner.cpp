@@ -107,6 +107,14 @@ Result Runner::run(const ExpandedCase& ec) {
   } catch (const std::bad_alloc&) {
     r.status = Status::oom;
     r.reason = "host memory exhausted";
+  } catch (const VariantUnsupported& e) {
+    r.status = Status::unsupported;
+    r.reason = e.what();
+    r.timing.reset();
+  } catch (const std::exception& e) {  // a library's own error (cuDNN, cuBLAS): the case, not the sweep
+    r.status = Status::launch_error;
+    r.reason = e.what();
+    r.timing.reset();
   }
   finish_metrics(r);
   return r;

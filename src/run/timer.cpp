@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <atomic>
 #include <numeric>
+
+#include "kernels/common/blocking.h"
 
 namespace fabench {
 
@@ -60,6 +63,19 @@ class Events {
   }
   cudaEvent_t start = nullptr, stop = nullptr;
 };
+// A host-mapped flag the blocking kernel polls; one per process, allocated on first use.
+volatile int* blocking_flag(int** device_ptr) {
+  static int* host = nullptr;
+  static int* device = nullptr;
+  if (!host) {
+    cuda_check(cudaHostAlloc(reinterpret_cast<void**>(&host), sizeof(int), cudaHostAllocMapped), "cudaHostAlloc");
+    cuda_check(cudaHostGetDevicePointer(reinterpret_cast<void**>(&device), host, 0), "cudaHostGetDevicePointer");
+  }
+  *device_ptr = device;
+  return host;
+}
+constexpr unsigned long long kBlockingTimeoutNs = 200'000'000;  // 0.2 s
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -71,14 +87,22 @@ TimingStats time_on_gpu(const std::function<void(cudaStream_t)>& launch, cudaStr
   for (int i = 0; i < t.warmup; ++i) launch(stream);
   cuda_check(cudaStreamSynchronize(stream), "warm-up");
   cuda_check(cudaGetLastError(), "warm-up launch");
+  int* flag_device = nullptr;
+  volatile int* flag = blocking_flag(&flag_device);
   std::vector<double> samples;
   auto t0 = std::chrono::steady_clock::now();
   SamplingVerdict verdict;
   while ((verdict = sampling_verdict(t, samples, seconds_since(t0))) == SamplingVerdict::more) {
+    // Hold the stream, queue flush + start + launch + stop, then release it: the sample measures
+    // the GPU's work, not the host's launch latency.
+    *flag = 0;
+    launch_blocking_kernel(flag_device, kBlockingTimeoutNs, stream);
     if (flusher) flusher->flush(stream);
     cuda_check(cudaEventRecord(ev.start, stream), "cudaEventRecord");
     launch(stream);
     cuda_check(cudaEventRecord(ev.stop, stream), "cudaEventRecord");
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    *flag = 1;
     cuda_check(cudaEventSynchronize(ev.stop), "timed launch");
     float ms = 0;
     cuda_check(cudaEventElapsedTime(&ms, ev.start, ev.stop), "cudaEventElapsedTime");
