@@ -57,10 +57,12 @@ __device__ __forceinline__ T block_allreduce(T v, Op op, T* scratch /* [32] in s
 
 struct MaxOp {
   __device__ float warp(float v) const { return warp_max(v); }
+  __device__ float combine(float a, float b) const { return fmaxf(a, b); }
   __device__ float identity() const { return -INFINITY; }
 };
 struct SumOp {
   __device__ float warp(float v) const { return warp_sum(v); }
+  __device__ float combine(float a, float b) const { return a + b; }
   __device__ float identity() const { return 0.0f; }
 };
 struct MaxSumOp {

@@ -43,11 +43,12 @@ void softmax_online(const SoftmaxArgs& args, int block_size, cudaStream_t stream
 
 // How v5 runs a shape: threads per row and 16-byte vectors per thread, or (on_chip false) v4's
 // online kernel with `reason` saying why. threads_per_row 0 asks the heuristic; another value
-// (32, 128, 256, 1024) is taken as given, or on_chip is false when the row does not fit.
+// (32, 128, 256, 512, 1024) is taken as given (one block per row), or on_chip is false when the row does not fit.
 struct SoftmaxFusedPlan {
   bool on_chip = false;
   int threads_per_row = 0;
-  int items = 0;
+  int items = 0;           // 16-byte vectors per thread
+  int cluster_blocks = 1;  // blocks sharing one row (a thread-block cluster) when > 1
   const char* reason = "";
 };
 SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, KernelElem elem, int threads_per_row,

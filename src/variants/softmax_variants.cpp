@@ -88,9 +88,9 @@ void register_softmax_variants(Registry& r) {
       "softmax.fused", OpKind::softmax, Backend::gpu,
       "v5: 16-byte accesses, row in registers (warp or block per row), scale+mask+dropout fused in one pass",
       all_float, {},
-      {{"threads_per_row", 0, {0, 32, 128, 256, 1024}, "0: chosen from the shape; else as given"}},
-      "on chip: cols a multiple of 4 (fp32) or 8 (fp16/bf16), at most 32768; other shapes run v4's kernel "
-      "(threads_per_row=0 only)",
+      {{"threads_per_row", 0, {0, 32, 128, 256, 512, 1024}, "0: chosen from the shape (clusters for long rows); else one block of this many"}},
+      "on chip: cols a multiple of 4 (fp32) or 8 (fp16/bf16), up to 131072 fp32 with a cluster of 8 blocks; "
+      "other shapes run v4's kernel (threads_per_row=0 only)",
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
         const int tpr = static_cast<int>(params.at("threads_per_row"));
         SoftmaxFusedPlan plan = softmax_fused_plan(p.rows, p.cols, kernel_elem(p.dtype), tpr, caps.sm_count);

@@ -40,6 +40,20 @@ std::vector<Problem> softmax_problems() {
             pr.seed = 99;
             out.push_back(pr);
           }
+  // Long rows: the fused kernel's cluster path (a row shared by 2..8 blocks) and the fallbacks.
+  for (DType t : {DType::fp32, DType::bf16})
+    for (std::int64_t cols : {32768, 131072, 131080})
+      for (MaskKind m : {MaskKind::none, MaskKind::lengths, MaskKind::tensor}) {
+        Problem pr;
+        pr.op = OpKind::softmax;
+        pr.dtype = t;
+        pr.rows = 5;
+        pr.cols = cols;
+        pr.mask = m;
+        pr.dropout = m == MaskKind::tensor ? 0.1 : 0.0;
+        pr.seed = 98;
+        out.push_back(pr);
+      }
   return out;
 }
 
