@@ -2,8 +2,9 @@
 # One call on a lent GPU machine: GPU tests, calibration, then sweeps, everything written under $OUT.
 # Usage: scripts/gpu_check.sh [config ...]   (build/ made beforehand, e.g. carried from the host)
 set -uo pipefail
-OUT=${OUT:-/tmp/fa-bench-out}
-mkdir -p "$OUT"
+FINAL=${OUT:-/tmp/fa-bench-out}
+OUT=$(mktemp -d)  # everything lands here, then travels back as one archive (the lease returns few files)
+trap 'tar -C "$OUT" -czf "$FINAL/gpu_check.tgz" . && cp "$OUT"/*.log "$OUT"/gpu_tests.txt "$FINAL"/ 2>/dev/null' EXIT
 BIN=${BIN:-build}
 # cuBLAS from the toolkit, or PyTorch's wheel copy where the toolkit's lib folder is missing.
 for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib $(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null); do
