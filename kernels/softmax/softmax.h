@@ -41,9 +41,10 @@ void softmax_block(const SoftmaxArgs& args, int block_size, cudaStream_t stream)
 void softmax_warp(const SoftmaxArgs& args, int warps_per_block, cudaStream_t stream);
 void softmax_online(const SoftmaxArgs& args, int block_size, cudaStream_t stream);
 
-// How v5 runs a shape: threads per row and 16-byte vectors per thread, or (on_chip false) v4's
-// online kernel with `reason` saying why. threads_per_row 0 asks the heuristic; another value
-// (32, 128, 256, 512, 1024) is taken as given (one block per row), or on_chip is false when the row does not fit.
+// How v5 runs a shape: threads per row, 16-byte vectors per thread and blocks per row, or
+// (on_chip false) v4's online kernel with `reason` saying why. threads_per_row and cluster_blocks
+// 0 ask the heuristic; other values (threads 32..1024, cluster 1, 2, 4, 8) are taken as given,
+// or on_chip is false when the row does not fit.
 struct SoftmaxFusedPlan {
   bool on_chip = false;
   int threads_per_row = 0;
@@ -52,7 +53,7 @@ struct SoftmaxFusedPlan {
   const char* reason = "";
 };
 SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, KernelElem elem, int threads_per_row,
-                                    int sm_count);
+                                    int cluster_blocks, int sm_count);
 void softmax_fused(const SoftmaxArgs& args, const SoftmaxFusedPlan& plan, cudaStream_t stream);
 
 }  // namespace fabench

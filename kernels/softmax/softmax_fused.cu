@@ -211,7 +211,7 @@ int next_pow2(std::int64_t n) {
 }  // namespace
 
 SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, KernelElem elem, int threads_per_row,
-                                    int sm_count) {
+                                    int cluster_blocks, int sm_count) {
   SoftmaxFusedPlan plan;
   const int e = elem == KernelElem::f32 ? 4 : 8;
   if (cols % e != 0) {
@@ -224,12 +224,17 @@ SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, Kernel
   }
   const std::int64_t vectors = cols / e;
   auto capacity = [&](int tpr) { return static_cast<std::int64_t>(tpr) * max_items(tpr, elem); };
-  if (threads_per_row != 0) {  // as asked: one block of that many threads, or unsupported
-    if (vectors > capacity(threads_per_row)) {
-      plan.reason = "row longer than threads_per_row x 8 vectors of 16 bytes";
+  if (threads_per_row != 0 || cluster_blocks != 0) {  // as asked, or unsupported
+    plan.threads_per_row = threads_per_row != 0 ? threads_per_row : 256;
+    plan.cluster_blocks = cluster_blocks != 0 ? cluster_blocks : 1;
+    if (plan.cluster_blocks > 1 && plan.threads_per_row < 128) {
+      plan.reason = "a cluster needs at least 128 threads per block";
       return plan;
     }
-    plan.threads_per_row = threads_per_row;
+    if (vectors > capacity(plan.threads_per_row) * plan.cluster_blocks) {
+      plan.reason = "row longer than threads_per_row x cluster_blocks x 8 vectors of 16 bytes";
+      return plan;
+    }
   } else if (vectors <= capacity(256)) {
     // The fewest threads that hold the row: most rows resident per SM, all loads of a thread in
     // flight at once. With fewer rows than SMs, latency rules: spread each row over more threads.
@@ -238,7 +243,7 @@ SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, Kernel
         plan.threads_per_row = tpr;
         break;
       }
-    if (rows < sm_count)
+    if (rows < 4 * sm_count)  // measured: 512x4096 fp32 8.7 us at 512 threads, 9.8 at 128
       for (int tpr : {128, 256, 512})
         if (tpr > plan.threads_per_row && vectors >= 2 * tpr) plan.threads_per_row = tpr;
   } else {

@@ -88,13 +88,16 @@ void register_softmax_variants(Registry& r) {
       "softmax.fused", OpKind::softmax, Backend::gpu,
       "v5: 16-byte accesses, row in registers (warp or block per row), scale+mask+dropout fused in one pass",
       all_float, {},
-      {{"threads_per_row", 0, {0, 32, 128, 256, 512, 1024}, "0: chosen from the shape (clusters for long rows); else one block of this many"}},
+      {{"threads_per_row", 0, {0, 32, 128, 256, 512, 1024}, "0: chosen from the shape; else threads of each block"},
+       {"cluster_blocks", 0, {0, 1, 2, 4, 8}, "0: chosen from the shape; else blocks sharing a row (a cluster)"}},
       "on chip: cols a multiple of 4 (fp32) or 8 (fp16/bf16), up to 131072 fp32 with a cluster of 8 blocks; "
       "other shapes run v4's kernel (threads_per_row=0 only)",
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
         const int tpr = static_cast<int>(params.at("threads_per_row"));
-        SoftmaxFusedPlan plan = softmax_fused_plan(p.rows, p.cols, kernel_elem(p.dtype), tpr, caps.sm_count);
-        if (tpr != 0 && !plan.on_chip) return fmt::format("threads_per_row={}: {}", tpr, plan.reason);
+        const int cluster = static_cast<int>(params.at("cluster_blocks"));
+        SoftmaxFusedPlan plan = softmax_fused_plan(p.rows, p.cols, kernel_elem(p.dtype), tpr, cluster, caps.sm_count);
+        if ((tpr != 0 || cluster != 0) && !plan.on_chip)
+          return fmt::format("threads_per_row={} cluster_blocks={}: {}", tpr, cluster, plan.reason);
         return fits_grid(p, params, caps);
       },
       nullptr,
@@ -109,7 +112,8 @@ void register_softmax_variants(Registry& r) {
         const Problem& p = la.problem;
         softmax_fused(softmax_args(la),
                       softmax_fused_plan(p.rows, p.cols, kernel_elem(p.dtype),
-                                         static_cast<int>(la.params.at("threads_per_row")), sm_count),
+                                         static_cast<int>(la.params.at("threads_per_row")),
+                                         static_cast<int>(la.params.at("cluster_blocks")), sm_count),
                       la.stream);
       }});
   r.add(Variant{
