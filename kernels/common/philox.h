@@ -39,17 +39,24 @@ FA_HOST_DEVICE Philox4 philox4x32_10(std::uint64_t counter, std::uint64_t seed) 
   return Philox4{{c0, c1, c2, c3}};
 }
 
-// Dropout drops element i when its 32 random bits fall under p * 2^32. One Philox call covers four
-// consecutive elements (counter = i / 4, lane = i % 4), so a kernel handling a float4 calls it once.
+// Dropout decides with 16 random bits per element: element i reads Philox(counter = i / 8), word
+// (i % 8) / 2, low half for even i and high half for odd i, and is dropped when those bits fall
+// under round(p * 65536). One Philox call serves 8 elements, so p resolves to 1/65536; a kernel
+// holding 8 consecutive elements calls it once (the design's "several thresholds per random").
 FA_HOST_DEVICE std::uint32_t dropout_threshold(double p) {
   if (p <= 0.0) return 0u;
-  double t = p * 4294967296.0;
-  return t >= 4294967295.0 ? 0xFFFFFFFFu : static_cast<std::uint32_t>(t);
+  double t = p * 65536.0 + 0.5;
+  return t >= 65536.0 ? 65536u : static_cast<std::uint32_t>(t);
+}
+
+// The 16 decision bits of element i out of the Philox block of its group of 8.
+FA_HOST_DEVICE std::uint32_t dropout_bits(const Philox4& block, std::uint64_t element) {
+  const std::uint32_t word = block.x[(element >> 1) & 3u];
+  return (element & 1u) ? (word >> 16) : (word & 0xFFFFu);
 }
 
 FA_HOST_DEVICE bool dropout_keep(std::uint64_t seed, std::uint64_t element, std::uint32_t threshold) {
-  Philox4 r = philox4x32_10(element >> 2, seed);
-  return r.x[element & 3u] >= threshold;
+  return dropout_bits(philox4x32_10(element >> 3, seed), element) >= threshold;
 }
 
 }  // namespace fabench

@@ -74,6 +74,15 @@ __device__ __forceinline__ float row_allreduce(float v, Op op, float* scratch, f
   return all;
 }
 
+// Which vector of the block's slice item i of thread t holds. fp32 threads hold pairs of adjacent
+// vectors (8 consecutive elements: one Philox call for both when dropping out); a warp's two loads
+// of a pair cover the same cache lines, so coalescing is kept. 16-bit types hold 8 per vector.
+template <int E, int TPR, int ITEMS>
+__device__ __forceinline__ int slice_vector(int i, int t) {
+  if constexpr (E == 4 && ITEMS >= 2) return ((i >> 1) * TPR + t) * 2 + (i & 1);
+  return i * TPR + t;
+}
+
 template <class T, int TPR, int ITEMS>
 __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(SoftmaxArgs a, int cluster_blocks) {
   using V = Vec16<T>;
@@ -100,7 +109,7 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
   MaskBytes<E> mask[ITEMS];
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {
-    const int k = first_vector + i * TPR + t;
+    const int k = first_vector + slice_vector<E, TPR, ITEMS>(i, t);
     if (k < vectors) {
       raw[i] = x[k];
       if (a.mask_kind == SoftmaxMaskKind::tensor)
@@ -111,7 +120,7 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
   float row_max = -INFINITY;
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {
-    const int k = first_vector + i * TPR + t;
+    const int k = first_vector + slice_vector<E, TPR, ITEMS>(i, t);
 #pragma unroll
     for (int e = 0; e < E; ++e) {
       const bool keep = k < vectors && kept(a, row_last, static_cast<std::int64_t>(k) * E, e, length, mask[i]);
@@ -130,22 +139,36 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
     }
   sum = row_allreduce<TPR>(sum, SumOp{}, scratch, &exchange[1], cluster_blocks);
   const float inv_sum = sum > 0.0f ? 1.0f / sum : 0.0f;
+  std::uint64_t philox_group = ~std::uint64_t{0};  // the 8-element group `bits` belongs to
+  Philox4 bits{};
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {
-    const int k = first_vector + i * TPR + t;
+    const int k = first_vector + slice_vector<E, TPR, ITEMS>(i, t);
     if (k >= vectors) continue;
     V out;
     const std::uint64_t first = static_cast<std::uint64_t>(r * a.cols) + static_cast<std::uint64_t>(k) * E;
 #pragma unroll
-    for (int q = 0; q < E; q += 4) {  // one Philox call covers 4 elements
-      Philox4 bits{};
-      if (a.dropout_threshold) bits = philox4x32_10((first + q) >> 2, a.seed);
-#pragma unroll
-      for (int e = q; e < q + 4; ++e) {
-        float o = v[i][e] * inv_sum;
-        if (a.dropout_threshold) o = bits.x[e - q] >= a.dropout_threshold ? o * a.keep_scale : 0.0f;
-        out.v[e] = from_float<T>(o);
+    for (int e = 0; e < E; ++e) {
+      float o = v[i][e] * inv_sum;
+      if (a.dropout_threshold) {
+        const std::uint64_t element = first + e;
+        if ((element >> 3) != philox_group) {  // once per 8 elements
+          philox_group = element >> 3;
+          bits = philox4x32_10(philox_group, a.seed);
+        }
+        // (element >> 1) & 3 only takes compile-time-known values given first % 4 == 0:
+        // select words without a run-time index into `bits` (which would spill it to memory).
+        std::uint32_t w;
+        if constexpr (E == 8) {  // first % 8 == 0: elements e use word e / 2
+          w = e >= 4 ? ((e & 2) ? bits.x[3] : bits.x[2]) : ((e & 2) ? bits.x[1] : bits.x[0]);
+        } else {  // first % 4 == 0: the vector is the low or high half of its group of 8
+          const bool high_half = (first >> 2) & 1u;
+          w = (e & 2) ? (high_half ? bits.x[3] : bits.x[1]) : (high_half ? bits.x[2] : bits.x[0]);
+        }
+        const std::uint32_t decision = (e & 1) ? (w >> 16) : (w & 0xFFFFu);
+        o = decision >= a.dropout_threshold ? o * a.keep_scale : 0.0f;
       }
+      out.v[e] = from_float<T>(o);
     }
     y[k] = out;
   }
@@ -237,29 +260,29 @@ SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, Kernel
     }
   } else if (vectors <= capacity(256)) {
     // The fewest threads that hold the row: most rows resident per SM, all loads of a thread in
-    // flight at once. With fewer rows than SMs, latency rules: spread each row over more threads.
+    // flight at once. With few rows per SM, latency rules: spread each row over more threads.
     for (int tpr : {32, 128, 256})
       if (vectors <= capacity(tpr)) {
         plan.threads_per_row = tpr;
         break;
       }
-    if (rows < 4 * sm_count)  // measured: 512x4096 fp32 8.7 us at 512 threads, 9.8 at 128
+    if (rows < 4 * sm_count)  // measured: 512x4096 fp32 8.9 us at 512 threads, 9.8 at 128
       for (int tpr : {128, 256, 512})
         if (tpr > plan.threads_per_row && vectors >= 2 * tpr) plan.threads_per_row = tpr;
+  } else if (vectors <= capacity(1024)) {
+    // One big block beats a cluster: measured (H200) 4096x32768 fp32 3703 GB/s at 1024 threads,
+    // 2479 with 4 blocks of 256 sharing the row (cluster barriers and co-scheduling cost more).
+    plan.threads_per_row = vectors <= capacity(512) ? 512 : 1024;
   } else {
-    // Too long for one block's registers at 256 threads: a cluster of blocks shares the row.
-    for (int tpr : {256, 512}) {
-      const std::int64_t blocks = (vectors + capacity(tpr) - 1) / capacity(tpr);
-      if (blocks <= 8) {
-        plan.threads_per_row = tpr;
-        plan.cluster_blocks = next_pow2(blocks);
-        break;
-      }
-    }
-    if (plan.threads_per_row == 0) {
+    // Longer than one block holds: a cluster of 1024-thread blocks (measured 1024x131072 fp32:
+    // 2563 GB/s with 4 x 1024, 1885 with 8 x 512).
+    const std::int64_t blocks = (vectors + capacity(1024) - 1) / capacity(1024);
+    if (blocks > 8) {
       plan.reason = "row longer than a cluster of 8 blocks holds in registers";
       return plan;
     }
+    plan.threads_per_row = 1024;
+    plan.cluster_blocks = next_pow2(blocks);
   }
   const std::int64_t per_block = (vectors + plan.cluster_blocks - 1) / plan.cluster_blocks;
   plan.items = next_pow2((per_block + plan.threads_per_row - 1) / plan.threads_per_row);
