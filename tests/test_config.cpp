@@ -73,9 +73,9 @@ TEST_CASE("errors name the JSON path and what was expected", "[config]") {
   CHECK(error_of(R"({"experiment": []})").rfind("experiment: unknown key", 0) == 0);
   CHECK(error_of(R"({"experiments": []})") == "experiments: expected a non-empty list of experiments");
   CHECK(error_of(R"({"experiments": [{"op": "matmul", "variants": "all"}]})") ==
-        R"(experiments[0].op: "matmul" is not one of softmax, attention)");
+        R"(experiments[0].op: "matmul" is not one of softmax, attention, softmax_matmul)");
   CHECK(error_of(R"({"experiments": [{"variants": "all"}]})") ==
-        "experiments[0]: missing \"op\" (one of softmax, attention)");
+        "experiments[0]: missing \"op\" (one of softmax, attention, softmax_matmul)");
   CHECK(error_of(R"({"experiments": [{"op": "softmax", "rows": 1, "cols": 1}]})") ==
         "experiments[0]: missing \"variants\" (a list of variant names, or \"all\")");
   CHECK(error_of(R"({"experiments": [{"op": "softmax", "variants": "all", "cols": 1}]})") ==
@@ -138,8 +138,18 @@ TEST_CASE("zip, timing, validation and syntax errors", "[config]") {
   CHECK_THROWS_AS(load_plan_file("/nonexistent/sweep.json", registry()), ConfigError);
 }
 
+TEST_CASE("softmax_matmul takes the seed's d1, d2, d3", "[config]") {
+  Plan p = parse(R"({"experiments": [{"op": "softmax_matmul", "variants": "all", "batch": 16, "d1": 2048,
+                     "d2": [64, 128], "d3": 512}]})");
+  REQUIRE(p.experiments[0].axes.size() == 4);
+  CHECK(error_of(R"({"experiments": [{"op": "softmax_matmul", "variants": "all", "d1": 2, "d2": 2}]})") ==
+        "experiments[0]: missing \"d3\"");
+  CHECK(error_of(R"({"experiments": [{"op": "softmax_matmul", "variants": "all", "d1": 2, "d2": 2, "d3": 2, "rows": 3}]})")
+            .rfind("experiments[0].rows: unknown key", 0) == 0);
+}
+
 TEST_CASE("every shipped config parses", "[config]") {
-  for (const char* name : {"default.json", "softmax.json"}) {
+  for (const char* name : {"default.json", "softmax.json", "softmax_matmul.json"}) {
     INFO(name);
     CHECK_NOTHROW(load_plan_file(std::string(FABENCH_SOURCE_DIR) + "/configs/" + name, registry()));
   }

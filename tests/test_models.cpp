@@ -58,3 +58,16 @@ TEST_CASE("bytes: each input read once, each output written once", "[models]") {
   CHECK(model_bytes(s) == Approx(2.0 * 8 * 16 * 2 + 4 * 8));
   CHECK(model_flops(s) == Approx(5.0 * 8 * 16));
 }
+
+TEST_CASE("softmax_matmul FLOPs and bytes", "[models]") {
+  Problem p;
+  p.op = OpKind::softmax_matmul;
+  p.dtype = DType::fp16;
+  p.batch = 16;
+  p.rows = 2048;
+  p.cols = 64;
+  p.d3 = 512;
+  const double x = 16.0 * 2048 * 64;
+  CHECK(model_flops(p) == Approx(2.0 * x * 512 + 5.0 * x));
+  CHECK(model_bytes(p) == Approx(16.0 * (2048.0 * 64 + 64.0 * 512 + 2048.0 * 512) * 2));
+}

@@ -7,6 +7,7 @@
 
 #include "kernels/common/philox.h"
 #include "reference/attention_reference.hpp"
+#include "reference/softmax_matmul_reference.hpp"
 #include "reference/softmax_reference.hpp"
 
 using namespace fabench;
@@ -204,4 +205,22 @@ TEST_CASE("causal masking is aligned to the bottom right", "[reference]") {
   CHECK((std::isinf(lse) && lse < 0));
   attention_reference_row(tall, q.data(), k.data(), v.data(), 0, 0, 3, o.data(), &lse);
   CHECK(o[0] == Approx(3.0));  // only key 0 is visible
+}
+
+TEST_CASE("softmax(X) @ V by hand", "[reference]") {
+  Problem p;
+  p.op = OpKind::softmax_matmul;
+  p.batch = 2;
+  p.rows = 1;
+  p.cols = 2;
+  p.d3 = 2;
+  // batch 1: x = [0, log 3] gives weights 1/4, 3/4; v rows [1, 2] and [5, 6]
+  std::vector<float> x = {9, 9, 0.0f, static_cast<float>(std::log(3.0))};
+  std::vector<float> v = {0, 0, 0, 0, 1, 2, 5, 6};
+  std::vector<double> out(2);
+  softmax_matmul_reference_row(p, x.data(), v.data(), 1, 0, out.data());
+  CHECK(out[0] == Approx(0.25 * 1 + 0.75 * 5));
+  CHECK(out[1] == Approx(0.25 * 2 + 0.75 * 6));
+  softmax_matmul_reference_row(p, x.data(), v.data(), 0, 0, out.data());  // batch 0: v is zero
+  CHECK(out[0] == 0.0);
 }

@@ -9,6 +9,7 @@
 // this is the baseline every flash variant removes. Batch and heads ride on grid.z (no host loop).
 #include "kernels/attention/attention.h"
 #include "kernels/common/element.cuh"
+#include "kernels/common/gemm_tiled.cuh"
 
 namespace fabench {
 
@@ -82,29 +83,6 @@ __global__ void attn_naive_softmax_kernel(AttentionArgs a, float* s) {
   if (lane == 0) a.lse[row] = row_max + logf(sum);
 }
 
-// O[i, c] = sum_j P[i, j] V[j, c].
-template <class T, int TILE>
-__global__ void attn_naive_gemm_nn_kernel(AttentionArgs a, const float* s) {
-  __shared__ float p_tile[TILE][TILE];
-  __shared__ float v_tile[TILE][TILE];
-  const HeadOffsets off = head_offsets(a);
-  const T* v = static_cast<const T*>(a.v) + off.kv;
-  T* o = static_cast<T*>(a.o) + off.q;
-  const std::int64_t i = static_cast<std::int64_t>(blockIdx.y) * TILE + threadIdx.y;
-  const std::int64_t c = static_cast<std::int64_t>(blockIdx.x) * TILE + threadIdx.x;
-  float acc = 0.0f;
-  for (std::int64_t j0 = 0; j0 < a.seq_k; j0 += TILE) {
-    const std::int64_t pj = j0 + threadIdx.x, vj = j0 + threadIdx.y;
-    p_tile[threadIdx.y][threadIdx.x] = (i < a.seq_q && pj < a.seq_k) ? s[off.s + i * a.seq_k + pj] : 0.0f;
-    v_tile[threadIdx.y][threadIdx.x] = (vj < a.seq_k && c < a.head_dim) ? to_float(v[vj * a.head_dim + c]) : 0.0f;
-    __syncthreads();
-#pragma unroll
-    for (int t = 0; t < TILE; ++t) acc += p_tile[threadIdx.y][t] * v_tile[t][threadIdx.x];
-    __syncthreads();
-  }
-  if (i < a.seq_q && c < a.head_dim) o[i * a.head_dim + c] = from_float<T>(acc);
-}
-
 template <class T, int TILE>
 void launch_naive(const AttentionArgs& a, float* s, cudaStream_t stream) {
   const auto bh = static_cast<unsigned>(a.batch * a.heads);
@@ -115,8 +93,10 @@ void launch_naive(const AttentionArgs& a, float* s, cudaStream_t stream) {
   attn_naive_scale_mask_kernel<<<1024, 256, 0, stream>>>(a, s);
   const std::int64_t total_rows = a.batch * a.heads * a.seq_q;
   attn_naive_softmax_kernel<<<static_cast<unsigned>((total_rows + 7) / 8), 256, 0, stream>>>(a, s);
-  attn_naive_gemm_nn_kernel<T, TILE>
-      <<<dim3(static_cast<unsigned>((a.head_dim + TILE - 1) / TILE), rows, bh), block, 0, stream>>>(a, s);
+  // O = P V: batch z = b * heads + h reads P[z] and the V of its KV head.
+  GemmBatch batch{a.seq_q * a.seq_k, a.seq_k * a.head_dim, a.seq_q * a.head_dim, a.heads, a.kv_heads};
+  gemm_nn_tiled<float, T, T, TILE>(s, static_cast<const T*>(a.v), static_cast<T*>(a.o), a.seq_q, a.head_dim,
+                                   a.seq_k, a.batch * a.heads, batch, stream);
 }
 
 }  // namespace

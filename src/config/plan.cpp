@@ -86,6 +86,7 @@ std::vector<std::string> axes_of(OpKind op) {
     case OpKind::softmax: return {"dtype", "rows", "cols", "scale", "mask", "dropout"};
     case OpKind::attention:
       return {"dtype", "batch", "heads", "kv_heads", "seq_len", "seq_q", "seq_k", "head_dim", "causal", "scale"};
+    case OpKind::softmax_matmul: return {"dtype", "batch", "d1", "d2", "d3"};
   }
   return {};
 }
@@ -127,7 +128,10 @@ std::string apply_axis(const std::string& axis, const ordered_json& v, Problem& 
     return {};
   }
   std::int64_t n = 0;
-  std::int64_t* field = axis == "rows"       ? &p.rows
+  std::int64_t* field = axis == "rows" || axis == "d1" ? &p.rows
+                        : axis == "d2"       ? &p.cols
+                        : axis == "d3"       ? &p.d3
+                        : axis == "rows"     ? &p.rows
                         : axis == "cols"     ? &p.cols
                         : axis == "batch"    ? &p.batch
                         : axis == "heads"    ? &p.heads
@@ -250,9 +254,12 @@ Experiment parse_experiment(const Node& n, const Plan& plan, const TimingSetting
       n.fail("give either \"seq_len\" or \"seq_q\" and \"seq_k\", not both");
     if (!has("seq_len") && !(has("seq_q") && has("seq_k"))) n.fail("missing \"seq_len\" (or \"seq_q\" and \"seq_k\")");
     if (!has("head_dim")) n.fail("missing \"head_dim\"");
-  } else {
+  } else if (e.op == OpKind::softmax) {
     if (!has("rows")) n.fail("missing \"rows\"");
     if (!has("cols")) n.fail("missing \"cols\"");
+  } else {
+    for (const char* axis : {"d1", "d2", "d3"})
+      if (!has(axis)) n.fail(fmt::format("missing \"{}\"", axis));
   }
 
   if (has("zip")) {

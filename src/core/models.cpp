@@ -29,6 +29,10 @@ double model_flops(const Problem& p) {
                               : static_cast<double>(p.seq_q) * static_cast<double>(p.seq_k);
       return 4.0 * static_cast<double>(p.batch * p.heads) * pairs * static_cast<double>(p.head_dim);
     }
+    case OpKind::softmax_matmul: {
+      double x = static_cast<double>(p.batch) * static_cast<double>(p.rows) * static_cast<double>(p.cols);
+      return 2.0 * x * static_cast<double>(p.d3) + 5.0 * x;
+    }
   }
   return 0;
 }
@@ -46,6 +50,11 @@ double model_bytes(const Problem& p) {
       double kv_rows = static_cast<double>(p.batch * p.kv_heads * p.seq_k);
       double d = static_cast<double>(p.head_dim);
       return (2.0 * q_rows * d + 2.0 * kv_rows * d) * es + 4.0 * q_rows;
+    }
+    case OpKind::softmax_matmul: {
+      double b = static_cast<double>(p.batch);
+      return b * (static_cast<double>(p.rows) * p.cols + static_cast<double>(p.cols) * p.d3 +
+                  static_cast<double>(p.rows) * p.d3) * es;
     }
   }
   return 0;

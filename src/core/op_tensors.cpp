@@ -27,6 +27,15 @@ std::vector<TensorSpec> op_tensors(const Problem& p) {
           {"lse", ElemType::f32, q_rows, true, Fill::none},
       };
     }
+    case OpKind::softmax_matmul: {
+      auto b = static_cast<std::size_t>(p.batch), d1 = static_cast<std::size_t>(p.rows),
+           d2 = static_cast<std::size_t>(p.cols), d3 = static_cast<std::size_t>(p.d3);
+      return {
+          {"x", et, b * d1 * d2, false, Fill::uniform_wide},
+          {"v", et, b * d2 * d3, false, Fill::normal},
+          {"out", et, b * d1 * d3, true, Fill::none},
+      };
+    }
   }
   return {};
 }

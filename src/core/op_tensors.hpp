@@ -11,6 +11,9 @@ namespace fabench {
 namespace softmax_tensors {
 enum : std::size_t { x = 0, y = 1, mask = 2, lengths = 3, count = 4 };
 }
+namespace softmax_matmul_tensors {
+enum : std::size_t { x = 0, v = 1, out = 2, count = 3 };
+}
 namespace attention_tensors {
 enum : std::size_t { q = 0, k = 1, v = 2, o = 3, lse = 4, count = 5 };
 }

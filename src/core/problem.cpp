@@ -9,17 +9,18 @@ std::string_view to_string(OpKind op) {
   switch (op) {
     case OpKind::softmax: return "softmax";
     case OpKind::attention: return "attention";
+    case OpKind::softmax_matmul: return "softmax_matmul";
   }
   return "?";
 }
 
 std::optional<OpKind> parse_op(std::string_view s) {
-  for (OpKind op : {OpKind::softmax, OpKind::attention})
+  for (OpKind op : {OpKind::softmax, OpKind::attention, OpKind::softmax_matmul})
     if (to_string(op) == s) return op;
   return std::nullopt;
 }
 
-const char* op_choices() { return "softmax, attention"; }
+const char* op_choices() { return "softmax, attention, softmax_matmul"; }
 
 std::string_view to_string(MaskKind m) {
   switch (m) {
@@ -54,6 +55,8 @@ std::string Problem::key() const {
     case OpKind::attention:
       return fmt::format("attention/{}/b{}/h{}/kv{}/sq{}/sk{}/d{}/{}/scale{}", to_string(dtype), batch,
                          heads, kv_heads, seq_q, seq_k, head_dim, causal ? "causal" : "full", scale_text);
+    case OpKind::softmax_matmul:
+      return fmt::format("softmax_matmul/{}/b{}/d1_{}/d2_{}/d3_{}", to_string(dtype), batch, rows, cols, d3);
   }
   return "?";
 }
@@ -73,6 +76,8 @@ std::string Problem::shape_label() const {
       return fmt::format("{} b{} {} {} d{}{}", to_string(dtype), batch, heads_text, seq_text, head_dim,
                          causal ? " causal" : "");
     }
+    case OpKind::softmax_matmul:
+      return fmt::format("{} b{} {}x{} @ {}x{}", to_string(dtype), batch, rows, cols, cols, d3);
   }
   return "?";
 }

@@ -10,7 +10,8 @@
 
 namespace fabench {
 
-enum class OpKind { softmax, attention };
+// softmax_matmul: softmax(X) @ V per batch, X [batch, rows (d1), cols (d2)], V [batch, d2, d3].
+enum class OpKind { softmax, attention, softmax_matmul };
 std::string_view to_string(OpKind op);
 std::optional<OpKind> parse_op(std::string_view s);
 const char* op_choices();
@@ -32,6 +33,9 @@ struct Problem {
   std::int64_t rows = 0, cols = 0;
   MaskKind mask = MaskKind::none;
   double dropout = 0.0;
+
+  // softmax_matmul: output columns (the seed's d3); rows and cols are d1 and d2, batch is batch
+  std::int64_t d3 = 0;
 
   // attention: Q [batch, heads, seq_q, d], K/V [batch, kv_heads, seq_k, d]
   std::int64_t batch = 1, heads = 1, kv_heads = 1, seq_q = 0, seq_k = 0, head_dim = 0;

@@ -24,6 +24,9 @@ std::string shape_of(const TextRow& r) {
     return fmt::format("{} b{} {} {} d{}{}", get(r, "dtype"), get(r, "batch"), heads, seq, get(r, "head_dim"),
                        get(r, "causal") == "true" ? " causal" : "");
   }
+  if (get(r, "op") == "softmax_matmul")
+    return fmt::format("{} b{} {}x{} @ {}x{}", get(r, "dtype"), get(r, "batch"), get(r, "rows"), get(r, "cols"),
+                       get(r, "cols"), get(r, "d3"));
   std::string s = fmt::format("{} {}x{}", get(r, "dtype"), get(r, "rows"), get(r, "cols"));
   if (get(r, "mask") != "none" && !get(r, "mask").empty()) s += " mask=" + get(r, "mask");
   if (!get(r, "dropout").empty() && get(r, "dropout") != "0") s += " p=" + get(r, "dropout");
@@ -55,7 +58,7 @@ std::string progress_line(std::size_t k, std::size_t n, const TextRow& r, double
                                  params.empty() ? "" : " " + params, get(r, "status"));
   if (!get(r, "time_ms_median").empty()) {
     line += fmt::format(" {} ms", fixed(get(r, "time_ms_median"), 4));
-    if (get(r, "op") == "attention")
+    if (get(r, "op") != "softmax")
       line += fmt::format(" {} TFLOP/s", fixed(get(r, "tflops"), 2));
     else
       line += fmt::format(" {} GB/s", fixed(get(r, "gbps"), 1));
@@ -71,8 +74,7 @@ std::string summary_table(const std::vector<TextRow>& rows) {
   std::vector<std::vector<std::string>> cells;
   for (const auto& r : rows) {
     if (get(r, "status") == "unsupported") continue;  // counted with their reasons by status_summary
-    const bool attn = get(r, "op") == "attention";
-    std::string pct = attn ? get(r, "pct_peak_flops") : get(r, "pct_peak_bw");
+    std::string pct = get(r, "op") != "softmax" ? get(r, "pct_peak_flops") : get(r, "pct_peak_bw");
     std::string err = get(r, "rel_l2_err");
     cells.push_back({get(r, "variant"), shape_of(r), get(r, "params"), get(r, "status"),
                      fixed(get(r, "time_ms_median"), 4), fixed(get(r, "tflops"), 2), fixed(get(r, "gbps"), 1),
@@ -123,7 +125,7 @@ std::string status_summary(const std::vector<TextRow>& rows) {
 std::string markdown_pivot(const std::vector<TextRow>& rows, const std::string& value) {
   struct Table {
     std::string title;
-    bool attention = false;
+    std::string corner;  // what rows and columns are, e.g. "seq_len \\ head_dim"
     std::vector<std::string> row_labels, col_labels;
     std::map<std::pair<std::string, std::string>, std::string> cells;
   };
@@ -138,20 +140,25 @@ std::string markdown_pivot(const std::vector<TextRow>& rows, const std::string& 
     if (attn) {
       title += get(r, "causal") == "true" ? " causal" : " non-causal";
       if (get(r, "kv_heads") != get(r, "heads")) title += fmt::format(" gqa {}:{}", get(r, "heads"), get(r, "kv_heads"));
-    } else {
+    } else if (get(r, "op") == "softmax") {
       if (get(r, "mask") != "none") title += " mask=" + get(r, "mask");
       if (get(r, "dropout") != "0") title += " dropout=" + get(r, "dropout");
     }
     if (!get(r, "params").empty()) title += " " + get(r, "params");
     if (!index.count(title)) {
       index[title] = tables.size();
-      tables.push_back({title, attn, {}, {}, {}});
+      const std::string op = get(r, "op");
+      tables.push_back({title,
+                        op == "attention" ? "seq_len \\ head_dim" : op == "softmax_matmul" ? "d2 \\ d3" : "rows \\ cols",
+                        {}, {}, {}});
     }
     Table& t = tables[index[title]];
-    std::string row_label = attn ? (get(r, "seq_q") == get(r, "seq_k") ? get(r, "seq_q")
-                                                                         : get(r, "seq_q") + "x" + get(r, "seq_k"))
-                                 : get(r, "rows");
-    std::string col_label = attn ? get(r, "head_dim") : get(r, "cols");
+    const bool matmul = get(r, "op") == "softmax_matmul";  // seed 004: rows d2, columns d3
+    std::string row_label = attn     ? (get(r, "seq_q") == get(r, "seq_k") ? get(r, "seq_q")
+                                                                           : get(r, "seq_q") + "x" + get(r, "seq_k"))
+                            : matmul ? get(r, "cols")
+                                     : get(r, "rows");
+    std::string col_label = attn ? get(r, "head_dim") : matmul ? get(r, "d3") : get(r, "cols");
     std::string v = get(r, "status") == "ok" ? fixed(get(r, value), value == "time_ms_median" ? 4 : 2)
                                              : get(r, "status");
     auto key = std::make_pair(row_label, col_label);
@@ -166,7 +173,7 @@ std::string markdown_pivot(const std::vector<TextRow>& rows, const std::string& 
   }
   std::string out;
   for (const Table& t : tables) {
-    out += fmt::format("\n### {} ({})\n\n| {} |", t.title, value, t.attention ? "seq_len \\ head_dim" : "rows \\ cols");
+    out += fmt::format("\n### {} ({})\n\n| {} |", t.title, value, t.corner);
     for (const auto& c : t.col_labels) out += " " + c + " |";
     out += "\n|---|";
     for (std::size_t i = 0; i < t.col_labels.size(); ++i) out += "---|";

@@ -10,7 +10,7 @@ namespace fabench {
 const std::vector<std::string>& result_columns() {
   static const std::vector<std::string> cols = {
       "key", "experiment", "op", "variant", "dtype", "batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim",
-      "causal", "rows", "cols", "mask", "dropout", "scale", "params", "status", "reason", "time_ms_median",
+      "causal", "rows", "cols", "d3", "mask", "dropout", "scale", "params", "status", "reason", "time_ms_median",
       "time_ms_mean", "time_ms_std", "time_ms_min", "samples", "tflops", "gbps", "pct_peak_flops", "pct_peak_bw",
       "peak_mem_mib", "max_abs_err", "rel_l2_err", "tolerance", "gpu"};
   return cols;
@@ -23,9 +23,10 @@ std::string opt(const std::optional<double>& v) { return v ? num(*v) : std::stri
 
 std::vector<std::string> result_fields(const Result& r) {
   const Problem& p = r.c.problem;
-  const bool attn = p.op == OpKind::attention;
+  const bool attn = p.op == OpKind::attention, matmul = p.op == OpKind::softmax_matmul;
   auto attn_int = [&](std::int64_t v) { return attn ? std::to_string(v) : std::string(); };
-  auto soft = [&](std::string v) { return attn ? std::string() : v; };
+  auto soft = [&](std::string v) { return attn ? std::string() : v; };          // softmax and softmax_matmul
+  auto soft_only = [&](std::string v) { return attn || matmul ? std::string() : v; };
   const bool timed = r.timing && r.timing->samples > 0;
   auto t = [&](double v) { return timed ? num(v) : std::string(); };
   return {r.c.key(),
@@ -33,7 +34,7 @@ std::vector<std::string> result_fields(const Result& r) {
           std::string(to_string(p.op)),
           r.c.variant,
           std::string(to_string(p.dtype)),
-          attn_int(p.batch),
+          attn || matmul ? std::to_string(p.batch) : std::string(),
           attn_int(p.heads),
           attn_int(p.kv_heads),
           attn_int(p.seq_q),
@@ -42,8 +43,9 @@ std::vector<std::string> result_fields(const Result& r) {
           attn ? (p.causal ? "true" : "false") : "",
           soft(std::to_string(p.rows)),
           soft(std::to_string(p.cols)),
-          soft(std::string(to_string(p.mask))),
-          soft(num(p.dropout)),
+          matmul ? std::to_string(p.d3) : std::string(),
+          soft_only(std::string(to_string(p.mask))),
+          soft_only(num(p.dropout)),
           num(p.effective_scale()),
           params_label(r.c.params),
           std::string(to_string(r.status)),
@@ -73,7 +75,7 @@ TextRow to_text_row(const Result& r) {
 
 ordered_json row_to_json(const TextRow& row) {
   static const std::set<std::string> integer = {"batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim",
-                                                "rows",  "cols",  "samples"};
+                                                "rows",  "cols",  "d3",       "samples"};
   static const std::set<std::string> real = {"dropout", "scale", "time_ms_median", "time_ms_mean", "time_ms_std",
                                              "time_ms_min", "tflops", "gbps", "pct_peak_flops", "pct_peak_bw",
                                              "peak_mem_mib", "max_abs_err", "rel_l2_err", "tolerance"};

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "reference/attention_reference.hpp"
+#include "reference/softmax_matmul_reference.hpp"
 #include "reference/softmax_reference.hpp"
 #include "run/parallel.hpp"
 
@@ -58,7 +59,10 @@ Validation validate_outputs(const Problem& p, const std::vector<HostTensor>& ten
   Validation v;
   v.tolerance = s.tolerance.at(p.dtype);
   const bool attention = p.op == OpKind::attention;
-  const HostTensor& out = tensors[attention ? std::size_t{attention_tensors::o} : std::size_t{softmax_tensors::y}];
+  const bool matmul = p.op == OpKind::softmax_matmul;
+  const HostTensor& out = tensors[attention ? std::size_t{attention_tensors::o}
+                                  : matmul  ? std::size_t{softmax_matmul_tensors::out}
+                                            : std::size_t{softmax_tensors::y}];
 
   if (std::size_t bad = count_non_finite(out)) {
     v.rel_l2 = INFINITY;
@@ -68,9 +72,9 @@ Validation validate_outputs(const Problem& p, const std::vector<HostTensor>& ten
     return v;
   }
 
-  const std::int64_t groups = attention ? p.batch * p.heads : 1;
+  const std::int64_t groups = attention ? p.batch * p.heads : matmul ? p.batch : 1;
   const std::int64_t rows_per_group = attention ? p.seq_q : p.rows;
-  const std::int64_t width = attention ? p.head_dim : p.cols;
+  const std::int64_t width = attention ? p.head_dim : matmul ? p.d3 : p.cols;
   auto rows = sample_rows(groups, rows_per_group, s.max_rows, p.seed);
   std::vector<RowError> errors(rows.size());
   parallel_for(static_cast<std::int64_t>(rows.size()), [&](std::int64_t k) {
@@ -91,6 +95,10 @@ Validation validate_outputs(const Problem& p, const std::vector<HostTensor>& ten
         e.lse_diff2 = (got - lse) * (got - lse);
         e.lse_ref2 = lse * lse;
       }
+    } else if (matmul) {
+      softmax_matmul_reference_row(p, tensors[softmax_matmul_tensors::x].values.data(),
+                                   tensors[softmax_matmul_tensors::v].values.data(), row / p.rows, row % p.rows,
+                                   ref.data());
     } else {
       const HostTensor& mask = tensors[softmax_tensors::mask];
       const HostTensor& lengths = tensors[softmax_tensors::lengths];

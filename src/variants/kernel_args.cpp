@@ -50,6 +50,29 @@ AttentionArgs attention_args(const Problem& p, const std::vector<void*>& t) {
   return a;
 }
 
+SoftmaxMatmulArgs softmax_matmul_args(const Problem& p, const std::vector<void*>& t) {
+  SoftmaxMatmulArgs a;
+  a.x = t[softmax_matmul_tensors::x];
+  a.v = t[softmax_matmul_tensors::v];
+  a.out = t[softmax_matmul_tensors::out];
+  a.batch = p.batch;
+  a.d1 = p.rows;
+  a.d2 = p.cols;
+  a.d3 = p.d3;
+  a.elem = kernel_elem(p.dtype);
+  return a;
+}
+
+int current_device_sm_count() {
+  static int sm_count = [] {
+    int dev = 0, n = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
+    return n;
+  }();
+  return sm_count;
+}
+
 CpuAttentionArgs cpu_attention_args(const Problem& p, const std::vector<void*>& t) {
   CpuAttentionArgs a;
   a.q = static_cast<const float*>(t[attention_tensors::q]);

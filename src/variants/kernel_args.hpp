@@ -5,6 +5,7 @@
 #include "kernels/attention/attention.h"
 #include "kernels/cpu/flash2_cpu.h"
 #include "kernels/softmax/softmax.h"
+#include "kernels/softmax/softmax_matmul.h"
 
 namespace fabench {
 
@@ -12,5 +13,8 @@ KernelElem kernel_elem(DType t);
 SoftmaxArgs softmax_args(const LaunchArgs& la);
 AttentionArgs attention_args(const Problem& p, const std::vector<void*>& tensors);
 CpuAttentionArgs cpu_attention_args(const Problem& p, const std::vector<void*>& tensors);
+SoftmaxMatmulArgs softmax_matmul_args(const Problem& p, const std::vector<void*>& tensors);
+// SMs of the current device, read once: launchers size grids from it.
+int current_device_sm_count();
 
 }  // namespace fabench

@@ -4,4 +4,5 @@ namespace fabench {
 class Registry;
 void register_softmax_variants(Registry& r);
 void register_attention_variants(Registry& r);
+void register_softmax_matmul_variants(Registry& r);
 }  // namespace fabench

@@ -6,6 +6,7 @@ namespace fabench {
 void register_all_variants(Registry& r) {
   register_softmax_variants(r);
   register_attention_variants(r);
+  register_softmax_matmul_variants(r);
 }
 
 }  // namespace fabench

@@ -103,12 +103,7 @@ void register_softmax_variants(Registry& r) {
       nullptr,
       [](const LaunchArgs& la) {
         // The plan depends only on the shape; recomputing it per launch costs nanoseconds.
-        static int sm_count = [] {
-          int dev = 0, n = 0;
-          cudaGetDevice(&dev);
-          cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
-          return n;
-        }();
+        const int sm_count = current_device_sm_count();
         const Problem& p = la.problem;
         softmax_fused(softmax_args(la),
                       softmax_fused_plan(p.rows, p.cols, kernel_elem(p.dtype),

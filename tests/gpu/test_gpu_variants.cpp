@@ -57,6 +57,25 @@ std::vector<Problem> softmax_problems() {
   return out;
 }
 
+std::vector<Problem> softmax_matmul_problems() {
+  std::vector<Problem> out;
+  for (DType t : {DType::fp32, DType::fp16, DType::bf16})
+    for (std::int64_t d1 : {1, 37, 130})
+      for (std::int64_t d2 : {1, 7, 100, 1000})
+        for (std::int64_t d3 : {1, 65, 200}) {
+          Problem p;
+          p.op = OpKind::softmax_matmul;
+          p.dtype = t;
+          p.batch = 2;
+          p.rows = d1;
+          p.cols = d2;
+          p.d3 = d3;
+          p.seed = 5;
+          out.push_back(p);
+        }
+  return out;
+}
+
 std::vector<Problem> attention_problems() {
   struct Shape {
     std::int64_t b, h, kv, sq, sk, d;
@@ -103,7 +122,10 @@ TEST_CASE("every GPU variant matches the CPU reference at odd shapes", "[gpu]") 
     for (const auto& tp : v.params)
       for (auto value : tp.allowed)
         if (value != tp.default_value) param_sets.push_back(with_defaults(v, {{tp.name, value}}));
-    for (const Problem& p : v.op == OpKind::softmax ? softmax_problems() : attention_problems())
+    const std::vector<Problem> problems = v.op == OpKind::softmax          ? softmax_problems()
+                                          : v.op == OpKind::softmax_matmul ? softmax_matmul_problems()
+                                                                           : attention_problems();
+    for (const Problem& p : problems)
       for (const Params& params : param_sets) {
         // What a variant declares it cannot run is skipped; everything else must validate.
         if (unsupported_reason(v, p, params, device.caps)) continue;

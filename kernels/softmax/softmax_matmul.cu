@@ -1,0 +1,126 @@
+// softmax(X) @ V, unfused and fused (see softmax_matmul.h for the versions).
+#include "kernels/common/element.cuh"
+#include "kernels/common/gemm_tiled.cuh"
+#include "kernels/common/reduce.cuh"
+#include "kernels/softmax/softmax.h"
+#include "kernels/softmax/softmax_matmul.h"
+
+namespace fabench {
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kCols = 64;  // output columns per block
+
+// Block (blockIdx.x: 64 output columns, blockIdx.y: BLOCK rows, blockIdx.z: batch). Thread t owns
+// output column t % 64 of rows t / 64 + 4q: a warp shares its rows, so P reads are broadcasts and
+// V reads are consecutive.
+template <class T, int BLOCK>
+__global__ void __launch_bounds__(kThreads) softmax_matmul_fused_kernel(SoftmaxMatmulArgs a) {
+  constexpr int kRowsPerThread = BLOCK * kCols / kThreads;
+  __shared__ float p_tile[BLOCK][BLOCK + 1];
+  __shared__ float v_tile[BLOCK][kCols];
+  __shared__ float row_max[BLOCK], row_sum[BLOCK], row_rescale[BLOCK];
+  const std::int64_t z = blockIdx.z, i0 = static_cast<std::int64_t>(blockIdx.y) * BLOCK,
+                     c0 = static_cast<std::int64_t>(blockIdx.x) * kCols;
+  const T* x = static_cast<const T*>(a.x) + z * a.d1 * a.d2;
+  const T* v = static_cast<const T*>(a.v) + z * a.d2 * a.d3;
+  T* out = static_cast<T*>(a.out) + z * a.d1 * a.d3;
+  const int tid = threadIdx.x, col = tid % kCols, row_base = tid / kCols;
+  const int warp = tid / 32, lane = tid % 32;
+  if (tid < BLOCK) {
+    row_max[tid] = -INFINITY;
+    row_sum[tid] = 0.0f;
+  }
+  float acc[kRowsPerThread] = {};
+
+  for (std::int64_t j0 = 0; j0 < a.d2; j0 += BLOCK) {
+    for (int e = tid; e < BLOCK * BLOCK; e += kThreads) {
+      const int r = e / BLOCK, j = e % BLOCK;
+      p_tile[r][j] = (i0 + r < a.d1 && j0 + j < a.d2) ? to_float(x[(i0 + r) * a.d2 + j0 + j]) : -INFINITY;
+    }
+    for (int e = tid; e < BLOCK * kCols; e += kThreads) {
+      const int j = e / kCols, c = e % kCols;
+      v_tile[j][c] = (j0 + j < a.d2 && c0 + c < a.d3) ? to_float(v[(j0 + j) * a.d3 + c0 + c]) : 0.0f;
+    }
+    __syncthreads();
+    // Online softmax over this tile, a warp per row: new max, rescale of what came before, P.
+    for (int r = warp; r < BLOCK; r += kThreads / 32) {
+      float tile_max = -INFINITY;
+      for (int j = lane; j < BLOCK; j += 32) tile_max = fmaxf(tile_max, p_tile[r][j]);
+      tile_max = warp_max(tile_max);
+      const float m_old = row_max[r], m_new = fmaxf(m_old, tile_max);
+      float sum = 0.0f;
+      for (int j = lane; j < BLOCK; j += 32) {
+        const float p = m_new == -INFINITY ? 0.0f : __expf(p_tile[r][j] - m_new);
+        p_tile[r][j] = p;
+        sum += p;
+      }
+      sum = warp_sum(sum);
+      __syncwarp();
+      if (lane == 0) {
+        const float rescale = m_old == -INFINITY ? 0.0f : __expf(m_old - m_new);
+        row_rescale[r] = rescale;
+        row_sum[r] = row_sum[r] * rescale + sum;
+        row_max[r] = m_new;
+      }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int q = 0; q < kRowsPerThread; ++q) {
+      const int r = row_base + q * (kThreads / kCols);
+      float s = acc[q] * row_rescale[r];
+#pragma unroll 8
+      for (int j = 0; j < BLOCK; ++j) s += p_tile[r][j] * v_tile[j][col];
+      acc[q] = s;
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int q = 0; q < kRowsPerThread; ++q) {
+    const int r = row_base + q * (kThreads / kCols);
+    if (i0 + r < a.d1 && c0 + col < a.d3) out[(i0 + r) * a.d3 + c0 + col] = from_float<T>(acc[q] / row_sum[r]);
+  }
+}
+
+template <class T, int BLOCK>
+void launch_fused(const SoftmaxMatmulArgs& a, cudaStream_t s) {
+  const dim3 grid(static_cast<unsigned>((a.d3 + kCols - 1) / kCols), static_cast<unsigned>((a.d1 + BLOCK - 1) / BLOCK),
+                  static_cast<unsigned>(a.batch));
+  softmax_matmul_fused_kernel<T, BLOCK><<<grid, kThreads, 0, s>>>(a);
+}
+
+}  // namespace
+
+std::size_t softmax_matmul_naive_workspace_bytes(const SoftmaxMatmulArgs& a) {
+  const std::size_t es = a.elem == KernelElem::f32 ? 4 : 2;
+  return static_cast<std::size_t>(a.batch * a.d1 * a.d2) * es;
+}
+
+void softmax_matmul_softmax_pass(const SoftmaxMatmulArgs& a, void* p, int sm_count, cudaStream_t stream) {
+  SoftmaxArgs s;
+  s.x = a.x;
+  s.y = p;
+  s.rows = a.batch * a.d1;
+  s.cols = a.d2;
+  s.elem = a.elem;
+  softmax_fused(s, softmax_fused_plan(s.rows, s.cols, a.elem, 0, 0, sm_count), stream);
+}
+
+void softmax_matmul_naive(const SoftmaxMatmulArgs& a, void* workspace, int sm_count, cudaStream_t stream) {
+  softmax_matmul_softmax_pass(a, workspace, sm_count, stream);
+  const GemmBatch batch{a.d1 * a.d2, a.d2 * a.d3, a.d1 * a.d3, 1, 1};
+  FA_DISPATCH_ELEM(a.elem, (gemm_nn_tiled<T, T, T, 16>(static_cast<const T*>(workspace), static_cast<const T*>(a.v),
+                                                       static_cast<T*>(a.out), a.d1, a.d3, a.d2, a.batch, batch,
+                                                       stream)));
+}
+
+void softmax_matmul_fused(const SoftmaxMatmulArgs& a, int block, cudaStream_t stream) {
+  switch (block) {
+    case 16: FA_DISPATCH_ELEM(a.elem, (launch_fused<T, 16>(a, stream))); break;
+    case 32: FA_DISPATCH_ELEM(a.elem, (launch_fused<T, 32>(a, stream))); break;
+    case 64: FA_DISPATCH_ELEM(a.elem, (launch_fused<T, 64>(a, stream))); break;
+  }
+}
+
+}  // namespace fabench
