@@ -37,7 +37,8 @@ struct Result {
   std::optional<TimingStats> timing;
   double tflops = 0, gbps = 0;
   std::optional<double> pct_peak_flops, pct_peak_bw;
-  double peak_mem_mib = 0;
+  double peak_mem_mib = 0;   // inputs + outputs + workspace on the device
+  double workspace_mib = 0;  // device memory beyond inputs and outputs (naive's S or P)
   std::optional<double> max_abs_err, rel_l2_err;
   double tolerance = 0;
   std::string gpu;  // device name, or "cpu" for host variants

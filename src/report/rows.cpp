@@ -12,7 +12,7 @@ const std::vector<std::string>& result_columns() {
       "key", "experiment", "op", "variant", "dtype", "batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim",
       "causal", "rows", "cols", "d3", "mask", "dropout", "scale", "params", "status", "reason", "time_ms_median",
       "time_ms_mean", "time_ms_std", "time_ms_min", "samples", "tflops", "gbps", "pct_peak_flops", "pct_peak_bw",
-      "peak_mem_mib", "max_abs_err", "rel_l2_err", "tolerance", "gpu"};
+      "peak_mem_mib", "workspace_mib", "max_abs_err", "rel_l2_err", "tolerance", "gpu"};
   return cols;
 }
 
@@ -60,6 +60,7 @@ std::vector<std::string> result_fields(const Result& r) {
           opt(r.pct_peak_flops),
           opt(r.pct_peak_bw),
           r.status == Status::unsupported ? "" : num(r.peak_mem_mib),
+          r.status == Status::unsupported ? "" : num(r.workspace_mib),
           opt(r.max_abs_err),
           opt(r.rel_l2_err),
           num(r.tolerance),
@@ -78,7 +79,7 @@ ordered_json row_to_json(const TextRow& row) {
                                                 "rows",  "cols",  "d3",       "samples"};
   static const std::set<std::string> real = {"dropout", "scale", "time_ms_median", "time_ms_mean", "time_ms_std",
                                              "time_ms_min", "tflops", "gbps", "pct_peak_flops", "pct_peak_bw",
-                                             "peak_mem_mib", "max_abs_err", "rel_l2_err", "tolerance"};
+                                             "peak_mem_mib", "workspace_mib", "max_abs_err", "rel_l2_err", "tolerance"};
   ordered_json j = ordered_json::object();
   for (const auto& col : result_columns()) {
     auto it = row.find(col);

@@ -145,6 +145,7 @@ void Runner::run_gpu(const Variant& v, const ExpandedCase& ec, Result& r) {
   const std::size_t ws_bytes = v.workspace_bytes ? v.workspace_bytes(p, ec.c.params) : 0;
   DeviceBuffer workspace(ws_bytes);
   r.peak_mem_mib = static_cast<double>(total_bytes + ws_bytes) / (1 << 20);
+  r.workspace_mib = static_cast<double>(ws_bytes) / (1 << 20);
 
   cudaStream_t stream = stream_->get();
   auto launch = [&](cudaStream_t s) {

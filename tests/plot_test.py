@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""plot.py on a committed CSV makes every figure; a CSV missing a column fails with a clear message."""
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+
+here = os.path.dirname(os.path.abspath(__file__))
+plot = os.path.join(here, "..", "scripts", "plot.py")
+sample = os.path.join(here, "data", "sample_results.csv")
+
+with tempfile.TemporaryDirectory() as out:
+    run = subprocess.run([sys.executable, plot, sample, "--out", out], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    files = sorted(os.listdir(out))
+    for expected in ["softmax_matmul-fp32-tflops.png", "softmax_matmul-fp32-memory.pdf",
+                     "softmax-fp32-maskdnone_dropout0_scale1-cols4096-gbps.png"]:
+        expected = expected.replace("maskdnone", "masknone")
+        assert expected in files, (expected, files)
+    for name in files:
+        assert os.path.getsize(os.path.join(out, name)) > 1000, name
+
+    broken = os.path.join(out, "broken.csv")
+    with open(sample, newline="") as f, open(broken, "w", newline="") as g:
+        reader = csv.DictReader(f)
+        cols = [c for c in reader.fieldnames if c != "gbps"]
+        w = csv.DictWriter(g, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for r in reader:
+            w.writerow(r)
+    run = subprocess.run([sys.executable, plot, broken, "--out", out], capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "lacks required column(s): gbps" in (run.stderr + run.stdout), run.stderr
+print("plot tests passed")
