@@ -14,6 +14,18 @@ import csv
 import sys
 
 
+def shape_of(r):
+    if r["op"] == "softmax":
+        opts = [f"scale {r['scale']}"] if r["scale"] not in ("1", "") else []
+        opts += [f"mask {r['mask']}"] if r["mask"] != "none" else []
+        opts += [f"dropout {r['dropout']}"] if r["dropout"] != "0" else []
+        return f"{r['dtype']} {r['rows']}x{r['cols']}" + (f" ({', '.join(opts)})" if opts else "")
+    if r["op"] == "softmax_matmul":
+        return f"{r['dtype']} b{r['batch']} {r['rows']}x{r['cols']} @ {r['cols']}x{r['d3']}"
+    causal = " causal" if r["causal"] == "true" else ""
+    return f"{r['dtype']} b{r['batch']} h{r['heads']}/{r['kv_heads']} s{r['seq_q']}x{r['seq_k']} d{r['head_dim']}{causal}"
+
+
 def problem_of(row):
     key = row["key"]
     return key[: key.index("/" + row["variant"])]
@@ -42,18 +54,24 @@ def main():
         sys.exit(f"headline.py: no ok rows of {args.variant}{' with ' + args.params if args.params else ''}")
     softmax = next(iter(mine.values()))["op"] == "softmax"
     metric, pct, unit = ("gbps", "pct_peak_bw", "GB/s") if softmax else ("tflops", "pct_peak_flops", "TFLOP/s")
-    head = ["shape", "median ms", unit, "% of ceiling"]
+    head = ["shape", "median ms", unit, "% of ceiling"] + ([] if softmax else ["workspace MiB"])
     if args.baseline:
         head += [f"{args.baseline} {unit}", "speedup"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for problem, r in mine.items():
-        shape = problem.split("/", 2)[2] if problem.count("/") >= 2 else problem
-        cells = [f"{r['dtype']} {shape}", f"{float(r['time_ms_median']):.4f}", f"{float(r[metric]):.1f}",
+        cells = [shape_of(r), f"{float(r['time_ms_median']):.4f}", f"{float(r[metric]):.1f}",
                  f"{float(r[pct]):.1f}%" if r[pct] else "-"]
+        if not softmax:
+            cells.append(f"{float(r['workspace_mib']):.0f}")
         if args.baseline:
             b = base.get(problem)
-            cells += [f"{float(b[metric]):.1f}", f"{float(b['time_ms_median']) / float(r['time_ms_median']):.2f}x"] if b else ["-", "-"]
+            if b:
+                cells += [f"{float(b[metric]):.1f}", f"{float(b['time_ms_median']) / float(r['time_ms_median']):.2f}x"]
+                if not softmax:
+                    cells[-2] += f" ({float(b['workspace_mib']):.0f} MiB)"
+            else:
+                cells += ["-", "-"]
         print("| " + " | ".join(cells) + " |")
 
 
