@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "app/list.hpp"
+#include "app/merge.hpp"
 #include "app/metadata.hpp"
 #include "app/sweep.hpp"
 #include "run/calibration.hpp"
@@ -54,6 +55,12 @@ int main(int argc, char** argv) {
   auto* cal_cmd = app.add_subcommand("calibrate", "measure copy bandwidth and cuBLAS GEMM rates; store them for %-of-peak");
   int cal_device = 0;
   cal_cmd->add_option("--device", cal_device, "CUDA device index")->check(CLI::NonNegativeNumber);
+  MergeOptions merge_opt;
+  auto* merge_cmd = app.add_subcommand("merge", "combine shard outputs into one CSV and JSON, checking every case is there once");
+  merge_cmd->add_option("inputs", merge_opt.inputs, "shard CSV files, or folders holding them")->required();
+  merge_cmd->add_option("-o,--output", merge_opt.output, "output stem: writes STEM.csv and STEM.json")->required();
+  merge_cmd->add_flag("--allow-mixed", merge_opt.allow_mixed, "merge outputs of different configs or fa-bench revisions");
+  merge_cmd->add_flag("--allow-missing", merge_opt.allow_missing, "write the merge even with missing cases (exit 1)");
   app.require_subcommand(0, 1);
 
   CLI11_PARSE(app, argc, argv);
@@ -64,6 +71,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*cal_cmd) return calibrate(cal_device);
+    if (*merge_cmd) return run_merge(merge_opt, registry);
     if (!shard_text.empty())
       opt.shard = parse_shard(shard_text);
     else

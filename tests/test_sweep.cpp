@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 
+#include "app/merge.hpp"
 #include "app/sweep.hpp"
 #include "core/op_tensors.hpp"
 #include "report/csv.hpp"
@@ -175,4 +176,54 @@ TEST_CASE("bad config files exit 2 with the error", "[sweep]") {
   Registry reg = test_registry();
   CHECK(run_sweep(options(dir + "/bad.json", dir + "/out"), reg) == 2);
   CHECK_FALSE(std::filesystem::exists(dir + "/out"));
+}
+
+TEST_CASE("merge: shards equal the unsharded run, a missing shard is reported, mixed configs refused", "[merge]") {
+  const std::string dir = (std::filesystem::temp_directory_path() / "fabench-merge").string();
+  auto cfg = write_config(dir, R"(["softmax.cpu_reference"])");
+  Registry reg = test_registry();
+  auto whole = options(cfg, dir + "/whole");
+  whole.device = 99;
+  REQUIRE(run_sweep(whole, reg) == 0);
+  for (int i = 0; i < 3; ++i) {
+    auto part = options(cfg, dir + "/parts");
+    part.device = 99;
+    part.shard = Shard{i, 3};
+    REQUIRE(run_sweep(part, reg) == 0);
+  }
+  MergeOptions m;
+  m.inputs = {dir + "/parts"};
+  m.output = dir + "/merged";
+  REQUIRE(run_merge(m, reg) == 0);
+  std::vector<std::string> whole_keys, merged_keys;
+  for (auto& row : read_csv(dir + "/whole/t.csv").rows) whole_keys.push_back(row.at("key"));
+  for (auto& row : read_csv(dir + "/merged.csv").rows) merged_keys.push_back(row.at("key"));
+  CHECK(merged_keys == whole_keys);  // same cases, same order
+  auto merged_json = read_result_json(dir + "/merged.json");
+  CHECK(merged_json["metadata"]["merged_from"].size() == 3);
+  CHECK(merged_json["rows"].size() == whole_keys.size());
+
+  SECTION("a missing shard is listed and nothing is written") {
+    std::filesystem::remove(dir + "/parts/" + result_stem("t", Shard{1, 3}) + ".csv");
+    m.output = dir + "/incomplete";
+    CHECK(run_merge(m, reg) == 1);
+    CHECK_FALSE(std::filesystem::exists(dir + "/incomplete.csv"));
+    m.allow_missing = true;
+    CHECK(run_merge(m, reg) == 1);
+    CHECK(read_csv(dir + "/incomplete.csv").rows.size() < whole_keys.size());
+  }
+  SECTION("outputs of different configs are not merged unless told") {
+    auto other_cfg = write_config(dir + "-other", R"(["softmax.naive"])");
+    auto other = options(other_cfg, dir + "-other/out");
+    other.device = 99;
+    REQUIRE(run_sweep(other, reg) == 0);
+    m.inputs = {dir + "/whole/t.csv", dir + "-other/out/t.csv"};
+    m.output = dir + "/mixed";
+    CHECK(run_merge(m, reg) == 2);
+  }
+  SECTION("the same case twice is a duplicate") {
+    m.inputs = {dir + "/whole/t.csv", dir + "/parts/" + result_stem("t", Shard{0, 3}) + ".csv"};
+    m.output = dir + "/dup";
+    CHECK(run_merge(m, reg) == 1);
+  }
 }

@@ -55,8 +55,8 @@ ordered_json device_json(const DeviceInfo& d) {
 }
 
 ordered_json run_metadata(const Plan& plan, const DeviceInfo& device, const std::optional<Ceilings>& ceilings,
-                          const std::optional<Shard>& shard, const std::vector<std::string>& argv,
-                          std::size_t planned_cases) {
+                          const std::optional<Shard>& shard, const std::string& filter,
+                          const std::vector<std::string>& argv, std::size_t planned_cases) {
   ordered_json m;
   m["schema_version"] = kSchemaVersion;
   m["tool"] = {{"name", "fa-bench"}, {"version", FABENCH_VERSION}, {"git_revision", FABENCH_GIT_REVISION}};
@@ -80,7 +80,8 @@ ordered_json run_metadata(const Plan& plan, const DeviceInfo& device, const std:
                 {"array_task_id", env_or_empty("SLURM_ARRAY_TASK_ID")},
                 {"node", env_or_empty("SLURMD_NODENAME")}};
   m["shard"] = shard ? fmt::format("{}/{}", shard->index, shard->count) : "0/1";
-  m["planned_cases"] = planned_cases;
+  m["filter"] = filter;
+  m["planned_cases"] = planned_cases;  // before sharding: what the merged shards must hold
   m["seed"] = plan.seed;
   m["plan_name"] = plan.name;
   m["config"] = plan.source;

@@ -13,8 +13,8 @@ namespace fabench {
 
 ordered_json device_json(const DeviceInfo& d);
 ordered_json run_metadata(const Plan& plan, const DeviceInfo& device, const std::optional<Ceilings>& ceilings,
-                          const std::optional<Shard>& shard, const std::vector<std::string>& argv,
-                          std::size_t planned_cases);
+                          const std::optional<Shard>& shard, const std::string& filter,
+                          const std::vector<std::string>& argv, std::size_t planned_cases);
 std::string version_text();  // "fa-bench 0.1.0 (git abc123), CUDA runtime 13.0, driver 13.0"
 
 }  // namespace fabench

@@ -169,10 +169,10 @@ int run_sweep(const SweepOptions& opt, const Registry& registry) {
     fmt::print("fa-bench: no calibration for this device: percent-of-peak columns stay empty (run `fa-bench calibrate`)\n");
 
   CsvWriter csv(csv_path);
-  JsonSink json(json_path, run_metadata(plan, device, ceilings, opt.shard, opt.argv, planned));
+  JsonSink json(json_path, run_metadata(plan, device, ceilings, opt.shard, opt.filter, opt.argv, planned));
   std::vector<TextRow> all_rows = previous;
-  for (const auto& row : previous) json.add(row);
-  if (previous.empty()) json.write();
+  for (const auto& row : previous) json.add_without_write(row);
+  json.write();
 
   install_stop_handlers();
   Runner runner(registry, device, ceilings);

@@ -14,6 +14,8 @@ void JsonSink::add(const TextRow& row) {
   write();
 }
 
+void JsonSink::add_without_write(const TextRow& row) { rows_.push_back(row_to_json(row)); }
+
 void JsonSink::write() const {
   ordered_json doc;
   doc["metadata"] = metadata_;

@@ -12,6 +12,7 @@ class JsonSink {
  public:
   JsonSink(std::string path, ordered_json metadata);
   void add(const TextRow& row);  // appends and rewrites the file
+  void add_without_write(const TextRow& row);  // appends; call write() once at the end
   void write() const;
   std::size_t size() const { return rows_.size(); }
 
