@@ -4,6 +4,7 @@
 
 #include "app/list.hpp"
 #include "app/merge.hpp"
+#include "app/report.hpp"
 #include "app/metadata.hpp"
 #include "app/sweep.hpp"
 #include "run/calibration.hpp"
@@ -61,6 +62,11 @@ int main(int argc, char** argv) {
   merge_cmd->add_option("-o,--output", merge_opt.output, "output stem: writes STEM.csv and STEM.json")->required();
   merge_cmd->add_flag("--allow-mixed", merge_opt.allow_mixed, "merge outputs of different configs or fa-bench revisions");
   merge_cmd->add_flag("--allow-missing", merge_opt.allow_missing, "write the merge even with missing cases (exit 1)");
+  ReportOptions report_opt;
+  auto* report_cmd = app.add_subcommand("report", "pivot tables (rows seq_len or rows, columns head_dim or cols) from result CSVs");
+  report_cmd->add_option("inputs", report_opt.inputs, "result CSV files")->required()->check(CLI::ExistingFile);
+  report_cmd->add_option("--value", report_opt.value, "the column in the cells (time_ms_median, tflops, gbps, ...)");
+  report_cmd->add_option("--baseline", report_opt.baseline, "also print each variant's speed ratio against this variant");
   app.require_subcommand(0, 1);
 
   CLI11_PARSE(app, argc, argv);
@@ -72,6 +78,7 @@ int main(int argc, char** argv) {
     }
     if (*cal_cmd) return calibrate(cal_device);
     if (*merge_cmd) return run_merge(merge_opt, registry);
+    if (*report_cmd) return run_report(report_opt);
     if (!shard_text.empty())
       opt.shard = parse_shard(shard_text);
     else

@@ -153,3 +153,21 @@ TEST_CASE("console progress, summary and markdown pivot", "[report]") {
   CHECK(summary.find("3 cases: 2 ok 1 unsupported") == 0);
   CHECK(summary.find("GPU variants were skipped (1 cases): no CUDA device (none)") != std::string::npos);
 }
+
+TEST_CASE("ratio pivot divides the baseline's time by each variant's on the same problem", "[report]") {
+  Result base = sample_result();
+  base.status = Status::ok;
+  base.reason.clear();
+  base.c.variant = "attn.base";
+  base.c.params.clear();
+  Result fast = base;
+  fast.c.variant = "attn.fast";
+  fast.timing->median_ms = base.timing->median_ms / 2;
+  std::vector<TextRow> rows = {to_text_row(base), to_text_row(fast)};
+  CHECK(problem_key(rows[1]) == base.c.problem.key());
+  std::string md = markdown_ratio_pivot(rows, "attn.base");
+  CHECK(md.find("### attn.fast bf16 causal gqa 8:2 (speedup_vs_attn.base)") != std::string::npos);
+  CHECK(md.find("| 1024 | 2.00 |") != std::string::npos);
+  CHECK(md.find("attn.base bf16") == std::string::npos);
+  CHECK(markdown_ratio_pivot(rows, "attn.none").rfind("no ok rows of the baseline attn.none", 0) == 0);
+}

@@ -190,4 +190,27 @@ std::string markdown_pivot(const std::vector<TextRow>& rows, const std::string& 
   return out;
 }
 
+std::string problem_key(const TextRow& row) {
+  const std::string key = get(row, "key");
+  const auto at = key.find("/" + get(row, "variant"));
+  return at == std::string::npos ? key : key.substr(0, at);
+}
+
+std::string markdown_ratio_pivot(const std::vector<TextRow>& rows, const std::string& baseline) {
+  std::map<std::string, double> base_ms;
+  for (const auto& r : rows)
+    if (get(r, "variant") == baseline && get(r, "status") == "ok") base_ms.emplace(problem_key(r), std::stod(get(r, "time_ms_median")));
+  if (base_ms.empty()) return fmt::format("no ok rows of the baseline {}\n", baseline);
+  std::vector<TextRow> ratios;
+  for (const auto& r : rows) {
+    if (get(r, "variant") == baseline || get(r, "status") != "ok") continue;
+    auto it = base_ms.find(problem_key(r));
+    if (it == base_ms.end()) continue;
+    TextRow x = r;
+    x["speedup_vs_" + baseline] = fmt::format("{:.6g}", it->second / std::stod(get(r, "time_ms_median")));
+    ratios.push_back(std::move(x));
+  }
+  return markdown_pivot(ratios, "speedup_vs_" + baseline);
+}
+
 }  // namespace fabench

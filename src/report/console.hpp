@@ -22,4 +22,12 @@ std::string status_summary(const std::vector<TextRow>& rows);
 // (time_ms_median by default, or tflops, gbps...).
 std::string markdown_pivot(const std::vector<TextRow>& rows, const std::string& value = "time_ms_median");
 
+// The same pivots for every variant but `baseline`, each cell the speed ratio
+// baseline median / variant median on the same problem (> 1: faster than the baseline).
+// Returns an error text naming the baseline when it has no ok rows.
+std::string markdown_ratio_pivot(const std::vector<TextRow>& rows, const std::string& baseline);
+
+// The problem part of a case key (the key without "/variant/params").
+std::string problem_key(const TextRow& row);
+
 }  // namespace fabench
