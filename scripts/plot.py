@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """Figures from fa-bench result CSVs (headless; Debian's python3-matplotlib).
 
-    scripts/plot.py results/h200/softmax/softmax.csv --out results/h200/softmax/figures
+    scripts/plot.py results/h200/softmax/softmax.csv --out results/h200/softmax/figures [--baseline softmax.cudnn]
 
-For each op found it draws, per dtype and option set (mask, dropout, causal):
-  softmax        GB/s against rows x cols per variant, with the calibrated copy ceiling;
-  softmax_matmul TFLOP/s against d2 per variant, and peak device memory against d2;
-  attention      TFLOP/s against seq_len per variant, and peak memory against seq_len.
-Ceilings come from the JSON file beside the CSV (its metadata), when there is one. PNG and PDF.
+For each op found it draws, per dtype and option set (mask, dropout, causal), with the size on x
+(softmax rows at each cols, softmax_matmul d2, attention seq_len):
+  *-time      median time per variant, log-log;
+  *-gbps / *-tflops   throughput per variant with the calibrated ceiling (copy, or cuBLAS GEMM);
+  *-memory    peak device memory per variant (softmax_matmul, attention);
+  *-speedup   baseline time / variant time, when --baseline names a variant present;
+  *-heatmap   median time over two tunable parameters (block_m x block_n, threads x cluster...)
+              for every variant and shape swept over two parameters.
+Ceilings come from the JSON file beside the CSV (its metadata), when there is one. PNG and PDF,
+titled with the GPU and dtype.
 """
 import argparse
 import csv
@@ -20,7 +25,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-REQUIRED = ["op", "variant", "dtype", "status", "params", "time_ms_median", "tflops", "gbps", "peak_mem_mib", "gpu"]
+REQUIRED = ["key", "op", "variant", "dtype", "status", "params", "time_ms_median", "tflops", "gbps", "peak_mem_mib", "gpu"]
 
 
 def read_rows(path):
@@ -88,7 +93,77 @@ def options_key(r):
     return ""
 
 
-def plot_all(rows, ceilings, out_dir):
+def size_axis(op):
+    """(x value of a row, axis label) for an op."""
+    if op == "softmax":
+        return (lambda r: int(r["rows"])), "rows"
+    if op == "softmax_matmul":
+        return (lambda r: int(r["cols"])), "d2"
+    return (lambda r: int(r["seq_q"])), "seq_len"
+
+
+def default_params(rows):
+    """Keep, per variant, the rows of its first parameter setting: sweeps over parameters get their heat map."""
+    first = {}
+    for r in rows:
+        first.setdefault(r["variant"], r["params"])
+    return [r for r in rows if r["params"] == first[r["variant"]] or "=0" in r["params"] and all(
+        v == "0" for v in (kv.split("=")[1] for kv in r["params"].split(",")))]
+
+
+def speedup_series(rows, x_of, baseline):
+    base = {}
+    for r in rows:
+        if r["variant"] == baseline and r["status"] == "ok":
+            base[problem_of(r)] = float(r["time_ms_median"])
+    out = {}
+    for r in rows:
+        if r["variant"] == baseline or r["status"] != "ok" or problem_of(r) not in base:
+            continue
+        out.setdefault(label(r), []).append((x_of(r), base[problem_of(r)] / float(r["time_ms_median"])))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def problem_of(r):
+    key = r["key"]
+    return key[: key.index("/" + r["variant"])] if "/" + r["variant"] in key else key
+
+
+def heatmaps(rows, gpu, out_dir, written):
+    """Median time over the two parameters a variant was swept over, per shape."""
+    by_case = {}
+    for r in rows:
+        if r["status"] != "ok" or r["params"].count("=") < 2:
+            continue
+        by_case.setdefault((r["variant"], problem_of(r)), []).append(r)
+    for (variant, problem), group in sorted(by_case.items()):
+        params = [dict(kv.split("=") for kv in r["params"].split(",")) for r in group]
+        names = sorted({k for p in params for k in p if len({q.get(k) for q in params}) > 1})
+        if len(names) != 2:
+            continue
+        xs = sorted({int(p[names[1]]) for p in params})
+        ys = sorted({int(p[names[0]]) for p in params})
+        grid = [[float("nan")] * len(xs) for _ in ys]
+        for p, r in zip(params, group):
+            grid[ys.index(int(p[names[0]]))][xs.index(int(p[names[1]]))] = float(r["time_ms_median"])
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+        im = ax.imshow(grid, cmap="viridis_r", origin="lower", aspect="auto")
+        ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+        ax.set_yticks(range(len(ys)), [str(y) for y in ys])
+        ax.set_xlabel(names[1])
+        ax.set_ylabel(names[0])
+        for i, row in enumerate(grid):
+            for j, v in enumerate(row):
+                if v == v:
+                    ax.text(j, i, f"{v:.3g}", ha="center", va="center", color="white", fontsize=7)
+        fig.colorbar(im, ax=ax, label="median ms (lower is better)")
+        shape = problem.split("/", 1)[1] if "/" in problem else problem
+        ax.set_title(f"{variant} {shape} - {gpu}", fontsize=8)
+        slug = (variant + "-" + shape).replace("/", "_").replace(".", "_")
+        save(fig, out_dir, f"heatmap-{slug}", written)
+
+
+def plot_all(rows, ceilings, out_dir, baseline=None):
     written = []
     gpu = next((r["gpu"] for r in rows if r["gpu"] and r["gpu"] != "cpu"), "cpu")
     groups = {}
@@ -96,43 +171,42 @@ def plot_all(rows, ceilings, out_dir):
         groups.setdefault((r["op"], r["dtype"], options_key(r)), []).append(r)
     for (op, dtype, opts), group in sorted(groups.items()):
         slug = "-".join(x for x in (op, dtype, opts.replace(" ", "_").replace("=", "")) if x)
-        if op == "softmax":
-            # x: elements per row-set, labelled rows x cols; one line per variant and column count
-            by_cols = {}
-            for r in group:
-                by_cols.setdefault(r["cols"], []).append(r)
-            for cols, sub in by_cols.items():
-                data = series(sub, lambda r: int(r["rows"]), "gbps")
-                if not data:
-                    continue
-                fig = line_figure(data, f"softmax {dtype} x {cols} cols, {opts} - {gpu}", "rows", "GB/s (read + write + mask)",
+        x_of, x_label = size_axis(op)
+        # softmax: one set of figures per column count, rows on x
+        subsets = {}
+        for r in default_params(group):
+            subsets.setdefault(r["cols"] if op == "softmax" else "", []).append(r)
+        for cols, sub in sorted(subsets.items()):
+            tag = f"{slug}-cols{cols}" if cols else slug
+            what = f"softmax {dtype} x {cols} cols" if op == "softmax" else f"{op} {dtype}"
+            title = f"{what}{', ' + opts if opts else ''} - {gpu}"
+            times = series(sub, x_of, "time_ms_median")
+            if not times:
+                continue
+            fig = line_figure(times, title, x_label, "median time, ms")
+            fig.axes[0].set_yscale("log")
+            save(fig, out_dir, f"{tag}-time", written)
+            if op == "softmax":
+                fig = line_figure(series(sub, x_of, "gbps"), title, x_label, "GB/s (read + write + mask)",
                                   ceiling=ceilings.get("copy_gbps"), ceiling_label="calibrated copy")
-                save(fig, out_dir, f"{slug}-cols{cols}-gbps", written)
-        elif op == "softmax_matmul":
-            data = series(group, lambda r: int(r["cols"]), "tflops")
-            if data:
+                save(fig, out_dir, f"{tag}-gbps", written)
+            else:
                 peak = (ceilings.get("gemm_tflops") or {}).get(dtype)
-                fig = line_figure(data, f"softmax(X) @ V {dtype} - {gpu}", "d2", "TFLOP/s", ceiling=peak,
+                fig = line_figure(series(sub, x_of, "tflops"), title, x_label, "TFLOP/s", ceiling=peak,
                                   ceiling_label=f"cuBLAS GEMM {dtype}")
-                save(fig, out_dir, f"{slug}-tflops", written)
-            mem = series(group, lambda r: int(r["cols"]), "peak_mem_mib")
-            if mem:
-                fig = line_figure(mem, f"softmax(X) @ V {dtype} peak device memory - {gpu}", "d2", "MiB")
-                ax = fig.axes[0]
-                ax.set_yscale("log", base=2)
-                save(fig, out_dir, f"{slug}-memory", written)
-        elif op == "attention":
-            data = series(group, lambda r: int(r["seq_q"]), "tflops")
-            if data:
-                peak = (ceilings.get("gemm_tflops") or {}).get(dtype)
-                fig = line_figure(data, f"attention {dtype} {opts} - {gpu}", "seq_len", "TFLOP/s", ceiling=peak,
-                                  ceiling_label=f"cuBLAS GEMM {dtype}")
-                save(fig, out_dir, f"{slug}-tflops", written)
-            mem = series(group, lambda r: int(r["seq_q"]), "peak_mem_mib")
-            if mem:
-                fig = line_figure(mem, f"attention {dtype} {opts} peak memory - {gpu}", "seq_len", "MiB")
-                fig.axes[0].set_yscale("log", base=2)
-                save(fig, out_dir, f"{slug}-memory", written)
+                save(fig, out_dir, f"{tag}-tflops", written)
+                mem = series(sub, x_of, "peak_mem_mib")
+                if mem:
+                    fig = line_figure(mem, title + " peak memory", x_label, "MiB")
+                    fig.axes[0].set_yscale("log", base=2)
+                    save(fig, out_dir, f"{tag}-memory", written)
+            if baseline:
+                speed = speedup_series(sub, x_of, baseline)
+                if speed:
+                    fig = line_figure(speed, title, x_label, f"speedup over {baseline} (its time / variant time)",
+                                      ceiling=1.0, ceiling_label=baseline)
+                    save(fig, out_dir, f"{tag}-speedup", written)
+    heatmaps(rows, gpu, out_dir, written)
     return written
 
 
@@ -140,13 +214,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("csv", nargs="+", help="fa-bench result CSV files")
     ap.add_argument("--out", required=True, help="folder for the figures")
+    ap.add_argument("--baseline", help="a variant to draw every other variant's speedup against")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     rows, ceilings = [], {}
     for path in args.csv:
         rows += read_rows(path)
         ceilings = ceilings or ceilings_for(path)
-    written = plot_all(rows, ceilings, args.out)
+    written = plot_all(rows, ceilings, args.out, args.baseline)
     if not written:
         sys.exit("plot.py: no ok rows to plot")
     print(f"wrote {len(written)} files to {args.out}")

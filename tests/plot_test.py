@@ -11,12 +11,14 @@ plot = os.path.join(here, "..", "scripts", "plot.py")
 sample = os.path.join(here, "data", "sample_results.csv")
 
 with tempfile.TemporaryDirectory() as out:
-    run = subprocess.run([sys.executable, plot, sample, "--out", out], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, plot, sample, "--out", out, "--baseline", "softmax_matmul.naive"],
+                         capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     files = sorted(os.listdir(out))
     for expected in ["softmax_matmul-fp32-tflops.png", "softmax_matmul-fp32-memory.pdf",
-                     "softmax-fp32-maskdnone_dropout0_scale1-cols4096-gbps.png"]:
-        expected = expected.replace("maskdnone", "masknone")
+                     "softmax_matmul-fp32-time.png", "softmax_matmul-fp32-speedup.png",
+                     "softmax-fp32-masknone_dropout0_scale1-cols4096-gbps.png",
+                     "softmax-fp32-masknone_dropout0_scale1-cols4096-time.pdf"]:
         assert expected in files, (expected, files)
     for name in files:
         assert os.path.getsize(os.path.join(out, name)) > 1000, name
