@@ -7,10 +7,13 @@
 // Versions:
 //   attn.naive: materialises S = QK^T in device memory (seed 001 task 2): tiled GEMM-NT, scale and
 //               causal mask, row softmax (writes lse), tiled GEMM-NN. Memory grows with seq_q*seq_k.
+//   attn.fa2:   FlashAttention-2 Algorithm 1, fp32 on CUDA cores: a block per BM query rows, K/V
+//               tiles of BN rows streamed through shared memory, online softmax, no S in memory.
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/common/kernel_types.h"
 
@@ -32,5 +35,15 @@ struct AttentionArgs {
 std::size_t attention_naive_workspace_bytes(const AttentionArgs& a);
 // tile: the GEMM tile edge, 16 or 32.
 void attention_naive(const AttentionArgs& a, void* workspace, int tile, cudaStream_t stream);
+
+// A compiled tile configuration of a tuned kernel and the shared memory it needs per block.
+struct AttentionTile {
+  int head_dim, block_m, block_n;
+  std::size_t smem_bytes;
+};
+std::vector<AttentionTile> attention_fa2_configs();
+// fp32 only. Returns false when (head_dim, block_m, block_n) is not compiled or the shared memory
+// cannot be granted; the variant checks both before launching, so a false here is a bug.
+bool attention_fa2(const AttentionArgs& a, int block_m, int block_n, cudaStream_t stream);
 
 }  // namespace fabench
