@@ -3,19 +3,13 @@
 
 #include "config/plan.hpp"
 #include "core/variant.hpp"
+#include "helpers.hpp"
 
 using namespace fabench;
 
 namespace {
 
-const Registry& registry() {
-  static Registry r = [] {
-    Registry x;
-    register_all_variants(x);
-    return x;
-  }();
-  return r;
-}
+using test::registry;
 
 Plan parse(const std::string& text) { return parse_plan(text, registry(), "test.json"); }
 

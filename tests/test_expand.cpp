@@ -6,18 +6,12 @@
 
 #include "config/expand.hpp"
 #include "core/variant.hpp"
+#include "helpers.hpp"
 
 using namespace fabench;
 
 namespace {
-const Registry& registry() {
-  static Registry r = [] {
-    Registry x;
-    register_all_variants(x);
-    return x;
-  }();
-  return r;
-}
+using test::registry;
 std::vector<ExpandedCase> expand(const std::string& text, std::size_t* dups = nullptr) {
   static std::vector<Plan> keep;  // cases point into their plan's experiments
   keep.push_back(parse_plan(text, registry(), "t"));

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/op_tensors.hpp"
+#include "helpers.hpp"
 #include "kernels/cpu/flash2_cpu.h"
 #include "run/host_tensors.hpp"
 #include "run/validate.hpp"
@@ -20,16 +21,7 @@ TEST_CASE("CPU flash2 matches the reference at odd shapes, causal, GQA", "[flash
   for (const Shape& s : shapes)
     for (bool causal : {false, true})
       for (auto [bm, bn] : {std::pair<int, int>{8, 8}, {16, 32}, {64, 16}}) {
-        Problem p;
-        p.op = OpKind::attention;
-        p.batch = s.b;
-        p.heads = s.h;
-        p.kv_heads = s.kv;
-        p.seq_q = s.sq;
-        p.seq_k = s.sk;
-        p.head_dim = s.d;
-        p.causal = causal;
-        p.seed = 11;
+        Problem p = test::attention(s.b, s.h, s.kv, s.sq, s.sk, s.d, causal, DType::fp32, 11);
         auto tensors = make_host_tensors(p);
         std::vector<void*> ptrs;
         for (auto& t : tensors) {

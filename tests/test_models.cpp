@@ -3,23 +3,14 @@
 
 #include "core/models.hpp"
 #include "reference/attention_reference.hpp"
+#include "helpers.hpp"
 
 using namespace fabench;
 
 namespace {
-Problem attention(std::int64_t b, std::int64_t h, std::int64_t kv, std::int64_t sq, std::int64_t sk, std::int64_t d,
-                  bool causal, DType t = DType::bf16) {
-  Problem p;
-  p.op = OpKind::attention;
-  p.dtype = t;
-  p.batch = b;
-  p.heads = h;
-  p.kv_heads = kv;
-  p.seq_q = sq;
-  p.seq_k = sk;
-  p.head_dim = d;
-  p.causal = causal;
-  return p;
+Problem attention(std::int64_t b, std::int64_t h, std::int64_t kv, std::int64_t sq, std::int64_t sk,
+                  std::int64_t d, bool causal, DType t = DType::bf16) {
+  return test::attention(b, h, kv, sq, sk, d, causal, t);
 }
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/common/philox.h"
+#include "helpers.hpp"
 #include "reference/attention_reference.hpp"
 #include "reference/softmax_matmul_reference.hpp"
 #include "reference/softmax_reference.hpp"
@@ -118,15 +119,7 @@ TEST_CASE("Philox4x32-10 known-answer vector", "[reference]") {
 
 namespace {
 Problem attention(std::int64_t b, std::int64_t h, std::int64_t kv, std::int64_t sq, std::int64_t sk, std::int64_t d) {
-  Problem p;
-  p.op = OpKind::attention;
-  p.batch = b;
-  p.heads = h;
-  p.kv_heads = kv;
-  p.seq_q = sq;
-  p.seq_k = sk;
-  p.head_dim = d;
-  return p;
+  return test::attention(b, h, kv, sq, sk, d);
 }
 std::vector<float> pattern(std::size_t n, double f) {
   std::vector<float> v(n);

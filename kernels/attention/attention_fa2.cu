@@ -10,7 +10,7 @@
 // columns tc + 16j, so a warp's shared reads are broadcasts (Q, P rows) or consecutive (K rows
 // padded by one word, V columns).
 #include "kernels/attention/attention.h"
-#include "kernels/common/reduce.cuh"
+#include "kernels/common/online_softmax.cuh"
 
 namespace fabench {
 
@@ -40,7 +40,7 @@ __global__ void __launch_bounds__(kThreads) attention_fa2_kernel(AttentionArgs a
   float* l_s = m_s + BM;                   // [BM] running sum
   float* c_s = l_s + BM;                   // [BM] this tile's rescale factor
 
-  const int tid = threadIdx.x, tr = tid / 16, tc = tid % 16, warp = tid / 32, lane = tid % 32;
+  const int tid = threadIdx.x, tr = tid / 16, tc = tid % 16;
   const std::int64_t bh = blockIdx.y, b = bh / a.heads, h = bh % a.heads;
   const std::int64_t kv = b * a.kv_heads + h / (a.heads / a.kv_heads);
   const std::int64_t i0 = static_cast<std::int64_t>(blockIdx.x) * BM;
@@ -86,26 +86,7 @@ __global__ void __launch_bounds__(kThreads) attention_fa2_kernel(AttentionArgs a
       }
     }
     __syncthreads();
-    // Online softmax, a warp per row: new max, rescale factor, P = exp2(S - m), running sum.
-    for (int r = warp; r < BM; r += kThreads / 32) {
-      float tile_max = -INFINITY;
-      for (int c = lane; c < BN; c += 32) tile_max = fmaxf(tile_max, p_s[r * BN + c]);
-      tile_max = warp_max(tile_max);
-      const float m_old = m_s[r], m_new = fmaxf(m_old, tile_max);
-      float sum = 0.0f;
-      for (int c = lane; c < BN; c += 32) {
-        const float p = m_new == -INFINITY ? 0.0f : exp2f(p_s[r * BN + c] - m_new);
-        p_s[r * BN + c] = p;
-        sum += p;
-      }
-      sum = warp_sum(sum);
-      if (lane == 0) {
-        const float rescale = m_old == -INFINITY ? 0.0f : exp2f(m_old - m_new);
-        c_s[r] = rescale;
-        l_s[r] = l_s[r] * rescale + sum;
-        m_s[r] = m_new;
-      }
-    }
+    online_softmax_tile<BM, BN, kThreads / 32>(p_s, BN, m_s, l_s, c_s);  // P = exp2(S - m), rescale factors
     __syncthreads();
     // O = O * rescale + P V
 #pragma unroll

@@ -1,7 +1,7 @@
 // softmax(X) @ V, unfused and fused (see softmax_matmul.h for the versions).
 #include "kernels/common/element.cuh"
 #include "kernels/common/gemm_tiled.cuh"
-#include "kernels/common/reduce.cuh"
+#include "kernels/common/online_softmax.cuh"
 #include "kernels/softmax/softmax.h"
 #include "kernels/softmax/softmax_matmul.h"
 
@@ -11,6 +11,7 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kCols = 64;  // output columns per block
+constexpr float kLog2e = 1.4426950408889634f;
 
 // Block (blockIdx.x: 64 output columns, blockIdx.y: BLOCK rows, blockIdx.z: batch). Thread t owns a
 // register tile of BLOCK/16 rows x 4 columns (rows (t / 16) * BLOCK/16 + i, columns (t % 16) * 4 + c):
@@ -29,7 +30,7 @@ __global__ void __launch_bounds__(kThreads) softmax_matmul_fused_kernel(SoftmaxM
   const T* x = static_cast<const T*>(a.x) + z * a.d1 * a.d2;
   const T* v = static_cast<const T*>(a.v) + z * a.d2 * a.d3;
   T* out = static_cast<T*>(a.out) + z * a.d1 * a.d3;
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int tid = threadIdx.x;
   const int tile_col = (tid % 16) * 4, tile_row = (tid / 16) * kRows;
   if (tid < BLOCK) {
     row_max[tid] = -INFINITY;
@@ -40,34 +41,15 @@ __global__ void __launch_bounds__(kThreads) softmax_matmul_fused_kernel(SoftmaxM
   for (std::int64_t j0 = 0; j0 < a.d2; j0 += BLOCK) {
     for (int e = tid; e < BLOCK * BLOCK; e += kThreads) {
       const int r = e / BLOCK, j = e % BLOCK;
-      p_tile[r][j] = (i0 + r < a.d1 && j0 + j < a.d2) ? to_float(x[(i0 + r) * a.d2 + j0 + j]) : -INFINITY;
+      // log2 domain: exp(x) = exp2(x log2 e)
+      p_tile[r][j] = (i0 + r < a.d1 && j0 + j < a.d2) ? to_float(x[(i0 + r) * a.d2 + j0 + j]) * kLog2e : -INFINITY;
     }
     for (int e = tid; e < BLOCK * kCols; e += kThreads) {
       const int j = e / kCols, c = e % kCols;
       v_tile[j][c] = (j0 + j < a.d2 && c0 + c < a.d3) ? to_float(v[(j0 + j) * a.d3 + c0 + c]) : 0.0f;
     }
     __syncthreads();
-    // Online softmax over this tile, a warp per row: new max, rescale of what came before, P.
-    for (int r = warp; r < BLOCK; r += kThreads / 32) {
-      float tile_max = -INFINITY;
-      for (int j = lane; j < BLOCK; j += 32) tile_max = fmaxf(tile_max, p_tile[r][j]);
-      tile_max = warp_max(tile_max);
-      const float m_old = row_max[r], m_new = fmaxf(m_old, tile_max);
-      float sum = 0.0f;
-      for (int j = lane; j < BLOCK; j += 32) {
-        const float p = m_new == -INFINITY ? 0.0f : __expf(p_tile[r][j] - m_new);
-        p_tile[r][j] = p;
-        sum += p;
-      }
-      sum = warp_sum(sum);
-      __syncwarp();
-      if (lane == 0) {
-        const float rescale = m_old == -INFINITY ? 0.0f : __expf(m_old - m_new);
-        row_rescale[r] = rescale;
-        row_sum[r] = row_sum[r] * rescale + sum;
-        row_max[r] = m_new;
-      }
-    }
+    online_softmax_tile<BLOCK, BLOCK, kThreads / 32>(&p_tile[0][0], kStride, row_max, row_sum, row_rescale);
     __syncthreads();
 #pragma unroll
     for (int i = 0; i < kRows; ++i) {

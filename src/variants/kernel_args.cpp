@@ -74,20 +74,21 @@ int current_device_sm_count() {
 }
 
 CpuAttentionArgs cpu_attention_args(const Problem& p, const std::vector<void*>& t) {
+  const AttentionArgs g = attention_args(p, t);  // the same fields, as host fp32 pointers
   CpuAttentionArgs a;
-  a.q = static_cast<const float*>(t[attention_tensors::q]);
-  a.k = static_cast<const float*>(t[attention_tensors::k]);
-  a.v = static_cast<const float*>(t[attention_tensors::v]);
-  a.o = static_cast<float*>(t[attention_tensors::o]);
-  a.lse = static_cast<float*>(t[attention_tensors::lse]);
-  a.batch = p.batch;
-  a.heads = p.heads;
-  a.kv_heads = p.kv_heads;
-  a.seq_q = p.seq_q;
-  a.seq_k = p.seq_k;
-  a.head_dim = p.head_dim;
-  a.causal = p.causal;
-  a.scale = static_cast<float>(p.effective_scale());
+  a.q = static_cast<const float*>(g.q);
+  a.k = static_cast<const float*>(g.k);
+  a.v = static_cast<const float*>(g.v);
+  a.o = static_cast<float*>(g.o);
+  a.lse = g.lse;
+  a.batch = g.batch;
+  a.heads = g.heads;
+  a.kv_heads = g.kv_heads;
+  a.seq_q = g.seq_q;
+  a.seq_k = g.seq_k;
+  a.head_dim = g.head_dim;
+  a.causal = g.causal;
+  a.scale = g.scale;
   return a;
 }
 

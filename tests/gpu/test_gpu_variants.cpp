@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include "../helpers.hpp"
 #include "config/expand.hpp"
 #include "core/variant.hpp"
 #include "run/runner.hpp"
@@ -87,17 +88,7 @@ std::vector<Problem> attention_problems() {
   for (DType t : {DType::fp32, DType::tf32, DType::fp16, DType::bf16})
     for (const Shape& s : shapes)
       for (bool causal : {false, true}) {
-        Problem p;
-        p.op = OpKind::attention;
-        p.dtype = t;
-        p.batch = s.b;
-        p.heads = s.h;
-        p.kv_heads = s.kv;
-        p.seq_q = s.sq;
-        p.seq_k = s.sk;
-        p.head_dim = s.d;
-        p.causal = causal;
-        p.seed = 7;
+        Problem p = test::attention(s.b, s.h, s.kv, s.sq, s.sk, s.d, causal, t, 7);
         out.push_back(p);
       }
   return out;
