@@ -4,7 +4,7 @@
 set -uo pipefail
 FINAL=${OUT:-/tmp/fa-bench-out}
 OUT=$(mktemp -d)  # everything lands here, then travels back as one archive (the lease returns few files)
-trap 'tar -C "$OUT" -czf "$FINAL/gpu_check.tgz" . && cp "$OUT"/*.log "$OUT"/gpu_tests.txt "$FINAL"/ 2>/dev/null' EXIT
+trap 'tar -C "$OUT" -czf "$FINAL/gpu_check.tgz" . && cp "$OUT"/*.log "$OUT"/gpu_tests.txt "$OUT"/fault_test.txt "$FINAL"/ 2>/dev/null' EXIT
 BIN=${BIN:-build}
 # cuBLAS from the toolkit, or PyTorch's wheel copy where the toolkit's lib folder is missing.
 for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib $(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null); do
@@ -14,6 +14,7 @@ export FABENCH_CALIBRATION="$OUT/calibration.json"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw --format=csv | tee "$OUT/gpu.txt"
 "$BIN/fa-bench" --version | tee -a "$OUT/gpu.txt"
 echo "== gpu tests"; "$BIN/tests/fabench_gpu_tests" --reporter console --durations yes 2>&1 | tail -n 60 > "$OUT/gpu_tests.txt"; echo "gpu tests exit ${PIPESTATUS[0]}" | tee -a "$OUT/gpu_tests.txt"; tail -n 5 "$OUT/gpu_tests.txt"
+echo "== fault test"; bash tests/gpu/fault_test.sh "$BIN/fa-bench" > "$OUT/fault_test.txt" 2>&1; echo "fault test exit $?" | tee -a "$OUT/fault_test.txt"; tail -n 2 "$OUT/fault_test.txt"
 echo "== calibrate"; "$BIN/fa-bench" calibrate 2>&1 | tee "$OUT/calibrate.txt"
 for cfg in "${@:-}"; do
   if [ -z "$cfg" ]; then args=(); name=default; else args=(--config "$cfg"); name=$(basename "$cfg" .json); fi
