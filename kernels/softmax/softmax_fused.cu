@@ -82,7 +82,8 @@ __device__ __forceinline__ int slice_vector(int i, int t) {
   return i * TPR + t;
 }
 
-template <class T, int TPR, int ITEMS>
+// PLAIN: no mask and no dropout, so none of their code (mask loads, Philox) takes registers.
+template <class T, int TPR, int ITEMS, bool PLAIN>
 __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(SoftmaxArgs a, int cluster_blocks) {
   using V = Vec16<T>;
   constexpr int E = V::kElems;
@@ -111,7 +112,7 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
     const int k = first_vector + slice_vector<TPR>(i, t);
     if (k < vectors) {
       raw[i] = x[k];
-      if (a.mask_kind == SoftmaxMaskKind::tensor)
+      if (!PLAIN && a.mask_kind == SoftmaxMaskKind::tensor)
         mask[i] = *reinterpret_cast<const MaskBytes<E>*>(a.mask + r * a.cols + static_cast<std::int64_t>(k) * E);
     }
   }
@@ -122,7 +123,8 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
     const int k = first_vector + slice_vector<TPR>(i, t);
 #pragma unroll
     for (int e = 0; e < E; ++e) {
-      const bool keep = k < vectors && kept(a, row_last, static_cast<std::int64_t>(k) * E, e, length, mask[i]);
+      const bool keep =
+          k < vectors && (PLAIN || kept(a, row_last, static_cast<std::int64_t>(k) * E, e, length, mask[i]));
       v[i][e] = keep ? scale * to_float(raw[i].v[e]) : -INFINITY;
       row_max = fmaxf(row_max, v[i][e]);
     }
@@ -150,12 +152,12 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
     // pairs each drawing one group for two items and swapping words by shuffle, half the Philox
     // calls for fp32; measured slower, 3058 against 3266 GB/s at 8192x4096 with mask + dropout.)
     Philox4 bits{};
-    if (a.dropout_threshold) bits = philox4x32_10(first >> 3, a.seed);
+    if (!PLAIN && a.dropout_threshold) bits = philox4x32_10(first >> 3, a.seed);
     const bool high_half = E == 4 && ((first >> 2) & 1u);  // fp32: which half of the group
 #pragma unroll
     for (int e = 0; e < E; ++e) {
       float o = v[i][e] * inv_sum;
-      if (a.dropout_threshold) {
+      if (!PLAIN && a.dropout_threshold) {
         // Word (element / 2) % 4 of the group, selected without a run-time index into `bits`.
         const int word = E == 8 ? e / 2 : e / 2 + (high_half ? 2 : 0);
         const std::uint32_t w = word == 0 ? bits.x[0] : word == 1 ? bits.x[1] : word == 2 ? bits.x[2] : bits.x[3];
@@ -170,12 +172,12 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
   if (cluster_blocks > 1) cg::this_cluster().sync();
 }
 
-template <class T, int TPR, int ITEMS>
-void launch_v5_config(const SoftmaxArgs& a, int cluster_blocks, cudaStream_t s) {
+template <class T, int TPR, int ITEMS, bool PLAIN>
+void launch_v5_plain(const SoftmaxArgs& a, int cluster_blocks, cudaStream_t s) {
   constexpr int kRowsPerBlock = TPR < 128 ? 128 / TPR : 1;
   const auto blocks = static_cast<unsigned>((a.rows + kRowsPerBlock - 1) / kRowsPerBlock * cluster_blocks);
   if (cluster_blocks == 1) {
-    softmax_v5_kernel<T, TPR, ITEMS><<<blocks, TPR * kRowsPerBlock, 0, s>>>(a, 1);
+    softmax_v5_kernel<T, TPR, ITEMS, PLAIN><<<blocks, TPR * kRowsPerBlock, 0, s>>>(a, 1);
     return;
   }
   cudaLaunchConfig_t config{};
@@ -188,7 +190,15 @@ void launch_v5_config(const SoftmaxArgs& a, int cluster_blocks, cudaStream_t s) 
   cluster.val.clusterDim.y = cluster.val.clusterDim.z = 1;
   config.attrs = &cluster;
   config.numAttrs = 1;
-  cudaLaunchKernelEx(&config, softmax_v5_kernel<T, TPR, ITEMS>, a, cluster_blocks);
+  cudaLaunchKernelEx(&config, softmax_v5_kernel<T, TPR, ITEMS, PLAIN>, a, cluster_blocks);
+}
+
+template <class T, int TPR, int ITEMS>
+void launch_v5_config(const SoftmaxArgs& a, int cluster_blocks, cudaStream_t s) {
+  if (a.mask_kind == SoftmaxMaskKind::none && a.dropout_threshold == 0)
+    launch_v5_plain<T, TPR, ITEMS, true>(a, cluster_blocks, s);
+  else
+    launch_v5_plain<T, TPR, ITEMS, false>(a, cluster_blocks, s);
 }
 
 template <class T, int TPR>
