@@ -14,6 +14,9 @@
 // (90.7% of the calibrated copy), 32768x4096 4101 GB/s; fp16 only 1501 GB/s because a struct of
 // halves has 2-byte alignment and its loads were split; 4096x32768 at 1024 threads x 8 vectors
 // spilled and ran 1 block per SM (1679 GB/s): hence alignas(16) and the cluster path.
+// Then a PLAIN instantiation without mask and dropout code: the fp32 128 x 8 tile went from 95 to
+// 72 registers (7 blocks per SM instead of 5): 8192x4096 fp32 3786 -> 3859 GB/s (90.5% of copy),
+// bf16 2479 -> 3272 GB/s (1.6x cuDNN).
 #include <cooperative_groups.h>
 
 #include "kernels/common/element.cuh"
