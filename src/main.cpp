@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "app/compare.hpp"
 #include "app/list.hpp"
 #include "app/merge.hpp"
 #include "app/report.hpp"
@@ -67,6 +68,13 @@ int main(int argc, char** argv) {
   report_cmd->add_option("inputs", report_opt.inputs, "result CSV files")->required()->check(CLI::ExistingFile);
   report_cmd->add_option("--value", report_opt.value, "the column in the cells (time_ms_median, tflops, gbps, ...)");
   report_cmd->add_option("--baseline", report_opt.baseline, "also print each variant's speed ratio against this variant");
+  CompareOptions compare_opt;
+  auto* compare_cmd = app.add_subcommand("compare", "the cases of two result files side by side, with noise-aware verdicts");
+  compare_cmd->add_option("a", compare_opt.a, "result CSV A (the reference)")->required()->check(CLI::ExistingFile);
+  compare_cmd->add_option("b", compare_opt.b, "result CSV B")->required()->check(CLI::ExistingFile);
+  compare_cmd->add_flag("--by-problem", compare_opt.by_problem, "join on the shape alone (different variants or peers)");
+  compare_cmd->add_option("--min-change", compare_opt.min_change, "smallest relative change that counts (default 0.02)")
+      ->check(CLI::Range(0.0, 1.0));
   app.require_subcommand(0, 1);
 
   CLI11_PARSE(app, argc, argv);
@@ -79,6 +87,7 @@ int main(int argc, char** argv) {
     if (*cal_cmd) return calibrate(cal_device);
     if (*merge_cmd) return run_merge(merge_opt, registry);
     if (*report_cmd) return run_report(report_opt);
+    if (*compare_cmd) return run_compare(compare_opt);
     if (!shard_text.empty())
       opt.shard = parse_shard(shard_text);
     else

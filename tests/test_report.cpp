@@ -171,3 +171,34 @@ TEST_CASE("ratio pivot divides the baseline's time by each variant's on the same
   CHECK(md.find("attn.base bf16") == std::string::npos);
   CHECK(markdown_ratio_pivot(rows, "attn.none").rfind("no ok rows of the baseline attn.none", 0) == 0);
 }
+
+#include "app/compare.hpp"
+
+TEST_CASE("compare: verdicts account for noise and the minimum change", "[report]") {
+  Result base = sample_result();
+  base.status = Status::ok;
+  base.reason.clear();
+  TextRow a = to_text_row(base);
+  auto with = [&](double median, double std_ms, int samples) {
+    Result r = base;
+    r.timing->median_ms = median;
+    r.timing->std_ms = std_ms;
+    r.timing->samples = samples;
+    return to_text_row(r);
+  };
+  a = with(1.0, 0.001, 100);
+  CHECK(compare_times(a, with(0.9, 0.001, 100), 0.02) == Verdict::faster);
+  CHECK(compare_times(a, with(1.1, 0.001, 100), 0.02) == Verdict::slower);
+  CHECK(compare_times(a, with(0.99, 0.001, 100), 0.02) == Verdict::same);  // under the minimum change
+  CHECK(compare_times(a, with(0.9, 1.0, 4), 0.02) == Verdict::same);       // inside the noise
+  auto rows = compare_rows({a}, {with(0.5, 0.001, 100)}, false, 0.02);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].ratio == Approx(2.0));
+  CHECK(rows[0].verdict == Verdict::faster);
+  // Different variants join only by problem.
+  Result peer = base;
+  peer.c.variant = "torch.sdpa_flash";
+  peer.c.params.clear();
+  CHECK(compare_rows({a}, {to_text_row(peer)}, false, 0.02).empty());
+  CHECK(compare_rows({a}, {to_text_row(peer)}, true, 0.02).size() == 1);
+}
