@@ -7,6 +7,8 @@
 // Versions:
 //   attn.naive: materialises S = QK^T in device memory (seed 001 task 2): tiled GEMM-NT, scale and
 //               causal mask, row softmax (writes lse), tiled GEMM-NN. Memory grows with seq_q*seq_k.
+//   attn.fa1:   FlashAttention-1 Algorithm 1 as in the paper, fp32: K/V blocks outer, Q blocks inner,
+//               O, m, l kept in device memory between blocks; one block per (batch, head).
 //   attn.fa2:   FlashAttention-2 Algorithm 1, fp32 on CUDA cores: a block per BM query rows, K/V
 //               tiles of BN rows streamed through shared memory, online softmax, no S in memory.
 #include <cuda_runtime_api.h>
@@ -35,6 +37,10 @@ struct AttentionArgs {
 std::size_t attention_naive_workspace_bytes(const AttentionArgs& a);
 // tile: the GEMM tile edge, 16 or 32.
 void attention_naive(const AttentionArgs& a, void* workspace, int tile, cudaStream_t stream);
+
+// fp32, head_dim 32 or 64 (false otherwise); workspace: m and l, 8 bytes per query row.
+std::size_t attention_fa1_workspace_bytes(const AttentionArgs& a);
+bool attention_fa1(const AttentionArgs& a, void* workspace, cudaStream_t stream);
 
 // A compiled tile configuration of a tuned kernel and the shared memory it needs per block.
 struct AttentionTile {

@@ -81,6 +81,22 @@ void register_attention_variants(Registry& r) {
                    static_cast<int>(la.params.at("block_n")));
       }});
   r.add(Variant{
+      "attn.fa1", OpKind::attention, Backend::gpu,
+      "FlashAttention-1 Algorithm 1, fp32: K/V blocks outer, Q blocks inner, O, m, l in device memory between blocks",
+      {DType::fp32}, {32, 64}, {},
+      "Br = Bc = 32; one block per (batch, head); workspace 8 bytes per query row (m, l)",
+      [](const Problem& p, const Params&, const DeviceCaps&) -> std::optional<std::string> {
+        if (p.batch * p.heads > (std::int64_t{1} << 31) - 1) return std::string("batch*heads >= 2^31");
+        return std::nullopt;
+      },
+      [](const Problem& p, const Params&) {
+        return attention_fa1_workspace_bytes(attention_args(p, std::vector<void*>(attention_tensors::count)));
+      },
+      [](const LaunchArgs& la) {
+        if (!attention_fa1(attention_args(la.problem, la.tensors), la.workspace, la.stream))
+          throw std::runtime_error("attn.fa1: head_dim not compiled");
+      }});
+  r.add(Variant{
       "attn.fa2", OpKind::attention, Backend::gpu,
       "FlashAttention-2 Algorithm 1, fp32 on CUDA cores: Q tile per block, K/V tiles streamed, online softmax",
       {DType::fp32}, {32, 64, 128, 256},
