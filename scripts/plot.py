@@ -107,8 +107,7 @@ def default_params(rows):
     first = {}
     for r in rows:
         first.setdefault(r["variant"], r["params"])
-    return [r for r in rows if r["params"] == first[r["variant"]] or "=0" in r["params"] and all(
-        v == "0" for v in (kv.split("=")[1] for kv in r["params"].split(",")))]
+    return [r for r in rows if r["params"] == first[r["variant"]]]
 
 
 def speedup_series(rows, x_of, baseline):

@@ -227,3 +227,10 @@ TEST_CASE("merge: shards equal the unsharded run, a missing shard is reported, m
     CHECK(run_merge(m, reg) == 1);
   }
 }
+
+TEST_CASE("a restart after a fault resumes and never overwrites", "[sweep]") {
+  CHECK(restart_arguments({"fa-bench", "--config", "s.json", "--overwrite"}) ==
+        std::vector<std::string>{"fa-bench", "--config", "s.json", "--resume"});
+  CHECK(restart_arguments({"fa-bench", "--resume"}) == std::vector<std::string>{"fa-bench", "--resume"});
+  CHECK(restart_arguments({"fa-bench"}) == std::vector<std::string>{"fa-bench", "--resume"});
+}

@@ -82,8 +82,7 @@ int dry_run(const std::vector<ExpandedCase>& cases, const Registry& registry, co
 // Runs this program again with --resume: a sticky CUDA error poisons the context for good, so the
 // remaining cases continue in a fresh process that skips every row already written.
 [[noreturn]] void restart_with_resume(const std::vector<std::string>& argv) {
-  std::vector<std::string> args = argv;
-  if (std::find(args.begin(), args.end(), "--resume") == args.end()) args.push_back("--resume");
+  std::vector<std::string> args = restart_arguments(argv);
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
@@ -95,6 +94,14 @@ int dry_run(const std::vector<ExpandedCase>& cases, const Registry& registry, co
 }
 
 }  // namespace
+
+std::vector<std::string> restart_arguments(const std::vector<std::string>& argv) {
+  std::vector<std::string> args;
+  for (const auto& a : argv)
+    if (a != "--overwrite") args.push_back(a);  // it would move the rows just written aside and start over
+  if (std::find(args.begin(), args.end(), "--resume") == args.end()) args.push_back("--resume");
+  return args;
+}
 
 std::string result_stem(const std::string& plan_name, const std::optional<Shard>& shard) {
   if (!shard || shard->count == 1) return plan_name;
@@ -171,7 +178,7 @@ int run_sweep(const SweepOptions& opt, const Registry& registry) {
   CsvWriter csv(csv_path);
   JsonSink json(json_path, run_metadata(plan, device, ceilings, opt.shard, opt.filter, opt.argv, planned));
   std::vector<TextRow> all_rows = previous;
-  for (const auto& row : previous) json.add_without_write(row);
+  for (const auto& row : previous) json.add(row);
   json.write();
 
   install_stop_handlers();
@@ -187,13 +194,17 @@ int run_sweep(const SweepOptions& opt, const Registry& registry) {
     double eta = elapsed / static_cast<double>(k + 1) * static_cast<double>(todo.size() - k - 1);
     fmt::print("{}\n", progress_line(k + 1, todo.size(), row, eta));
     std::fflush(stdout);
-    if (runner.context_lost() && k + 1 < todo.size()) restart_with_resume(opt.argv);
+    if (runner.context_lost() && k + 1 < todo.size()) {
+      json.write();
+      restart_with_resume(opt.argv);
+    }
     if (g_stop_signal) {
       fmt::print("fa-bench: stopped by signal {} after {} of {} cases; continue with --resume\n",
                  static_cast<int>(g_stop_signal), k + 1, todo.size());
       break;
     }
   }
+  json.write();
 
   if (opt.format == "markdown")
     fmt::print("{}\n", markdown_pivot(all_rows));

@@ -26,6 +26,11 @@ struct SweepOptions {
 // is a mismatch, launch_error or fault, 2 for bad input (config, arguments, files).
 int run_sweep(const SweepOptions& opt, const Registry& registry);
 
+// The command line that continues a sweep in a fresh process after a sticky CUDA fault: the same
+// arguments with --resume, and without --overwrite (which would discard the rows already written,
+// the fault's included, and fault again for ever).
+std::vector<std::string> restart_arguments(const std::vector<std::string>& argv);
+
 // The file stem for a plan and shard: "<name>" or "<name>.shard-<i>-of-<n>".
 std::string result_stem(const std::string& plan_name, const std::optional<Shard>& shard);
 

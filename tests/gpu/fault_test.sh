@@ -13,7 +13,8 @@ cat > "$WORK/sweep.json" <<'JSON'
  "experiments": [{"op": "softmax", "variants": ["softmax.naive", "debug.illegal_address", "softmax.fused"],
                   "rows": [16, 32], "cols": 64}]}
 JSON
-FABENCH_DEBUG_VARIANTS=1 "$FA_BENCH" --config "$WORK/sweep.json" --output "$WORK/out" > "$WORK/log" 2>&1
+# --overwrite as scripts/gpu_check.sh runs sweeps: the restart must drop it, or it loops for ever.
+FABENCH_DEBUG_VARIANTS=1 timeout 120 "$FA_BENCH" --config "$WORK/sweep.json" --output "$WORK/out" --overwrite > "$WORK/log" 2>&1
 status=$?
 cat "$WORK/log"
 fail() { echo "FAIL: $*"; exit 1; }
