@@ -148,7 +148,7 @@ int run_merge(const MergeOptions& opt, const Registry& registry) {
   meta["merged_from"] = shards;
   meta["missing_cases"] = missing;
   JsonSink json(json_path, meta);
-  for (const auto& row : rows) json.add_without_write(row);
+  for (const auto& row : rows) json.add(row);
   json.write();
   fmt::print("merged {} rows from {} files into {} and {}{}\n", rows.size(), files.size(), csv_path, json_path,
              complete ? "" : fmt::format(" ({} cases missing)", missing.size()));

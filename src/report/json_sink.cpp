@@ -11,12 +11,11 @@ JsonSink::JsonSink(std::string path, ordered_json metadata) : path_(std::move(pa
 
 void JsonSink::add(const TextRow& row) {
   rows_.push_back(row_to_json(row));
-  write();
+  if (std::chrono::steady_clock::now() - last_write_ >= std::chrono::seconds(1)) write();
 }
 
-void JsonSink::add_without_write(const TextRow& row) { rows_.push_back(row_to_json(row)); }
-
-void JsonSink::write() const {
+void JsonSink::write() {
+  last_write_ = std::chrono::steady_clock::now();
   ordered_json doc;
   doc["metadata"] = metadata_;
   doc["rows"] = rows_;

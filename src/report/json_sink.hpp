@@ -1,6 +1,9 @@
 #pragma once
 // The JSON result file: a metadata block and the rows. Rewritten whole (to a temporary file, then
-// renamed) after every row, so it is always valid JSON and never behind the CSV by more than a row.
+// renamed), so it is always valid JSON; at most once a second while rows arrive, since rewriting
+// after every row costs time quadratic in the rows. The CSV, flushed row by row, is what --resume
+// reads, and the JSON is rebuilt from it then, so a killed job loses nothing.
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -11,15 +14,15 @@ namespace fabench {
 class JsonSink {
  public:
   JsonSink(std::string path, ordered_json metadata);
-  void add(const TextRow& row);  // appends and rewrites the file
-  void add_without_write(const TextRow& row);  // appends; call write() once at the end
-  void write() const;
+  void add(const TextRow& row);  // appends; rewrites the file when the last write is a second old
+  void write();                   // rewrites the file now (call once all rows are in)
   std::size_t size() const { return rows_.size(); }
 
  private:
   std::string path_;
   ordered_json metadata_;
   std::vector<ordered_json> rows_;
+  std::chrono::steady_clock::time_point last_write_{};
 };
 
 // Reads a JSON result file written by JsonSink: {"metadata": ..., "rows": [...]}.
