@@ -72,3 +72,16 @@ TEST_CASE("fp16 and bf16 conversions round to nearest even", "[dtype]") {
   CHECK(std::isnan(half_bits_to_float(0xFFFF)));  // the poison pattern is NaN in every type
   CHECK(std::isnan(bf16_bits_to_float(0xFFFF)));
 }
+
+TEST_CASE("running statistics agree with the batch summary", "[timer]") {
+  std::vector<double> s = {1.25, 0.75, 1.5, 1.0, 2.0, 0.5, 1.125};
+  RunningSamples r;
+  for (double x : s) r.add(x);
+  TimingStats t = summarize_samples(s);
+  CHECK(r.n == 7);
+  CHECK(r.sum == Approx(8.125));
+  CHECK(r.mean == Approx(t.mean_ms));
+  CHECK(r.relative_noise() == Approx(t.std_ms / (t.mean_ms * std::sqrt(7.0))));
+  CHECK(relative_noise(s) == Approx(r.relative_noise()));
+  CHECK(std::isinf(RunningSamples{}.relative_noise()));
+}

@@ -27,20 +27,38 @@ TimingStats summarize_samples(std::vector<double> s) {
   return t;
 }
 
-double relative_noise(const std::vector<double>& s) {
-  if (s.size() < 2) return INFINITY;
-  TimingStats t = summarize_samples(s);
-  if (t.mean_ms <= 0) return INFINITY;
-  return t.std_ms / (t.mean_ms * std::sqrt(static_cast<double>(s.size())));
+void RunningSamples::add(double x) {
+  ++n;
+  sum += x;
+  const double delta = x - mean;
+  mean += delta / n;
+  m2 += delta * (x - mean);
 }
 
-SamplingVerdict sampling_verdict(const TimingSettings& t, const std::vector<double>& s, double wall_s) {
-  double measured_s = std::accumulate(s.begin(), s.end(), 0.0) / 1000.0;
-  bool enough = static_cast<int>(s.size()) >= t.min_samples && measured_s >= t.min_time_s &&
-                relative_noise(s) <= t.max_noise;
+double RunningSamples::relative_noise() const {
+  if (n < 2 || mean <= 0) return INFINITY;
+  return std::sqrt(m2 / (n - 1)) / (mean * std::sqrt(static_cast<double>(n)));
+}
+
+namespace {
+RunningSamples running(const std::vector<double>& s) {
+  RunningSamples r;
+  for (double x : s) r.add(x);
+  return r;
+}
+}  // namespace
+
+double relative_noise(const std::vector<double>& s) { return running(s).relative_noise(); }
+
+SamplingVerdict sampling_verdict(const TimingSettings& t, const RunningSamples& s, double wall_s) {
+  const bool enough = s.n >= t.min_samples && s.sum / 1000.0 >= t.min_time_s && s.relative_noise() <= t.max_noise;
   if (enough) return SamplingVerdict::done;
   if (wall_s >= t.max_time_s) return SamplingVerdict::time_limit;
   return SamplingVerdict::more;
+}
+
+SamplingVerdict sampling_verdict(const TimingSettings& t, const std::vector<double>& s, double wall_s) {
+  return sampling_verdict(t, running(s), wall_s);
 }
 
 L2Flusher::L2Flusher(std::size_t l2_bytes) : scratch_(std::max<std::size_t>(2 * l2_bytes, 1 << 20)) {}
@@ -90,9 +108,10 @@ TimingStats time_on_gpu(const std::function<void(cudaStream_t)>& launch, cudaStr
   int* flag_device = nullptr;
   volatile int* flag = blocking_flag(&flag_device);
   std::vector<double> samples;
+  RunningSamples running_stats;
   auto t0 = std::chrono::steady_clock::now();
   SamplingVerdict verdict;
-  while ((verdict = sampling_verdict(t, samples, seconds_since(t0))) == SamplingVerdict::more) {
+  while ((verdict = sampling_verdict(t, running_stats, seconds_since(t0))) == SamplingVerdict::more) {
     // Hold the stream, queue flush + start + launch + stop, then release it: the sample measures
     // the GPU's work, not the host's launch latency.
     *flag = 0;
@@ -107,6 +126,7 @@ TimingStats time_on_gpu(const std::function<void(cudaStream_t)>& launch, cudaStr
     float ms = 0;
     cuda_check(cudaEventElapsedTime(&ms, ev.start, ev.stop), "cudaEventElapsedTime");
     samples.push_back(ms);
+    running_stats.add(ms);
   }
   cuda_check(cudaGetLastError(), "timed launch");
   TimingStats stats = summarize_samples(samples);
@@ -117,12 +137,14 @@ TimingStats time_on_gpu(const std::function<void(cudaStream_t)>& launch, cudaStr
 TimingStats time_on_cpu(const std::function<void()>& run, const TimingSettings& t) {
   for (int i = 0; i < std::min(t.warmup, 1); ++i) run();  // one warm-up: the host has no module loading
   std::vector<double> samples;
+  RunningSamples running_stats;
   auto t0 = std::chrono::steady_clock::now();
   SamplingVerdict verdict;
-  while ((verdict = sampling_verdict(t, samples, seconds_since(t0))) == SamplingVerdict::more) {
+  while ((verdict = sampling_verdict(t, running_stats, seconds_since(t0))) == SamplingVerdict::more) {
     auto s0 = std::chrono::steady_clock::now();
     run();
     samples.push_back(seconds_since(s0) * 1000.0);
+    running_stats.add(samples.back());
   }
   TimingStats stats = summarize_samples(samples);
   stats.hit_time_limit = verdict == SamplingVerdict::time_limit;
