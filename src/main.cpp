@@ -5,6 +5,7 @@
 #include "app/compare.hpp"
 #include "app/list.hpp"
 #include "app/merge.hpp"
+#include "app/plan_output.hpp"
 #include "app/report.hpp"
 #include "app/metadata.hpp"
 #include "app/sweep.hpp"
@@ -75,6 +76,12 @@ int main(int argc, char** argv) {
   compare_cmd->add_flag("--by-problem", compare_opt.by_problem, "join on the shape alone (different variants or peers)");
   compare_cmd->add_option("--min-change", compare_opt.min_change, "smallest relative change that counts (default 0.02)")
       ->check(CLI::Range(0.0, 1.0));
+  PlanOutputOptions plan_opt;
+  auto* plan_cmd = app.add_subcommand("plan", "the expanded cases as JSON (for scripts/peers.py and other tools)");
+  plan_cmd->add_option("--config", plan_opt.config_path, "experiment file (default: the built-in default sweep)")
+      ->check(CLI::ExistingFile);
+  plan_cmd->add_option("--filter", plan_opt.filter, "only variants whose name matches this regular expression");
+  plan_cmd->add_option("-o,--output", plan_opt.output, "write here instead of standard output");
   app.require_subcommand(0, 1);
 
   CLI11_PARSE(app, argc, argv);
@@ -88,6 +95,7 @@ int main(int argc, char** argv) {
     if (*merge_cmd) return run_merge(merge_opt, registry);
     if (*report_cmd) return run_report(report_opt);
     if (*compare_cmd) return run_compare(compare_opt);
+    if (*plan_cmd) return run_plan_output(plan_opt, registry);
     if (!shard_text.empty())
       opt.shard = parse_shard(shard_text);
     else

@@ -11,6 +11,9 @@
 //               O, m, l kept in device memory between blocks; one block per (batch, head).
 //   attn.fa2:   FlashAttention-2 Algorithm 1, fp32 on CUDA cores: a block per BM query rows, K/V
 //               tiles of BN rows streamed through shared memory, online softmax, no S in memory.
+//   attn.fa2_mma: FlashAttention-2 on tensor cores (mma.sync, ldmatrix, cp.async, swizzled shared
+//               memory), fp16/bf16 and tf32; S and P stay in registers.
+//   attn.cublas: (src/variants) cuBLAS GEMMs around attention_softmax_rows below.
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
@@ -46,10 +49,21 @@ bool attention_fa1(const AttentionArgs& a, void* workspace, cudaStream_t stream)
 struct AttentionTile {
   int head_dim, block_m, block_n;
   std::size_t smem_bytes;
+  int warps = 8;                        // threads / 32
+  KernelElem elem = KernelElem::f32;    // the element type it is compiled for
 };
 std::vector<AttentionTile> attention_fa2_configs();
 // fp32 only. Returns false when (head_dim, block_m, block_n) is not compiled or the shared memory
 // cannot be granted; the variant checks both before launching, so a false here is a bug.
 bool attention_fa2(const AttentionArgs& a, int block_m, int block_n, cudaStream_t stream);
+
+// fp16, bf16 and f32-as-tf32 (a.elem); the tile must be one of attention_fa2_mma_configs() for
+// a.elem and a.head_dim. Returns false otherwise or when its shared memory cannot be granted.
+std::vector<AttentionTile> attention_fa2_mma_configs();
+bool attention_fa2_mma(const AttentionArgs& a, const AttentionTile& tile, cudaStream_t stream);
+
+// The softmax stage of attn.cublas: S [batch*heads, seq_q, seq_k] of a.elem, scaled and causally
+// masked (bottom-right), becomes P in place; lse written. A warp per row.
+void attention_softmax_rows(const AttentionArgs& a, void* s, cudaStream_t stream);
 
 }  // namespace fabench

@@ -108,18 +108,25 @@ std::string result_stem(const std::string& plan_name, const std::optional<Shard>
   return fmt::format("{}.shard-{}-of-{}", plan_name, shard->index, shard->count);
 }
 
+LoadedCases load_cases(const std::string& config_path, const std::string& filter, const Registry& registry) {
+  LoadedCases out;
+  out.plan = config_path.empty() ? parse_plan(kDefaultConfigJson, registry, "configs/default.json (built in)")
+                                 : load_plan_file(config_path, registry);
+  out.cases = filter_cases(expand_plan(out.plan, registry, &out.duplicates), filter);
+  return out;
+}
+
 int run_sweep(const SweepOptions& opt, const Registry& registry) {
-  Plan plan;
-  std::vector<ExpandedCase> cases;
-  std::size_t duplicates = 0;
+  LoadedCases loaded;
   try {
-    plan = opt.config_path.empty() ? parse_plan(kDefaultConfigJson, registry, "configs/default.json (built in)")
-                                   : load_plan_file(opt.config_path, registry);
-    cases = filter_cases(expand_plan(plan, registry, &duplicates), opt.filter);
+    loaded = load_cases(opt.config_path, opt.filter, registry);
   } catch (const ConfigError& e) {
     fmt::print(stderr, "fa-bench: config error: {}\n", e.what());
     return 2;
   }
+  const Plan& plan = loaded.plan;
+  std::vector<ExpandedCase>& cases = loaded.cases;
+  const std::size_t duplicates = loaded.duplicates;
   const std::size_t planned = cases.size();
   if (opt.shard) cases = select_shard(std::move(cases), *opt.shard);
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "config/expand.hpp"
+#include "config/plan.hpp"
 #include "core/variant.hpp"
 
 namespace fabench {
@@ -21,6 +22,15 @@ struct SweepOptions {
   std::string format = "table";  // console: table or markdown
   std::vector<std::string> argv;  // to restart this process after a sticky CUDA fault
 };
+
+// A config file (empty: the built-in default sweep) expanded and filtered. The cases point into
+// plan.experiments, which moves with the struct. Throws ConfigError.
+struct LoadedCases {
+  Plan plan;
+  std::vector<ExpandedCase> cases;
+  std::size_t duplicates = 0;  // cases dropped for repeating an earlier experiment's key
+};
+LoadedCases load_cases(const std::string& config_path, const std::string& filter, const Registry& registry);
 
 // Returns the process exit code: 0 when every row is ok/unsupported/oom/timeout, 1 when any row
 // is a mismatch, launch_error or fault, 2 for bad input (config, arguments, files).

@@ -7,6 +7,7 @@
 #include "core/op_tensors.hpp"
 #include "core/variant.hpp"
 #include "reference/attention_reference.hpp"
+#include "variants/cublas_handle.hpp"
 #include "variants/kernel_args.hpp"
 #include "variants/register.hpp"
 
@@ -60,6 +61,65 @@ std::string fa2_configs_text() {
   for (const AttentionTile& t : attention_fa2_configs())
     s += fmt::format(" ({}, {}, {}, {:.0f})", t.head_dim, t.block_m, t.block_n, t.smem_bytes / 1024.0);
   return s;
+}
+
+// attn.fa2_mma's tile for the case's element type and head dim; 0 parameters match any.
+std::optional<AttentionTile> mma_tile(const Problem& p, const Params& params) {
+  const std::int64_t bm = params.at("block_m"), bn = params.at("block_n"), w = params.at("warps");
+  for (const AttentionTile& t : attention_fa2_mma_configs())
+    if (t.elem == kernel_elem(p.dtype) && t.head_dim == p.head_dim && (bm == 0 || bm == t.block_m) &&
+        (bn == 0 || bn == t.block_n) && (w == 0 || w == t.warps))
+      return t;
+  return std::nullopt;
+}
+
+std::string mma_configs_text() {
+  std::string s = "compiled (elem, head_dim, block_m, block_n, warps, shared KiB):";
+  for (const AttentionTile& t : attention_fa2_mma_configs())
+    s += fmt::format(" ({}, {}, {}, {}, {}, {:.0f})",
+                     t.elem == KernelElem::f16 ? "fp16" : t.elem == KernelElem::bf16 ? "bf16" : "tf32", t.head_dim,
+                     t.block_m, t.block_n, t.warps, t.smem_bytes / 1024.0);
+  return s;
+}
+
+// attn.cublas: what a framework's unfused path runs. S = scale * Q K^T and O = P V are cuBLAS
+// strided-batched GEMMs (TF32 math for tf32, fp32 accumulation for fp16/bf16), S is stored in the
+// input type, and a softmax kernel turns it into P in place. GQA: one GEMM pair per query head of
+// a KV group, each batched over (batch, kv_head), so K and V are never copied.
+void attention_cublas(const LaunchArgs& la) {
+  const Problem& p = la.problem;
+  const AttentionArgs a = attention_args(p, la.tensors);
+  cublasHandle_t handle = cublas_handle(la.stream);
+  const cudaDataType_t dt = cublas_data_type(p.dtype);
+  const cublasComputeType_t ct = cublas_compute_type(p.dtype);
+  const std::size_t es = elem_size(storage_type(p.dtype));
+  const std::int64_t group = p.heads / p.kv_heads, d = p.head_dim;
+  const int batches = static_cast<int>(p.batch * p.kv_heads);
+  const float scale = a.scale, one = 1.0f, zero = 0.0f;
+  auto* s = static_cast<unsigned char*>(la.workspace);
+  for (std::int64_t g = 0; g < group; ++g) {
+    const auto* q = static_cast<const unsigned char*>(a.q) + g * p.seq_q * d * es;
+    auto* s_g = s + g * p.seq_q * p.seq_k * es;
+    // Row-major S = Q K^T is column-major S^T = K Q^T: m = seq_k, n = seq_q, k = d.
+    check_cublas(cublasGemmStridedBatchedEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(p.seq_k),
+                                            static_cast<int>(p.seq_q), static_cast<int>(d), &scale, a.k, dt,
+                                            static_cast<int>(d), p.seq_k * d, q, dt, static_cast<int>(d),
+                                            group * p.seq_q * d, &zero, s_g, dt, static_cast<int>(p.seq_k),
+                                            group * p.seq_q * p.seq_k, batches, ct, CUBLAS_GEMM_DEFAULT),
+                 "attn.cublas S = Q K^T");
+  }
+  attention_softmax_rows(a, s, la.stream);
+  for (std::int64_t g = 0; g < group; ++g) {
+    const auto* s_g = s + g * p.seq_q * p.seq_k * es;
+    auto* o = static_cast<unsigned char*>(a.o) + g * p.seq_q * d * es;
+    // Row-major O = P V is column-major O^T = V^T P^T: m = d, n = seq_q, k = seq_k.
+    check_cublas(cublasGemmStridedBatchedEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(d),
+                                            static_cast<int>(p.seq_q), static_cast<int>(p.seq_k), &one, a.v, dt,
+                                            static_cast<int>(d), p.seq_k * d, s_g, dt, static_cast<int>(p.seq_k),
+                                            group * p.seq_q * p.seq_k, &zero, o, dt, static_cast<int>(d),
+                                            group * p.seq_q * d, batches, ct, CUBLAS_GEMM_DEFAULT),
+                 "attn.cublas O = P V");
+  }
 }
 
 }  // namespace
@@ -119,6 +179,49 @@ void register_attention_variants(Registry& r) {
         const AttentionTile tile = *fa2_tile(la.problem, la.params);
         if (!attention_fa2(attention_args(la.problem, la.tensors), tile.block_m, tile.block_n, la.stream))
           throw std::runtime_error("attn.fa2: the kernel's shared memory could not be granted");
+      }});
+  r.add(Variant{
+      "attn.cublas", OpKind::attention, Backend::gpu,
+      "the framework path: cuBLAS batched GEMM for S = scale QK^T, a softmax kernel (mask, lse), cuBLAS for PV",
+      {DType::fp32, DType::tf32, DType::fp16, DType::bf16}, {}, {},
+      "workspace batch*heads*seq_q*seq_k elements of the dtype (S, then P in place); seq and d < 2^31",
+      [](const Problem& p, const Params&, const DeviceCaps&) -> std::optional<std::string> {
+        if (p.batch * p.kv_heads > (std::int64_t{1} << 31) - 1) return std::string("batch*kv_heads >= 2^31");
+        if (p.seq_k * p.head_dim >= (std::int64_t{1} << 31)) return std::string("seq_k*head_dim >= 2^31");
+        return std::nullopt;
+      },
+      [](const Problem& p, const Params&) {
+        return static_cast<std::size_t>(p.batch * p.heads * p.seq_q * p.seq_k) * elem_size(storage_type(p.dtype));
+      },
+      attention_cublas});
+  r.add(Variant{
+      "attn.fa2_mma",  OpKind::attention, Backend::gpu,
+      "FlashAttention-2 on tensor cores: mma.sync, ldmatrix, cp.async, swizzled shared memory; S and P in registers",
+      {DType::tf32, DType::fp16, DType::bf16}, {64, 128, 256},
+      {{"block_m", 0, {0, 64, 128}, "query rows per block (0: the first compiled for the dtype and head dim)"},
+       {"block_n", 0, {0, 32, 64}, "key rows per tile (0: the first compiled)"},
+       {"warps", 0, {0, 4, 8}, "warps per block (0: the first compiled)"}},
+      mma_configs_text() + "; no memory beyond inputs and outputs",
+      [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
+        auto tile = mma_tile(p, params);
+        if (!tile)
+          return fmt::format("block_m={} block_n={} warps={} not compiled for {} head_dim {} ({})",
+                             params.at("block_m"), params.at("block_n"), params.at("warps"), to_string(p.dtype),
+                             p.head_dim, mma_configs_text());
+        if (tile->smem_bytes > caps.smem_per_block_optin)
+          return fmt::format("needs {} bytes of shared memory, the device grants {}", tile->smem_bytes,
+                             caps.smem_per_block_optin);
+        if (caps.available && caps.cc_major < 8)
+          return fmt::format("mma.sync with bf16/tf32 needs compute capability 8.0, the device has {}.{}",
+                             caps.cc_major, caps.cc_minor);
+        if (p.heads > 65535 || p.batch > 65535) return std::string("heads or batch > 65535 (grid.y/z)");
+        return std::nullopt;
+      },
+      nullptr,
+      [](const LaunchArgs& la) {
+        const AttentionTile tile = *mma_tile(la.problem, la.params);
+        if (!attention_fa2_mma(attention_args(la.problem, la.tensors), tile, la.stream))
+          throw std::runtime_error("attn.fa2_mma: the kernel's shared memory could not be granted");
       }});
   r.add(Variant{
       "attn.naive", OpKind::attention, Backend::gpu,

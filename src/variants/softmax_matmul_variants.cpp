@@ -1,10 +1,8 @@
 // Registered softmax(X) @ V variants (seed 004 part 1).
-#include <cublas_v2.h>
 #include <fmt/format.h>
 
-#include <stdexcept>
-
 #include "core/variant.hpp"
+#include "variants/cublas_handle.hpp"
 #include "variants/kernel_args.hpp"
 #include "variants/register.hpp"
 
@@ -15,22 +13,17 @@ namespace {
 // The framework path, as PyTorch's softmax(x) @ v runs it: a softmax kernel writes P, then
 // cuBLAS's batched GEMM (fp32 without TF32; fp16/bf16 with fp32 accumulation).
 void softmax_then_cublas(const LaunchArgs& la) {
-  static cublasHandle_t handle = [] {
-    cublasHandle_t h = nullptr;
-    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) throw std::runtime_error("cublasCreate failed");
-    return h;
-  }();
   const SoftmaxMatmulArgs a = softmax_matmul_args(la.problem, la.tensors);
   softmax_matmul_softmax_pass(a, la.workspace, current_device_sm_count(), la.stream);
-  cublasSetStream(handle, la.stream);
-  const cudaDataType_t dt = a.elem == KernelElem::f16 ? CUDA_R_16F : a.elem == KernelElem::bf16 ? CUDA_R_16BF : CUDA_R_32F;
+  const cudaDataType_t dt = cublas_data_type(la.problem.dtype);
   const float one = 1.0f, zero = 0.0f;
   // Row-major out = P V is column-major out^T = V^T P^T: m = d3, n = d1, k = d2.
-  cublasStatus_t s = cublasGemmStridedBatchedEx(
-      handle, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(a.d3), static_cast<int>(a.d1), static_cast<int>(a.d2), &one,
-      a.v, dt, static_cast<int>(a.d3), a.d2 * a.d3, la.workspace, dt, static_cast<int>(a.d2), a.d1 * a.d2, &zero, a.out,
-      dt, static_cast<int>(a.d3), a.d1 * a.d3, static_cast<int>(a.batch), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-  if (s != CUBLAS_STATUS_SUCCESS) throw std::runtime_error(fmt::format("cublasGemmStridedBatchedEx: status {}", static_cast<int>(s)));
+  check_cublas(cublasGemmStridedBatchedEx(cublas_handle(la.stream), CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(a.d3),
+                                          static_cast<int>(a.d1), static_cast<int>(a.d2), &one, a.v, dt,
+                                          static_cast<int>(a.d3), a.d2 * a.d3, la.workspace, dt, static_cast<int>(a.d2),
+                                          a.d1 * a.d2, &zero, a.out, dt, static_cast<int>(a.d3), a.d1 * a.d3,
+                                          static_cast<int>(a.batch), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+               "cublasGemmStridedBatchedEx");
 }
 
 std::size_t p_workspace(const Problem& p, const Params&) {

@@ -1,0 +1,329 @@
+// attn.fa2_mma: FlashAttention-2 forward on tensor cores (mma.sync), fp16, bf16 and tf32.
+//
+// Against attn.fa2 (the same algorithm on CUDA cores): both products run as warp-level mma.sync
+// (m16n8k16 for fp16/bf16, m16n8k8 for tf32) and the scores never leave registers.
+//   - A warp owns 16 * kMt query rows; S = Q K^T lands in accumulator fragments, the online softmax
+//     works on those fragments (a row's four lanes reduce with two shuffles), and P is repacked in
+//     registers as the A operand of O += P V: the accumulator layout of two n8 tiles is exactly the
+//     m16n8k16 A layout. For tf32, whose A layout differs, the keys of each k8 step are permuted
+//     (logical k t <-> key 2t, t + 4 <-> key 2t + 1) in both P and V, which changes nothing in the
+//     sum and needs no shuffles.
+//   - Tiles move global -> shared with cp.async (16 bytes a thread, zero-filled past the sequence
+//     end) into XOR-swizzled rows (16-byte chunk c of row r stored at c ^ (r mod 8)), so ldmatrix
+//     and the tf32 V loads are free of bank conflicts.
+//   - Pipelining as in FlashAttention-2: V_j is fetched while S = Q K_j^T is computed, and K_{j+1}
+//     while O += P V_j is, with one buffer each.
+//   - Causal: tiles wholly above the diagonal are skipped, only tiles crossing it are masked, and
+//     blocks run heaviest first (the last query tile gets blockIdx.x 0) to shorten the tail.
+//   - The row sum l stays per lane until the end (one quad reduction), and O is divided once.
+// Measured figures live in results/README.md beside the command that produced them.
+#include "kernels/attention/attention.h"
+#include "kernels/common/mma.cuh"
+
+namespace fabench {
+
+namespace {
+
+template <class T, int D, int BM, int BN, int WARPS>
+struct MmaTraits {
+  static constexpr int kThreads = WARPS * 32;
+  static constexpr int kMt = BM / (16 * WARPS);  // m16 tiles per warp
+  static constexpr int kNt = BN / 8;             // n8 tiles of S per m16 tile
+  static constexpr int kDt = D / 8;              // n8 tiles of O per m16 tile
+  static constexpr int kK = MmaOp<T>::kK;        // the mma's k
+  static constexpr int kChunks = D * static_cast<int>(sizeof(T)) / 16;  // 16-byte chunks per row
+  // Q fragments held in registers for the whole loop when they are few; else re-read per tile.
+  static constexpr bool kQInRegs = kMt == 1 && D * sizeof(T) <= 256;
+  static constexpr std::size_t kSmemBytes = static_cast<std::size_t>(BM + 2 * BN) * D * sizeof(T);
+  static_assert(BM % (16 * WARPS) == 0 && kMt >= 1, "whole m16 tiles per warp");
+  static_assert(BN % 16 == 0 && D % 16 == 0, "k16 steps over keys and dims");
+  static_assert(kChunks == 4 || kChunks % 8 == 0, "swizzle needs 4 or a multiple of 8 chunks per row");
+};
+
+// Byte offset of 16-byte chunk c of row r in a swizzled tile. Eight rows read at one chunk hit
+// eight different 16-byte bank groups. Rows of 4 chunks (64 bytes) pair up in a 128-byte line,
+// so the XOR takes bits 1..2 of the row there.
+template <int CHUNKS>
+__device__ __forceinline__ std::uint32_t swizzle(int r, int c) {
+  const int x = CHUNKS >= 8 ? (r & 7) : ((r >> 1) & 3);
+  return static_cast<std::uint32_t>((r * CHUNKS + (c ^ x)) * 16);
+}
+
+// ROWS rows of D elements from `src` (row 0 of the tile) into a swizzled tile; rows at or past
+// `rows_left` are zero-filled.
+template <class Tr, int ROWS, class T>
+__device__ __forceinline__ void load_tile(std::uint32_t dst, const T* src, std::int64_t rows_left) {
+  constexpr int kTotal = ROWS * Tr::kChunks;
+  constexpr int kIters = (kTotal + Tr::kThreads - 1) / Tr::kThreads;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(src);
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    const int e = static_cast<int>(threadIdx.x) + i * Tr::kThreads;
+    if (kTotal % Tr::kThreads != 0 && e >= kTotal) break;
+    const int r = e / Tr::kChunks, c = e % Tr::kChunks;
+    const bool valid = r < rows_left;
+    const unsigned char* from = valid ? bytes + (static_cast<std::size_t>(r) * Tr::kChunks + c) * 16 : bytes;
+    cp_async_16(dst + swizzle<Tr::kChunks>(r, c), from, valid);
+  }
+}
+
+template <class T, int D, int BM, int BN, int WARPS>
+__global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(AttentionArgs a) {
+  using Tr = MmaTraits<T, D, BM, BN, WARPS>;
+  using Mma = MmaOp<T>;
+  constexpr int kMt = Tr::kMt, kNt = Tr::kNt, kDt = Tr::kDt, kK = Tr::kK, kC = Tr::kChunks;
+  extern __shared__ __align__(128) unsigned char smem[];
+  const std::uint32_t q_s = smem_address(smem);
+  const std::uint32_t k_s = q_s + BM * D * sizeof(T);
+  const std::uint32_t v_s = k_s + BN * D * sizeof(T);
+  const unsigned char* v_generic = smem + (BM + BN) * D * sizeof(T);
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
+  const std::int64_t m_block = gridDim.x - 1 - blockIdx.x;  // heaviest causal tiles first
+  const std::int64_t h = blockIdx.y, b = blockIdx.z, bh = b * a.heads + h;
+  const std::int64_t kv = b * a.kv_heads + h / (a.heads / a.kv_heads);
+  const std::int64_t i0 = m_block * BM;
+  const T* q = static_cast<const T*>(a.q) + (bh * a.seq_q + i0) * D;
+  const T* k = static_cast<const T*>(a.k) + kv * a.seq_k * D;
+  const T* v = static_cast<const T*>(a.v) + kv * a.seq_k * D;
+  const std::int64_t diag = a.seq_k - a.seq_q;  // query i sees keys j <= i + diag
+  const std::int64_t key_end =
+      a.causal ? std::min<std::int64_t>(a.seq_k, std::max<std::int64_t>(0, i0 + BM + diag)) : a.seq_k;
+  const int n_tiles = static_cast<int>((key_end + BN - 1) / BN);
+  const float scale_log2 = a.scale * 1.4426950408889634f;
+  const int warp_row = warp * kMt * 16;  // this warp's first row in the block
+
+  load_tile<Tr, BM>(q_s, q, a.seq_q - i0);
+  if (n_tiles > 0) load_tile<Tr, BN>(k_s, k, a.seq_k);
+  cp_async_commit();
+
+  float o[kMt][kDt][4] = {};
+  float row_max[kMt][2], row_sum[kMt][2];  // row_max in score units; row_sum per lane until the end
+#pragma unroll
+  for (int mt = 0; mt < kMt; ++mt)
+#pragma unroll
+    for (int rh = 0; rh < 2; ++rh) {
+      row_max[mt][rh] = -INFINITY;
+      row_sum[mt][rh] = 0.0f;
+    }
+  std::uint32_t q_frag[Tr::kQInRegs ? D / kK : 1][4];
+
+  for (int j = 0; j < n_tiles; ++j) {
+    const std::int64_t j0 = static_cast<std::int64_t>(j) * BN;
+    cp_async_wait<0>();
+    __syncthreads();  // K_j (and Q) landed; every warp is done with V_{j-1}
+    load_tile<Tr, BN>(v_s, v + j0 * D, a.seq_k - j0);
+    cp_async_commit();
+
+    if constexpr (Tr::kQInRegs) {
+      if (j == 0) {
+#pragma unroll
+        for (int kk = 0; kk < D / kK; ++kk)
+          ldmatrix_x4(q_frag[kk], q_s + swizzle<kC>(warp_row + (lane & 15), 2 * kk + (lane >> 4)));
+      }
+    }
+
+    // S = Q K_j^T
+    float s[kMt][kNt][4] = {};
+#pragma unroll
+    for (int kk = 0; kk < D / kK; ++kk) {
+      std::uint32_t a_frag[kMt][4];
+#pragma unroll
+      for (int mt = 0; mt < kMt; ++mt) {
+        if constexpr (Tr::kQInRegs) {
+#pragma unroll
+          for (int x = 0; x < 4; ++x) a_frag[mt][x] = q_frag[kk][x];
+        } else {
+          ldmatrix_x4(a_frag[mt], q_s + swizzle<kC>(warp_row + mt * 16 + (lane & 15), 2 * kk + (lane >> 4)));
+        }
+      }
+#pragma unroll
+      for (int np = 0; np < kNt / 2; ++np) {
+        std::uint32_t b_frag[4];
+        ldmatrix_x4(b_frag, k_s + swizzle<kC>(np * 16 + (lane & 7) + ((lane >> 4) << 3), 2 * kk + ((lane >> 3) & 1)));
+#pragma unroll
+        for (int mt = 0; mt < kMt; ++mt) {
+          Mma::run(s[mt][2 * np], a_frag[mt], b_frag[0], b_frag[1]);
+          Mma::run(s[mt][2 * np + 1], a_frag[mt], b_frag[2], b_frag[3]);
+        }
+      }
+    }
+
+    // Online softmax on the fragments: lane holds rows g and g + 8, keys 2t and 2t + 1 of each n8 tile.
+    const bool needs_mask = j0 + BN > a.seq_k || (a.causal && j0 + BN - 1 > i0 + diag);
+#pragma unroll
+    for (int mt = 0; mt < kMt; ++mt) {
+#pragma unroll
+      for (int rh = 0; rh < 2; ++rh) {
+        const std::int64_t row = i0 + warp_row + mt * 16 + g + 8 * rh;
+        if (needs_mask) {
+#pragma unroll
+          for (int nt = 0; nt < kNt; ++nt)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              const std::int64_t key = j0 + nt * 8 + 2 * t + e;
+              if (key >= a.seq_k || (a.causal && key > row + diag)) s[mt][nt][2 * rh + e] = -INFINITY;
+            }
+        }
+        float m_new = row_max[mt][rh];
+#pragma unroll
+        for (int nt = 0; nt < kNt; ++nt) m_new = fmaxf(m_new, fmaxf(s[mt][nt][2 * rh], s[mt][nt][2 * rh + 1]));
+        m_new = fmaxf(m_new, __shfl_xor_sync(0xffffffffu, m_new, 1));
+        m_new = fmaxf(m_new, __shfl_xor_sync(0xffffffffu, m_new, 2));
+        // A row that has seen only masked keys keeps max -inf; subtracting 0 then gives exp2(-inf) = 0.
+        const float m_scaled = m_new == -INFINITY ? 0.0f : m_new * scale_log2;
+        const float rescale = fast_exp2(row_max[mt][rh] * scale_log2 - m_scaled);
+        row_max[mt][rh] = m_new;
+        float tile_sum = 0.0f;
+#pragma unroll
+        for (int nt = 0; nt < kNt; ++nt)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const float p = fast_exp2(fmaf(s[mt][nt][2 * rh + e], scale_log2, -m_scaled));
+            s[mt][nt][2 * rh + e] = p;
+            tile_sum += p;
+          }
+        row_sum[mt][rh] = row_sum[mt][rh] * rescale + tile_sum;
+#pragma unroll
+        for (int dt = 0; dt < kDt; ++dt) {
+          o[mt][dt][2 * rh] *= rescale;
+          o[mt][dt][2 * rh + 1] *= rescale;
+        }
+      }
+    }
+
+    cp_async_wait<0>();
+    __syncthreads();  // V_j landed; every warp is done with K_j
+    if (j + 1 < n_tiles) load_tile<Tr, BN>(k_s, k + (j0 + BN) * D, a.seq_k - j0 - BN);
+    cp_async_commit();
+
+    // O += P V_j
+    if constexpr (kK == 16) {
+#pragma unroll
+      for (int ks = 0; ks < BN / 16; ++ks) {
+        std::uint32_t p_frag[kMt][4];
+#pragma unroll
+        for (int mt = 0; mt < kMt; ++mt) {
+          p_frag[mt][0] = pack2<T>(s[mt][2 * ks][0], s[mt][2 * ks][1]);
+          p_frag[mt][1] = pack2<T>(s[mt][2 * ks][2], s[mt][2 * ks][3]);
+          p_frag[mt][2] = pack2<T>(s[mt][2 * ks + 1][0], s[mt][2 * ks + 1][1]);
+          p_frag[mt][3] = pack2<T>(s[mt][2 * ks + 1][2], s[mt][2 * ks + 1][3]);
+        }
+#pragma unroll
+        for (int dp = 0; dp < kDt / 2; ++dp) {
+          std::uint32_t b_frag[4];
+          ldmatrix_x4_trans(b_frag,
+                            v_s + swizzle<kC>(ks * 16 + (lane & 7) + (((lane >> 3) & 1) << 3), 2 * dp + (lane >> 4)));
+#pragma unroll
+          for (int mt = 0; mt < kMt; ++mt) {
+            Mma::run(o[mt][2 * dp], p_frag[mt], b_frag[0], b_frag[1]);
+            Mma::run(o[mt][2 * dp + 1], p_frag[mt], b_frag[2], b_frag[3]);
+          }
+        }
+      }
+    } else {  // tf32, k8 steps with the key permutation described at the top
+#pragma unroll
+      for (int ks = 0; ks < BN / 8; ++ks) {
+        std::uint32_t p_frag[kMt][4];
+#pragma unroll
+        for (int mt = 0; mt < kMt; ++mt) {
+          p_frag[mt][0] = __float_as_uint(s[mt][ks][0]);
+          p_frag[mt][1] = __float_as_uint(s[mt][ks][2]);
+          p_frag[mt][2] = __float_as_uint(s[mt][ks][1]);
+          p_frag[mt][3] = __float_as_uint(s[mt][ks][3]);
+        }
+#pragma unroll
+        for (int dt = 0; dt < kDt; ++dt) {
+          const int col = dt * 8 + g, key = ks * 8 + 2 * t;
+          const std::uint32_t b0 =
+              *reinterpret_cast<const std::uint32_t*>(v_generic + swizzle<kC>(key, col >> 2) + (col & 3) * 4);
+          const std::uint32_t b1 =
+              *reinterpret_cast<const std::uint32_t*>(v_generic + swizzle<kC>(key + 1, col >> 2) + (col & 3) * 4);
+#pragma unroll
+          for (int mt = 0; mt < kMt; ++mt) Mma::run(o[mt][dt], p_frag[mt], b0, b1);
+        }
+      }
+    }
+  }
+
+  // O / l and the log-sum-exp; a row that saw no key gets O = 0 and lse = -inf.
+#pragma unroll
+  for (int mt = 0; mt < kMt; ++mt) {
+#pragma unroll
+    for (int rh = 0; rh < 2; ++rh) {
+      float l = row_sum[mt][rh];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const std::int64_t row = i0 + warp_row + mt * 16 + g + 8 * rh;
+      if (row >= a.seq_q) continue;
+      const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
+      T* out = static_cast<T*>(a.o) + (bh * a.seq_q + row) * D + 2 * t;
+#pragma unroll
+      for (int dt = 0; dt < kDt; ++dt) {
+        const float x0 = o[mt][dt][2 * rh] * inv_l, x1 = o[mt][dt][2 * rh + 1] * inv_l;
+        if constexpr (sizeof(T) == 4) {
+          *reinterpret_cast<float2*>(out + dt * 8) = make_float2(x0, x1);
+        } else {
+          *reinterpret_cast<std::uint32_t*>(out + dt * 8) = pack2<T>(x0, x1);
+        }
+      }
+      if (t == 0) a.lse[bh * a.seq_q + row] = l > 0.0f ? row_max[mt][rh] * a.scale + logf(l) : -INFINITY;
+    }
+  }
+}
+
+template <class T, int D, int BM, int BN, int WARPS>
+bool launch_fa2_mma(const AttentionArgs& a, cudaStream_t stream) {
+  using Tr = MmaTraits<T, D, BM, BN, WARPS>;
+  auto kernel = attention_fa2_mma_kernel<T, D, BM, BN, WARPS>;
+  if (Tr::kSmemBytes > 48 * 1024 &&
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) !=
+          cudaSuccess)
+    return false;
+  const dim3 grid(static_cast<unsigned>((a.seq_q + BM - 1) / BM), static_cast<unsigned>(a.heads),
+                  static_cast<unsigned>(a.batch));
+  kernel<<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a);
+  return true;
+}
+
+// The compiled configurations: (element, head_dim, block_m, block_n, warps). A warp owns
+// block_m / (16 * warps) m16 tiles. Kept to those ptxas fits in 255 registers without spilling
+// (-Xptxas -v, CUDA 13.0): 2 m16 tiles per warp spilled 140 bytes at d128 (Q re-read, O 128 and
+// S 64 registers); at d256 every 4-warp block spilled 64-100 bytes and tf32 168, so d256 has
+// the 8-warp tile alone (4 bytes) and tf32 stops at d128.
+#define FA_MMA_CONFIGS(X)                  \
+  X(f16, __half, 64, 128, 64, 4)           \
+  X(f16, __half, 64, 64, 64, 4)            \
+  X(f16, __half, 128, 128, 64, 8)          \
+  X(f16, __half, 128, 64, 64, 4)           \
+  X(f16, __half, 256, 128, 64, 8)          \
+  X(bf16, __nv_bfloat16, 64, 128, 64, 4)   \
+  X(bf16, __nv_bfloat16, 64, 64, 64, 4)    \
+  X(bf16, __nv_bfloat16, 128, 128, 64, 8)  \
+  X(bf16, __nv_bfloat16, 128, 64, 64, 4)   \
+  X(bf16, __nv_bfloat16, 256, 128, 64, 8)  \
+  X(f32, float, 64, 64, 64, 4)             \
+  X(f32, float, 128, 64, 32, 4)            \
+  X(f32, float, 128, 128, 32, 8)
+
+}  // namespace
+
+std::vector<AttentionTile> attention_fa2_mma_configs() {
+  std::vector<AttentionTile> out;
+#define FA_LIST(E, T, D, BM, BN, W) \
+  out.push_back({D, BM, BN, MmaTraits<T, D, BM, BN, W>::kSmemBytes, W, KernelElem::E});
+  FA_MMA_CONFIGS(FA_LIST)
+#undef FA_LIST
+  return out;
+}
+
+bool attention_fa2_mma(const AttentionArgs& a, const AttentionTile& tile, cudaStream_t stream) {
+#define FA_DISPATCH(E, T, D, BM, BN, W)                                                                   \
+  if (a.elem == KernelElem::E && a.head_dim == D && tile.block_m == BM && tile.block_n == BN && tile.warps == W) \
+    return launch_fa2_mma<T, D, BM, BN, W>(a, stream);
+  FA_MMA_CONFIGS(FA_DISPATCH)
+#undef FA_DISPATCH
+  return false;
+}
+
+}  // namespace fabench

@@ -1,0 +1,345 @@
+#!/usr/bin/env python3
+"""PyTorch peers for fa-bench: the same cases, timed the same way, written in fa-bench's CSV schema.
+
+    fa-bench plan --config configs/attention.json -o plan.json
+    python3 scripts/peers.py --plan plan.json --output results/attention/peers.csv
+    fa-bench report results/attention/attention.csv results/attention/peers.csv --baseline torch.sdpa_flash
+
+The shapes come from `fa-bench plan` (never re-derived here), one peer row per distinct problem
+and peer, keyed like fa-bench's own rows (problem key / peer name). Peers:
+  attention:       torch.sdpa_flash, torch.sdpa_cudnn, torch.sdpa_efficient, torch.sdpa_math
+                   (scaled_dot_product_attention pinned to one backend each)
+  softmax:         torch.softmax (plain softmax only: torch has no fused scale/mask/dropout with
+                   fa-bench's Philox stream, so those cases are rows with status unsupported)
+  softmax_matmul:  torch.softmax_matmul (torch.softmax(x) @ v)
+Timing follows fa-bench's timer: warm-up, then per sample a spin kernel holds the stream while the
+L2 flush, start event, call and stop event are queued (launch latency stays out of the sample), and
+sampling stops by the plan's rule (samples, measured time, relative standard error, time limit).
+Each output is validated against a float64 reference over sampled rows with the plan's tolerance.
+Peak memory is what the allocator held during one call (inputs and outputs included).
+Requires PyTorch with CUDA; runs on the GPU machine.
+"""
+import argparse
+import csv
+import json
+import math
+import os
+import re
+import sys
+import time
+
+ATTENTION_PEERS = {
+    "torch.sdpa_flash": "FLASH_ATTENTION",
+    "torch.sdpa_cudnn": "CUDNN_ATTENTION",
+    "torch.sdpa_efficient": "EFFICIENT_ATTENTION",
+    "torch.sdpa_math": "MATH",
+}
+SOFTMAX_PEERS = ["torch.softmax"]
+SOFTMAX_MATMUL_PEERS = ["torch.softmax_matmul"]
+
+
+def peers_for(op):
+    return {"attention": list(ATTENTION_PEERS), "softmax": SOFTMAX_PEERS, "softmax_matmul": SOFTMAX_MATMUL_PEERS}[op]
+
+
+class Unsupported(Exception):
+    pass
+
+
+def distinct_problems(plan):
+    """The first case of each problem key, in plan order: its row, timing and validation settings."""
+    seen, out = set(), []
+    for case in plan["cases"]:
+        if case["problem_key"] not in seen:
+            seen.add(case["problem_key"])
+            out.append(case)
+    return out
+
+
+def torch_dtype(torch, name):
+    return {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
+
+
+def make_inputs(torch, case):
+    """Seeded random inputs on the GPU (normal, std 1), never zeros."""
+    row = case["row"]
+    gen = torch.Generator(device="cuda")
+    gen.manual_seed(int(case["seed"]) & 0x7FFFFFFFFFFFFFFF)
+    dt = torch_dtype(torch, row["dtype"])
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=gen, device="cuda", dtype=torch.float32).to(dt)
+
+    if row["op"] == "attention":
+        b, h, kv, sq, sk, d = (row[k] for k in ("batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim"))
+        return {"q": randn(b, h, sq, d), "k": randn(b, kv, sk, d), "v": randn(b, kv, sk, d)}
+    if row["op"] == "softmax":
+        return {"x": randn(row["rows"], row["cols"])}
+    return {"x": randn(row["batch"], row["rows"], row["cols"]), "v": randn(row["batch"], row["cols"], row["d3"])}
+
+
+def make_call(torch, case, peer, t):
+    """A zero-argument function running the peer once, or Unsupported with the reason."""
+    row = case["row"]
+    F = torch.nn.functional
+    if row["op"] == "attention":
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        backend = getattr(SDPBackend, ATTENTION_PEERS[peer])
+        sq, sk = row["seq_q"], row["seq_k"]
+        mask, is_causal = None, False
+        if row["causal"]:
+            if sq == sk:
+                is_causal = True
+            else:  # fa-bench aligns causal masks to the bottom right; torch's is_causal is top left
+                from torch.nn.attention.bias import causal_lower_right
+
+                mask = causal_lower_right(sq, sk)
+        kwargs = {"attn_mask": mask, "is_causal": is_causal, "scale": row["scale"]}
+        if row["heads"] != row["kv_heads"]:
+            kwargs["enable_gqa"] = True
+
+        def call():
+            with sdpa_kernel([backend]):
+                return F.scaled_dot_product_attention(t["q"], t["k"], t["v"], **kwargs)
+
+        return call
+    if row["op"] == "softmax":
+        if row["mask"] != "none" or row["dropout"] > 0 or row["scale"] != 1:
+            raise Unsupported("torch.softmax peer runs plain softmax only (no fused scale, mask or Philox dropout)")
+        return lambda: torch.softmax(t["x"], dim=-1)
+    return lambda: torch.softmax(t["x"], dim=-1) @ t["v"]
+
+
+def sampled_rows(total, max_rows, seed):
+    """Up to max_rows distinct row indices spread over the whole [0, total) range, seeded."""
+    import random
+
+    n = min(total, max_rows)
+    if n == total:
+        return list(range(total))
+    rng = random.Random(seed)
+    stride = total / n
+    return sorted({min(total - 1, int(i * stride + rng.random() * stride)) for i in range(n)})
+
+
+def reference_rows(torch, case, t, rows):
+    """float64 reference output for the given flat row indices, as a [len(rows), cols] tensor."""
+    row = case["row"]
+    if row["op"] == "attention":
+        b, h, kv, sq, sk, d = (row[k] for k in ("batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim"))
+        group = h // kv
+        out = []
+        for r in rows:
+            bi, hi, qi = r // (h * sq), (r // sq) % h, r % sq
+            q = t["q"][bi, hi, qi].double()
+            k = t["k"][bi, hi // group].double()
+            v = t["v"][bi, hi // group].double()
+            s = (k @ q) * row["scale"]
+            if row["causal"]:
+                visible = qi + sk - sq  # keys j <= visible are seen
+                s[max(0, visible + 1):] = -math.inf
+                if visible < 0:
+                    out.append(torch.zeros(d, dtype=torch.float64, device="cuda"))
+                    continue
+            out.append(torch.softmax(s, dim=0) @ v)
+        return torch.stack(out)
+    if row["op"] == "softmax":
+        x = t["x"].reshape(-1, row["cols"])[rows].double()
+        return torch.softmax(x, dim=-1)
+    d1 = row["rows"]
+    out = []
+    for r in rows:
+        bi, i = r // d1, r % d1
+        out.append(torch.softmax(t["x"][bi, i].double(), dim=0) @ t["v"][bi].double())
+    return torch.stack(out)
+
+
+def output_rows(case, out, rows):
+    row = case["row"]
+    if row["op"] == "attention":
+        return out.reshape(-1, row["head_dim"])[rows]
+    if row["op"] == "softmax":
+        return out.reshape(-1, row["cols"])[rows]
+    return out.reshape(-1, row["d3"])[rows]
+
+
+def validate(torch, case, t, out):
+    v = case["validation"]
+    row = case["row"]
+    total = out.numel() // out.shape[-1]
+    rows = sampled_rows(total, v["max_rows"], int(case["seed"]))
+    got = output_rows(case, out, rows).double()
+    ref = reference_rows(torch, case, t, rows)
+    if not torch.isfinite(out).all():
+        return math.inf, math.inf, "output holds NaN or inf"
+    diff = got - ref
+    ref_norm = ref.norm().item()
+    rel = diff.norm().item() / ref_norm if ref_norm > 0 else diff.norm().item()
+    max_abs = diff.abs().max().item()
+    reason = "" if rel <= v["tolerance"] else f"{row['op']} output rel_l2 {rel:.3g} > tolerance {v['tolerance']:.3g} over {len(rows)} rows"
+    return rel, max_abs, reason
+
+
+def time_call(torch, call, timing, flush_buf):
+    """fa-bench's timer, in PyTorch: see the module docstring."""
+    for _ in range(timing["warmup"]):
+        call()
+    torch.cuda.synchronize()
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    samples, t0, value = [], time.monotonic(), 0
+    limited = False
+    while True:
+        n = len(samples)
+        if n >= max(2, timing["min_samples"]) and sum(samples) / 1000.0 >= timing["min_time_s"]:
+            mean = sum(samples) / n
+            sd = math.sqrt(sum((x - mean) ** 2 for x in samples) / (n - 1))
+            if mean > 0 and sd / (mean * math.sqrt(n)) <= timing["max_noise"]:
+                break
+        if time.monotonic() - t0 >= timing["max_time_s"] and n > 0:
+            limited = True
+            break
+        torch.cuda._sleep(200_000)  # ~0.1 ms of spinning: the host queues what follows meanwhile
+        if flush_buf is not None:
+            value ^= 1
+            flush_buf.fill_(value)
+        start.record()
+        call()
+        stop.record()
+        stop.synchronize()
+        samples.append(start.elapsed_time(stop))
+    return samples, limited
+
+
+def blank_row(columns, case, peer):
+    row = {c: "" for c in columns}
+    for k, v in case["row"].items():  # written as fa-bench writes them (bools lower case, reals %.6g)
+        if v is None:
+            row[k] = ""
+        elif isinstance(v, bool):
+            row[k] = "true" if v else "false"
+        elif isinstance(v, float):
+            row[k] = f"{v:.6g}"
+        else:
+            row[k] = str(v)
+    row["variant"] = peer
+    row["params"] = ""
+    row["key"] = f"{case['problem_key']}/{peer}"
+    row["tolerance"] = f"{case['validation']['tolerance']:.6g}"
+    return row
+
+
+def run_peer(torch, case, peer, columns, gpu_name, ceilings, flush_buf):
+    row = blank_row(columns, case, peer)
+    row["gpu"] = gpu_name
+    dtype = case["row"]["dtype"]
+    torch.backends.cuda.matmul.allow_tf32 = dtype == "tf32"
+    torch.backends.cudnn.allow_tf32 = dtype == "tf32"
+    t = None
+    try:
+        torch.cuda.empty_cache()
+        base = torch.cuda.memory_allocated()
+        t = make_inputs(torch, case)
+        in_bytes = sum(x.numel() * x.element_size() for x in t.values())
+        call = make_call(torch, case, peer, t)
+        torch.cuda.reset_peak_memory_stats()
+        try:
+            out = call()
+        except RuntimeError as e:  # a backend that cannot run this case says so here
+            if "out of memory" in str(e).lower():
+                raise
+            raise Unsupported(str(e).strip().splitlines()[0][:300])
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() - base
+        out_bytes = out.numel() * out.element_size()
+        row["peak_mem_mib"] = f"{peak / 2**20:.6g}"
+        row["workspace_mib"] = f"{max(0, peak - in_bytes - out_bytes) / 2**20:.6g}"
+        if case["validation"]["enabled"]:
+            rel, max_abs, reason = validate(torch, case, t, out)
+            row["rel_l2_err"], row["max_abs_err"] = f"{rel:.6g}", f"{max_abs:.6g}"
+            if reason:
+                row["status"], row["reason"] = "mismatch", reason
+                return row
+        del out
+        samples, limited = time_call(torch, call, case["timing"], flush_buf if case["timing"]["flush_l2"] else None)
+    except Unsupported as e:
+        row["status"], row["reason"] = "unsupported", str(e)
+        return row
+    except torch.cuda.OutOfMemoryError as e:
+        row["status"], row["reason"] = "oom", str(e).splitlines()[0][:300]
+        return row
+    finally:
+        t = None
+        torch.cuda.empty_cache()
+    samples.sort()
+    n = len(samples)
+    median = samples[n // 2] if n % 2 else 0.5 * (samples[n // 2 - 1] + samples[n // 2])
+    mean = sum(samples) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in samples) / (n - 1)) if n > 1 else 0.0
+    row.update(status="timeout" if limited and n < case["timing"]["min_samples"] else "ok",
+               time_ms_median=f"{median:.6g}", time_ms_mean=f"{mean:.6g}", time_ms_std=f"{sd:.6g}",
+               time_ms_min=f"{samples[0]:.6g}", samples=str(n))
+    if row["status"] == "timeout":
+        row["reason"] = f"{n} samples in {case['timing']['max_time_s']} s"
+    seconds = median / 1000.0
+    tflops, gbps = case["flops"] / seconds / 1e12, case["bytes"] / seconds / 1e9
+    row["tflops"], row["gbps"] = f"{tflops:.6g}", f"{gbps:.6g}"
+    if ceilings:
+        if ceilings.get("copy_gbps"):
+            row["pct_peak_bw"] = f"{100 * gbps / ceilings['copy_gbps']:.6g}"
+        peak = ceilings.get("gemm_tflops", {}).get(dtype)
+        if peak:
+            row["pct_peak_flops"] = f"{100 * tflops / peak:.6g}"
+    return row
+
+
+def load_ceilings(path, gpu_name):
+    if not path or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f).get(gpu_name)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--plan", required=True, help="JSON from `fa-bench plan --config FILE`")
+    ap.add_argument("--output", required=True, help="CSV to write (fa-bench's columns)")
+    ap.add_argument("--peers", default=".", help="only peers whose name matches this regular expression")
+    ap.add_argument("--calibration", default=os.environ.get("FABENCH_CALIBRATION", ""),
+                    help="fa-bench calibration JSON for the percent-of-peak columns")
+    args = ap.parse_args(argv)
+    with open(args.plan) as f:
+        plan = json.load(f)
+    for key in ("columns", "cases"):
+        if key not in plan:
+            sys.exit(f"peers.py: {args.plan} has no \"{key}\": is it the output of `fa-bench plan`?")
+    try:
+        peer_filter = re.compile(args.peers)
+    except re.error as e:
+        sys.exit(f"peers.py: --peers {args.peers!r} is not a regular expression: {e}")
+    import torch
+
+    if not torch.cuda.is_available():
+        sys.exit("peers.py: no CUDA device visible to PyTorch")
+    gpu_name = torch.cuda.get_device_name(0)
+    ceilings = load_ceilings(args.calibration, gpu_name)
+    l2 = getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 64 << 20)
+    flush_buf = torch.empty(max(2 * l2, 1 << 20), dtype=torch.uint8, device="cuda")
+    columns = plan["columns"]
+    todo = [(c, p) for c in distinct_problems(plan) for p in peers_for(c["row"]["op"]) if peer_filter.search(p)]
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        f.flush()
+        for i, (case, peer) in enumerate(todo, 1):
+            row = run_peer(torch, case, peer, columns, gpu_name, ceilings, flush_buf)
+            writer.writerow(row)
+            f.flush()  # like fa-bench: every finished row is on disk
+            speed = f" {float(row['tflops']):.1f} TFLOP/s" if row["tflops"] else ""
+            print(f"[{i}/{len(todo)}] {peer} {case['problem_key']} {row['status']}{speed} {row['reason']}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
