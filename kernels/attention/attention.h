@@ -51,6 +51,7 @@ struct AttentionTile {
   std::size_t smem_bytes;
   int warps = 8;                        // threads / 32
   KernelElem elem = KernelElem::f32;    // the element type it is compiled for
+  int stages = 1;                       // K/V buffers in shared memory (prefetch distance)
 };
 std::vector<AttentionTile> attention_fa2_configs();
 // fp32 only. Returns false when (head_dim, block_m, block_n) is not compiled or the shared memory

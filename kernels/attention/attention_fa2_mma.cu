@@ -24,7 +24,7 @@ namespace fabench {
 
 namespace {
 
-template <class T, int D, int BM, int BN, int WARPS>
+template <class T, int D, int BM, int BN, int WARPS, int STAGES>
 struct MmaTraits {
   static constexpr int kThreads = WARPS * 32;
   static constexpr int kMt = BM / (16 * WARPS);  // m16 tiles per warp
@@ -33,11 +33,13 @@ struct MmaTraits {
   static constexpr int kK = MmaOp<T>::kK;        // the mma's k
   static constexpr int kChunks = D * static_cast<int>(sizeof(T)) / 16;  // 16-byte chunks per row
   // Q fragments held in registers for the whole loop when they are few; else re-read per tile.
-  static constexpr bool kQInRegs = kMt == 1 && D * sizeof(T) <= 256;
-  static constexpr std::size_t kSmemBytes = static_cast<std::size_t>(BM + 2 * BN) * D * sizeof(T);
+  static constexpr bool kQInRegs = kMt * D * sizeof(T) <= 256;
+  static constexpr std::uint32_t kTileBytes = static_cast<std::uint32_t>(BN * D * sizeof(T));  // one K or V buffer
+  static constexpr std::size_t kSmemBytes = static_cast<std::size_t>(BM * D * sizeof(T)) + 2 * STAGES * kTileBytes;
+  static_assert(STAGES == 1 || STAGES == 2, "one or two K/V buffers");
   static_assert(BM % (16 * WARPS) == 0 && kMt >= 1, "whole m16 tiles per warp");
   static_assert(BN % 16 == 0 && D % 16 == 0, "k16 steps over keys and dims");
-  static_assert(kChunks == 4 || kChunks % 8 == 0, "swizzle needs 4 or a multiple of 8 chunks per row");
+  static_assert(kChunks % 8 == 0, "fragment addressing needs rows of a multiple of 8 chunks (128 bytes)");
 };
 
 // Byte offset of 16-byte chunk c of row r in a swizzled tile. Eight rows read at one chunk hit
@@ -48,6 +50,26 @@ __device__ __forceinline__ std::uint32_t swizzle(int r, int c) {
   const int x = CHUNKS >= 8 ? (r & 7) : ((r >> 1) & 3);
   return static_cast<std::uint32_t>((r * CHUNKS + (c ^ x)) * 16);
 }
+
+// Fragment addresses in the loops, split into a per-lane base and compile-time offsets. With
+// CHUNKS a multiple of 8 and fragment rows starting at multiples of 8, chunk 8 * hi + lo (lo < 8)
+// of row r lands at 8 * hi + (lo ^ (r mod 8)): the four bases for lo = 2i + lane_bit (i < 4) are
+// all a lane needs, and the row block and hi are immediates. Without this split ptxas hoisted one
+// address register per unrolled (k step, tile) pair out of the key loop (242 registers at d128).
+template <int CHUNKS>
+struct SwizzledBases {
+  std::uint32_t base[4];
+  // lane_row: the lane's row within the fragment (its low 3 bits select the XOR); lane_bit: 0 or 1.
+  __device__ __forceinline__ SwizzledBases(std::uint32_t tile, int lane_row, int lane_bit) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      base[i] = tile + static_cast<std::uint32_t>(lane_row * CHUNKS * 16 + (((2 * i + lane_bit) ^ (lane_row & 7)) * 16));
+  }
+  // Chunk pair `pair` (chunks 2 * pair and 2 * pair + 1) of fragment row block `row0` (a multiple of 8).
+  __device__ __forceinline__ std::uint32_t at(int row0, int pair) const {
+    return base[pair & 3] + static_cast<std::uint32_t>(row0 * CHUNKS * 16 + (pair >> 2) * 128);
+  }
+};
 
 // ROWS rows of D elements from `src` (row 0 of the tile) into a swizzled tile; rows at or past
 // `rows_left` are zero-filled.
@@ -67,16 +89,15 @@ __device__ __forceinline__ void load_tile(std::uint32_t dst, const T* src, std::
   }
 }
 
-template <class T, int D, int BM, int BN, int WARPS>
+template <class T, int D, int BM, int BN, int WARPS, int STAGES>
 __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(AttentionArgs a) {
-  using Tr = MmaTraits<T, D, BM, BN, WARPS>;
+  using Tr = MmaTraits<T, D, BM, BN, WARPS, STAGES>;
   using Mma = MmaOp<T>;
   constexpr int kMt = Tr::kMt, kNt = Tr::kNt, kDt = Tr::kDt, kK = Tr::kK, kC = Tr::kChunks;
   extern __shared__ __align__(128) unsigned char smem[];
   const std::uint32_t q_s = smem_address(smem);
   const std::uint32_t k_s = q_s + BM * D * sizeof(T);
-  const std::uint32_t v_s = k_s + BN * D * sizeof(T);
-  const unsigned char* v_generic = smem + (BM + BN) * D * sizeof(T);
+  const std::uint32_t v_s = k_s + STAGES * Tr::kTileBytes;  // K buffers, then V buffers
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
   const std::int64_t m_block = gridDim.x - 1 - blockIdx.x;  // heaviest causal tiles first
@@ -93,9 +114,27 @@ __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(Attention
   const float scale_log2 = a.scale * 1.4426950408889634f;
   const int warp_row = warp * kMt * 16;  // this warp's first row in the block
 
+  const SwizzledBases<kC> q_frag_at(q_s, warp_row + (lane & 15), lane >> 4);
+  const SwizzledBases<kC> k_frag_at(k_s, (lane & 7) + ((lane >> 4) << 3), (lane >> 3) & 1);
+  const SwizzledBases<kC> v_frag_at(v_s, (lane & 7) + (((lane >> 3) & 1) << 3), lane >> 4);
+  const SwizzledBases<kC> v_even(v_s + (g & 3) * 4, 2 * t, g >> 2), v_odd(v_s + (g & 3) * 4, 2 * t + 1, g >> 2);
+
   load_tile<Tr, BM>(q_s, q, a.seq_q - i0);
-  if (n_tiles > 0) load_tile<Tr, BN>(k_s, k, a.seq_k);
-  cp_async_commit();
+  // Tile j's K and V go to buffer j % STAGES. One stage: K_j is fetched during P V_{j-1} and V_j
+  // during Q K_j^T (FlashAttention-2's order). Two stages: K and V of tile j + 2 are fetched while
+  // tile j + 1 is computed, one commit group each, empty past the end so the counts stay fixed.
+  auto load_kv = [&](int tile, bool key) {
+    const std::int64_t r0 = static_cast<std::int64_t>(tile) * BN;
+    const std::uint32_t buf = (key ? k_s : v_s) + (tile % STAGES) * Tr::kTileBytes;
+    if (tile < n_tiles) load_tile<Tr, BN>(buf, (key ? k : v) + r0 * D, a.seq_k - r0);
+    cp_async_commit();
+  };
+  load_kv(0, true);  // Q joins K_0's group
+  if constexpr (STAGES == 2) {
+    load_kv(0, false);
+    load_kv(1, true);
+    load_kv(1, false);
+  }
 
   float o[kMt][kDt][4] = {};
   float row_max[kMt][2], row_sum[kMt][2];  // row_max in score units; row_sum per lane until the end
@@ -106,20 +145,27 @@ __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(Attention
       row_max[mt][rh] = -INFINITY;
       row_sum[mt][rh] = 0.0f;
     }
-  std::uint32_t q_frag[Tr::kQInRegs ? D / kK : 1][4];
+  std::uint32_t q_frag[Tr::kQInRegs ? kMt : 1][Tr::kQInRegs ? D / kK : 1][4];
 
   for (int j = 0; j < n_tiles; ++j) {
     const std::int64_t j0 = static_cast<std::int64_t>(j) * BN;
-    cp_async_wait<0>();
-    __syncthreads();  // K_j (and Q) landed; every warp is done with V_{j-1}
-    load_tile<Tr, BN>(v_s, v + j0 * D, a.seq_k - j0);
-    cp_async_commit();
+    const std::uint32_t stage = (j % STAGES) * Tr::kTileBytes;
+    if constexpr (STAGES == 1) {
+      cp_async_wait<0>();
+      __syncthreads();  // K_j (and Q) landed; every warp is done with V_{j-1}
+      load_kv(j, false);
+    } else {
+      cp_async_wait<3>();  // K_j landed; V_j, K_{j+1}, V_{j+1} may be in flight
+      __syncthreads();
+    }
 
     if constexpr (Tr::kQInRegs) {
       if (j == 0) {
 #pragma unroll
-        for (int kk = 0; kk < D / kK; ++kk)
-          ldmatrix_x4(q_frag[kk], q_s + swizzle<kC>(warp_row + (lane & 15), 2 * kk + (lane >> 4)));
+        for (int mt = 0; mt < kMt; ++mt)
+#pragma unroll
+          for (int kk = 0; kk < D / kK; ++kk)
+            ldmatrix_x4(q_frag[mt][kk], q_frag_at.at(mt * 16, kk));
       }
     }
 
@@ -132,15 +178,15 @@ __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(Attention
       for (int mt = 0; mt < kMt; ++mt) {
         if constexpr (Tr::kQInRegs) {
 #pragma unroll
-          for (int x = 0; x < 4; ++x) a_frag[mt][x] = q_frag[kk][x];
+          for (int x = 0; x < 4; ++x) a_frag[mt][x] = q_frag[mt][kk][x];
         } else {
-          ldmatrix_x4(a_frag[mt], q_s + swizzle<kC>(warp_row + mt * 16 + (lane & 15), 2 * kk + (lane >> 4)));
+          ldmatrix_x4(a_frag[mt], q_frag_at.at(mt * 16, kk));
         }
       }
 #pragma unroll
       for (int np = 0; np < kNt / 2; ++np) {
         std::uint32_t b_frag[4];
-        ldmatrix_x4(b_frag, k_s + swizzle<kC>(np * 16 + (lane & 7) + ((lane >> 4) << 3), 2 * kk + ((lane >> 3) & 1)));
+        ldmatrix_x4(b_frag, k_frag_at.at(np * 16, kk) + stage);
 #pragma unroll
         for (int mt = 0; mt < kMt; ++mt) {
           Mma::run(s[mt][2 * np], a_frag[mt], b_frag[0], b_frag[1]);
@@ -192,10 +238,14 @@ __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(Attention
       }
     }
 
-    cp_async_wait<0>();
-    __syncthreads();  // V_j landed; every warp is done with K_j
-    if (j + 1 < n_tiles) load_tile<Tr, BN>(k_s, k + (j0 + BN) * D, a.seq_k - j0 - BN);
-    cp_async_commit();
+    if constexpr (STAGES == 1) {
+      cp_async_wait<0>();
+      __syncthreads();  // V_j landed; every warp is done with K_j
+      load_kv(j + 1, true);
+    } else {
+      cp_async_wait<2>();  // V_j landed
+      __syncthreads();
+    }
 
     // O += P V_j
     if constexpr (kK == 16) {
@@ -212,8 +262,7 @@ __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(Attention
 #pragma unroll
         for (int dp = 0; dp < kDt / 2; ++dp) {
           std::uint32_t b_frag[4];
-          ldmatrix_x4_trans(b_frag,
-                            v_s + swizzle<kC>(ks * 16 + (lane & 7) + (((lane >> 3) & 1) << 3), 2 * dp + (lane >> 4)));
+          ldmatrix_x4_trans(b_frag, v_frag_at.at(ks * 16, dp) + stage);
 #pragma unroll
           for (int mt = 0; mt < kMt; ++mt) {
             Mma::run(o[mt][2 * dp], p_frag[mt], b_frag[0], b_frag[1]);
@@ -234,15 +283,17 @@ __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(Attention
         }
 #pragma unroll
         for (int dt = 0; dt < kDt; ++dt) {
-          const int col = dt * 8 + g, key = ks * 8 + 2 * t;
-          const std::uint32_t b0 =
-              *reinterpret_cast<const std::uint32_t*>(v_generic + swizzle<kC>(key, col >> 2) + (col & 3) * 4);
-          const std::uint32_t b1 =
-              *reinterpret_cast<const std::uint32_t*>(v_generic + swizzle<kC>(key + 1, col >> 2) + (col & 3) * 4);
+          // Lane (g, t) reads V[key 2t (+1)][dim 8 dt + g]: chunk 2 dt + (g >> 2), word g & 3.
+          const std::uint32_t b0 = lds32(v_even.at(ks * 8, dt) + stage), b1 = lds32(v_odd.at(ks * 8, dt) + stage);
 #pragma unroll
           for (int mt = 0; mt < kMt; ++mt) Mma::run(o[mt][dt], p_frag[mt], b0, b1);
         }
       }
+    }
+    if constexpr (STAGES == 2) {
+      __syncthreads();  // every warp is done with buffer j % 2
+      load_kv(j + 2, true);
+      load_kv(j + 2, false);
     }
   }
 
@@ -272,10 +323,10 @@ __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(Attention
   }
 }
 
-template <class T, int D, int BM, int BN, int WARPS>
+template <class T, int D, int BM, int BN, int WARPS, int STAGES>
 bool launch_fa2_mma(const AttentionArgs& a, cudaStream_t stream) {
-  using Tr = MmaTraits<T, D, BM, BN, WARPS>;
-  auto kernel = attention_fa2_mma_kernel<T, D, BM, BN, WARPS>;
+  using Tr = MmaTraits<T, D, BM, BN, WARPS, STAGES>;
+  auto kernel = attention_fa2_mma_kernel<T, D, BM, BN, WARPS, STAGES>;
   if (Tr::kSmemBytes > 48 * 1024 &&
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) !=
           cudaSuccess)
@@ -286,41 +337,50 @@ bool launch_fa2_mma(const AttentionArgs& a, cudaStream_t stream) {
   return true;
 }
 
-// The compiled configurations: (element, head_dim, block_m, block_n, warps). A warp owns
-// block_m / (16 * warps) m16 tiles. Kept to those ptxas fits in 255 registers without spilling
-// (-Xptxas -v, CUDA 13.0): 2 m16 tiles per warp spilled 140 bytes at d128 (Q re-read, O 128 and
-// S 64 registers); at d256 every 4-warp block spilled 64-100 bytes and tf32 168, so d256 has
-// the 8-warp tile alone (4 bytes) and tf32 stops at d128.
-#define FA_MMA_CONFIGS(X)                  \
-  X(f16, __half, 64, 128, 64, 4)           \
-  X(f16, __half, 64, 64, 64, 4)            \
-  X(f16, __half, 128, 128, 64, 8)          \
-  X(f16, __half, 128, 64, 64, 4)           \
-  X(f16, __half, 256, 128, 64, 8)          \
-  X(bf16, __nv_bfloat16, 64, 128, 64, 4)   \
-  X(bf16, __nv_bfloat16, 64, 64, 64, 4)    \
-  X(bf16, __nv_bfloat16, 128, 128, 64, 8)  \
-  X(bf16, __nv_bfloat16, 128, 64, 64, 4)   \
-  X(bf16, __nv_bfloat16, 256, 128, 64, 8)  \
-  X(f32, float, 64, 64, 64, 4)             \
-  X(f32, float, 128, 64, 32, 4)            \
-  X(f32, float, 128, 128, 32, 8)
+// The compiled configurations: (element, head_dim, block_m, block_n, warps, stages). A warp owns
+// block_m / (16 * warps) m16 tiles; the first entry per element and head dim is the default.
+// Measured on the H200 (b4 s4096, 16k tokens, bf16, fa-bench at 19c67ad + the address split), in
+// TFLOP/s non-causal / causal:
+//   d64:  (128, 64, 4, 1) 298 / 268 | (64, 64, 4, 1) 281 / 264 | (128, 64, 8, 1) 201 / 182
+//   d128: (64, 64, 4, 1) 303 / 280 | (128, 32, 4, 1) 298 / 258 | (128, 64, 8, 1) 258 / 234
+//         (64, 32, 4, 1) 248 / 220
+//   d256: (128, 64, 8, 1) 286 / 245
+//   tf32: d64 (64, 64, 4, 1) 150, d128 (64, 32, 4, 1) 137 | (128, 32, 8, 1) 122
+// Two stages (K and V fetched a whole tile ahead) measured 1-5% slower everywhere: the load is
+// not what waits. One two-stage entry is kept so the path stays tested and measurable.
+// ptxas -v (CUDA 13.0): 2 m16 tiles per warp at d128 with block_n 64 spill 56 bytes; d256 with 4
+// warps spilled 64-100 bytes and tf32 d256 168, so d256 has the 8-warp tile alone and tf32 stops
+// at d128.
+#define FA_MMA_CONFIGS(X)                     \
+  X(f16, __half, 64, 128, 64, 4, 1)           \
+  X(f16, __half, 128, 64, 64, 4, 1)           \
+  X(f16, __half, 256, 128, 64, 8, 1)          \
+  X(bf16, __nv_bfloat16, 64, 128, 64, 4, 1)   \
+  X(bf16, __nv_bfloat16, 64, 64, 64, 4, 1)    \
+  X(bf16, __nv_bfloat16, 128, 64, 64, 4, 1)   \
+  X(bf16, __nv_bfloat16, 128, 64, 64, 4, 2)   \
+  X(bf16, __nv_bfloat16, 128, 128, 32, 4, 1)  \
+  X(bf16, __nv_bfloat16, 128, 128, 64, 4, 1)  \
+  X(bf16, __nv_bfloat16, 256, 128, 64, 8, 1)  \
+  X(f32, float, 64, 64, 64, 4, 1)             \
+  X(f32, float, 128, 64, 32, 4, 1)
 
 }  // namespace
 
 std::vector<AttentionTile> attention_fa2_mma_configs() {
   std::vector<AttentionTile> out;
-#define FA_LIST(E, T, D, BM, BN, W) \
-  out.push_back({D, BM, BN, MmaTraits<T, D, BM, BN, W>::kSmemBytes, W, KernelElem::E});
+#define FA_LIST(E, T, D, BM, BN, W, MB) \
+  out.push_back({D, BM, BN, MmaTraits<T, D, BM, BN, W, MB>::kSmemBytes, W, KernelElem::E, MB});
   FA_MMA_CONFIGS(FA_LIST)
 #undef FA_LIST
   return out;
 }
 
 bool attention_fa2_mma(const AttentionArgs& a, const AttentionTile& tile, cudaStream_t stream) {
-#define FA_DISPATCH(E, T, D, BM, BN, W)                                                                   \
-  if (a.elem == KernelElem::E && a.head_dim == D && tile.block_m == BM && tile.block_n == BN && tile.warps == W) \
-    return launch_fa2_mma<T, D, BM, BN, W>(a, stream);
+#define FA_DISPATCH(E, T, D, BM, BN, W, MB)                                                       \
+  if (a.elem == KernelElem::E && a.head_dim == D && tile.block_m == BM && tile.block_n == BN && tile.warps == W && \
+      tile.stages == MB)                                                                                    \
+    return launch_fa2_mma<T, D, BM, BN, W, MB>(a, stream);
   FA_MMA_CONFIGS(FA_DISPATCH)
 #undef FA_DISPATCH
   return false;

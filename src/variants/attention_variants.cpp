@@ -65,20 +65,21 @@ std::string fa2_configs_text() {
 
 // attn.fa2_mma's tile for the case's element type and head dim; 0 parameters match any.
 std::optional<AttentionTile> mma_tile(const Problem& p, const Params& params) {
-  const std::int64_t bm = params.at("block_m"), bn = params.at("block_n"), w = params.at("warps");
+  const std::int64_t bm = params.at("block_m"), bn = params.at("block_n"), w = params.at("warps"),
+                     st = params.at("stages");
   for (const AttentionTile& t : attention_fa2_mma_configs())
     if (t.elem == kernel_elem(p.dtype) && t.head_dim == p.head_dim && (bm == 0 || bm == t.block_m) &&
-        (bn == 0 || bn == t.block_n) && (w == 0 || w == t.warps))
+        (bn == 0 || bn == t.block_n) && (w == 0 || w == t.warps) && (st == 0 || st == t.stages))
       return t;
   return std::nullopt;
 }
 
 std::string mma_configs_text() {
-  std::string s = "compiled (elem, head_dim, block_m, block_n, warps, shared KiB):";
+  std::string s = "compiled (elem, head_dim, block_m, block_n, warps, stages, shared KiB):";
   for (const AttentionTile& t : attention_fa2_mma_configs())
-    s += fmt::format(" ({}, {}, {}, {}, {}, {:.0f})",
+    s += fmt::format(" ({}, {}, {}, {}, {}, {}, {:.0f})",
                      t.elem == KernelElem::f16 ? "fp16" : t.elem == KernelElem::bf16 ? "bf16" : "tf32", t.head_dim,
-                     t.block_m, t.block_n, t.warps, t.smem_bytes / 1024.0);
+                     t.block_m, t.block_n, t.warps, t.stages, t.smem_bytes / 1024.0);
   return s;
 }
 
@@ -200,14 +201,15 @@ void register_attention_variants(Registry& r) {
       {DType::tf32, DType::fp16, DType::bf16}, {64, 128, 256},
       {{"block_m", 0, {0, 64, 128}, "query rows per block (0: the first compiled for the dtype and head dim)"},
        {"block_n", 0, {0, 32, 64}, "key rows per tile (0: the first compiled)"},
-       {"warps", 0, {0, 4, 8}, "warps per block (0: the first compiled)"}},
+       {"warps", 0, {0, 4, 8}, "warps per block (0: the first compiled)"},
+       {"stages", 0, {0, 1, 2}, "K/V buffers: 1 as FlashAttention-2, 2 fetches a whole tile ahead (0: the first compiled)"}},
       mma_configs_text() + "; no memory beyond inputs and outputs",
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
         auto tile = mma_tile(p, params);
         if (!tile)
-          return fmt::format("block_m={} block_n={} warps={} not compiled for {} head_dim {} ({})",
-                             params.at("block_m"), params.at("block_n"), params.at("warps"), to_string(p.dtype),
-                             p.head_dim, mma_configs_text());
+          return fmt::format("block_m={} block_n={} warps={} stages={} not compiled for {} head_dim {} ({})",
+                             params.at("block_m"), params.at("block_n"), params.at("warps"), params.at("stages"),
+                             to_string(p.dtype), p.head_dim, mma_configs_text());
         if (tile->smem_bytes > caps.smem_per_block_optin)
           return fmt::format("needs {} bytes of shared memory, the device grants {}", tile->smem_bytes,
                              caps.smem_per_block_optin);
