@@ -66,6 +66,9 @@ Runner::Inputs& Runner::inputs_for(const Problem& p, bool need_device) {
         cuda_check(cudaMemcpy(b.get(), t.bytes.data(), t.size_bytes(), cudaMemcpyHostToDevice), "upload inputs");
       inputs_->device.push_back(std::move(b));
     }
+    // A pageable cudaMemcpy may return before its DMA lands, and kernels run on a non-blocking
+    // stream that does not wait for the legacy stream: finish the uploads before any launch.
+    cuda_check(cudaDeviceSynchronize(), "upload inputs");
     inputs_->on_device = true;
   }
   return *inputs_;
@@ -130,13 +133,17 @@ void Runner::run_gpu(const Variant& v, const ExpandedCase& ec, Result& r) {
   std::size_t total_bytes = 0;
   std::vector<DeviceBuffer> outputs;
   std::vector<void*> ptrs;
+  cudaStream_t stream = stream_->get();
   for (std::size_t i = 0; i < in.host.size(); ++i) {
     const HostTensor& t = in.host[i];
     total_bytes += t.size_bytes();
     if (t.spec.output) {
       outputs.emplace_back(t.size_bytes());
       // Poison: 0xFF bytes are NaN in fp32, fp16 and bf16, so an unwritten element fails validation.
-      cuda_check(cudaMemset(outputs.back().get(), 0xFF, t.size_bytes()), "poison outputs");
+      // On the launch stream: a plain cudaMemset runs on the legacy stream, which the non-blocking
+      // launch stream does not wait for, and it once landed after a short kernel's writes (all of
+      // O "unwritten" at b1 h32 s1024 on the H200).
+      cuda_check(cudaMemsetAsync(outputs.back().get(), 0xFF, t.size_bytes(), stream), "poison outputs");
       ptrs.push_back(outputs.back().get());
     } else {
       ptrs.push_back(in.device[i].get());
@@ -147,7 +154,6 @@ void Runner::run_gpu(const Variant& v, const ExpandedCase& ec, Result& r) {
   r.peak_mem_mib = static_cast<double>(total_bytes + ws_bytes) / (1 << 20);
   r.workspace_mib = static_cast<double>(ws_bytes) / (1 << 20);
 
-  cudaStream_t stream = stream_->get();
   auto launch = [&](cudaStream_t s) {
     v.launch(LaunchArgs{p, ec.c.params, ptrs, workspace.get(), s});
     cuda_check(cudaPeekAtLastError(), "kernel launch");
