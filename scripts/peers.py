@@ -81,10 +81,10 @@ def make_inputs(torch, case):
 def make_call(torch, case, peer, t):
     """A zero-argument function running the peer once, or Unsupported with the reason."""
     row = case["row"]
-    F = torch.nn.functional
     if row["op"] == "attention":
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
+        F = torch.nn.functional
         backend = getattr(SDPBackend, ATTENTION_PEERS[peer])
         sq, sk = row["seq_q"], row["seq_k"]
         mask, is_causal = None, False

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""scripts/peers.py without a GPU: it reads `fa-bench plan` output, writes rows in fa-bench's
+columns and keys, refuses files that are not plans, and samples validation rows as promised.
+Usage: peers_test.py FA_BENCH_BINARY"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+spec = importlib.util.spec_from_file_location("peers", os.path.join(HERE, "..", "scripts", "peers.py"))
+peers = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(peers)
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAILED:", what)
+
+
+binary = sys.argv[1]
+with tempfile.TemporaryDirectory() as tmp:
+    config = os.path.join(tmp, "c.json")
+    with open(config, "w") as f:
+        json.dump({"name": "t", "experiments": [
+            {"op": "attention", "variants": ["attn.fa2_mma", "attn.cublas"], "dtype": "bf16", "batch": 2,
+             "heads": 4, "kv_heads": 2, "seq_len": [100, 300], "head_dim": 64, "causal": [False, True]},
+            {"op": "softmax", "variants": ["softmax.fused", "softmax.cudnn"], "rows": 3, "cols": 7,
+             "mask": ["none", "causal"]}]}, f)
+    plan_path = os.path.join(tmp, "plan.json")
+    subprocess.run([binary, "plan", "--config", config, "-o", plan_path], check=True)
+    with open(plan_path) as f:
+        plan = json.load(f)
+
+    problems = peers.distinct_problems(plan)
+    keys = [c["problem_key"] for c in problems]
+    check(len(keys) == len(set(keys)) == 4 + 2, f"one entry per problem, got {keys}")
+    check(keys == list(dict.fromkeys(c["problem_key"] for c in plan["cases"])), "problems in plan order")
+
+    attn = next(c for c in problems if c["row"]["op"] == "attention")
+    row = peers.blank_row(plan["columns"], attn, "torch.sdpa_flash")
+    check(list(row) == plan["columns"], "rows carry exactly fa-bench's columns")
+    check(row["key"] == attn["problem_key"] + "/torch.sdpa_flash", f"peer key {row['key']}")
+    check(row["scale"] == "0.125" and row["kv_heads"] == "2" and row["causal"] in ("true", "false"),
+          f"written as fa-bench writes them: {row['scale']} {row['kv_heads']} {row['causal']}")
+    check(row["variant"] == "torch.sdpa_flash" and row["params"] == "", "variant and params")
+    check(peers.peers_for("attention") == list(peers.ATTENTION_PEERS) and len(peers.ATTENTION_PEERS) == 4,
+          "the four SDPA backends")
+
+    masked = next(c for c in problems if c["row"]["op"] == "softmax" and c["row"]["mask"] == "causal")
+    try:
+        peers.make_call(None, masked, "torch.softmax", {})
+        check(False, "masked softmax must be unsupported for torch.softmax")
+    except peers.Unsupported as e:
+        check("plain softmax only" in str(e), f"reason names the limit: {e}")
+
+    rows = peers.sampled_rows(10_000, 64, 3)
+    check(len(rows) == 64 and rows == sorted(set(rows)) and rows[0] < 157 and rows[-1] >= 10_000 - 157,
+          "sampled rows spread over the whole range, distinct")
+    check(peers.sampled_rows(5, 64, 3) == list(range(5)), "small cases check every row")
+
+    not_plan = os.path.join(tmp, "x.json")
+    with open(not_plan, "w") as f:
+        json.dump({"cases": []}, f)
+    r = subprocess.run([sys.executable, os.path.join(HERE, "..", "scripts", "peers.py"), "--plan", not_plan,
+                        "--output", os.path.join(tmp, "o.csv")], capture_output=True, text=True)
+    check(r.returncode != 0 and "columns" in r.stderr, f"a file that is not a plan is refused: {r.stderr}")
+
+print("peers_test:", "FAILED" if failures else "passed")
+sys.exit(1 if failures else 0)

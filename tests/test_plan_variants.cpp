@@ -1,0 +1,118 @@
+// `fa-bench plan` (the cases other tools read) and the constraints the tensor-core and cuBLAS
+// attention variants declare, checked without a GPU through a device description.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "app/plan_output.hpp"
+#include "app/sweep.hpp"
+#include "helpers.hpp"
+#include "report/rows.hpp"
+
+using namespace fabench;
+
+namespace {
+
+DeviceCaps hopper() {
+  DeviceCaps c;
+  c.available = true;
+  c.name = "test H100";
+  c.cc_major = 9;
+  c.smem_per_block_optin = 227 * 1024;
+  c.sm_count = 132;
+  return c;
+}
+
+const Variant& variant(const std::string& name) {
+  const Variant* v = test::registry().find(name);
+  REQUIRE(v != nullptr);
+  return *v;
+}
+
+}  // namespace
+
+TEST_CASE("plan JSON lists the sweep's cases with their keys, rows, model and settings", "[plan]") {
+  const std::string dir = "test_plan_json";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string config = dir + "/sweep.json";
+  std::ofstream(config) << R"({"name": "p", "seed": 5, "validation": {"max_rows": 17},
+    "experiments": [
+      {"op": "attention", "variants": ["attn.fa2_mma", "attn.cublas"], "dtype": ["bf16", "tf32"], "batch": 2,
+       "heads": 4, "kv_heads": 2, "seq_len": [100, 300], "head_dim": 64, "causal": [false, true]},
+      {"op": "softmax", "variants": ["softmax.fused"], "rows": 3, "cols": 7, "timing": {"warmup": 9}}
+    ]})";
+  const auto doc = nlohmann::json::parse(plan_json(config, "", test::registry()));
+  const LoadedCases loaded = load_cases(config, "", test::registry());
+  REQUIRE(doc.at("cases").size() == loaded.cases.size());
+  CHECK(doc.at("plan") == "p");
+  CHECK(doc.at("columns").get<std::vector<std::string>>() == result_columns());
+  const std::set<std::string> columns(result_columns().begin(), result_columns().end());
+  for (std::size_t i = 0; i < loaded.cases.size(); ++i) {
+    const auto& c = doc.at("cases")[i];
+    const ExpandedCase& ec = loaded.cases[i];
+    INFO(ec.c.key());
+    CHECK(c.at("key") == ec.c.key());
+    CHECK(c.at("problem_key") == ec.c.problem.key());
+    CHECK(c.at("row").at("key") == ec.c.key());
+    for (const auto& [col, value] : c.at("row").items()) CHECK(columns.count(col) == 1);
+    CHECK(c.at("flops").get<double>() > 0);
+    CHECK(c.at("bytes").get<double>() > 0);
+    CHECK(c.at("seed") == ec.c.problem.seed);
+    CHECK(c.at("validation").at("tolerance") == ec.experiment->validation.tolerance.at(ec.c.problem.dtype));
+    if (ec.c.problem.op == OpKind::attention) {
+      CHECK(c.at("row").at("kv_heads") == 2);
+      CHECK(c.at("row").at("scale").get<double>() == Approx(0.125));
+      CHECK(c.at("validation").at("max_rows") == 17);
+    } else {
+      CHECK(c.at("timing").at("warmup") == 9);
+    }
+  }
+  CHECK_THROWS_AS(plan_json(dir + "/missing.json", "", test::registry()), ConfigError);
+}
+
+TEST_CASE("attn.fa2_mma runs the compiled tiles of fp16, bf16 and tf32 and says why it skips", "[variants]") {
+  const Variant& v = variant("attn.fa2_mma");
+  const DeviceCaps caps = hopper();
+  for (DType t : {DType::fp16, DType::bf16})
+    for (std::int64_t d : {64, 128, 256})
+      CHECK_FALSE(unsupported_reason(v, test::attention(2, 4, 2, 1000, 17, d, true, t), with_defaults(v, {}), caps));
+  CHECK_FALSE(unsupported_reason(v, test::attention(1, 2, 2, 64, 64, 128, false, DType::tf32), with_defaults(v, {}), caps));
+  // Exact fp32 is attn.fa2's; tf32 stops at d128; head dims outside the list are refused by name.
+  auto fp32 = unsupported_reason(v, test::attention(1, 2, 2, 64, 64, 64), with_defaults(v, {}), caps);
+  REQUIRE(fp32);
+  CHECK(fp32->find("fp32") != std::string::npos);
+  auto tf32_256 = unsupported_reason(v, test::attention(1, 2, 2, 64, 64, 256, false, DType::tf32), with_defaults(v, {}), caps);
+  REQUIRE(tf32_256);
+  CHECK(tf32_256->find("not compiled for tf32 head_dim 256") != std::string::npos);
+  CHECK(unsupported_reason(v, test::attention(1, 2, 2, 64, 64, 96, false, DType::bf16), with_defaults(v, {}), caps));
+  // A tile that is not compiled names the compiled ones.
+  auto odd = unsupported_reason(v, test::attention(1, 2, 2, 64, 64, 64, false, DType::bf16),
+                                with_defaults(v, {{"block_m", 64}, {"stages", 2}}), caps);
+  REQUIRE(odd);
+  CHECK(odd->find("compiled (elem, head_dim") != std::string::npos);
+  // Shared memory beyond the device's opt-in limit, and pre-Ampere devices, are refused.
+  DeviceCaps small = caps;
+  small.smem_per_block_optin = 48 * 1024;
+  auto smem = unsupported_reason(v, test::attention(1, 8, 8, 64, 64, 256, false, DType::bf16), with_defaults(v, {}), small);
+  REQUIRE(smem);
+  CHECK(smem->find("shared memory") != std::string::npos);
+  DeviceCaps turing = caps;
+  turing.cc_major = 7;
+  CHECK(unsupported_reason(v, test::attention(1, 2, 2, 64, 64, 64, false, DType::bf16), with_defaults(v, {}), turing));
+  CHECK_FALSE(v.workspace_bytes);  // no memory beyond inputs and outputs
+}
+
+TEST_CASE("attn.cublas takes every dtype and a seq_q x seq_k workspace of the dtype", "[variants]") {
+  const Variant& v = variant("attn.cublas");
+  const DeviceCaps caps = hopper();
+  for (DType t : {DType::fp32, DType::tf32, DType::fp16, DType::bf16}) {
+    const Problem p = test::attention(2, 6, 2, 100, 77, 96, true, t);
+    CHECK_FALSE(unsupported_reason(v, p, with_defaults(v, {}), caps));
+    const std::size_t es = t == DType::fp16 || t == DType::bf16 ? 2 : 4;
+    CHECK(v.workspace_bytes(p, with_defaults(v, {})) == std::size_t{2 * 6 * 100 * 77} * es);
+  }
+}
