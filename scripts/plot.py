@@ -3,7 +3,7 @@
 
     scripts/plot.py results/h200/softmax/softmax.csv --out results/h200/softmax/figures [--baseline softmax.cudnn]
 
-For each op found it draws, per dtype and option set (mask, dropout, causal), with the size on x
+For each op found it draws, per dtype and option set (mask, dropout, causal, GQA), with the size on x
 (softmax rows at each cols, softmax_matmul d2, attention seq_len):
   *-time      median time per variant, log-log;
   *-gbps / *-tflops   throughput per variant with the calibrated ceiling (copy, or cuBLAS GEMM);
@@ -89,7 +89,8 @@ def options_key(r):
     if r["op"] == "softmax":
         return f"mask={r['mask']} dropout={r['dropout']} scale={r['scale']}"
     if r["op"] == "attention":
-        return f"{'causal' if r['causal'] == 'true' else 'non-causal'} d={r['head_dim']}"
+        gqa = f" h={r['heads']} kv={r['kv_heads']}" if r["heads"] != r["kv_heads"] else ""  # GQA apart from MHA
+        return f"{'causal' if r['causal'] == 'true' else 'non-causal'} d={r['head_dim']}{gqa}"
     return ""
 
 
