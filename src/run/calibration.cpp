@@ -1,7 +1,5 @@
 #include "run/calibration.hpp"
 
-#include <cublas_v2.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -14,6 +12,7 @@
 
 #include "config/plan.hpp"
 #include "kernels/common/copy.h"
+#include "run/cublas.hpp"
 #include "run/timer.hpp"
 
 namespace fabench {
@@ -70,18 +69,6 @@ void save_ceilings(const std::string& path, const Ceilings& c) {
 
 namespace {
 
-struct Cublas {
-  cublasHandle_t h = nullptr;
-  Cublas() {
-    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) throw std::runtime_error("cublasCreate failed");
-  }
-  ~Cublas() { cublasDestroy(h); }
-};
-
-void cublas_check(cublasStatus_t s, const char* what) {
-  if (s != CUBLAS_STATUS_SUCCESS) throw std::runtime_error(fmt::format("{}: cuBLAS status {}", what, static_cast<int>(s)));
-}
-
 double gemm_tflops(DType t, cudaStream_t stream, const TimingSettings& timing) {
   const int n = 8192;
   const ElemType et = storage_type(t);
@@ -96,13 +83,13 @@ double gemm_tflops(DType t, cudaStream_t stream, const TimingSettings& timing) {
   }
   cuda_check(cudaMemcpy(a.get(), host.data(), bytes, cudaMemcpyHostToDevice), "upload");
   cuda_check(cudaMemcpy(b.get(), host.data(), bytes, cudaMemcpyHostToDevice), "upload");
-  Cublas cublas;
-  cublas_check(cublasSetStream(cublas.h, stream), "cublasSetStream");
-  const cudaDataType_t dt = t == DType::fp16 ? CUDA_R_16F : t == DType::bf16 ? CUDA_R_16BF : CUDA_R_32F;
-  const cublasComputeType_t ct = t == DType::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  cuda_check(cudaDeviceSynchronize(), "upload");  // pageable copies may still be landing
+  cublasHandle_t handle = cublas_handle(stream);
+  const cudaDataType_t dt = cublas_data_type(t);
+  const cublasComputeType_t ct = cublas_compute_type(t);
   const float alpha = 1.0f, beta = 0.0f;
   auto launch = [&](cudaStream_t) {
-    cublas_check(cublasGemmEx(cublas.h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &alpha, a.get(), dt, n, b.get(), dt, n,
+    check_cublas(cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &alpha, a.get(), dt, n, b.get(), dt, n,
                               &beta, c.get(), dt, n, ct, CUBLAS_GEMM_DEFAULT),
                  "cublasGemmEx");
   };

@@ -7,7 +7,7 @@
 #include "core/op_tensors.hpp"
 #include "core/variant.hpp"
 #include "reference/attention_reference.hpp"
-#include "variants/cublas_handle.hpp"
+#include "run/cublas.hpp"
 #include "variants/kernel_args.hpp"
 #include "variants/register.hpp"
 

@@ -2,7 +2,7 @@
 #include <fmt/format.h>
 
 #include "core/variant.hpp"
-#include "variants/cublas_handle.hpp"
+#include "run/cublas.hpp"
 #include "variants/kernel_args.hpp"
 #include "variants/register.hpp"
 

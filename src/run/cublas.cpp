@@ -1,4 +1,4 @@
-#include "variants/cublas_handle.hpp"
+#include "run/cublas.hpp"
 
 #include <fmt/format.h>
 

@@ -1,5 +1,6 @@
 #pragma once
-// One cuBLAS handle per process for the variants that call cuBLAS, bound to the caller's stream.
+// One cuBLAS handle per process (calibration and the variants that call cuBLAS), bound to the
+// caller's stream, and the types cuBLAS runs each dtype in.
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
