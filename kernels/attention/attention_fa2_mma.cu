@@ -42,13 +42,11 @@ struct MmaTraits {
   static_assert(kChunks % 8 == 0, "fragment addressing needs rows of a multiple of 8 chunks (128 bytes)");
 };
 
-// Byte offset of 16-byte chunk c of row r in a swizzled tile. Eight rows read at one chunk hit
-// eight different 16-byte bank groups. Rows of 4 chunks (64 bytes) pair up in a 128-byte line,
-// so the XOR takes bits 1..2 of the row there.
+// Byte offset of 16-byte chunk c of row r in a swizzled tile (rows of a multiple of 8 chunks):
+// eight rows read at one chunk hit eight different 16-byte bank groups.
 template <int CHUNKS>
 __device__ __forceinline__ std::uint32_t swizzle(int r, int c) {
-  const int x = CHUNKS >= 8 ? (r & 7) : ((r >> 1) & 3);
-  return static_cast<std::uint32_t>((r * CHUNKS + (c ^ x)) * 16);
+  return static_cast<std::uint32_t>((r * CHUNKS + (c ^ (r & 7))) * 16);
 }
 
 // Fragment addresses in the loops, split into a per-lane base and compile-time offsets. With

@@ -52,31 +52,22 @@ __device__ __forceinline__ void ldmatrix_x4_trans(std::uint32_t (&r)[4], std::ui
 template <class T>
 struct MmaOp;
 
-template <>
-struct MmaOp<__half> {
-  static constexpr int kK = 16;
-  __device__ __forceinline__ static void run(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0,
-                                             std::uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-};
-
-template <>
-struct MmaOp<__nv_bfloat16> {
-  static constexpr int kK = 16;
-  __device__ __forceinline__ static void run(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0,
-                                             std::uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-};
+// fp16 and bf16 differ only in the instruction's type names.
+#define FA_MMA_M16N8K16(TYPE, PTX)                                                                             \
+  template <>                                                                                                  \
+  struct MmaOp<TYPE> {                                                                                         \
+    static constexpr int kK = 16;                                                                              \
+    __device__ __forceinline__ static void run(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0,   \
+                                               std::uint32_t b1) {                                             \
+      asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." PTX "." PTX                                        \
+                   ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"                    \
+                   : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                            \
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));                            \
+    }                                                                                                          \
+  };
+FA_MMA_M16N8K16(__half, "f16")
+FA_MMA_M16N8K16(__nv_bfloat16, "bf16")
+#undef FA_MMA_M16N8K16
 
 // fp32 storage run as TF32: the tensor core reads the top 19 bits of each operand (truncation,
 // not round-to-nearest; the dtype's tolerance covers it and it saves a cvt per operand).
