@@ -181,22 +181,43 @@ def validate(torch, case, t, out):
     return rel, max_abs, reason
 
 
+class RunningSamples:
+    """Count, sum, mean and squared deviations kept as samples arrive (Welford), as fa-bench's
+    timer keeps them: the stopping rule is checked after every sample, so it must not rescan."""
+
+    def __init__(self):
+        self.n, self.total, self.mean, self.m2 = 0, 0.0, 0.0, 0.0
+
+    def add(self, x):
+        self.n += 1
+        self.total += x
+        delta = x - self.mean
+        self.mean += delta / self.n
+        self.m2 += delta * (x - self.mean)
+
+    def relative_noise(self):
+        """Standard error of the mean over the mean; inf below two samples."""
+        if self.n < 2 or self.mean <= 0:
+            return math.inf
+        return math.sqrt(self.m2 / (self.n - 1)) / (self.mean * math.sqrt(self.n))
+
+
+def sampling_done(timing, stats):
+    """fa-bench's stopping rule: enough samples, enough measured time and little enough noise."""
+    return (stats.n >= timing["min_samples"] and stats.total / 1000.0 >= timing["min_time_s"]
+            and stats.relative_noise() <= timing["max_noise"])
+
+
 def time_call(torch, call, timing, flush_buf):
     """fa-bench's timer, in PyTorch: see the module docstring."""
     for _ in range(timing["warmup"]):
         call()
     torch.cuda.synchronize()
     start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    samples, t0, value = [], time.monotonic(), 0
+    samples, stats, t0, value = [], RunningSamples(), time.monotonic(), 0
     limited = False
-    while True:
-        n = len(samples)
-        if n >= max(2, timing["min_samples"]) and sum(samples) / 1000.0 >= timing["min_time_s"]:
-            mean = sum(samples) / n
-            sd = math.sqrt(sum((x - mean) ** 2 for x in samples) / (n - 1))
-            if mean > 0 and sd / (mean * math.sqrt(n)) <= timing["max_noise"]:
-                break
-        if time.monotonic() - t0 >= timing["max_time_s"] and n > 0:
+    while not sampling_done(timing, stats):
+        if time.monotonic() - t0 >= timing["max_time_s"] and stats.n > 0:
             limited = True
             break
         torch.cuda._sleep(200_000)  # ~0.1 ms of spinning: the host queues what follows meanwhile
@@ -208,6 +229,7 @@ def time_call(torch, call, timing, flush_buf):
         stop.record()
         stop.synchronize()
         samples.append(start.elapsed_time(stop))
+        stats.add(samples[-1])
     return samples, limited
 
 

@@ -4,6 +4,7 @@ columns and keys, refuses files that are not plans, and samples validation rows 
 Usage: peers_test.py FA_BENCH_BINARY"""
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -63,6 +64,20 @@ with tempfile.TemporaryDirectory() as tmp:
     check(len(rows) == 64 and rows == sorted(set(rows)) and rows[0] < 157 and rows[-1] >= 10_000 - 157,
           "sampled rows spread over the whole range, distinct")
     check(peers.sampled_rows(5, 64, 3) == list(range(5)), "small cases check every row")
+
+    samples = [1.0, 1.5, 0.9, 1.2, 1.1, 0.95]
+    stats = peers.RunningSamples()
+    for x in samples:
+        stats.add(x)
+    mean = sum(samples) / len(samples)
+    sd = math.sqrt(sum((x - mean) ** 2 for x in samples) / (len(samples) - 1))
+    check(abs(stats.mean - mean) < 1e-12 and abs(stats.relative_noise() - sd / (mean * math.sqrt(6))) < 1e-12,
+          "running statistics equal the batch ones")
+    rule = {"min_samples": 6, "min_time_s": 0.005, "max_noise": 0.1}
+    check(peers.sampling_done(rule, stats), "six samples, 6.65 ms, noise 8% meet the rule")
+    check(not peers.sampling_done(dict(rule, max_noise=0.05), stats), "too noisy keeps sampling")
+    check(not peers.sampling_done(dict(rule, min_samples=7), stats), "too few samples keeps sampling")
+    check(not peers.sampling_done(dict(rule, min_time_s=0.01), stats), "too little time keeps sampling")
 
     not_plan = os.path.join(tmp, "x.json")
     with open(not_plan, "w") as f:
