@@ -16,23 +16,27 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-// Running (max, sum of exp(x - max)) of an online softmax; merging two is exact.
+// Running (max, sum of exp(x - max)) of an online softmax; merging two is exact. With kBase2 the
+// sums are of exp2(x - max), for kernels that fold log2(e) into their scale.
 struct MaxSum {
   float max = -INFINITY;
   float sum = 0.0f;
 };
 
+template <bool kBase2 = false>
 __device__ __forceinline__ MaxSum merge(MaxSum a, MaxSum b) {
   const float m = fmaxf(a.max, b.max);
   if (m == -INFINITY) return a;  // both empty
+  if constexpr (kBase2) return {m, a.sum * exp2f(a.max - m) + b.sum * exp2f(b.max - m)};
   return {m, a.sum * __expf(a.max - m) + b.sum * __expf(b.max - m)};
 }
 
+template <bool kBase2 = false>
 __device__ __forceinline__ MaxSum warp_merge(MaxSum v) {
 #pragma unroll
   for (int o = 16; o > 0; o /= 2) {
     MaxSum other{__shfl_xor_sync(0xffffffffu, v.max, o), __shfl_xor_sync(0xffffffffu, v.sum, o)};
-    v = merge(v, other);
+    v = merge<kBase2>(v, other);
   }
   return v;
 }
@@ -65,8 +69,9 @@ struct SumOp {
   __device__ float combine(float a, float b) const { return a + b; }
   __device__ float identity() const { return 0.0f; }
 };
+template <bool kBase2 = false>
 struct MaxSumOp {
-  __device__ MaxSum warp(MaxSum v) const { return warp_merge(v); }
+  __device__ MaxSum warp(MaxSum v) const { return warp_merge<kBase2>(v); }
   __device__ MaxSum identity() const { return MaxSum{}; }
 };
 

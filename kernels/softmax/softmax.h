@@ -52,8 +52,9 @@ struct SoftmaxFusedPlan {
   int cluster_blocks = 1;  // blocks sharing one row (a thread-block cluster) when > 1
   const char* reason = "";
 };
-SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, KernelElem elem, int threads_per_row,
-                                    int cluster_blocks, int sm_count);
+// plain: no mask and no dropout (the kernel then holds more of the row per thread).
+SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, KernelElem elem, bool plain,
+                                    int threads_per_row, int cluster_blocks, int sm_count);
 void softmax_fused(const SoftmaxArgs& args, const SoftmaxFusedPlan& plan, cudaStream_t stream);
 
 }  // namespace fabench

@@ -63,18 +63,26 @@ __device__ __forceinline__ bool kept(const SoftmaxArgs& a, std::int64_t row_last
   }
 }
 
-// Reduces over the row: the block first, then (clustered) the blocks of the cluster through
-// distributed shared memory. `slot` is this block's shared word for the exchange.
-template <int TPR, class Op>
-__device__ __forceinline__ float row_allreduce(float v, Op op, float* scratch, float* slot, int cluster_blocks) {
-  v = block_allreduce<TPR>(v, op, scratch);
+// Merges the threads' (max, sum of exp2(x - max)) over the row: the block first, then (clustered)
+// the blocks of the cluster through distributed shared memory, all in one exchange. A clustered
+// block then arrives on the cluster barrier (its reads of the others' slots are done) and must
+// wait on it before it exits (finish_row), so the barrier's latency hides behind the stores.
+template <int TPR>
+__device__ __forceinline__ MaxSum row_allreduce(MaxSum v, MaxSum* scratch, MaxSum* slot, int cluster_blocks) {
+  v = block_allreduce<TPR>(v, MaxSumOp<true>{}, scratch);
   if (cluster_blocks == 1) return v;
   cg::cluster_group cluster = cg::this_cluster();
   if (threadIdx.x == 0) *slot = v;
   cluster.sync();
-  float all = op.identity();
-  for (int b = 0; b < cluster_blocks; ++b) all = op.combine(all, *cluster.map_shared_rank(slot, b));
+  MaxSum all;
+  for (int b = 0; b < cluster_blocks; ++b) all = merge<true>(all, *cluster.map_shared_rank(slot, b));
+  cluster.barrier_arrive();
   return all;
+}
+
+// No block may leave while another of its cluster may still read its slot.
+__device__ __forceinline__ void finish_row(int cluster_blocks) {
+  if (cluster_blocks > 1) cg::this_cluster().barrier_wait();
 }
 
 // Which vector of the block's slice item i of thread t holds: a warp's load covers 512
@@ -91,8 +99,8 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
   using V = Vec16<T>;
   constexpr int E = V::kElems;
   constexpr int kRowsPerBlock = TPR < 128 ? 128 / TPR : 1;  // clusters only with TPR >= 128
-  __shared__ float scratch[32];
-  __shared__ float exchange[2];  // this block's partial max and sum, read by the cluster
+  __shared__ MaxSum scratch[32];
+  __shared__ MaxSum exchange;  // this block's max and sum, read by the cluster
   const int t = threadIdx.x % TPR;
   const int rank = cluster_blocks == 1 ? 0 : static_cast<int>(blockIdx.x % cluster_blocks);
   const std::int64_t r =
@@ -120,7 +128,7 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
     }
   }
   float v[ITEMS][E];
-  float row_max = -INFINITY;
+  MaxSum mine;  // this thread's max and sum of exp2(v - max)
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {
     const int k = first_vector + slice_vector<TPR>(i, t);
@@ -129,20 +137,22 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
       const bool keep =
           k < vectors && (PLAIN || kept(a, row_last, static_cast<std::int64_t>(k) * E, e, length, mask[i]));
       v[i][e] = keep ? scale * to_float(raw[i].v[e]) : -INFINITY;
-      row_max = fmaxf(row_max, v[i][e]);
+      mine.max = fmaxf(mine.max, v[i][e]);
     }
   }
-  row_max = row_allreduce<TPR>(row_max, MaxOp{}, scratch, &exchange[0], cluster_blocks);
-  float sum = 0.0f;
+  // Each element's exp against the thread's own max, so the row's max and sum need one reduction
+  // (one cluster exchange), not two; the thread rescales by exp2(mine.max - row.max) at the end.
+  const float base = mine.max == -INFINITY ? 0.0f : mine.max;  // all masked: exp2(-inf) = 0
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i)
 #pragma unroll
     for (int e = 0; e < E; ++e) {
-      v[i][e] = row_max == -INFINITY ? 0.0f : exp2f(v[i][e] - row_max);
-      sum += v[i][e];
+      v[i][e] = exp2f(v[i][e] - base);
+      mine.sum += v[i][e];
     }
-  sum = row_allreduce<TPR>(sum, SumOp{}, scratch, &exchange[1], cluster_blocks);
-  const float inv_sum = sum > 0.0f ? 1.0f / sum : 0.0f;
+  const MaxSum row = row_allreduce<TPR>(mine, scratch, &exchange, cluster_blocks);
+  // (A thread with nothing kept holds zeros; its factor must not be 0 * inf.)
+  const float factor = row.sum > 0.0f && mine.max != -INFINITY ? exp2f(mine.max - row.max) / row.sum : 0.0f;
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {
     const int k = first_vector + slice_vector<TPR>(i, t);
@@ -159,7 +169,7 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
     const bool high_half = E == 4 && ((first >> 2) & 1u);  // fp32: which half of the group
 #pragma unroll
     for (int e = 0; e < E; ++e) {
-      float o = v[i][e] * inv_sum;
+      float o = v[i][e] * factor;
       if (!PLAIN && a.dropout_threshold) {
         // Word (element / 2) % 4 of the group, selected without a run-time index into `bits`.
         const int word = E == 8 ? e / 2 : e / 2 + (high_half ? 2 : 0);
@@ -171,8 +181,7 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
     }
     y[k] = out;
   }
-  // No block may leave while another of its cluster still reads its `exchange`.
-  if (cluster_blocks > 1) cg::this_cluster().sync();
+  finish_row(cluster_blocks);
 }
 
 template <class T, int TPR, int ITEMS, bool PLAIN>
@@ -212,7 +221,13 @@ void launch_v5_items(const SoftmaxArgs& a, const SoftmaxFusedPlan& plan, cudaStr
     case 4: launch_v5_config<T, TPR, 4>(a, plan.cluster_blocks, s); break;
     case 8:
       // 64 registers a thread at 1024 threads: 8 vectors of 8 halves (64 floats) would spill.
-      if constexpr (!(TPR == 1024 && sizeof(T) == 2)) launch_v5_config<T, TPR, 8>(a, plan.cluster_blocks, s);
+      if constexpr (!(TPR == 1024 && sizeof(T) == 2)) {
+        if constexpr (TPR == 1024) {  // max_items: fp32 without mask and dropout only
+          launch_v5_plain<T, TPR, 8, true>(a, plan.cluster_blocks, s);
+        } else {
+          launch_v5_config<T, TPR, 8>(a, plan.cluster_blocks, s);
+        }
+      }
       break;
   }
 }
@@ -228,8 +243,11 @@ void launch_v5(const SoftmaxArgs& a, const SoftmaxFusedPlan& plan, cudaStream_t 
   }
 }
 
-int max_items(int threads_per_row, KernelElem elem) {
-  return threads_per_row == 1024 && elem != KernelElem::f32 ? 4 : 8;
+// 16-byte vectors a thread may hold at 1024 threads (64 registers): 8 fp32 vectors fit only
+// without mask and dropout (with them: 140 bytes of spills, 4096x32768 fell to 37% of copy).
+int max_items(int threads_per_row, KernelElem elem, bool plain) {
+  if (threads_per_row < 1024) return 8;
+  return elem == KernelElem::f32 && plain ? 8 : 4;
 }
 
 int next_pow2(std::int64_t n) {
@@ -240,8 +258,8 @@ int next_pow2(std::int64_t n) {
 
 }  // namespace
 
-SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, KernelElem elem, int threads_per_row,
-                                    int cluster_blocks, int sm_count) {
+SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, KernelElem elem, bool plain,
+                                    int threads_per_row, int cluster_blocks, int sm_count) {
   SoftmaxFusedPlan plan;
   const int e = elem == KernelElem::f32 ? 4 : 8;
   if (cols % e != 0) {
@@ -253,7 +271,7 @@ SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, Kernel
     return plan;
   }
   const std::int64_t vectors = cols / e;
-  auto capacity = [&](int tpr) { return static_cast<std::int64_t>(tpr) * max_items(tpr, elem); };
+  auto capacity = [&](int tpr) { return static_cast<std::int64_t>(tpr) * max_items(tpr, elem, plain); };
   if (threads_per_row != 0 || cluster_blocks != 0) {  // as asked, or unsupported
     plan.threads_per_row = threads_per_row != 0 ? threads_per_row : 256;
     plan.cluster_blocks = cluster_blocks != 0 ? cluster_blocks : 1;
@@ -262,7 +280,7 @@ SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, Kernel
       return plan;
     }
     if (vectors > capacity(plan.threads_per_row) * plan.cluster_blocks) {
-      plan.reason = "row longer than threads_per_row x cluster_blocks x 8 vectors of 16 bytes";
+      plan.reason = "row longer than threads_per_row x cluster_blocks x 8 vectors of 16 bytes (4 at 1024 threads with a mask, dropout or 16-bit data)";
       return plan;
     }
   } else if (vectors <= capacity(256)) {

@@ -109,7 +109,7 @@ void softmax_matmul_softmax_pass(const SoftmaxMatmulArgs& a, void* p, int sm_cou
   s.rows = a.batch * a.d1;
   s.cols = a.d2;
   s.elem = a.elem;
-  softmax_fused(s, softmax_fused_plan(s.rows, s.cols, a.elem, 0, 0, sm_count), stream);
+  softmax_fused(s, softmax_fused_plan(s.rows, s.cols, a.elem, /*plain=*/true, 0, 0, sm_count), stream);
 }
 
 void softmax_matmul_naive(const SoftmaxMatmulArgs& a, void* workspace, int sm_count, cudaStream_t stream) {

@@ -33,7 +33,7 @@ __global__ void __launch_bounds__(THREADS) softmax_v4_kernel(SoftmaxArgs a) {
       local.sum += __expf(v - local.max);
     }
   }
-  const MaxSum row = block_allreduce<THREADS>(local, MaxSumOp{}, scratch);
+  const MaxSum row = block_allreduce<THREADS>(local, MaxSumOp<>{}, scratch);
   const float inv_sum = row.sum > 0.0f ? 1.0f / row.sum : 0.0f;
   for (std::int64_t c = threadIdx.x; c < a.cols; c += THREADS) {
     const float v = (row.sum > 0.0f && softmax_kept(a, r, c, length)) ? __expf(a.scale * to_float(x[c]) - row.max) * inv_sum : 0.0f;

@@ -38,6 +38,9 @@ std::optional<std::string> fits_grid(const Problem& p, const Params&, const Devi
   return std::nullopt;
 }
 
+// Whether softmax.fused runs its kernel without mask and dropout code (more of the row per thread).
+bool fused_plain(const Problem& p) { return p.mask == MaskKind::none && p.dropout == 0; }
+
 }  // namespace
 
 void register_softmax_variants(Registry& r) {
@@ -95,7 +98,8 @@ void register_softmax_variants(Registry& r) {
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
         const int tpr = static_cast<int>(params.at("threads_per_row"));
         const int cluster = static_cast<int>(params.at("cluster_blocks"));
-        SoftmaxFusedPlan plan = softmax_fused_plan(p.rows, p.cols, kernel_elem(p.dtype), tpr, cluster, caps.sm_count);
+        SoftmaxFusedPlan plan =
+            softmax_fused_plan(p.rows, p.cols, kernel_elem(p.dtype), fused_plain(p), tpr, cluster, caps.sm_count);
         if ((tpr != 0 || cluster != 0) && !plan.on_chip)
           return fmt::format("threads_per_row={} cluster_blocks={}: {}", tpr, cluster, plan.reason);
         return fits_grid(p, params, caps);
@@ -106,7 +110,7 @@ void register_softmax_variants(Registry& r) {
         const int sm_count = current_device_sm_count();
         const Problem& p = la.problem;
         softmax_fused(softmax_args(la),
-                      softmax_fused_plan(p.rows, p.cols, kernel_elem(p.dtype),
+                      softmax_fused_plan(p.rows, p.cols, kernel_elem(p.dtype), fused_plain(p),
                                          static_cast<int>(la.params.at("threads_per_row")),
                                          static_cast<int>(la.params.at("cluster_blocks")), sm_count),
                       la.stream);
