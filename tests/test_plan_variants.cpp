@@ -74,17 +74,26 @@ TEST_CASE("plan JSON lists the sweep's cases with their keys, rows, model and se
   CHECK_THROWS_AS(plan_json(dir + "/missing.json", "", test::registry()), ConfigError);
 }
 
-TEST_CASE("attn.fa2_mma runs the compiled tiles of fp16, bf16 and tf32 and says why it skips", "[variants]") {
+TEST_CASE("attn.fa2_mma runs the compiled tiles of fp16, bf16, tf32 and fp32 and says why it skips", "[variants]") {
   const Variant& v = variant("attn.fa2_mma");
   const DeviceCaps caps = hopper();
   for (DType t : {DType::fp16, DType::bf16})
     for (std::int64_t d : {64, 128, 256})
       CHECK_FALSE(unsupported_reason(v, test::attention(2, 4, 2, 1000, 17, d, true, t), with_defaults(v, {}), caps));
   CHECK_FALSE(unsupported_reason(v, test::attention(1, 2, 2, 64, 64, 128, false, DType::tf32), with_defaults(v, {}), caps));
-  // Exact fp32 is attn.fa2's; tf32 stops at d128; head dims outside the list are refused by name.
-  auto fp32 = unsupported_reason(v, test::attention(1, 2, 2, 64, 64, 64), with_defaults(v, {}), caps);
-  REQUIRE(fp32);
-  CHECK(fp32->find("fp32") != std::string::npos);
+  // fp32 (3xTF32) has its own tiles: a tf32 tile is not taken for it, nor the reverse.
+  CHECK_FALSE(unsupported_reason(v, test::attention(1, 2, 2, 64, 64, 64), with_defaults(v, {}), caps));
+  CHECK_FALSE(unsupported_reason(v, test::attention(1, 2, 2, 64, 64, 128), with_defaults(v, {}), caps));
+  const Params fp32_tile = with_defaults(v, {{"block_m", 64}, {"block_n", 32}});
+  CHECK_FALSE(unsupported_reason(v, test::attention(1, 2, 2, 64, 64, 128), fp32_tile, caps));
+  auto fp32_64 = unsupported_reason(v, test::attention(1, 2, 2, 64, 64, 64), fp32_tile, caps);
+  REQUIRE(fp32_64);
+  CHECK(fp32_64->find("not compiled for fp32 head_dim 64") != std::string::npos);
+  CHECK(fp32_64->find("(fp32, 64, 64, 64, 4, 1,") != std::string::npos);
+  // tf32 and fp32 stop at d128; head dims outside the list are refused by name.
+  auto fp32_256 = unsupported_reason(v, test::attention(1, 2, 2, 64, 64, 256), with_defaults(v, {}), caps);
+  REQUIRE(fp32_256);
+  CHECK(fp32_256->find("not compiled for fp32 head_dim 256") != std::string::npos);
   auto tf32_256 = unsupported_reason(v, test::attention(1, 2, 2, 64, 64, 256, false, DType::tf32), with_defaults(v, {}), caps);
   REQUIRE(tf32_256);
   CHECK(tf32_256->find("not compiled for tf32 head_dim 256") != std::string::npos);

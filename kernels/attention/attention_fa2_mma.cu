@@ -20,17 +20,21 @@
 #include "kernels/attention/attention.h"
 #include "kernels/common/mma.cuh"
 
+#include <type_traits>
+
 namespace fabench {
 
 namespace {
 
-template <class T, int D, int BM, int BN, int WARPS, int STAGES>
+// M: the mma element (__half, __nv_bfloat16, float as TF32, or Tf32x3 for fp32 accuracy).
+template <class M, int D, int BM, int BN, int WARPS, int STAGES>
 struct MmaTraits {
+  using T = typename StorageOf<M>::type;  // what the tensors hold
   static constexpr int kThreads = WARPS * 32;
   static constexpr int kMt = BM / (16 * WARPS);  // m16 tiles per warp
   static constexpr int kNt = BN / 8;             // n8 tiles of S per m16 tile
   static constexpr int kDt = D / 8;              // n8 tiles of O per m16 tile
-  static constexpr int kK = MmaOp<T>::kK;        // the mma's k
+  static constexpr int kK = MmaOp<M>::kK;        // the mma's k
   static constexpr int kChunks = D * static_cast<int>(sizeof(T)) / 16;  // 16-byte chunks per row
   // Q fragments held in registers for the whole loop when they are few; else re-read per tile.
   static constexpr bool kQInRegs = kMt * D * sizeof(T) <= 256;
@@ -87,10 +91,11 @@ __device__ __forceinline__ void load_tile(std::uint32_t dst, const T* src, std::
   }
 }
 
-template <class T, int D, int BM, int BN, int WARPS, int STAGES>
+template <class M, int D, int BM, int BN, int WARPS, int STAGES>
 __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(AttentionArgs a) {
-  using Tr = MmaTraits<T, D, BM, BN, WARPS, STAGES>;
-  using Mma = MmaOp<T>;
+  using Tr = MmaTraits<M, D, BM, BN, WARPS, STAGES>;
+  using T = typename Tr::T;
+  using Mma = MmaOp<M>;
   constexpr int kMt = Tr::kMt, kNt = Tr::kNt, kDt = Tr::kDt, kK = Tr::kK, kC = Tr::kChunks;
   extern __shared__ __align__(128) unsigned char smem[];
   const std::uint32_t q_s = smem_address(smem);
@@ -321,10 +326,10 @@ __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(Attention
   }
 }
 
-template <class T, int D, int BM, int BN, int WARPS, int STAGES>
+template <class M, int D, int BM, int BN, int WARPS, int STAGES>
 bool launch_fa2_mma(const AttentionArgs& a, cudaStream_t stream) {
-  using Tr = MmaTraits<T, D, BM, BN, WARPS, STAGES>;
-  auto kernel = attention_fa2_mma_kernel<T, D, BM, BN, WARPS, STAGES>;
+  using Tr = MmaTraits<M, D, BM, BN, WARPS, STAGES>;
+  auto kernel = attention_fa2_mma_kernel<M, D, BM, BN, WARPS, STAGES>;
   if (Tr::kSmemBytes > 48 * 1024 &&
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) !=
           cudaSuccess)
@@ -361,24 +366,27 @@ bool launch_fa2_mma(const AttentionArgs& a, cudaStream_t stream) {
   X(bf16, __nv_bfloat16, 128, 128, 64, 4, 1)  \
   X(bf16, __nv_bfloat16, 256, 128, 64, 8, 1)  \
   X(f32, float, 64, 64, 64, 4, 1)             \
-  X(f32, float, 128, 64, 32, 4, 1)
+  X(f32, float, 128, 64, 32, 4, 1)            \
+  X(f32, Tf32x3, 64, 64, 64, 4, 1)            \
+  X(f32, Tf32x3, 128, 64, 32, 4, 1)
 
 }  // namespace
 
 std::vector<AttentionTile> attention_fa2_mma_configs() {
   std::vector<AttentionTile> out;
-#define FA_LIST(E, T, D, BM, BN, W, MB) \
-  out.push_back({D, BM, BN, MmaTraits<T, D, BM, BN, W, MB>::kSmemBytes, W, KernelElem::E, MB});
+#define FA_LIST(E, M, D, BM, BN, W, MB)                                                         \
+  out.push_back({D, BM, BN, MmaTraits<M, D, BM, BN, W, MB>::kSmemBytes, W, KernelElem::E, MB, \
+                 std::is_same_v<M, Tf32x3>});
   FA_MMA_CONFIGS(FA_LIST)
 #undef FA_LIST
   return out;
 }
 
 bool attention_fa2_mma(const AttentionArgs& a, const AttentionTile& tile, cudaStream_t stream) {
-#define FA_DISPATCH(E, T, D, BM, BN, W, MB)                                                       \
+#define FA_DISPATCH(E, M, D, BM, BN, W, MB)                                                       \
   if (a.elem == KernelElem::E && a.head_dim == D && tile.block_m == BM && tile.block_n == BN && tile.warps == W && \
-      tile.stages == MB)                                                                                    \
-    return launch_fa2_mma<T, D, BM, BN, W, MB>(a, stream);
+      tile.stages == MB && tile.tf32x3 == std::is_same_v<M, Tf32x3>)                                         \
+    return launch_fa2_mma<M, D, BM, BN, W, MB>(a, stream);
   FA_MMA_CONFIGS(FA_DISPATCH)
 #undef FA_DISPATCH
   return false;

@@ -84,6 +84,50 @@ struct MmaOp<float> {
   }
 };
 
+// fp32 at about fp32 accuracy on TF32 tensor cores ("3xTF32"): each operand x is split into
+// big = tf32(x) and small = tf32(x - big), and a b ~ big_a big_b + big_a small_b + small_a big_b
+// (the dropped small_a small_b is ~2^-22 of a b). Three TF32 mma per product; storage is float.
+struct Tf32x3 {};
+
+// The type a tensor is stored in for an MmaOp element tag.
+template <class T>
+struct StorageOf {
+  using type = T;
+};
+template <>
+struct StorageOf<Tf32x3> {
+  using type = float;
+};
+
+// Round to nearest TF32 (the low 13 mantissa bits cleared). Not volatile: the compiler may share
+// one split among the products that reuse an operand (Q and P across tiles of S and O).
+__device__ __forceinline__ std::uint32_t to_tf32(float x) {
+  std::uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+  return r;
+}
+__device__ __forceinline__ void split_tf32(std::uint32_t x, std::uint32_t& big, std::uint32_t& small) {
+  big = to_tf32(__uint_as_float(x));
+  small = to_tf32(__uint_as_float(x) - __uint_as_float(big));
+}
+
+template <>
+struct MmaOp<Tf32x3> {
+  static constexpr int kK = 8;
+  __device__ __forceinline__ static void run(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0,
+                                             std::uint32_t b1) {
+    std::uint32_t a_big[4], a_small[4], b0_big, b0_small, b1_big, b1_small;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) split_tf32(a[i], a_big[i], a_small[i]);
+    split_tf32(b0, b0_big, b0_small);
+    split_tf32(b1, b1_big, b1_small);
+    // The small terms first, so they are not lost against a large running sum.
+    MmaOp<float>::run(d, a_small, b0_big, b1_big);
+    MmaOp<float>::run(d, a_big, b0_small, b1_small);
+    MmaOp<float>::run(d, a_big, b0_big, b1_big);
+  }
+};
+
 // Two fp32 values packed as one 32-bit register of the 16-bit type (lower half = first).
 template <class T>
 __device__ __forceinline__ std::uint32_t pack2(float lo, float hi);

@@ -68,7 +68,8 @@ std::optional<AttentionTile> mma_tile(const Problem& p, const Params& params) {
   const std::int64_t bm = params.at("block_m"), bn = params.at("block_n"), w = params.at("warps"),
                      st = params.at("stages");
   for (const AttentionTile& t : attention_fa2_mma_configs())
-    if (t.elem == kernel_elem(p.dtype) && t.head_dim == p.head_dim && (bm == 0 || bm == t.block_m) &&
+    if (t.elem == kernel_elem(p.dtype) && t.tf32x3 == (p.dtype == DType::fp32) && t.head_dim == p.head_dim &&
+        (bm == 0 || bm == t.block_m) &&
         (bn == 0 || bn == t.block_n) && (w == 0 || w == t.warps) && (st == 0 || st == t.stages))
       return t;
   return std::nullopt;
@@ -78,7 +79,11 @@ std::string mma_configs_text() {
   std::string s = "compiled (elem, head_dim, block_m, block_n, warps, stages, shared KiB):";
   for (const AttentionTile& t : attention_fa2_mma_configs())
     s += fmt::format(" ({}, {}, {}, {}, {}, {}, {:.0f})",
-                     t.elem == KernelElem::f16 ? "fp16" : t.elem == KernelElem::bf16 ? "bf16" : "tf32", t.head_dim,
+                     t.elem == KernelElem::f16    ? "fp16"
+                     : t.elem == KernelElem::bf16 ? "bf16"
+                     : t.tf32x3                   ? "fp32"
+                                                  : "tf32",
+                     t.head_dim,
                      t.block_m, t.block_n, t.warps, t.stages, t.smem_bytes / 1024.0);
   return s;
 }
@@ -197,8 +202,9 @@ void register_attention_variants(Registry& r) {
       attention_cublas});
   r.add(Variant{
       "attn.fa2_mma",  OpKind::attention, Backend::gpu,
-      "FlashAttention-2 on tensor cores: mma.sync, ldmatrix, cp.async, swizzled shared memory; S and P in registers",
-      {DType::tf32, DType::fp16, DType::bf16}, {64, 128, 256},
+      "FlashAttention-2 on tensor cores: mma.sync, ldmatrix, cp.async, swizzled shared memory; S and P in registers; "
+      "fp32 by 3xTF32",
+      {DType::fp32, DType::tf32, DType::fp16, DType::bf16}, {64, 128, 256},
       {{"block_m", 0, {0, 64, 128}, "query rows per block (0: the first compiled for the dtype and head dim)"},
        {"block_n", 0, {0, 32, 64}, "key rows per tile (0: the first compiled)"},
        {"warps", 0, {0, 4, 8}, "warps per block (0: the first compiled)"},
