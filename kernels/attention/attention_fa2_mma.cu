@@ -357,6 +357,7 @@ bool launch_fa2_mma(const AttentionArgs& a, cudaStream_t stream) {
 #define FA_MMA_CONFIGS(X)                     \
   X(f16, __half, 64, 128, 64, 4, 1)           \
   X(f16, __half, 128, 64, 64, 4, 1)           \
+  X(f16, __half, 128, 128, 64, 4, 1)          \
   X(f16, __half, 256, 128, 64, 8, 1)          \
   X(bf16, __nv_bfloat16, 64, 128, 64, 4, 1)   \
   X(bf16, __nv_bfloat16, 64, 64, 64, 4, 1)    \
