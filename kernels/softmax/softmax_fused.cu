@@ -127,6 +127,33 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
         mask[i] = *reinterpret_cast<const MaskBytes<E>*>(a.mask + r * a.cols + static_cast<std::int64_t>(k) * E);
     }
   }
+  // Dropout's keep decisions, one bit per element, drawn while the loads are in flight: Philox
+  // does not wait on data, and with one block per SM (long rows) it would otherwise run with the
+  // memory idle. (Drawn at the stores instead: 4096x32768 with mask + dropout 70.6% of copy on an H100.)
+  std::uint32_t keep[(ITEMS * E + 31) / 32] = {};
+  if (!PLAIN && a.dropout_threshold) {
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+      const int k = first_vector + slice_vector<TPR>(i, t);
+      // The vector's first element is a multiple of E (4 or 8), so the vector lies in one Philox
+      // group of 8 elements: one call per vector. (A per-element "same group?" test instead made
+      // the compiler inline up to 32 Philox bodies a thread: 8192x4096 with dropout fell from 3442
+      // to 2457 GB/s. Also tried: lane pairs each drawing one group for two items and swapping
+      // words by shuffle, half the Philox calls for fp32; measured slower, 3058 against 3266 GB/s.)
+      const std::uint64_t first = static_cast<std::uint64_t>(r * a.cols) + static_cast<std::uint64_t>(k) * E;
+      const Philox4 bits = philox4x32_10(first >> 3, a.seed);
+      const bool high_half = E == 4 && ((first >> 2) & 1u);  // fp32: which half of the group
+#pragma unroll
+      for (int e = 0; e < E; ++e) {
+        // Word (element / 2) % 4 of the group, selected without a run-time index into `bits`.
+        const int word = E == 8 ? e / 2 : e / 2 + (high_half ? 2 : 0);
+        const std::uint32_t w = word == 0 ? bits.x[0] : word == 1 ? bits.x[1] : word == 2 ? bits.x[2] : bits.x[3];
+        const std::uint32_t decision = (e & 1) ? (w >> 16) : (w & 0xFFFFu);
+        const int bit = i * E + e;
+        if (decision >= a.dropout_threshold) keep[bit / 32] |= 1u << (bit % 32);
+      }
+    }
+  }
   float v[ITEMS][E];
   MaxSum mine;  // this thread's max and sum of exp2(v - max)
 #pragma unroll
@@ -158,24 +185,12 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
     const int k = first_vector + slice_vector<TPR>(i, t);
     if (k >= vectors) continue;
     V out;
-    const std::uint64_t first = static_cast<std::uint64_t>(r * a.cols) + static_cast<std::uint64_t>(k) * E;
-    // first is a multiple of E (4 or 8), so the vector lies in one Philox group of 8 elements: one
-    // call per vector. (A per-element "same group?" test instead made the compiler inline up to 32
-    // Philox bodies a thread: 8192x4096 with dropout fell from 3442 to 2457 GB/s. Also tried: lane
-    // pairs each drawing one group for two items and swapping words by shuffle, half the Philox
-    // calls for fp32; measured slower, 3058 against 3266 GB/s at 8192x4096 with mask + dropout.)
-    Philox4 bits{};
-    if (!PLAIN && a.dropout_threshold) bits = philox4x32_10(first >> 3, a.seed);
-    const bool high_half = E == 4 && ((first >> 2) & 1u);  // fp32: which half of the group
 #pragma unroll
     for (int e = 0; e < E; ++e) {
       float o = v[i][e] * factor;
       if (!PLAIN && a.dropout_threshold) {
-        // Word (element / 2) % 4 of the group, selected without a run-time index into `bits`.
-        const int word = E == 8 ? e / 2 : e / 2 + (high_half ? 2 : 0);
-        const std::uint32_t w = word == 0 ? bits.x[0] : word == 1 ? bits.x[1] : word == 2 ? bits.x[2] : bits.x[3];
-        const std::uint32_t decision = (e & 1) ? (w >> 16) : (w & 0xFFFFu);
-        o = decision >= a.dropout_threshold ? o * a.keep_scale : 0.0f;
+        const int bit = i * E + e;
+        o = (keep[bit / 32] >> (bit % 32)) & 1u ? o * a.keep_scale : 0.0f;
       }
       out.v[e] = from_float<T>(o);
     }
