@@ -85,20 +85,6 @@ __device__ __forceinline__ void finish_row(int cluster_blocks) {
   if (cluster_blocks > 1) cg::this_cluster().barrier_wait();
 }
 
-// Keep bits of the Philox group (8 elements) holding element `first`: bit e for element
-// 8 * (first / 8) + e, by the rule of philox.h (word e / 2, low 16 bits for even e).
-__device__ __forceinline__ std::uint32_t group_keep_bits(std::uint64_t first, std::uint64_t seed,
-                                                         std::uint32_t threshold) {
-  const Philox4 bits = philox4x32_10(first >> 3, seed);
-  std::uint32_t out = 0;
-#pragma unroll
-  for (int w = 0; w < 4; ++w) {
-    out |= ((bits.x[w] & 0xFFFFu) >= threshold ? 1u : 0u) << (2 * w);
-    out |= ((bits.x[w] >> 16) >= threshold ? 1u : 0u) << (2 * w + 1);
-  }
-  return out;
-}
-
 // Which vector of the block's slice item i of thread t holds: a warp's load covers 512
 // contiguous bytes. (Tried: fp32 threads holding adjacent vector pairs, so one Philox call covers
 // both; each load instruction then spans 1 KB half-used and 8192x4096 fell from 3808 to 2931 GB/s.)
@@ -141,6 +127,37 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
         mask[i] = *reinterpret_cast<const MaskBytes<E>*>(a.mask + r * a.cols + static_cast<std::int64_t>(k) * E);
     }
   }
+  // Dropout's keep decisions, one bit per element, drawn while the loads are in flight: Philox
+  // does not wait on data, and with one block per SM (long rows) it would otherwise run with the
+  // memory idle. (Drawn at the stores instead: 4096x32768 with mask + dropout 70.6% of copy on an H100.)
+  std::uint32_t keep[(ITEMS * E + 31) / 32] = {};
+  if (!PLAIN && a.dropout_threshold) {
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+      const int k = first_vector + slice_vector<TPR>(i, t);
+      // The vector's first element is a multiple of E (4 or 8), so the vector lies in one Philox
+      // group of 8 elements: one call per vector. (A per-element "same group?" test instead made
+      // the compiler inline up to 32 Philox bodies a thread: 8192x4096 with dropout fell from 3442
+      // to 2457 GB/s. Also tried: lane pairs each drawing one group for two items and swapping
+      // words by shuffle, half the Philox calls for fp32; measured slower, 3058 against 3266 GB/s.
+      // Tried again with the bits drawn here, one shuffle of packed keep bits per thread (H200,
+      // 8192x4096): dropout alone rose from 77% to 85% of copy, but the mask-only case, which runs
+      // none of it, fell from 92% to 72-84% and mask + dropout stayed at 63-75%: reverted. Drawn
+      // after the loads are consumed instead of here: mask + dropout 64%.)
+      const std::uint64_t first = static_cast<std::uint64_t>(r * a.cols) + static_cast<std::uint64_t>(k) * E;
+      const Philox4 bits = philox4x32_10(first >> 3, a.seed);
+      const bool high_half = E == 4 && ((first >> 2) & 1u);  // fp32: which half of the group
+#pragma unroll
+      for (int e = 0; e < E; ++e) {
+        // Word (element / 2) % 4 of the group, selected without a run-time index into `bits`.
+        const int word = E == 8 ? e / 2 : e / 2 + (high_half ? 2 : 0);
+        const std::uint32_t w = word == 0 ? bits.x[0] : word == 1 ? bits.x[1] : word == 2 ? bits.x[2] : bits.x[3];
+        const std::uint32_t decision = (e & 1) ? (w >> 16) : (w & 0xFFFFu);
+        const int bit = i * E + e;
+        if (decision >= a.dropout_threshold) keep[bit / 32] |= 1u << (bit % 32);
+      }
+    }
+  }
   float v[ITEMS][E];
   MaxSum mine;  // this thread's max and sum of exp2(v - max)
 #pragma unroll
@@ -152,52 +169,6 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
           k < vectors && (PLAIN || kept(a, row_last, static_cast<std::int64_t>(k) * E, e, length, mask[i]));
       v[i][e] = keep ? scale * to_float(raw[i].v[e]) : -INFINITY;
       mine.max = fmaxf(mine.max, v[i][e]);
-    }
-  }
-  // Dropout's keep decisions, one bit per element, drawn once the loads are consumed. (Drawn
-  // between the loads and their use, ptxas moved loads past the Philox code and the mask-only
-  // case, which runs none of it, fell from 92% to 74-84% of copy at 8192x4096 on the H200.)
-  std::uint32_t keep[(ITEMS * E + 31) / 32] = {};
-  if (!PLAIN && a.dropout_threshold) {
-    const std::uint64_t row_first = static_cast<std::uint64_t>(r * a.cols);
-    auto group_of = [&](int i) {  // the Philox group bits of item i's vector
-      const int k = first_vector + slice_vector<TPR>(i, t);
-      return group_keep_bits(row_first + static_cast<std::uint64_t>(k) * E, a.seed, a.dropout_threshold);
-    };
-    bool drawn = false;
-    if constexpr (E == 4 && ITEMS >= 2) {
-      // fp32: a vector is half a group of 8, and lanes t and t ^ 1 hold the two halves of one group
-      // at every item (when the row starts a group). So each lane draws the groups of every other
-      // item and the pair swaps the halves: half the Philox calls, one shuffle. (One call per
-      // vector: 8192x4096 with mask + dropout 76% of copy on the H200, Philox-bound.)
-      if ((row_first & 7u) == 0) {  // the same for the whole warp: one row per warp or more
-        const int odd = t & 1;
-        std::uint32_t theirs = 0;
-#pragma unroll
-        for (int p = 0; p < ITEMS / 2; ++p) {
-          const int i = 2 * p + odd;  // the item whose group this lane draws
-          const std::uint32_t g = group_of(i);
-          keep[0] |= (odd ? g >> 4 : g & 0xFu) << (4 * i);
-          theirs |= (odd ? g & 0xFu : g >> 4) << (4 * p);
-        }
-        const std::uint32_t got = __shfl_xor_sync(0xffffffffu, theirs, 1);
-#pragma unroll
-        for (int p = 0; p < ITEMS / 2; ++p) keep[0] |= ((got >> (4 * p)) & 0xFu) << (4 * (2 * p + 1 - odd));
-        drawn = true;
-      }
-    }
-    if (!drawn) {
-#pragma unroll
-      for (int i = 0; i < ITEMS; ++i) {
-        // The vector's first element is a multiple of E (4 or 8), so the vector lies in one group:
-        // one call per vector. (A per-element "same group?" test instead made the compiler inline
-        // up to 32 Philox bodies a thread: 8192x4096 with dropout fell from 3442 to 2457 GB/s.)
-        const std::uint32_t g = group_of(i);
-        const int k = first_vector + slice_vector<TPR>(i, t);
-        const bool high_half = E == 4 && (((row_first + static_cast<std::uint64_t>(k) * E) >> 2) & 1u);
-        const std::uint32_t own = E == 8 ? g : high_half ? g >> 4 : g & 0xFu;
-        keep[i * E / 32] |= own << (i * E % 32);
-      }
     }
   }
   // Each element's exp against the thread's own max, so the row's max and sum need one reduction
@@ -334,10 +305,8 @@ SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, Kernel
   } else if (vectors <= capacity(256)) {
     // The fewest threads that hold the row: most rows resident per SM, all loads of a thread in
     // flight at once. With few rows per SM, latency rules: spread each row over more threads.
-    // With mask or dropout, 256 threads of 4 vectors rather than 128 of 8 (102 registers):
-    // measured 8192x4096 fp32 with mask + dropout 74.9% of copy against 62.8% (H200).
     for (int tpr : {32, 128, 256})
-      if (vectors <= capacity(tpr) && !(tpr == 128 && !plain)) {
+      if (vectors <= capacity(tpr)) {
         plan.threads_per_row = tpr;
         break;
       }
