@@ -352,6 +352,9 @@ bool launch_fa2_mma(const AttentionArgs& a, cudaStream_t stream) {
 //         (64, 32, 4, 1) 248 / 220
 //   d256: (128, 64, 8, 1) 286 / 245
 //   tf32: d64 (64, 64, 4, 1) 150, d128 (64, 32, 4, 1) 137 | (128, 32, 8, 1) 122
+// Re-measured (H200, f9ff6f1, K_{j+1} requested before the softmax), bf16 d128 16k tokens s2048-16384:
+//   (128, 64, 4, 1) 327-342 non-causal, 259-312 causal (the default since: 64 x 64 ran 301-311
+//   non-causal); fp32 by 3xTF32: d64 35-41, d128 34-41 (tf32 132-152).
 // Two stages (K and V fetched a whole tile ahead) measured 1-5% slower everywhere: the load is
 // not what waits. One two-stage entry is kept so the path stays tested and measurable.
 // ptxas -v (CUDA 13.0): 2 m16 tiles per warp at d128 with block_n 64 spill 56 bytes; d256 with 4
