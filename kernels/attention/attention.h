@@ -60,7 +60,8 @@ std::vector<AttentionTile> attention_fa2_configs();
 bool attention_fa2(const AttentionArgs& a, int block_m, int block_n, cudaStream_t stream);
 
 // fp16, bf16 and f32 (a.elem; f32 as TF32, or at fp32 accuracy by 3xTF32 when tile.tf32x3); the
-// tile must be one of attention_fa2_mma_configs() for a.elem and a.head_dim. Returns false otherwise or when its shared memory cannot be granted.
+// tile must be one of attention_fa2_mma_configs() for a.elem and a.head_dim. Returns false
+// otherwise or when its shared memory cannot be granted.
 std::vector<AttentionTile> attention_fa2_mma_configs();
 bool attention_fa2_mma(const AttentionArgs& a, const AttentionTile& tile, cudaStream_t stream);
 

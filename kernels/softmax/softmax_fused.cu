@@ -299,7 +299,9 @@ SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, Kernel
       return plan;
     }
     if (vectors > capacity(plan.threads_per_row) * plan.cluster_blocks) {
-      plan.reason = "row longer than threads_per_row x cluster_blocks x 8 vectors of 16 bytes (4 at 1024 threads with a mask, dropout or 16-bit data)";
+      plan.reason =
+          "row longer than threads_per_row x cluster_blocks x 8 vectors of 16 bytes "
+          "(4 at 1024 threads with a mask, dropout or 16-bit data)";
       return plan;
     }
   } else if (vectors <= capacity(256)) {
