@@ -13,6 +13,9 @@
 //               tiles of BN rows streamed through shared memory, online softmax, no S in memory.
 //   attn.fa2_mma: FlashAttention-2 on tensor cores (mma.sync, ldmatrix, cp.async, swizzled shared
 //               memory), fp16/bf16 and tf32; S and P stay in registers.
+//   attn.wgmma: FlashAttention-2 on Hopper's warpgroup MMA (wgmma, sm_90a): a warpgroup per 64
+//               query rows, operands read by the tensor cores from swizzled shared memory, P from
+//               registers; fp16/bf16.
 //   attn.cublas: (src/variants) cuBLAS GEMMs around attention_softmax_rows below.
 #include <cuda_runtime_api.h>
 
@@ -64,6 +67,13 @@ bool attention_fa2(const AttentionArgs& a, int block_m, int block_n, cudaStream_
 // otherwise or when its shared memory cannot be granted.
 std::vector<AttentionTile> attention_fa2_mma_configs();
 bool attention_fa2_mma(const AttentionArgs& a, const AttentionTile& tile, cudaStream_t stream);
+
+// fp16 and bf16 on sm_90a. attention_wgmma_compiled: whether this build has the sm_90a code (else
+// the kernels are empty). The tile must be one of attention_wgmma_configs() for a.elem and
+// a.head_dim; returns false otherwise, when not compiled, or when its shared memory cannot be granted.
+bool attention_wgmma_compiled();
+std::vector<AttentionTile> attention_wgmma_configs();
+bool attention_wgmma(const AttentionArgs& a, const AttentionTile& tile, cudaStream_t stream);
 
 // The softmax stage of attn.cublas: S [batch*heads, seq_q, seq_k] of a.elem, scaled and causally
 // masked (bottom-right), becomes P in place; lse written. A warp per row.

@@ -63,29 +63,58 @@ std::string fa2_configs_text() {
   return s;
 }
 
-// attn.fa2_mma's tile for the case's element type and head dim; 0 parameters match any.
-std::optional<AttentionTile> mma_tile(const Problem& p, const Params& params) {
-  const std::int64_t bm = params.at("block_m"), bn = params.at("block_n"), w = params.at("warps"),
-                     st = params.at("stages");
-  for (const AttentionTile& t : attention_fa2_mma_configs())
+// The first tile of `configs` for the case's element type and head dim that matches every
+// nonzero tile parameter the variant has (block_m, block_n, warps, stages); 0 matches any.
+std::optional<AttentionTile> find_tile(const std::vector<AttentionTile>& configs, const Problem& p,
+                                       const Params& params) {
+  auto param = [&](const char* name) { return params.count(name) ? params.at(name) : 0; };
+  const std::int64_t bm = param("block_m"), bn = param("block_n"), w = param("warps"), st = param("stages");
+  for (const AttentionTile& t : configs)
     if (t.elem == kernel_elem(p.dtype) && t.tf32x3 == (p.dtype == DType::fp32) && t.head_dim == p.head_dim &&
-        (bm == 0 || bm == t.block_m) &&
-        (bn == 0 || bn == t.block_n) && (w == 0 || w == t.warps) && (st == 0 || st == t.stages))
+        (bm == 0 || bm == t.block_m) && (bn == 0 || bn == t.block_n) && (w == 0 || w == t.warps) &&
+        (st == 0 || st == t.stages))
       return t;
   return std::nullopt;
 }
 
-std::string mma_configs_text() {
-  std::string s = "compiled (elem, head_dim, block_m, block_n, warps, stages, shared KiB):";
-  for (const AttentionTile& t : attention_fa2_mma_configs())
-    s += fmt::format(" ({}, {}, {}, {}, {}, {}, {:.0f})",
-                     t.elem == KernelElem::f16    ? "fp16"
-                     : t.elem == KernelElem::bf16 ? "bf16"
-                     : t.tf32x3                   ? "fp32"
-                                                  : "tf32",
-                     t.head_dim,
-                     t.block_m, t.block_n, t.warps, t.stages, t.smem_bytes / 1024.0);
+std::string tiles_text(const std::vector<AttentionTile>& configs, bool with_warps_stages) {
+  std::string s = with_warps_stages ? "compiled (elem, head_dim, block_m, block_n, warps, stages, shared KiB):"
+                                    : "compiled (elem, head_dim, block_m, block_n, shared KiB):";
+  for (const AttentionTile& t : configs) {
+    const char* elem = t.elem == KernelElem::f16    ? "fp16"
+                       : t.elem == KernelElem::bf16 ? "bf16"
+                       : t.tf32x3                   ? "fp32"
+                                                    : "tf32";
+    s += with_warps_stages ? fmt::format(" ({}, {}, {}, {}, {}, {}, {:.0f})", elem, t.head_dim, t.block_m,
+                                         t.block_n, t.warps, t.stages, t.smem_bytes / 1024.0)
+                           : fmt::format(" ({}, {}, {}, {}, {:.0f})", elem, t.head_dim, t.block_m, t.block_n,
+                                         t.smem_bytes / 1024.0);
+  }
   return s;
+}
+
+std::optional<AttentionTile> mma_tile(const Problem& p, const Params& params) {
+  return find_tile(attention_fa2_mma_configs(), p, params);
+}
+std::string mma_configs_text() { return tiles_text(attention_fa2_mma_configs(), true); }
+std::optional<AttentionTile> wgmma_tile(const Problem& p, const Params& params) {
+  return find_tile(attention_wgmma_configs(), p, params);
+}
+std::string wgmma_configs_text() { return tiles_text(attention_wgmma_configs(), false); }
+
+// What a tiled tensor-core variant cannot run: no such tile, more shared memory than the device
+// grants, or grid limits. params_text and configs_text only shape the message.
+std::optional<std::string> tile_limits(const std::optional<AttentionTile>& tile, const Problem& p,
+                                       const std::string& params_text, const std::string& configs_text,
+                                       const DeviceCaps& caps) {
+  if (!tile)
+    return fmt::format("{} not compiled for {} head_dim {} ({})", params_text, to_string(p.dtype), p.head_dim,
+                       configs_text);
+  if (tile->smem_bytes > caps.smem_per_block_optin)
+    return fmt::format("needs {} bytes of shared memory, the device grants {}", tile->smem_bytes,
+                       caps.smem_per_block_optin);
+  if (p.heads > 65535 || p.batch > 65535) return std::string("heads or batch > 65535 (grid.y/z)");
+  return std::nullopt;
 }
 
 // attn.cublas: what a framework's unfused path runs. S = scale * Q K^T and O = P V are cuBLAS
@@ -211,25 +240,43 @@ void register_attention_variants(Registry& r) {
        {"stages", 0, {0, 1, 2}, "K/V buffers: 1 as FlashAttention-2, 2 fetches a whole tile ahead (0: the first compiled)"}},
       mma_configs_text() + "; no memory beyond inputs and outputs",
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
-        auto tile = mma_tile(p, params);
-        if (!tile)
-          return fmt::format("block_m={} block_n={} warps={} stages={} not compiled for {} head_dim {} ({})",
-                             params.at("block_m"), params.at("block_n"), params.at("warps"), params.at("stages"),
-                             to_string(p.dtype), p.head_dim, mma_configs_text());
-        if (tile->smem_bytes > caps.smem_per_block_optin)
-          return fmt::format("needs {} bytes of shared memory, the device grants {}", tile->smem_bytes,
-                             caps.smem_per_block_optin);
         if (caps.available && caps.cc_major < 8)
           return fmt::format("mma.sync with bf16/tf32 needs compute capability 8.0, the device has {}.{}",
                              caps.cc_major, caps.cc_minor);
-        if (p.heads > 65535 || p.batch > 65535) return std::string("heads or batch > 65535 (grid.y/z)");
-        return std::nullopt;
+        return tile_limits(mma_tile(p, params), p,
+                           fmt::format("block_m={} block_n={} warps={} stages={}", params.at("block_m"),
+                                       params.at("block_n"), params.at("warps"), params.at("stages")),
+                           mma_configs_text(), caps);
       },
       nullptr,
       [](const LaunchArgs& la) {
         const AttentionTile tile = *mma_tile(la.problem, la.params);
         if (!attention_fa2_mma(attention_args(la.problem, la.tensors), tile, la.stream))
           throw std::runtime_error("attn.fa2_mma: the kernel's shared memory could not be granted");
+      }});
+  r.add(Variant{
+      "attn.wgmma", OpKind::attention, Backend::gpu,
+      "FlashAttention-2 on Hopper's warpgroup MMA (wgmma, sm_90a): a warpgroup per 64 query rows, Q/K/V read "
+      "by the tensor cores from 128-byte-swizzled shared memory, P from registers",
+      {DType::fp16, DType::bf16}, {64, 128, 256},
+      {{"block_m", 0, {0, 128}, "query rows per block, 64 per warpgroup (0: the first compiled)"},
+       {"block_n", 0, {0, 64, 128}, "key rows per tile (0: the first compiled for the dtype and head dim)"}},
+      wgmma_configs_text() + "; K and V double-buffered; no memory beyond inputs and outputs",
+      [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
+        if (!attention_wgmma_compiled())
+          return std::string("this build has no sm_90a code (configure with CMAKE_CUDA_ARCHITECTURES=90a)");
+        if (caps.available && (caps.cc_major != 9 || caps.cc_minor != 0))
+          return fmt::format("wgmma needs compute capability 9.0 (sm_90a), the device has {}.{}", caps.cc_major,
+                             caps.cc_minor);
+        return tile_limits(wgmma_tile(p, params), p,
+                           fmt::format("block_m={} block_n={}", params.at("block_m"), params.at("block_n")),
+                           wgmma_configs_text(), caps);
+      },
+      nullptr,
+      [](const LaunchArgs& la) {
+        const AttentionTile tile = *wgmma_tile(la.problem, la.params);
+        if (!attention_wgmma(attention_args(la.problem, la.tensors), tile, la.stream))
+          throw std::runtime_error("attn.wgmma: the kernel's shared memory could not be granted");
       }});
   r.add(Variant{
       "attn.naive", OpKind::attention, Backend::gpu,

@@ -1,0 +1,284 @@
+// attn.wgmma: FlashAttention-2's algorithm on Hopper's warpgroup MMA (wgmma, sm_90a), fp16 and bf16.
+//
+// Against attn.fa2_mma (mma.sync, one warp per 16 query rows): a warpgroup of four warps owns 64
+// query rows and computes S = Q K_j^T and O += P V_j with wgmma, whose operands the tensor cores
+// read straight from shared memory (no ldmatrix into registers), 64 x BN x 16 per instruction
+// instead of 16 x 8 x 16. mma.sync kernels (ours and FlashAttention-2) stop near 360 TFLOP/s on an
+// H100/H200; wgmma is the instruction that can go further.
+//   - Shared memory holds Q, K and V in the 128-byte swizzle the descriptors name (wgmma.cuh):
+//     column blocks of 64 elements, chunk c of row r at c ^ (r mod 8). K tiles are K-major B for
+//     S; the same V layout is an N-major B for P V, so neither is transposed on the way in.
+//   - Q and the K/V tiles arrive by cp.async, 16 bytes a thread, zero-filled past the sequence end;
+//     K and V have two buffers each, so tile j + 1 loads while tile j is computed. Each thread
+//     fences the async proxy after its copies land, before the barrier that publishes them.
+//   - P never leaves registers: the S accumulator of two n8 blocks, packed to 16 bits, is the
+//     k16 A fragment of the register-A form of wgmma (the same identity attn.fa2_mma uses).
+//   - Online softmax in base 2 on the accumulator (a row's four lanes reduce with two shuffles),
+//     causal tiles above the diagonal skipped, only tiles crossing it masked, heaviest blocks first,
+//     1 / l applied once at the end; the log-sum-exp per row as a second output.
+// Measured figures live in results/README.md beside the command that produced them.
+#include "kernels/attention/attention.h"
+#include "kernels/common/mma.cuh"
+#include "kernels/common/wgmma.cuh"
+
+namespace fabench {
+
+namespace {
+
+// T: the 16-bit element; D: head dim; BN: keys per tile; WGS: warpgroups (64 query rows each).
+template <class T, int D, int BN, int WGS>
+struct WgTraits {
+  static constexpr int kThreads = 128 * WGS;
+  static constexpr int kBM = 64 * WGS;
+  static constexpr int kChunks = D / 8;                   // 16-byte chunks per row
+  static constexpr std::uint32_t kQBytes = kBM * D * 2;
+  static constexpr std::uint32_t kTileBytes = BN * D * 2;  // one K or V buffer
+  static constexpr int kN = D < 128 ? D : 128;             // N of one P V instruction (at most 128)
+  static constexpr int kNb = D / kN;                       // P V instructions per k16 step
+  // Q, then K and V with two buffers each, plus slack to align the base to 1024 bytes.
+  static constexpr std::size_t kSmemBytes = kQBytes + 4 * kTileBytes + 1024;
+  static_assert(sizeof(T) == 2, "wgmma with register A: fp16 or bf16");
+  static_assert(D % 64 == 0 && (BN == 64 || BN == 128), "whole 128-byte column blocks; N of S is 64 or 128");
+  static_assert((kBM * kChunks) % kThreads == 0 && (BN * kChunks) % kThreads == 0, "whole copy rounds");
+};
+
+// Byte offset of 16-byte chunk c of row r in a tile of ROWS rows kept as 128-byte-swizzled column
+// blocks of 64 elements (the layout wgmma's descriptors read).
+template <int ROWS>
+__device__ __forceinline__ std::uint32_t wg_swizzle(int r, int c) {
+  return static_cast<std::uint32_t>((c >> 3) * ROWS * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
+}
+
+// ROWS rows of D elements from `src` into a swizzled tile; rows at or past `rows_left` are zeros.
+template <class Tr, int ROWS, class T>
+__device__ __forceinline__ void wg_load_tile(std::uint32_t dst, const T* src, std::int64_t rows_left) {
+  constexpr int kRounds = ROWS * Tr::kChunks / Tr::kThreads;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(src);
+#pragma unroll
+  for (int i = 0; i < kRounds; ++i) {
+    const int e = static_cast<int>(threadIdx.x) + i * Tr::kThreads;
+    const int r = e / Tr::kChunks, c = e % Tr::kChunks;
+    const bool valid = r < rows_left;
+    const unsigned char* from = valid ? bytes + (static_cast<std::size_t>(r) * Tr::kChunks + c) * 16 : bytes;
+    cp_async_16(dst + wg_swizzle<ROWS>(r, c), from, valid);
+  }
+}
+
+template <class T, int D, int BN, int WGS>
+__global__ void __launch_bounds__(WGS * 128, 1) attention_wgmma_kernel(AttentionArgs a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using Tr = WgTraits<T, D, BN, WGS>;
+  constexpr int kBM = Tr::kBM, kN = Tr::kN, kNb = Tr::kNb, kNt = BN / 8;
+  extern __shared__ unsigned char smem_raw[];
+  const std::uint32_t q_s = (smem_address(smem_raw) + 1023u) & ~1023u;
+  const std::uint32_t k_s = q_s + Tr::kQBytes;          // two K buffers
+  const std::uint32_t v_s = k_s + 2 * Tr::kTileBytes;   // two V buffers
+
+  const int wg = static_cast<int>(threadIdx.x) / 128, warp = (static_cast<int>(threadIdx.x) / 32) % 4;
+  const int lane = static_cast<int>(threadIdx.x) % 32, g = lane >> 2, t = lane & 3;
+  const std::int64_t m_block = gridDim.x - 1 - blockIdx.x;  // heaviest causal tiles first
+  const std::int64_t h = blockIdx.y, b = blockIdx.z, bh = b * a.heads + h;
+  const std::int64_t kv = b * a.kv_heads + h / (a.heads / a.kv_heads);
+  const std::int64_t i0 = m_block * kBM;
+  const T* q = static_cast<const T*>(a.q) + (bh * a.seq_q + i0) * D;
+  const T* k = static_cast<const T*>(a.k) + kv * a.seq_k * D;
+  const T* v = static_cast<const T*>(a.v) + kv * a.seq_k * D;
+  const std::int64_t diag = a.seq_k - a.seq_q;  // query i sees keys j <= i + diag
+  const std::int64_t key_end =
+      a.causal ? std::min<std::int64_t>(a.seq_k, std::max<std::int64_t>(0, i0 + kBM + diag)) : a.seq_k;
+  const int n_tiles = static_cast<int>((key_end + BN - 1) / BN);
+  const float scale_log2 = a.scale * 1.4426950408889634f;
+  const int thread_row = 64 * wg + 16 * warp + g;  // this lane's rows in the block: +0 and +8
+
+  // Tile j's K and V go to buffer j % 2, one commit group each (empty past the end, so the
+  // counts the waits rely on stay fixed): Q with K_0, then V_0, K_1, V_1 before the loop.
+  auto load_kv = [&](int tile, bool key) {
+    const std::int64_t r0 = static_cast<std::int64_t>(tile) * BN;
+    const std::uint32_t buf = (key ? k_s : v_s) + (tile % 2) * Tr::kTileBytes;
+    if (tile < n_tiles) wg_load_tile<Tr, BN>(buf, (key ? k : v) + r0 * D, a.seq_k - r0);
+    cp_async_commit();
+  };
+  wg_load_tile<Tr, kBM>(q_s, q, a.seq_q - i0);
+  load_kv(0, true);
+  load_kv(0, false);
+  load_kv(1, true);
+  load_kv(1, false);
+
+  float o[kNb][kN / 2] = {};
+  float s[BN / 2] = {};
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};  // row_sum per lane until the end
+  // Descriptor bases: this warpgroup's 64 rows of Q (K-major A), a K tile (K-major B), a V tile
+  // (N-major B: column blocks BN * 128 bytes apart).
+  const std::uint32_t q_wg = q_s + wg * 64 * 128;
+
+  for (int j = 0; j < n_tiles; ++j) {
+    const std::int64_t j0 = static_cast<std::int64_t>(j) * BN;
+    const std::uint32_t stage = (j % 2) * Tr::kTileBytes;
+    cp_async_wait<3>();  // K_j (and Q) landed; V_j, K_{j+1}, V_{j+1} may be in flight
+    fence_proxy_async();
+    __syncthreads();
+
+    // S = Q K_j^T: D / 16 steps of k16, a 32-byte step inside a 128-byte row, then the next column block.
+    wgmma_fence();
+    wgmma_pin(s);
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const std::uint32_t col = (kk / 4) * 1u, step = (kk % 4) * 32u;
+      const std::uint64_t qd = wgmma_desc(q_wg + col * kBM * 128 + step, 16, 1024);
+      const std::uint64_t kd = wgmma_desc(k_s + stage + col * BN * 128 + step, 16, 1024);
+      Wgmma<T, BN, 0>::ss(s, qd, kd, kk > 0);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    wgmma_pin(s);
+
+    // Online softmax on the accumulator: the lane holds rows g and g + 8, keys 8 nt + 2t (+1).
+    const bool needs_mask = j0 + BN > a.seq_k || (a.causal && j0 + BN - 1 > i0 + diag);
+#pragma unroll
+    for (int rh = 0; rh < 2; ++rh) {
+      const std::int64_t row = i0 + thread_row + 8 * rh;
+      if (needs_mask) {
+#pragma unroll
+        for (int nt = 0; nt < kNt; ++nt)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const std::int64_t key = j0 + nt * 8 + 2 * t + e;
+            if (key >= a.seq_k || (a.causal && key > row + diag)) s[4 * nt + 2 * rh + e] = -INFINITY;
+          }
+      }
+      float m_new = row_max[rh];
+#pragma unroll
+      for (int nt = 0; nt < kNt; ++nt) m_new = fmaxf(m_new, fmaxf(s[4 * nt + 2 * rh], s[4 * nt + 2 * rh + 1]));
+      m_new = fmaxf(m_new, __shfl_xor_sync(0xffffffffu, m_new, 1));
+      m_new = fmaxf(m_new, __shfl_xor_sync(0xffffffffu, m_new, 2));
+      // A row that has seen only masked keys keeps max -inf; subtracting 0 then gives exp2(-inf) = 0.
+      const float m_scaled = m_new == -INFINITY ? 0.0f : m_new * scale_log2;
+      const float rescale = fast_exp2(row_max[rh] * scale_log2 - m_scaled);
+      row_max[rh] = m_new;
+      float tile_sum = 0.0f;
+#pragma unroll
+      for (int nt = 0; nt < kNt; ++nt)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const float p = fast_exp2(fmaf(s[4 * nt + 2 * rh + e], scale_log2, -m_scaled));
+          s[4 * nt + 2 * rh + e] = p;
+          tile_sum += p;
+        }
+      row_sum[rh] = row_sum[rh] * rescale + tile_sum;
+#pragma unroll
+      for (int nb = 0; nb < kNb; ++nb)
+#pragma unroll
+        for (int dt = 0; dt < kN / 8; ++dt) {
+          o[nb][4 * dt + 2 * rh] *= rescale;
+          o[nb][4 * dt + 2 * rh + 1] *= rescale;
+        }
+    }
+    // P as k16 A fragments: keys 16 kk..16 kk + 15 are the n8 blocks 2 kk and 2 kk + 1 of S.
+    std::uint32_t p[BN / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk)
+#pragma unroll
+      for (int x = 0; x < 4; ++x) p[kk][x] = pack2<T>(s[8 * kk + 2 * x], s[8 * kk + 2 * x + 1]);
+
+    cp_async_wait<2>();  // V_j landed
+    fence_proxy_async();
+    __syncthreads();
+
+    // O += P V_j: BN / 16 steps of 16 keys (2048 bytes of V rows each).
+    wgmma_fence();
+#pragma unroll
+    for (int nb = 0; nb < kNb; ++nb) wgmma_pin(o[nb]);
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk)
+#pragma unroll
+      for (int nb = 0; nb < kNb; ++nb) {
+        const std::uint64_t vd =
+            wgmma_desc(v_s + stage + nb * (kN / 64) * BN * 128 + kk * 16 * 128, BN * 128, 1024);
+        Wgmma<T, kN, 1>::rs(o[nb], p[kk], vd, 1);
+      }
+    wgmma_commit();
+    wgmma_wait<0>();
+#pragma unroll
+    for (int nb = 0; nb < kNb; ++nb) wgmma_pin(o[nb]);
+
+    __syncthreads();  // every warpgroup is done with buffer j % 2
+    load_kv(j + 2, true);
+    load_kv(j + 2, false);
+  }
+  cp_async_wait<0>();
+
+  // O / l and the log-sum-exp; a row that saw no key gets O = 0 and lse = -inf.
+#pragma unroll
+  for (int rh = 0; rh < 2; ++rh) {
+    float l = row_sum[rh];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const std::int64_t row = i0 + thread_row + 8 * rh;
+    if (row >= a.seq_q) continue;
+    const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
+    T* out = static_cast<T*>(a.o) + (bh * a.seq_q + row) * D + 2 * t;
+#pragma unroll
+    for (int nb = 0; nb < kNb; ++nb)
+#pragma unroll
+      for (int dt = 0; dt < kN / 8; ++dt)
+        *reinterpret_cast<std::uint32_t*>(out + nb * kN + dt * 8) =
+            pack2<T>(o[nb][4 * dt + 2 * rh] * inv_l, o[nb][4 * dt + 2 * rh + 1] * inv_l);
+    if (t == 0) a.lse[bh * a.seq_q + row] = l > 0.0f ? row_max[rh] * a.scale + logf(l) : -INFINITY;
+  }
+#endif  // sm_90a: elsewhere the kernel is empty and attention_wgmma refuses to launch it
+}
+
+template <class T, int D, int BN, int WGS>
+bool launch_wgmma(const AttentionArgs& a, cudaStream_t stream) {
+  using Tr = WgTraits<T, D, BN, WGS>;
+  auto kernel = attention_wgmma_kernel<T, D, BN, WGS>;
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) !=
+      cudaSuccess)
+    return false;
+  const dim3 grid(static_cast<unsigned>((a.seq_q + Tr::kBM - 1) / Tr::kBM), static_cast<unsigned>(a.heads),
+                  static_cast<unsigned>(a.batch));
+  kernel<<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a);
+  return true;
+}
+
+// The compiled configurations: (element, head_dim, block_n, warpgroups); block_m = 64 x warpgroups.
+// The first entry per element and head dim is the default.
+#define FA_WGMMA_CONFIGS(X)                  \
+  X(f16, __half, 64, 128, 2)                 \
+  X(f16, __half, 128, 128, 2)                \
+  X(f16, __half, 256, 64, 2)                 \
+  X(bf16, __nv_bfloat16, 64, 128, 2)         \
+  X(bf16, __nv_bfloat16, 128, 128, 2)        \
+  X(bf16, __nv_bfloat16, 128, 64, 2)         \
+  X(bf16, __nv_bfloat16, 256, 64, 2)
+
+}  // namespace
+
+bool attention_wgmma_compiled() {
+#ifdef FABENCH_SM90A
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::vector<AttentionTile> attention_wgmma_configs() {
+  std::vector<AttentionTile> out;
+#define FA_LIST(E, T, D, BN, WGS) \
+  out.push_back({D, 64 * WGS, BN, WgTraits<T, D, BN, WGS>::kSmemBytes, 4 * WGS, KernelElem::E, 2, false});
+  FA_WGMMA_CONFIGS(FA_LIST)
+#undef FA_LIST
+  return out;
+}
+
+bool attention_wgmma(const AttentionArgs& a, const AttentionTile& tile, cudaStream_t stream) {
+  if (!attention_wgmma_compiled()) return false;
+#define FA_DISPATCH(E, T, D, BN, WGS)                                                                \
+  if (a.elem == KernelElem::E && a.head_dim == D && tile.block_m == 64 * WGS && tile.block_n == BN) \
+    return launch_wgmma<T, D, BN, WGS>(a, stream);
+  FA_WGMMA_CONFIGS(FA_DISPATCH)
+#undef FA_DISPATCH
+  return false;
+}
+
+}  // namespace fabench
