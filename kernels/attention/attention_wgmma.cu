@@ -39,7 +39,6 @@ struct WgTraits {
   static constexpr std::size_t kSmemBytes = kQBytes + 4 * kTileBytes + 1024;
   static_assert(sizeof(T) == 2, "wgmma with register A: fp16 or bf16");
   static_assert(D % 64 == 0 && (BN == 64 || BN == 128), "whole 128-byte column blocks; N of S is 64 or 128");
-  static_assert((kBM * kChunks) % kThreads == 0 && (BN * kChunks) % kThreads == 0, "whole copy rounds");
 };
 
 // Byte offset of 16-byte chunk c of row r in a tile of ROWS rows kept as 128-byte-swizzled column
@@ -52,11 +51,12 @@ __device__ __forceinline__ std::uint32_t wg_swizzle(int r, int c) {
 // ROWS rows of D elements from `src` into a swizzled tile; rows at or past `rows_left` are zeros.
 template <class Tr, int ROWS, class T>
 __device__ __forceinline__ void wg_load_tile(std::uint32_t dst, const T* src, std::int64_t rows_left) {
-  constexpr int kRounds = ROWS * Tr::kChunks / Tr::kThreads;
+  constexpr int kTotal = ROWS * Tr::kChunks;
   const auto* bytes = reinterpret_cast<const unsigned char*>(src);
 #pragma unroll
-  for (int i = 0; i < kRounds; ++i) {
+  for (int i = 0; i < (kTotal + Tr::kThreads - 1) / Tr::kThreads; ++i) {
     const int e = static_cast<int>(threadIdx.x) + i * Tr::kThreads;
+    if (kTotal % Tr::kThreads != 0 && e >= kTotal) break;  // three warpgroups: a partial last round
     const int r = e / Tr::kChunks, c = e % Tr::kChunks;
     const bool valid = r < rows_left;
     const unsigned char* from = valid ? bytes + (static_cast<std::size_t>(r) * Tr::kChunks + c) * 16 : bytes;
@@ -64,11 +64,114 @@ __device__ __forceinline__ void wg_load_tile(std::uint32_t dst, const T* src, st
   }
 }
 
-template <class T, int D, int BN, int WGS>
+// S = Q K^T for one K tile, issued and committed (not waited for): D / 16 steps of k16, a 32-byte
+// step inside each 128-byte row, then the next column block.
+template <class Tr, class T, int D, int BN>
+__device__ __forceinline__ void issue_scores(float (&s)[BN / 2], std::uint32_t q_wg, std::uint32_t k_tile) {
+  wgmma_fence();
+  wgmma_pin(s);
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    const std::uint32_t col = kk / 4, step = (kk % 4) * 32u;
+    const std::uint64_t qd = wgmma_desc(q_wg + col * Tr::kBM * 128 + step, 16, 1024);
+    const std::uint64_t kd = wgmma_desc(k_tile + col * BN * 128 + step, 16, 1024);
+    Wgmma<T, BN, 0>::ss(s, qd, kd, kk > 0);
+  }
+  wgmma_commit();
+}
+
+// O += P V for one V tile, issued and committed: BN / 16 steps of 16 keys (2048 bytes of V rows).
+template <class Tr, class T, int BN>
+__device__ __forceinline__ void issue_pv(float (&o)[Tr::kNb][Tr::kN / 2], std::uint32_t (&p)[BN / 16][4],
+                                         std::uint32_t v_tile) {
+  wgmma_fence();
+#pragma unroll
+  for (int nb = 0; nb < Tr::kNb; ++nb) wgmma_pin(o[nb]);
+#pragma unroll
+  for (int kk = 0; kk < BN / 16; ++kk)
+#pragma unroll
+    for (int nb = 0; nb < Tr::kNb; ++nb) {
+      const std::uint64_t vd = wgmma_desc(v_tile + nb * (Tr::kN / 64) * BN * 128 + kk * 16 * 128, BN * 128, 1024);
+      Wgmma<T, Tr::kN, 1>::rs(o[nb], p[kk], vd, 1);
+    }
+  wgmma_commit();
+}
+
+// Where a lane's scores sit: rows `row` and row + 8 of the sequence, keys j0 + 8 nt + 2t (+1).
+struct TileRows {
+  std::int64_t row, j0, seq_k, diag;
+  bool causal;
+  int t;
+};
+
+// The online softmax on one tile of scores (base 2): masks what needs it, updates the running max
+// and the lane's row sums, turns s into P, and returns the factor O must be rescaled by per row half.
+template <int BN>
+__device__ __forceinline__ void softmax_tile(float (&s)[BN / 2], const TileRows& at, bool needs_mask,
+                                             float scale_log2, float (&row_max)[2], float (&row_sum)[2],
+                                             float (&rescale)[2]) {
+#pragma unroll
+  for (int rh = 0; rh < 2; ++rh) {
+    const std::int64_t row = at.row + 8 * rh;
+    if (needs_mask) {
+#pragma unroll
+      for (int nt = 0; nt < BN / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const std::int64_t key = at.j0 + nt * 8 + 2 * at.t + e;
+          if (key >= at.seq_k || (at.causal && key > row + at.diag)) s[4 * nt + 2 * rh + e] = -INFINITY;
+        }
+    }
+    float m_new = row_max[rh];
+#pragma unroll
+    for (int nt = 0; nt < BN / 8; ++nt) m_new = fmaxf(m_new, fmaxf(s[4 * nt + 2 * rh], s[4 * nt + 2 * rh + 1]));
+    m_new = fmaxf(m_new, __shfl_xor_sync(0xffffffffu, m_new, 1));
+    m_new = fmaxf(m_new, __shfl_xor_sync(0xffffffffu, m_new, 2));
+    // A row that has seen only masked keys keeps max -inf; subtracting 0 then gives exp2(-inf) = 0.
+    const float m_scaled = m_new == -INFINITY ? 0.0f : m_new * scale_log2;
+    rescale[rh] = fast_exp2(row_max[rh] * scale_log2 - m_scaled);
+    row_max[rh] = m_new;
+    float tile_sum = 0.0f;
+#pragma unroll
+    for (int nt = 0; nt < BN / 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const float p = fast_exp2(fmaf(s[4 * nt + 2 * rh + e], scale_log2, -m_scaled));
+        s[4 * nt + 2 * rh + e] = p;
+        tile_sum += p;
+      }
+    row_sum[rh] = row_sum[rh] * rescale[rh] + tile_sum;
+  }
+}
+
+template <class Tr>
+__device__ __forceinline__ void rescale_output(float (&o)[Tr::kNb][Tr::kN / 2], const float (&rescale)[2]) {
+#pragma unroll
+  for (int nb = 0; nb < Tr::kNb; ++nb)
+#pragma unroll
+    for (int dt = 0; dt < Tr::kN / 8; ++dt)
+#pragma unroll
+      for (int x = 0; x < 4; ++x) o[nb][4 * dt + x] *= rescale[x / 2];
+}
+
+// P as k16 A fragments: keys 16 kk..16 kk + 15 are the n8 blocks 2 kk and 2 kk + 1 of S.
+template <class T, int BN>
+__device__ __forceinline__ void pack_p(std::uint32_t (&p)[BN / 16][4], const float (&s)[BN / 2]) {
+#pragma unroll
+  for (int kk = 0; kk < BN / 16; ++kk)
+#pragma unroll
+    for (int x = 0; x < 4; ++x) p[kk][x] = pack2<T>(s[8 * kk + 2 * x], s[8 * kk + 2 * x + 1]);
+}
+
+// OVERLAP: FlashAttention-3's intra-warpgroup pipelining. S_{j+1} = Q K_{j+1}^T and O += P_j V_j are
+// issued back to back, and the softmax of S_{j+1} runs on the CUDA cores while P_j V_j is still on
+// the tensor cores; O is rescaled once P_j V_j is done. Costs a second set of P registers.
+// Without it each tile runs S, softmax, P V in turn and the tensor cores wait during the softmax.
+template <class T, int D, int BN, int WGS, bool OVERLAP>
 __global__ void __launch_bounds__(WGS * 128, 1) attention_wgmma_kernel(AttentionArgs a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using Tr = WgTraits<T, D, BN, WGS>;
-  constexpr int kBM = Tr::kBM, kN = Tr::kN, kNb = Tr::kNb, kNt = BN / 8;
+  constexpr int kBM = Tr::kBM, kN = Tr::kN, kNb = Tr::kNb;
   extern __shared__ unsigned char smem_raw[];
   const std::uint32_t q_s = (smem_address(smem_raw) + 1023u) & ~1023u;
   const std::uint32_t k_s = q_s + Tr::kQBytes;          // two K buffers
@@ -88,7 +191,12 @@ __global__ void __launch_bounds__(WGS * 128, 1) attention_wgmma_kernel(Attention
       a.causal ? std::min<std::int64_t>(a.seq_k, std::max<std::int64_t>(0, i0 + kBM + diag)) : a.seq_k;
   const int n_tiles = static_cast<int>((key_end + BN - 1) / BN);
   const float scale_log2 = a.scale * 1.4426950408889634f;
-  const int thread_row = 64 * wg + 16 * warp + g;  // this lane's rows in the block: +0 and +8
+  const std::int64_t lane_row = i0 + 64 * wg + 16 * warp + g;  // this lane's rows: +0 and +8
+  auto rows_of = [&](int tile) { return TileRows{lane_row, static_cast<std::int64_t>(tile) * BN, a.seq_k, diag, a.causal, t}; };
+  auto needs_mask = [&](int tile) {
+    const std::int64_t j0 = static_cast<std::int64_t>(tile) * BN;
+    return j0 + BN > a.seq_k || (a.causal && j0 + BN - 1 > i0 + diag);
+  };
 
   // Tile j's K and V go to buffer j % 2, one commit group each (empty past the end, so the
   // counts the waits rely on stay fixed): Q with K_0, then V_0, K_1, V_1 before the loop.
@@ -98,6 +206,8 @@ __global__ void __launch_bounds__(WGS * 128, 1) attention_wgmma_kernel(Attention
     if (tile < n_tiles) wg_load_tile<Tr, BN>(buf, (key ? k : v) + r0 * D, a.seq_k - r0);
     cp_async_commit();
   };
+  auto k_tile = [&](int tile) { return k_s + (tile % 2) * Tr::kTileBytes; };
+  auto v_tile = [&](int tile) { return v_s + (tile % 2) * Tr::kTileBytes; };
   wg_load_tile<Tr, kBM>(q_s, q, a.seq_q - i0);
   load_kv(0, true);
   load_kv(0, false);
@@ -107,103 +217,75 @@ __global__ void __launch_bounds__(WGS * 128, 1) attention_wgmma_kernel(Attention
   float o[kNb][kN / 2] = {};
   float s[BN / 2] = {};
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};  // row_sum per lane until the end
-  // Descriptor bases: this warpgroup's 64 rows of Q (K-major A), a K tile (K-major B), a V tile
-  // (N-major B: column blocks BN * 128 bytes apart).
-  const std::uint32_t q_wg = q_s + wg * 64 * 128;
+  float rescale[2];
+  std::uint32_t p[BN / 16][4];
+  const std::uint32_t q_wg = q_s + wg * 64 * 128;  // this warpgroup's 64 rows of Q in each column block
 
-  for (int j = 0; j < n_tiles; ++j) {
-    const std::int64_t j0 = static_cast<std::int64_t>(j) * BN;
-    const std::uint32_t stage = (j % 2) * Tr::kTileBytes;
-    cp_async_wait<3>();  // K_j (and Q) landed; V_j, K_{j+1}, V_{j+1} may be in flight
-    fence_proxy_async();
-    __syncthreads();
-
-    // S = Q K_j^T: D / 16 steps of k16, a 32-byte step inside a 128-byte row, then the next column block.
-    wgmma_fence();
-    wgmma_pin(s);
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      const std::uint32_t col = (kk / 4) * 1u, step = (kk % 4) * 32u;
-      const std::uint64_t qd = wgmma_desc(q_wg + col * kBM * 128 + step, 16, 1024);
-      const std::uint64_t kd = wgmma_desc(k_s + stage + col * BN * 128 + step, 16, 1024);
-      Wgmma<T, BN, 0>::ss(s, qd, kd, kk > 0);
+  if constexpr (OVERLAP) {
+    if (n_tiles > 0) {
+      cp_async_wait<3>();  // Q and K_0 landed
+      fence_proxy_async();
+      __syncthreads();
+      issue_scores<Tr, T, D, BN>(s, q_wg, k_tile(0));
+      wgmma_wait<0>();
+      wgmma_pin(s);
+      softmax_tile<BN>(s, rows_of(0), needs_mask(0), scale_log2, row_max, row_sum, rescale);  // O is still 0
+      pack_p<T, BN>(p, s);
     }
-    wgmma_commit();
-    wgmma_wait<0>();
-    wgmma_pin(s);
-
-    // Online softmax on the accumulator: the lane holds rows g and g + 8, keys 8 nt + 2t (+1).
-    const bool needs_mask = j0 + BN > a.seq_k || (a.causal && j0 + BN - 1 > i0 + diag);
-#pragma unroll
-    for (int rh = 0; rh < 2; ++rh) {
-      const std::int64_t row = i0 + thread_row + 8 * rh;
-      if (needs_mask) {
-#pragma unroll
-        for (int nt = 0; nt < kNt; ++nt)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const std::int64_t key = j0 + nt * 8 + 2 * t + e;
-            if (key >= a.seq_k || (a.causal && key > row + diag)) s[4 * nt + 2 * rh + e] = -INFINITY;
-          }
+    for (int j = 0; j < n_tiles; ++j) {
+      const bool more = j + 1 < n_tiles;
+      cp_async_wait<1>();  // V_j and K_{j+1} landed; V_{j+1} may be in flight
+      fence_proxy_async();
+      __syncthreads();
+      // Issued on the last tile too (reading a stale K buffer; those scores are dropped): with the
+      // issue under a branch ptxas cannot count the groups and serializes every wgmma (C7514).
+      issue_scores<Tr, T, D, BN>(s, q_wg, k_tile(j + 1));
+      issue_pv<Tr, T, BN>(o, p, v_tile(j));
+      std::uint32_t p_next[BN / 16][4];
+      wgmma_wait<1>();  // S_{j+1} done; P_j V_j may still run
+      wgmma_pin(s);
+      if (more) {
+        softmax_tile<BN>(s, rows_of(j + 1), needs_mask(j + 1), scale_log2, row_max, row_sum, rescale);
+        pack_p<T, BN>(p_next, s);
       }
-      float m_new = row_max[rh];
+      wgmma_wait<0>();
 #pragma unroll
-      for (int nt = 0; nt < kNt; ++nt) m_new = fmaxf(m_new, fmaxf(s[4 * nt + 2 * rh], s[4 * nt + 2 * rh + 1]));
-      m_new = fmaxf(m_new, __shfl_xor_sync(0xffffffffu, m_new, 1));
-      m_new = fmaxf(m_new, __shfl_xor_sync(0xffffffffu, m_new, 2));
-      // A row that has seen only masked keys keeps max -inf; subtracting 0 then gives exp2(-inf) = 0.
-      const float m_scaled = m_new == -INFINITY ? 0.0f : m_new * scale_log2;
-      const float rescale = fast_exp2(row_max[rh] * scale_log2 - m_scaled);
-      row_max[rh] = m_new;
-      float tile_sum = 0.0f;
+      for (int nb = 0; nb < kNb; ++nb) wgmma_pin(o[nb]);
 #pragma unroll
-      for (int nt = 0; nt < kNt; ++nt)
+      for (int kk = 0; kk < BN / 16; ++kk) wgmma_pin(p[kk]);  // P_j's registers stay P_j's until here
+      if (more) {
+        rescale_output<Tr>(o, rescale);
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const float p = fast_exp2(fmaf(s[4 * nt + 2 * rh + e], scale_log2, -m_scaled));
-          s[4 * nt + 2 * rh + e] = p;
-          tile_sum += p;
-        }
-      row_sum[rh] = row_sum[rh] * rescale + tile_sum;
+        for (int kk = 0; kk < BN / 16; ++kk)
 #pragma unroll
-      for (int nb = 0; nb < kNb; ++nb)
-#pragma unroll
-        for (int dt = 0; dt < kN / 8; ++dt) {
-          o[nb][4 * dt + 2 * rh] *= rescale;
-          o[nb][4 * dt + 2 * rh + 1] *= rescale;
-        }
+          for (int x = 0; x < 4; ++x) p[kk][x] = p_next[kk][x];
+      }
+      __syncthreads();  // every warpgroup is done with K_j's and V_j's buffer
+      load_kv(j + 2, true);
+      load_kv(j + 2, false);
     }
-    // P as k16 A fragments: keys 16 kk..16 kk + 15 are the n8 blocks 2 kk and 2 kk + 1 of S.
-    std::uint32_t p[BN / 16][4];
+  } else {
+    for (int j = 0; j < n_tiles; ++j) {
+      cp_async_wait<3>();  // K_j (and Q) landed; V_j, K_{j+1}, V_{j+1} may be in flight
+      fence_proxy_async();
+      __syncthreads();
+      issue_scores<Tr, T, D, BN>(s, q_wg, k_tile(j));
+      wgmma_wait<0>();
+      wgmma_pin(s);
+      softmax_tile<BN>(s, rows_of(j), needs_mask(j), scale_log2, row_max, row_sum, rescale);
+      rescale_output<Tr>(o, rescale);
+      pack_p<T, BN>(p, s);
+      cp_async_wait<2>();  // V_j landed
+      fence_proxy_async();
+      __syncthreads();
+      issue_pv<Tr, T, BN>(o, p, v_tile(j));
+      wgmma_wait<0>();
 #pragma unroll
-    for (int kk = 0; kk < BN / 16; ++kk)
-#pragma unroll
-      for (int x = 0; x < 4; ++x) p[kk][x] = pack2<T>(s[8 * kk + 2 * x], s[8 * kk + 2 * x + 1]);
-
-    cp_async_wait<2>();  // V_j landed
-    fence_proxy_async();
-    __syncthreads();
-
-    // O += P V_j: BN / 16 steps of 16 keys (2048 bytes of V rows each).
-    wgmma_fence();
-#pragma unroll
-    for (int nb = 0; nb < kNb; ++nb) wgmma_pin(o[nb]);
-#pragma unroll
-    for (int kk = 0; kk < BN / 16; ++kk)
-#pragma unroll
-      for (int nb = 0; nb < kNb; ++nb) {
-        const std::uint64_t vd =
-            wgmma_desc(v_s + stage + nb * (kN / 64) * BN * 128 + kk * 16 * 128, BN * 128, 1024);
-        Wgmma<T, kN, 1>::rs(o[nb], p[kk], vd, 1);
-      }
-    wgmma_commit();
-    wgmma_wait<0>();
-#pragma unroll
-    for (int nb = 0; nb < kNb; ++nb) wgmma_pin(o[nb]);
-
-    __syncthreads();  // every warpgroup is done with buffer j % 2
-    load_kv(j + 2, true);
-    load_kv(j + 2, false);
+      for (int nb = 0; nb < kNb; ++nb) wgmma_pin(o[nb]);
+      __syncthreads();  // every warpgroup is done with buffer j % 2
+      load_kv(j + 2, true);
+      load_kv(j + 2, false);
+    }
   }
   cp_async_wait<0>();
 
@@ -213,7 +295,7 @@ __global__ void __launch_bounds__(WGS * 128, 1) attention_wgmma_kernel(Attention
     float l = row_sum[rh];
     l += __shfl_xor_sync(0xffffffffu, l, 1);
     l += __shfl_xor_sync(0xffffffffu, l, 2);
-    const std::int64_t row = i0 + thread_row + 8 * rh;
+    const std::int64_t row = lane_row + 8 * rh;
     if (row >= a.seq_q) continue;
     const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
     T* out = static_cast<T*>(a.o) + (bh * a.seq_q + row) * D + 2 * t;
@@ -228,10 +310,10 @@ __global__ void __launch_bounds__(WGS * 128, 1) attention_wgmma_kernel(Attention
 #endif  // sm_90a: elsewhere the kernel is empty and attention_wgmma refuses to launch it
 }
 
-template <class T, int D, int BN, int WGS>
+template <class T, int D, int BN, int WGS, bool OVERLAP>
 bool launch_wgmma(const AttentionArgs& a, cudaStream_t stream) {
   using Tr = WgTraits<T, D, BN, WGS>;
-  auto kernel = attention_wgmma_kernel<T, D, BN, WGS>;
+  auto kernel = attention_wgmma_kernel<T, D, BN, WGS, OVERLAP>;
   if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) !=
       cudaSuccess)
     return false;
@@ -241,16 +323,28 @@ bool launch_wgmma(const AttentionArgs& a, cudaStream_t stream) {
   return true;
 }
 
-// The compiled configurations: (element, head_dim, block_n, warpgroups); block_m = 64 x warpgroups.
-// The first entry per element and head dim is the default.
+// The compiled configurations: (element, head_dim, block_n, warpgroups, pipeline); block_m = 64 x
+// warpgroups; pipeline 2 overlaps a tile's softmax with the previous tile's P V (OVERLAP), 1 runs
+// them in turn. The first entry per element and head dim is the default.
+// Measured on an H100 (bf16, 16k tokens, seq 2048-16384, TFLOP/s non-causal / causal):
+//   d64:  3 warpgroups x 128 keys 300-333 / 228-312 | 2 x 128 279-299 / 236-298 | 4 x 64 289-308 / 219-292
+//   d128: 2 x 128 385-423 / 318-425 | 2 x 64 278-308 / 231-288 | 3 x 64 365-398 / 284-379
+//         pipeline 2 (2 x 128) 375-418 / 300-405
+//   d256: 2 x 64 424-469 / 336-477 (attn.fa2_mma 298-317 / 239-320)
+// The overlap does not pay here: every warpgroup meets at two block barriers per tile, so they
+// run in step and one's softmax already hides behind another's GEMM. (Its first build measured
+// 10-20% slower: ptxas had serialized every wgmma, C7514, because S_{j+1} was issued under a branch.)
+// ptxas -v (CUDA 13.0): d128 x 128 keys 223 registers, d256 255 with 4 bytes of spills; the
+// overlap at d256 spilled 64 bytes and is not compiled.
 #define FA_WGMMA_CONFIGS(X)                  \
-  X(f16, __half, 64, 128, 2)                 \
-  X(f16, __half, 128, 128, 2)                \
-  X(f16, __half, 256, 64, 2)                 \
-  X(bf16, __nv_bfloat16, 64, 128, 2)         \
-  X(bf16, __nv_bfloat16, 128, 128, 2)        \
-  X(bf16, __nv_bfloat16, 128, 64, 2)         \
-  X(bf16, __nv_bfloat16, 256, 64, 2)
+  X(f16, __half, 64, 128, 3, 1)              \
+  X(f16, __half, 128, 128, 2, 1)             \
+  X(f16, __half, 256, 64, 2, 1)              \
+  X(bf16, __nv_bfloat16, 64, 128, 3, 1)      \
+  X(bf16, __nv_bfloat16, 64, 128, 2, 1)      \
+  X(bf16, __nv_bfloat16, 128, 128, 2, 1)     \
+  X(bf16, __nv_bfloat16, 128, 128, 2, 2)     \
+  X(bf16, __nv_bfloat16, 256, 64, 2, 1)
 
 }  // namespace
 
@@ -264,8 +358,8 @@ bool attention_wgmma_compiled() {
 
 std::vector<AttentionTile> attention_wgmma_configs() {
   std::vector<AttentionTile> out;
-#define FA_LIST(E, T, D, BN, WGS) \
-  out.push_back({D, 64 * WGS, BN, WgTraits<T, D, BN, WGS>::kSmemBytes, 4 * WGS, KernelElem::E, 2, false});
+#define FA_LIST(E, T, D, BN, WGS, PIPE) \
+  out.push_back({D, 64 * WGS, BN, WgTraits<T, D, BN, WGS>::kSmemBytes, 4 * WGS, KernelElem::E, 2, false, PIPE});
   FA_WGMMA_CONFIGS(FA_LIST)
 #undef FA_LIST
   return out;
@@ -273,9 +367,10 @@ std::vector<AttentionTile> attention_wgmma_configs() {
 
 bool attention_wgmma(const AttentionArgs& a, const AttentionTile& tile, cudaStream_t stream) {
   if (!attention_wgmma_compiled()) return false;
-#define FA_DISPATCH(E, T, D, BN, WGS)                                                                \
-  if (a.elem == KernelElem::E && a.head_dim == D && tile.block_m == 64 * WGS && tile.block_n == BN) \
-    return launch_wgmma<T, D, BN, WGS>(a, stream);
+#define FA_DISPATCH(E, T, D, BN, WGS, PIPE)                                                         \
+  if (a.elem == KernelElem::E && a.head_dim == D && tile.block_m == 64 * WGS && tile.block_n == BN && \
+      tile.pipeline == PIPE)                                                                            \
+    return launch_wgmma<T, D, BN, WGS, PIPE == 2>(a, stream);
   FA_WGMMA_CONFIGS(FA_DISPATCH)
 #undef FA_DISPATCH
   return false;

@@ -64,22 +64,23 @@ std::string fa2_configs_text() {
 }
 
 // The first tile of `configs` for the case's element type and head dim that matches every
-// nonzero tile parameter the variant has (block_m, block_n, warps, stages); 0 matches any.
+// nonzero tile parameter the variant has (block_m, block_n, warps, stages, pipeline); 0 matches any.
 std::optional<AttentionTile> find_tile(const std::vector<AttentionTile>& configs, const Problem& p,
                                        const Params& params) {
   auto param = [&](const char* name) { return params.count(name) ? params.at(name) : 0; };
-  const std::int64_t bm = param("block_m"), bn = param("block_n"), w = param("warps"), st = param("stages");
+  const std::int64_t bm = param("block_m"), bn = param("block_n"), w = param("warps"), st = param("stages"),
+                     pipe = param("pipeline");
   for (const AttentionTile& t : configs)
     if (t.elem == kernel_elem(p.dtype) && t.tf32x3 == (p.dtype == DType::fp32) && t.head_dim == p.head_dim &&
         (bm == 0 || bm == t.block_m) && (bn == 0 || bn == t.block_n) && (w == 0 || w == t.warps) &&
-        (st == 0 || st == t.stages))
+        (st == 0 || st == t.stages) && (pipe == 0 || pipe == t.pipeline))
       return t;
   return std::nullopt;
 }
 
 std::string tiles_text(const std::vector<AttentionTile>& configs, bool with_warps_stages) {
   std::string s = with_warps_stages ? "compiled (elem, head_dim, block_m, block_n, warps, stages, shared KiB):"
-                                    : "compiled (elem, head_dim, block_m, block_n, shared KiB):";
+                                    : "compiled (elem, head_dim, block_m, block_n, pipeline, shared KiB):";
   for (const AttentionTile& t : configs) {
     const char* elem = t.elem == KernelElem::f16    ? "fp16"
                        : t.elem == KernelElem::bf16 ? "bf16"
@@ -87,8 +88,8 @@ std::string tiles_text(const std::vector<AttentionTile>& configs, bool with_warp
                                                     : "tf32";
     s += with_warps_stages ? fmt::format(" ({}, {}, {}, {}, {}, {}, {:.0f})", elem, t.head_dim, t.block_m,
                                          t.block_n, t.warps, t.stages, t.smem_bytes / 1024.0)
-                           : fmt::format(" ({}, {}, {}, {}, {:.0f})", elem, t.head_dim, t.block_m, t.block_n,
-                                         t.smem_bytes / 1024.0);
+                           : fmt::format(" ({}, {}, {}, {}, {}, {:.0f})", elem, t.head_dim, t.block_m, t.block_n,
+                                         t.pipeline, t.smem_bytes / 1024.0);
   }
   return s;
 }
@@ -259,8 +260,11 @@ void register_attention_variants(Registry& r) {
       "FlashAttention-2 on Hopper's warpgroup MMA (wgmma, sm_90a): a warpgroup per 64 query rows, Q/K/V read "
       "by the tensor cores from 128-byte-swizzled shared memory, P from registers",
       {DType::fp16, DType::bf16}, {64, 128, 256},
-      {{"block_m", 0, {0, 128}, "query rows per block, 64 per warpgroup (0: the first compiled)"},
-       {"block_n", 0, {0, 64, 128}, "key rows per tile (0: the first compiled for the dtype and head dim)"}},
+      {{"block_m", 0, {0, 128, 192}, "query rows per block, 64 per warpgroup (0: the first compiled)"},
+       {"block_n", 0, {0, 64, 128}, "key rows per tile (0: the first compiled for the dtype and head dim)"},
+       {"pipeline", 0, {0, 1, 2},
+        "score tiles in flight per warpgroup: 1 runs S, softmax, P V in turn; 2 overlaps the softmax of tile j+1 "
+        "with P V of tile j (FlashAttention-3) (0: the first compiled)"}},
       wgmma_configs_text() + "; K and V double-buffered; no memory beyond inputs and outputs",
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
         if (!attention_wgmma_compiled())
@@ -269,7 +273,8 @@ void register_attention_variants(Registry& r) {
           return fmt::format("wgmma needs compute capability 9.0 (sm_90a), the device has {}.{}", caps.cc_major,
                              caps.cc_minor);
         return tile_limits(wgmma_tile(p, params), p,
-                           fmt::format("block_m={} block_n={}", params.at("block_m"), params.at("block_n")),
+                           fmt::format("block_m={} block_n={} pipeline={}", params.at("block_m"),
+                                       params.at("block_n"), params.at("pipeline")),
                            wgmma_configs_text(), caps);
       },
       nullptr,
