@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -10,6 +11,8 @@
 #include "app/plan_output.hpp"
 #include "app/sweep.hpp"
 #include "helpers.hpp"
+#include "kernels/attention/attention.h"
+#include "kernels/softmax/softmax.h"
 #include "report/rows.hpp"
 
 using namespace fabench;
@@ -124,4 +127,65 @@ TEST_CASE("attn.cublas takes every dtype and a seq_q x seq_k workspace of the dt
     const std::size_t es = t == DType::fp16 || t == DType::bf16 ? 2 : 4;
     CHECK(v.workspace_bytes(p, with_defaults(v, {})) == std::size_t{2 * 6 * 100 * 77} * es);
   }
+}
+
+TEST_CASE("attn.wgmma takes fp16/bf16 on compute capability 9.0 and picks its causal tile", "[variants]") {
+  const Variant& v = variant("attn.wgmma");
+  const DeviceCaps caps = hopper();
+  const Problem bf16_d64 = test::attention(2, 4, 2, 1000, 17, 64, false, DType::bf16);
+  if (!attention_wgmma_compiled()) {  // a build without sm_90a says so instead of launching empty kernels
+    auto r = unsupported_reason(v, bf16_d64, with_defaults(v, {}), caps);
+    REQUIRE(r);
+    CHECK(r->find("sm_90a") != std::string::npos);
+    return;
+  }
+  for (DType t : {DType::fp16, DType::bf16})
+    for (std::int64_t d : {64, 128, 256})
+      for (bool causal : {false, true})
+        CHECK_FALSE(unsupported_reason(v, test::attention(2, 4, 2, 1000, 17, d, causal, t), with_defaults(v, {}), caps));
+  CHECK(unsupported_reason(v, test::attention(1, 2, 2, 64, 64, 96, false, DType::bf16), with_defaults(v, {}), caps));
+  CHECK_FALSE(std::count(v.dtypes.begin(), v.dtypes.end(), DType::fp32));
+  DeviceCaps ampere = caps;
+  ampere.cc_major = 8;
+  auto old = unsupported_reason(v, bf16_d64, with_defaults(v, {}), ampere);
+  REQUIRE(old);
+  CHECK(old->find("compute capability 9.0") != std::string::npos);
+  // d64: 3 warpgroups (89 KiB) by default, 2 (81 KiB) for causal cases; a device granting 85 KiB
+  // tells them apart.
+  DeviceCaps tight = caps;
+  tight.smem_per_block_optin = 85 * 1024;
+  auto wide = unsupported_reason(v, bf16_d64, with_defaults(v, {}), tight);
+  REQUIRE(wide);
+  CHECK(wide->find("shared memory") != std::string::npos);
+  CHECK_FALSE(unsupported_reason(v, test::attention(2, 4, 2, 1000, 17, 64, true, DType::bf16), with_defaults(v, {}), tight));
+  // An explicit block_m overrides the causal preference.
+  CHECK(unsupported_reason(v, test::attention(2, 4, 2, 1000, 17, 64, true, DType::bf16),
+                           with_defaults(v, {{"block_m", 192}}), tight));
+  // A tile that is not compiled names the compiled ones, pipeline included.
+  auto odd = unsupported_reason(v, bf16_d64, with_defaults(v, {{"pipeline", 2}}), caps);
+  REQUIRE(odd);
+  CHECK(odd->find("pipeline, shared KiB") != std::string::npos);
+  CHECK_FALSE(v.workspace_bytes);
+}
+
+TEST_CASE("softmax.fused plans long rows with a mask or dropout as clusters of 512-thread blocks", "[variants]") {
+  // 4096 x 32768 fp32: plain in one 1024-thread block, masked over 4 blocks of 512 x 4 vectors.
+  const SoftmaxFusedPlan plain = softmax_fused_plan(4096, 32768, KernelElem::f32, true, 0, 0, 132);
+  CHECK(plain.on_chip);
+  CHECK(plain.threads_per_row == 1024);
+  CHECK(plain.cluster_blocks == 1);
+  const SoftmaxFusedPlan masked = softmax_fused_plan(4096, 32768, KernelElem::f32, false, 0, 0, 132);
+  CHECK(masked.on_chip);
+  CHECK(masked.threads_per_row == 512);
+  CHECK(masked.cluster_blocks == 4);
+  CHECK(masked.items == 4);
+  // Past 8 x 512 x 4 vectors: 8 blocks of 1024 threads.
+  const SoftmaxFusedPlan longest = softmax_fused_plan(1024, 131072, KernelElem::f32, false, 0, 0, 132);
+  CHECK(longest.on_chip);
+  CHECK(longest.threads_per_row == 1024);
+  CHECK(longest.cluster_blocks == 8);
+  const SoftmaxFusedPlan half = softmax_fused_plan(1024, 131072, KernelElem::bf16, false, 0, 0, 132);
+  CHECK(half.threads_per_row == 512);
+  CHECK(half.cluster_blocks == 8);
+  CHECK(half.items == 4);
 }

@@ -69,13 +69,17 @@ __device__ __forceinline__ void wg_load_tile(std::uint32_t dst, const T* src, st
 template <class Tr, class T, int D, int BN>
 __device__ __forceinline__ void issue_scores(float (&s)[BN / 2], std::uint32_t q_wg, std::uint32_t k_tile) {
   wgmma_fence();
-  wgmma_pin(s);
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk) {
     const std::uint32_t col = kk / 4, step = (kk % 4) * 32u;
     const std::uint64_t qd = wgmma_desc(q_wg + col * Tr::kBM * 128 + step, 16, 1024);
     const std::uint64_t kd = wgmma_desc(k_tile + col * BN * 128 + step, 16, 1024);
-    Wgmma<T, BN, 0>::ss(s, qd, kd, kk > 0);
+    // The first step overwrites S without reading it: S's registers are free while P V runs.
+    if (kk == 0) {
+      Wgmma<T, BN, 0>::ss_overwrite(s, qd, kd);
+    } else {
+      Wgmma<T, BN, 0>::ss(s, qd, kd, 1);
+    }
   }
   wgmma_commit();
 }
@@ -112,15 +116,19 @@ __device__ __forceinline__ void softmax_tile(float (&s)[BN / 2], const TileRows&
                                              float (&rescale)[2]) {
 #pragma unroll
   for (int rh = 0; rh < 2; ++rh) {
-    const std::int64_t row = at.row + 8 * rh;
     if (needs_mask) {
+      // Key j0 + c is kept when c <= last: c < seq_k - j0 and, causal, c <= row + diag - j0. One
+      // 64-bit bound per row, then a 32-bit compare per element (measured: the per-element 64-bit
+      // form cost d64 causal ~x% at seq 2048).
+      const std::int64_t row = at.row + 8 * rh;
+      std::int64_t last = at.seq_k - 1 - at.j0;
+      if (at.causal) last = std::min<std::int64_t>(last, row + at.diag - at.j0);
+      const int lane_last = static_cast<int>(std::max<std::int64_t>(std::min<std::int64_t>(last, BN), -1)) - 2 * at.t;
 #pragma unroll
       for (int nt = 0; nt < BN / 8; ++nt)
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const std::int64_t key = at.j0 + nt * 8 + 2 * at.t + e;
-          if (key >= at.seq_k || (at.causal && key > row + at.diag)) s[4 * nt + 2 * rh + e] = -INFINITY;
-        }
+        for (int e = 0; e < 2; ++e)
+          if (nt * 8 + e > lane_last) s[4 * nt + 2 * rh + e] = -INFINITY;
     }
     float m_new = row_max[rh];
 #pragma unroll
@@ -323,28 +331,32 @@ bool launch_wgmma(const AttentionArgs& a, cudaStream_t stream) {
   return true;
 }
 
-// The compiled configurations: (element, head_dim, block_n, warpgroups, pipeline); block_m = 64 x
-// warpgroups; pipeline 2 overlaps a tile's softmax with the previous tile's P V (OVERLAP), 1 runs
-// them in turn. The first entry per element and head dim is the default.
+// The compiled configurations: (element, head_dim, block_n, warpgroups, pipeline, causal_first);
+// block_m = 64 x warpgroups; pipeline 2 overlaps a tile's softmax with the previous tile's P V
+// (OVERLAP), 1 runs them in turn. The first entry per element and head dim is the default, or for
+// causal cases the one marked causal_first (d64: fewer rows per block waste less on the diagonal).
 // Measured on an H100 (bf16, 16k tokens, seq 2048-16384, TFLOP/s non-causal / causal):
 //   d64:  3 warpgroups x 128 keys 300-333 / 228-312 | 2 x 128 279-299 / 236-298 | 4 x 64 289-308 / 219-292
+//         after the 32-bit diagonal mask: 3 x 128 299-337 / 238-316, 2 x 128 292-314 / 254-311
 //   d128: 2 x 128 385-423 / 318-425 | 2 x 64 278-308 / 231-288 | 3 x 64 365-398 / 284-379
 //         pipeline 2 (2 x 128) 375-418 / 300-405
 //   d256: 2 x 64 424-469 / 336-477 (attn.fa2_mma 298-317 / 239-320)
 // The overlap does not pay here: every warpgroup meets at two block barriers per tile, so they
 // run in step and one's softmax already hides behind another's GEMM. (Its first build measured
 // 10-20% slower: ptxas had serialized every wgmma, C7514, because S_{j+1} was issued under a branch.)
-// ptxas -v (CUDA 13.0): d128 x 128 keys 223 registers, d256 255 with 4 bytes of spills; the
-// overlap at d256 spilled 64 bytes and is not compiled.
-#define FA_WGMMA_CONFIGS(X)                  \
-  X(f16, __half, 64, 128, 3, 1)              \
-  X(f16, __half, 128, 128, 2, 1)             \
-  X(f16, __half, 256, 64, 2, 1)              \
-  X(bf16, __nv_bfloat16, 64, 128, 3, 1)      \
-  X(bf16, __nv_bfloat16, 64, 128, 2, 1)      \
-  X(bf16, __nv_bfloat16, 128, 128, 2, 1)     \
-  X(bf16, __nv_bfloat16, 128, 128, 2, 2)     \
-  X(bf16, __nv_bfloat16, 256, 64, 2, 1)
+// ptxas -v (CUDA 13.0): d64 x 3 warpgroups 150 registers, d128 224, d256 250 (it spilled 4 bytes
+// until the first k-step of S wrote its accumulator without reading it); the overlap spills 24
+// bytes at d128 and 64 at d256 (not compiled). Two blocks per SM at d64 (128 registers) spilled 160.
+#define FA_WGMMA_CONFIGS(X)                    \
+  X(f16, __half, 64, 128, 3, 1, false)         \
+  X(f16, __half, 64, 128, 2, 1, true)          \
+  X(f16, __half, 128, 128, 2, 1, false)        \
+  X(f16, __half, 256, 64, 2, 1, false)         \
+  X(bf16, __nv_bfloat16, 64, 128, 3, 1, false) \
+  X(bf16, __nv_bfloat16, 64, 128, 2, 1, true)  \
+  X(bf16, __nv_bfloat16, 128, 128, 2, 1, false) \
+  X(bf16, __nv_bfloat16, 128, 128, 2, 2, false) \
+  X(bf16, __nv_bfloat16, 256, 64, 2, 1, false)
 
 }  // namespace
 
@@ -358,8 +370,9 @@ bool attention_wgmma_compiled() {
 
 std::vector<AttentionTile> attention_wgmma_configs() {
   std::vector<AttentionTile> out;
-#define FA_LIST(E, T, D, BN, WGS, PIPE) \
-  out.push_back({D, 64 * WGS, BN, WgTraits<T, D, BN, WGS>::kSmemBytes, 4 * WGS, KernelElem::E, 2, false, PIPE});
+#define FA_LIST(E, T, D, BN, WGS, PIPE, CAUSAL_FIRST)                                                        \
+  out.push_back(                                                                                             \
+      {D, 64 * WGS, BN, WgTraits<T, D, BN, WGS>::kSmemBytes, 4 * WGS, KernelElem::E, 2, false, PIPE, CAUSAL_FIRST});
   FA_WGMMA_CONFIGS(FA_LIST)
 #undef FA_LIST
   return out;
@@ -367,7 +380,7 @@ std::vector<AttentionTile> attention_wgmma_configs() {
 
 bool attention_wgmma(const AttentionArgs& a, const AttentionTile& tile, cudaStream_t stream) {
   if (!attention_wgmma_compiled()) return false;
-#define FA_DISPATCH(E, T, D, BN, WGS, PIPE)                                                         \
+#define FA_DISPATCH(E, T, D, BN, WGS, PIPE, CAUSAL_FIRST)                                              \
   if (a.elem == KernelElem::E && a.head_dim == D && tile.block_m == 64 * WGS && tile.block_n == BN && \
       tile.pipeline == PIPE)                                                                            \
     return launch_wgmma<T, D, BN, WGS, PIPE == 2>(a, stream);

@@ -82,9 +82,25 @@ __device__ __forceinline__ void wgmma_pin(std::uint32_t (&r)[N]) {
   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), \
   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
 
+#define FA_WGMMA_ACC32_OUT \
+  "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3]), "=f"(d[4]), "=f"(d[5]), "=f"(d[6]), "=f"(d[7]), \
+  "=f"(d[8]), "=f"(d[9]), "=f"(d[10]), "=f"(d[11]), "=f"(d[12]), "=f"(d[13]), "=f"(d[14]), "=f"(d[15]), \
+  "=f"(d[16]), "=f"(d[17]), "=f"(d[18]), "=f"(d[19]), "=f"(d[20]), "=f"(d[21]), "=f"(d[22]), "=f"(d[23]), \
+  "=f"(d[24]), "=f"(d[25]), "=f"(d[26]), "=f"(d[27]), "=f"(d[28]), "=f"(d[29]), "=f"(d[30]), "=f"(d[31])
+#define FA_WGMMA_ACC64_OUT \
+  "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3]), "=f"(d[4]), "=f"(d[5]), "=f"(d[6]), "=f"(d[7]), \
+  "=f"(d[8]), "=f"(d[9]), "=f"(d[10]), "=f"(d[11]), "=f"(d[12]), "=f"(d[13]), "=f"(d[14]), "=f"(d[15]), \
+  "=f"(d[16]), "=f"(d[17]), "=f"(d[18]), "=f"(d[19]), "=f"(d[20]), "=f"(d[21]), "=f"(d[22]), "=f"(d[23]), \
+  "=f"(d[24]), "=f"(d[25]), "=f"(d[26]), "=f"(d[27]), "=f"(d[28]), "=f"(d[29]), "=f"(d[30]), "=f"(d[31]), \
+  "=f"(d[32]), "=f"(d[33]), "=f"(d[34]), "=f"(d[35]), "=f"(d[36]), "=f"(d[37]), "=f"(d[38]), "=f"(d[39]), \
+  "=f"(d[40]), "=f"(d[41]), "=f"(d[42]), "=f"(d[43]), "=f"(d[44]), "=f"(d[45]), "=f"(d[46]), "=f"(d[47]), \
+  "=f"(d[48]), "=f"(d[49]), "=f"(d[50]), "=f"(d[51]), "=f"(d[52]), "=f"(d[53]), "=f"(d[54]), "=f"(d[55]), \
+  "=f"(d[56]), "=f"(d[57]), "=f"(d[58]), "=f"(d[59]), "=f"(d[60]), "=f"(d[61]), "=f"(d[62]), "=f"(d[63])
+
 // D (+)= A B for one 64 x N x 16 step, T = __half or __nv_bfloat16, fp32 accumulation. ss: A from
 // shared memory (K-major); rs: A from registers. TRANS_B: 0 for a K-major B (K in S = Q K^T),
-// 1 for an N-major B (V in O = P V). accumulate = 0 overwrites D instead of adding to it.
+// 1 for an N-major B (V in O = P V). accumulate = 0 overwrites D instead of adding to it;
+// ss_overwrite does so without reading D at all, so D's registers are free before the call.
 template <class T, int N, int TRANS_B>
 struct Wgmma;
 
@@ -101,6 +117,13 @@ struct Wgmma;
                    ", %" SA ", %" SB ", p, 1, 1, 0, %" STR ";\n}\n"                                            \
                    : FA_WGMMA_ACC##NREG##_OPS                                                                  \
                    : "l"(a), "l"(b), "r"(accumulate), "n"(TRANS_B));                                           \
+    }                                                                                                          \
+    __device__ __forceinline__ static void ss_overwrite(float (&d)[NREG], std::uint64_t a, std::uint64_t b) {      \
+      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" SACC ", 0;\n"                                        \
+                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." PTX "." PTX "\n" FA_WGMMA_ACC##NREG##_STR \
+                   ", %" SA ", %" SB ", p, 1, 1, 0, %" STR ";\n}\n"                                            \
+                   : FA_WGMMA_ACC##NREG##_OUT                                                                  \
+                   : "l"(a), "l"(b), "r"(0), "n"(TRANS_B));                                                    \
     }                                                                                                          \
     __device__ __forceinline__ static void rs(float (&d)[NREG], const std::uint32_t (&a)[4], std::uint64_t b, \
                                               int accumulate) {                                                \

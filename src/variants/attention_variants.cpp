@@ -65,16 +65,21 @@ std::string fa2_configs_text() {
 
 // The first tile of `configs` for the case's element type and head dim that matches every
 // nonzero tile parameter the variant has (block_m, block_n, warps, stages, pipeline); 0 matches any.
+// A causal case takes a matching tile marked causal_first before the first listed.
 std::optional<AttentionTile> find_tile(const std::vector<AttentionTile>& configs, const Problem& p,
                                        const Params& params) {
   auto param = [&](const char* name) { return params.count(name) ? params.at(name) : 0; };
   const std::int64_t bm = param("block_m"), bn = param("block_n"), w = param("warps"), st = param("stages"),
                      pipe = param("pipeline");
+  std::vector<AttentionTile> matches;
   for (const AttentionTile& t : configs)
     if (t.elem == kernel_elem(p.dtype) && t.tf32x3 == (p.dtype == DType::fp32) && t.head_dim == p.head_dim &&
         (bm == 0 || bm == t.block_m) && (bn == 0 || bn == t.block_n) && (w == 0 || w == t.warps) &&
         (st == 0 || st == t.stages) && (pipe == 0 || pipe == t.pipeline))
-      return t;
+      matches.push_back(t);
+  for (const AttentionTile& t : matches)
+    if (p.causal && t.causal_first) return t;
+  if (!matches.empty()) return matches.front();
   return std::nullopt;
 }
 
