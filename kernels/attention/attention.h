@@ -58,7 +58,6 @@ struct AttentionTile {
   bool tf32x3 = false;                  // f32 at fp32 accuracy by three TF32 products (else one)
   int pipeline = 1;                     // score tiles in flight per warpgroup (attn.wgmma: 2 overlaps
                                         // a tile's softmax with the previous tile's P V)
-  bool causal_first = false;            // the default for causal cases (else the first listed is)
 };
 std::vector<AttentionTile> attention_fa2_configs();
 // fp32 only. Returns false when (head_dim, block_m, block_n) is not compiled or the shared memory

@@ -331,32 +331,38 @@ bool launch_wgmma(const AttentionArgs& a, cudaStream_t stream) {
   return true;
 }
 
-// The compiled configurations: (element, head_dim, block_n, warpgroups, pipeline, causal_first);
-// block_m = 64 x warpgroups; pipeline 2 overlaps a tile's softmax with the previous tile's P V
-// (OVERLAP), 1 runs them in turn. The first entry per element and head dim is the default, or for
-// causal cases the one marked causal_first (d64: fewer rows per block waste less on the diagonal).
-// Measured on an H100 (bf16, 16k tokens, seq 2048-16384, TFLOP/s non-causal / causal):
-//   d64:  3 warpgroups x 128 keys 300-333 / 228-312 | 2 x 128 279-299 / 236-298 | 4 x 64 289-308 / 219-292
-//         after the 32-bit diagonal mask: 3 x 128 299-337 / 238-316, 2 x 128 292-314 / 254-311
-//   d128: 2 x 128 385-423 / 318-425 | 2 x 64 278-308 / 231-288 | 3 x 64 365-398 / 284-379
-//         pipeline 2 (2 x 128) 375-418 / 300-405
-//   d256: 2 x 64 424-469 / 336-477 (attn.fa2_mma 298-317 / 239-320)
+// The compiled configurations: (element, head_dim, block_n, warpgroups, pipeline); block_m = 64 x
+// warpgroups; pipeline 2 overlaps a tile's softmax with the previous tile's P V (OVERLAP), 1 runs
+// them in turn. The first entry per element and head dim is the default.
+// Measured on an H100 (bf16, 16k tokens, seq 2048-16384, TFLOP/s non-causal / causal), in order:
+//   first version: d64  3 warpgroups x 128 keys 300-333 / 228-312 | 2 x 128 279-299 / 236-298
+//                        4 x 64 289-308 / 219-292
+//                  d128 2 x 128 385-423 / 318-425 | 2 x 64 278-308 / 231-288 | 3 x 64 365-398 / 284-379
+//                       pipeline 2 (2 x 128) 375-418 / 300-405
+//                  d256 2 x 64 424-469 / 336-477 (attn.fa2_mma 298-317 / 239-320)
+//   after the 32-bit diagonal mask and the write-only first k-step of S:
+//                  d64  2 x 64 349-370 / 292-353 (110 registers: two blocks per SM, whose phases
+//                       interleave) | 1 x 64 335-351 / 305-335 | 3 x 128 299-337 / 252-315
+//                  d128 2 x 128 390-427 / 334-431 | 1 x 64 374-401 / 337-383 | 1 x 128 289-313 /
+//                       236-312 | 2 x 64 336-368 / 284-371
 // The overlap does not pay here: every warpgroup meets at two block barriers per tile, so they
-// run in step and one's softmax already hides behind another's GEMM. (Its first build measured
-// 10-20% slower: ptxas had serialized every wgmma, C7514, because S_{j+1} was issued under a branch.)
-// ptxas -v (CUDA 13.0): d64 x 3 warpgroups 150 registers, d128 224, d256 250 (it spilled 4 bytes
-// until the first k-step of S wrote its accumulator without reading it); the overlap spills 24
-// bytes at d128 and 64 at d256 (not compiled). Two blocks per SM at d64 (128 registers) spilled 160.
-#define FA_WGMMA_CONFIGS(X)                    \
-  X(f16, __half, 64, 128, 3, 1, false)         \
-  X(f16, __half, 64, 128, 2, 1, true)          \
-  X(f16, __half, 128, 128, 2, 1, false)        \
-  X(f16, __half, 256, 64, 2, 1, false)         \
-  X(bf16, __nv_bfloat16, 64, 128, 3, 1, false) \
-  X(bf16, __nv_bfloat16, 64, 128, 2, 1, true)  \
-  X(bf16, __nv_bfloat16, 128, 128, 2, 1, false) \
-  X(bf16, __nv_bfloat16, 128, 128, 2, 2, false) \
-  X(bf16, __nv_bfloat16, 256, 64, 2, 1, false)
+// run in step and one's softmax already hides behind another's GEMM; a second resident block does
+// the same more cheaply. (Its first build measured 10-20% slower: ptxas had serialized every
+// wgmma, C7514, because S_{j+1} was issued under a branch.)
+// ptxas -v (CUDA 13.0): d64 2 x 64 110 registers, 1 x 64 125, 3 x 128 150; d128 224, 1 x 64 184;
+// d256 250 (it spilled 4 bytes until the first k-step of S wrote its accumulator without reading
+// it); the overlap spills 24 bytes at d128 and 64 at d256 (not compiled there).
+#define FA_WGMMA_CONFIGS(X)                  \
+  X(f16, __half, 64, 64, 2, 1)               \
+  X(f16, __half, 128, 128, 2, 1)             \
+  X(f16, __half, 256, 64, 2, 1)              \
+  X(bf16, __nv_bfloat16, 64, 64, 2, 1)       \
+  X(bf16, __nv_bfloat16, 64, 64, 1, 1)       \
+  X(bf16, __nv_bfloat16, 64, 128, 3, 1)      \
+  X(bf16, __nv_bfloat16, 128, 128, 2, 1)     \
+  X(bf16, __nv_bfloat16, 128, 64, 1, 1)      \
+  X(bf16, __nv_bfloat16, 128, 128, 2, 2)     \
+  X(bf16, __nv_bfloat16, 256, 64, 2, 1)
 
 }  // namespace
 
@@ -370,9 +376,8 @@ bool attention_wgmma_compiled() {
 
 std::vector<AttentionTile> attention_wgmma_configs() {
   std::vector<AttentionTile> out;
-#define FA_LIST(E, T, D, BN, WGS, PIPE, CAUSAL_FIRST)                                                        \
-  out.push_back(                                                                                             \
-      {D, 64 * WGS, BN, WgTraits<T, D, BN, WGS>::kSmemBytes, 4 * WGS, KernelElem::E, 2, false, PIPE, CAUSAL_FIRST});
+#define FA_LIST(E, T, D, BN, WGS, PIPE) \
+  out.push_back({D, 64 * WGS, BN, WgTraits<T, D, BN, WGS>::kSmemBytes, 4 * WGS, KernelElem::E, 2, false, PIPE});
   FA_WGMMA_CONFIGS(FA_LIST)
 #undef FA_LIST
   return out;
@@ -380,7 +385,7 @@ std::vector<AttentionTile> attention_wgmma_configs() {
 
 bool attention_wgmma(const AttentionArgs& a, const AttentionTile& tile, cudaStream_t stream) {
   if (!attention_wgmma_compiled()) return false;
-#define FA_DISPATCH(E, T, D, BN, WGS, PIPE, CAUSAL_FIRST)                                              \
+#define FA_DISPATCH(E, T, D, BN, WGS, PIPE)                                                         \
   if (a.elem == KernelElem::E && a.head_dim == D && tile.block_m == 64 * WGS && tile.block_n == BN && \
       tile.pipeline == PIPE)                                                                            \
     return launch_wgmma<T, D, BN, WGS, PIPE == 2>(a, stream);

@@ -65,21 +65,16 @@ std::string fa2_configs_text() {
 
 // The first tile of `configs` for the case's element type and head dim that matches every
 // nonzero tile parameter the variant has (block_m, block_n, warps, stages, pipeline); 0 matches any.
-// A causal case takes a matching tile marked causal_first before the first listed.
 std::optional<AttentionTile> find_tile(const std::vector<AttentionTile>& configs, const Problem& p,
                                        const Params& params) {
   auto param = [&](const char* name) { return params.count(name) ? params.at(name) : 0; };
   const std::int64_t bm = param("block_m"), bn = param("block_n"), w = param("warps"), st = param("stages"),
                      pipe = param("pipeline");
-  std::vector<AttentionTile> matches;
   for (const AttentionTile& t : configs)
     if (t.elem == kernel_elem(p.dtype) && t.tf32x3 == (p.dtype == DType::fp32) && t.head_dim == p.head_dim &&
         (bm == 0 || bm == t.block_m) && (bn == 0 || bn == t.block_n) && (w == 0 || w == t.warps) &&
         (st == 0 || st == t.stages) && (pipe == 0 || pipe == t.pipeline))
-      matches.push_back(t);
-  for (const AttentionTile& t : matches)
-    if (p.causal && t.causal_first) return t;
-  if (!matches.empty()) return matches.front();
+      return t;
   return std::nullopt;
 }
 
@@ -265,7 +260,7 @@ void register_attention_variants(Registry& r) {
       "FlashAttention-2 on Hopper's warpgroup MMA (wgmma, sm_90a): a warpgroup per 64 query rows, Q/K/V read "
       "by the tensor cores from 128-byte-swizzled shared memory, P from registers",
       {DType::fp16, DType::bf16}, {64, 128, 256},
-      {{"block_m", 0, {0, 128, 192}, "query rows per block, 64 per warpgroup (0: the first compiled)"},
+      {{"block_m", 0, {0, 64, 128, 192}, "query rows per block, 64 per warpgroup (0: the first compiled)"},
        {"block_n", 0, {0, 64, 128}, "key rows per tile (0: the first compiled for the dtype and head dim)"},
        {"pipeline", 0, {0, 1, 2},
         "score tiles in flight per warpgroup: 1 runs S, softmax, P V in turn; 2 overlaps the softmax of tile j+1 "
