@@ -221,6 +221,8 @@ void launch_v5_plain(const SoftmaxArgs& a, int cluster_blocks, cudaStream_t s) {
   cluster.val.clusterDim.y = cluster.val.clusterDim.z = 1;
   config.attrs = &cluster;
   config.numAttrs = 1;
+  if (cluster_blocks > 8)  // past the portable 8, Hopper's 16 must be asked for
+    cudaFuncSetAttribute(softmax_v5_kernel<T, TPR, ITEMS, PLAIN>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
   cudaLaunchKernelEx(&config, softmax_v5_kernel<T, TPR, ITEMS, PLAIN>, a, cluster_blocks);
 }
 
@@ -327,7 +329,9 @@ SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, Kernel
     plan.cluster_blocks = next_pow2((vectors + 2047) / 2048);
   } else {
     // Longer than one block holds: a cluster of 1024-thread blocks (measured 1024x131072 fp32:
-    // 2563 GB/s with 4 x 1024, 1885 with 8 x 512).
+    // 2563 GB/s with 4 x 1024, 1885 with 8 x 512). Hopper's non-portable clusters of 16 (asked for
+    // with cluster_blocks=16) did not pay, H100, mask + dropout: 16 x 256 54%, 16 x 512 54%, 8 x
+    // 1024 58% of copy; 4096x32768: 16 x 128 64%, 4 x 512 76%.
     const std::int64_t blocks = (vectors + capacity(1024) - 1) / capacity(1024);
     if (blocks > 8) {
       plan.reason = "row longer than a cluster of 8 blocks holds in registers";

@@ -194,10 +194,11 @@ void register_attention_variants(Registry& r) {
       }});
   r.add(Variant{
       "attn.fa2", OpKind::attention, Backend::gpu,
-      "FlashAttention-2 Algorithm 1, fp32 on CUDA cores: Q tile per block, K/V tiles streamed, online softmax",
+      "FlashAttention-2 Algorithm 1, fp32 on CUDA cores: Q tile per block, K/V tiles streamed, online softmax in "
+      "registers, 4 x 4 register blocks per thread",
       {DType::fp32}, {32, 64, 128, 256},
-      {{"block_m", 0, {0, 32, 64}, "query rows per block (0: the first compiled for the head dim)"},
-       {"block_n", 0, {0, 32, 64}, "key rows per tile (0: the first compiled for the head dim)"}},
+      {{"block_m", 0, {0, 64}, "query rows per block (0: the first compiled for the head dim)"},
+       {"block_n", 0, {0, 64}, "key rows per tile (0: the first compiled for the head dim)"}},
       fa2_configs_text() + "; no memory beyond inputs and outputs; 256 threads",
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
         auto tile = fa2_tile(p, params);

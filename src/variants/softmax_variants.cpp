@@ -92,7 +92,8 @@ void register_softmax_variants(Registry& r) {
       "v5: 16-byte accesses, row in registers (warp or block per row), scale+mask+dropout fused in one pass",
       all_float, {},
       {{"threads_per_row", 0, {0, 32, 128, 256, 512, 1024}, "0: chosen from the shape; else threads of each block"},
-       {"cluster_blocks", 0, {0, 1, 2, 4, 8}, "0: chosen from the shape; else blocks sharing a row (a cluster)"}},
+       {"cluster_blocks", 0, {0, 1, 2, 4, 8, 16},
+        "0: chosen from the shape; else blocks sharing a row (a cluster; 16 is a non-portable size Hopper allows)"}},
       "on chip: cols a multiple of 4 (fp32) or 8 (fp16/bf16), up to 131072 fp32 with a cluster of 8 blocks; "
       "other shapes run v4's kernel (threads_per_row=0 only)",
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
