@@ -126,7 +126,8 @@ __global__ void __launch_bounds__(kThreads) attention_fa2_kernel(AttentionArgs a
       if (needs_mask) {
         std::int64_t last = a.seq_k - 1 - j0;
         if (a.causal) last = std::min<std::int64_t>(last, i0 + 4 * tr + i + diag - j0);
-        const int lane_last = static_cast<int>(std::max<std::int64_t>(std::min<std::int64_t>(last, BN), -1)) - 4 * tc;
+        const int lane_last =
+            static_cast<int>(std::max<std::int64_t>(std::min<std::int64_t>(last, BN), -1)) - 4 * tc;
 #pragma unroll
         for (int j = 0; j < 4; ++j)
           if (j > lane_last) s[i][j] = -INFINITY;

@@ -18,6 +18,7 @@
 //   - The row sum l stays per lane until the end (one quad reduction), and O is divided once.
 // Measured figures live in results/README.md beside the command that produced them.
 #include "kernels/attention/attention.h"
+#include "kernels/attention/attention_block.cuh"
 #include "kernels/common/mma.cuh"
 
 #include <type_traits>
@@ -103,17 +104,10 @@ __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(Attention
   const std::uint32_t v_s = k_s + STAGES * Tr::kTileBytes;  // K buffers, then V buffers
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
-  const std::int64_t m_block = gridDim.x - 1 - blockIdx.x;  // heaviest causal tiles first
-  const std::int64_t h = blockIdx.y, b = blockIdx.z, bh = b * a.heads + h;
-  const std::int64_t kv = b * a.kv_heads + h / (a.heads / a.kv_heads);
-  const std::int64_t i0 = m_block * BM;
-  const T* q = static_cast<const T*>(a.q) + (bh * a.seq_q + i0) * D;
-  const T* k = static_cast<const T*>(a.k) + kv * a.seq_k * D;
-  const T* v = static_cast<const T*>(a.v) + kv * a.seq_k * D;
-  const std::int64_t diag = a.seq_k - a.seq_q;  // query i sees keys j <= i + diag
-  const std::int64_t key_end =
-      a.causal ? std::min<std::int64_t>(a.seq_k, std::max<std::int64_t>(0, i0 + BM + diag)) : a.seq_k;
-  const int n_tiles = static_cast<int>((key_end + BN - 1) / BN);
+  const AttentionBlock<T, D> blk(a, BM);
+  const std::int64_t bh = blk.bh, i0 = blk.i0, diag = blk.diag;
+  const T *q = blk.q, *k = blk.k, *v = blk.v;
+  const int n_tiles = blk.tiles(BN);
   const float scale_log2 = a.scale * 1.4426950408889634f;
   const int warp_row = warp * kMt * 16;  // this warp's first row in the block
 

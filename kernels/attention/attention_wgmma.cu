@@ -18,6 +18,7 @@
 //     1 / l applied once at the end; the log-sum-exp per row as a second output.
 // Measured figures live in results/README.md beside the command that produced them.
 #include "kernels/attention/attention.h"
+#include "kernels/attention/attention_block.cuh"
 #include "kernels/common/mma.cuh"
 #include "kernels/common/wgmma.cuh"
 
@@ -187,20 +188,15 @@ __global__ void __launch_bounds__(WGS * 128, 1) attention_wgmma_kernel(Attention
 
   const int wg = static_cast<int>(threadIdx.x) / 128, warp = (static_cast<int>(threadIdx.x) / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x) % 32, g = lane >> 2, t = lane & 3;
-  const std::int64_t m_block = gridDim.x - 1 - blockIdx.x;  // heaviest causal tiles first
-  const std::int64_t h = blockIdx.y, b = blockIdx.z, bh = b * a.heads + h;
-  const std::int64_t kv = b * a.kv_heads + h / (a.heads / a.kv_heads);
-  const std::int64_t i0 = m_block * kBM;
-  const T* q = static_cast<const T*>(a.q) + (bh * a.seq_q + i0) * D;
-  const T* k = static_cast<const T*>(a.k) + kv * a.seq_k * D;
-  const T* v = static_cast<const T*>(a.v) + kv * a.seq_k * D;
-  const std::int64_t diag = a.seq_k - a.seq_q;  // query i sees keys j <= i + diag
-  const std::int64_t key_end =
-      a.causal ? std::min<std::int64_t>(a.seq_k, std::max<std::int64_t>(0, i0 + kBM + diag)) : a.seq_k;
-  const int n_tiles = static_cast<int>((key_end + BN - 1) / BN);
+  const AttentionBlock<T, D> blk(a, kBM);
+  const std::int64_t bh = blk.bh, i0 = blk.i0, diag = blk.diag;
+  const T *q = blk.q, *k = blk.k, *v = blk.v;
+  const int n_tiles = blk.tiles(BN);
   const float scale_log2 = a.scale * 1.4426950408889634f;
   const std::int64_t lane_row = i0 + 64 * wg + 16 * warp + g;  // this lane's rows: +0 and +8
-  auto rows_of = [&](int tile) { return TileRows{lane_row, static_cast<std::int64_t>(tile) * BN, a.seq_k, diag, a.causal, t}; };
+  auto rows_of = [&](int tile) {
+    return TileRows{lane_row, static_cast<std::int64_t>(tile) * BN, a.seq_k, diag, a.causal, t};
+  };
   auto needs_mask = [&](int tile) {
     const std::int64_t j0 = static_cast<std::int64_t>(tile) * BN;
     return j0 + BN > a.seq_k || (a.causal && j0 + BN - 1 > i0 + diag);

@@ -1,0 +1,37 @@
+#pragma once
+// Where a block of a tiled attention kernel works: the query tile it owns and the keys it visits.
+// Grid: x counts query tiles from the last one (under causal masking the last tiles see the most
+// keys, so the heaviest blocks start first and the tail is short), y the head, z the batch.
+#include <cstdint>
+
+#include "kernels/attention/attention.h"
+
+namespace fabench {
+
+template <class T, int D>
+struct AttentionBlock {
+  std::int64_t bh;       // batch * heads + head: the Q, O and lse slice
+  std::int64_t i0;       // first query row of the tile
+  std::int64_t diag;     // query i sees keys j <= i + diag (causal, bottom-right aligned)
+  std::int64_t key_end;  // keys at or past it are never visible to this tile
+  const T* q;            // row i0 of this head's Q
+  const T* k;            // key 0 of the KV head this head reads (GQA: heads / kv_heads share one)
+  const T* v;
+
+  __device__ __forceinline__ AttentionBlock(const AttentionArgs& a, int block_m) {
+    const std::int64_t h = blockIdx.y, b = blockIdx.z;
+    bh = b * a.heads + h;
+    const std::int64_t kv = b * a.kv_heads + h / (a.heads / a.kv_heads);
+    i0 = static_cast<std::int64_t>(gridDim.x - 1 - blockIdx.x) * block_m;
+    diag = a.seq_k - a.seq_q;
+    key_end = a.causal ? std::min<std::int64_t>(a.seq_k, std::max<std::int64_t>(0, i0 + block_m + diag)) : a.seq_k;
+    q = static_cast<const T*>(a.q) + (bh * a.seq_q + i0) * D;
+    k = static_cast<const T*>(a.k) + kv * a.seq_k * D;
+    v = static_cast<const T*>(a.v) + kv * a.seq_k * D;
+  }
+  __device__ __forceinline__ int tiles(int block_n) const {
+    return static_cast<int>((key_end + block_n - 1) / block_n);
+  }
+};
+
+}  // namespace fabench
