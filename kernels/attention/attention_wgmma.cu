@@ -42,13 +42,6 @@ struct WgTraits {
   static_assert(D % 64 == 0 && (BN == 64 || BN == 128), "whole 128-byte column blocks; N of S is 64 or 128");
 };
 
-// Byte offset of 16-byte chunk c of row r in a tile of ROWS rows kept as 128-byte-swizzled column
-// blocks of 64 elements (the layout wgmma's descriptors read).
-template <int ROWS>
-__device__ __forceinline__ std::uint32_t wg_swizzle(int r, int c) {
-  return static_cast<std::uint32_t>((c >> 3) * ROWS * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
-}
-
 // ROWS rows of D elements from `src` into a swizzled tile; rows at or past `rows_left` are zeros.
 template <class Tr, int ROWS, class T>
 __device__ __forceinline__ void wg_load_tile(std::uint32_t dst, const T* src, std::int64_t rows_left) {
@@ -61,7 +54,7 @@ __device__ __forceinline__ void wg_load_tile(std::uint32_t dst, const T* src, st
     const int r = e / Tr::kChunks, c = e % Tr::kChunks;
     const bool valid = r < rows_left;
     const unsigned char* from = valid ? bytes + (static_cast<std::size_t>(r) * Tr::kChunks + c) * 16 : bytes;
-    cp_async_16(dst + wg_swizzle<ROWS>(r, c), from, valid);
+    cp_async_16(dst + swizzle128_offset(ROWS, r, c), from, valid);
   }
 }
 

@@ -22,16 +22,9 @@
 
 #include <cstdint>
 
-namespace fabench {
+#include "kernels/common/wgmma_layout.h"  // wgmma_desc, swizzle128_offset
 
-// A shared-memory matrix descriptor with the 128-byte swizzle (layout type 1 in bits 62-63).
-// Addresses and offsets are stored in 16-byte units, 14 bits each.
-__device__ __forceinline__ std::uint64_t wgmma_desc(std::uint32_t smem_addr, std::uint32_t leading_bytes,
-                                                    std::uint32_t stride_bytes) {
-  return static_cast<std::uint64_t>((smem_addr & 0x3FFFFu) >> 4) |
-         static_cast<std::uint64_t>((leading_bytes >> 4) & 0x3FFFu) << 16 |
-         static_cast<std::uint64_t>((stride_bytes >> 4) & 0x3FFFu) << 32 | std::uint64_t{1} << 62;
-}
+namespace fabench {
 
 // Orders this thread's register accesses before the wgmma that follows (needed before the first
 // wgmma and whenever its accumulator or A registers were written by other instructions).
