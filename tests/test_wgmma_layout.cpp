@@ -27,27 +27,32 @@ TEST_CASE("wgmma descriptors pack address, offsets and the 128-byte swizzle mode
   CHECK(((wgmma_desc(0, 128 * 128, 1024) >> 16) & 0x3FFF) == 128 * 128 / 16);
 }
 
-TEST_CASE("the 128-byte swizzle stores every chunk once, in the pattern the hardware reads", "[wgmma]") {
-  for (int rows : {64, 128, 192}) {
-    for (int chunks : {8, 16, 32}) {  // head dims 64, 128, 256 of 16-bit data
-      std::set<std::uint32_t> seen;
-      for (int r = 0; r < rows; ++r)
-        for (int c = 0; c < chunks; ++c) {
-          const std::uint32_t off = swizzle128_offset(rows, r, c);
-          INFO("rows " << rows << " row " << r << " chunk " << c);
-          CHECK(off % 16 == 0);
-          CHECK(off < static_cast<std::uint32_t>(rows * chunks * 16));
-          CHECK(seen.insert(off).second);
-          // Column block c / 8 holds rows of 128 bytes; within one, the row sits at 128 r and address
-          // bits 4-6 are the chunk XOR address bits 7-9 (the row mod 8): the 128-byte swizzle.
-          CHECK(off / (rows * 128) == static_cast<std::uint32_t>(c / 8));
-          CHECK((off % (rows * 128)) / 128 == static_cast<std::uint32_t>(r));
-          CHECK(((off >> 4) & 7) == ((static_cast<std::uint32_t>(c) & 7) ^ ((off >> 7) & 7)));
-        }
+template <int ROWS>
+void check_swizzle(int chunks) {
+  std::set<std::uint32_t> seen;
+  for (int r = 0; r < ROWS; ++r)
+    for (int c = 0; c < chunks; ++c) {
+      const std::uint32_t off = swizzle128_offset<ROWS>(r, c);
+      INFO("rows " << ROWS << " row " << r << " chunk " << c);
+      CHECK(off % 16 == 0);
+      CHECK(off < static_cast<std::uint32_t>(ROWS * chunks * 16));
+      CHECK(seen.insert(off).second);
+      // Column block c / 8 holds rows of 128 bytes; within one, the row sits at 128 r and address
+      // bits 4-6 are the chunk XOR address bits 7-9 (the row mod 8): the 128-byte swizzle.
+      CHECK(off / (ROWS * 128) == static_cast<std::uint32_t>(c / 8));
+      CHECK((off % (ROWS * 128)) / 128 == static_cast<std::uint32_t>(r));
+      CHECK(((off >> 4) & 7) == ((static_cast<std::uint32_t>(c) & 7) ^ ((off >> 7) & 7)));
     }
+}
+
+TEST_CASE("the 128-byte swizzle stores every chunk once, in the pattern the hardware reads", "[wgmma]") {
+  for (int chunks : {8, 16, 32}) {  // head dims 64, 128, 256 of 16-bit data
+    check_swizzle<64>(chunks);
+    check_swizzle<128>(chunks);
+    check_swizzle<192>(chunks);
   }
   // Eight consecutive rows read at one logical chunk land in eight different 16-byte slots.
   std::set<std::uint32_t> slots;
-  for (int r = 0; r < 8; ++r) slots.insert((swizzle128_offset(64, r, 3) >> 4) & 7);
+  for (int r = 0; r < 8; ++r) slots.insert((swizzle128_offset<64>(r, 3) >> 4) & 7);
   CHECK(slots.size() == 8);
 }

@@ -54,7 +54,7 @@ __device__ __forceinline__ void wg_load_tile(std::uint32_t dst, const T* src, st
     const int r = e / Tr::kChunks, c = e % Tr::kChunks;
     const bool valid = r < rows_left;
     const unsigned char* from = valid ? bytes + (static_cast<std::size_t>(r) * Tr::kChunks + c) * 16 : bytes;
-    cp_async_16(dst + swizzle128_offset(ROWS, r, c), from, valid);
+    cp_async_16(dst + swizzle128_offset<ROWS>(r, c), from, valid);
   }
 }
 

@@ -18,12 +18,13 @@ FA_HOST_DEVICE std::uint64_t wgmma_desc(std::uint32_t smem_addr, std::uint32_t l
          static_cast<std::uint64_t>((stride_bytes >> 4) & 0x3FFFu) << 32 | std::uint64_t{1} << 62;
 }
 
-// Byte offset of 16-byte chunk c of row r in a tile of `rows` rows kept as column blocks of 128
+// Byte offset of 16-byte chunk c of row r in a tile of ROWS rows kept as column blocks of 128
 // bytes (64 16-bit elements): block c / 8, row r at 128 r, chunk (c mod 8) XOR (r mod 8). With the
 // tile 1024-byte aligned this is what the hardware's 128-byte swizzle reads: address bits 4-6 are
 // the chunk XOR address bits 7-9.
-FA_HOST_DEVICE std::uint32_t swizzle128_offset(int rows, int r, int c) {
-  return static_cast<std::uint32_t>((c >> 3) * rows * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
+template <int ROWS>
+FA_HOST_DEVICE std::uint32_t swizzle128_offset(int r, int c) {
+  return static_cast<std::uint32_t>((c >> 3) * ROWS * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
 }
 
 }  // namespace fabench
