@@ -118,7 +118,8 @@ __device__ __forceinline__ void softmax_tile(float (&s)[BN / 2], const TileRows&
       const std::int64_t row = at.row + 8 * rh;
       std::int64_t last = at.seq_k - 1 - at.j0;
       if (at.causal) last = std::min<std::int64_t>(last, row + at.diag - at.j0);
-      const int lane_last = static_cast<int>(std::max<std::int64_t>(std::min<std::int64_t>(last, BN), -1)) - 2 * at.t;
+      const int lane_last =
+          static_cast<int>(std::max<std::int64_t>(std::min<std::int64_t>(last, BN), -1)) - 2 * at.t;
 #pragma unroll
       for (int nt = 0; nt < BN / 8; ++nt)
 #pragma unroll

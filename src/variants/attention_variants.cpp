@@ -104,13 +104,14 @@ std::optional<AttentionTile> wgmma_tile(const Problem& p, const Params& params) 
 std::string wgmma_configs_text() { return tiles_text(attention_wgmma_configs(), false); }
 
 // What a tiled tensor-core variant cannot run: no such tile, more shared memory than the device
-// grants, or grid limits. params_text and configs_text only shape the message.
+// grants, or grid limits. params_text() and configs_text() shape the refusal and are only called
+// for one (support is checked for every case of a sweep).
+template <class ParamsText, class ConfigsText>
 std::optional<std::string> tile_limits(const std::optional<AttentionTile>& tile, const Problem& p,
-                                       const std::string& params_text, const std::string& configs_text,
-                                       const DeviceCaps& caps) {
+                                       const DeviceCaps& caps, ParamsText params_text, ConfigsText configs_text) {
   if (!tile)
-    return fmt::format("{} not compiled for {} head_dim {} ({})", params_text, to_string(p.dtype), p.head_dim,
-                       configs_text);
+    return fmt::format("{} not compiled for {} head_dim {} ({})", params_text(), to_string(p.dtype), p.head_dim,
+                       configs_text());
   if (tile->smem_bytes > caps.smem_per_block_optin)
     return fmt::format("needs {} bytes of shared memory, the device grants {}", tile->smem_bytes,
                        caps.smem_per_block_optin);
@@ -245,10 +246,13 @@ void register_attention_variants(Registry& r) {
         if (caps.available && caps.cc_major < 8)
           return fmt::format("mma.sync with bf16/tf32 needs compute capability 8.0, the device has {}.{}",
                              caps.cc_major, caps.cc_minor);
-        return tile_limits(mma_tile(p, params), p,
-                           fmt::format("block_m={} block_n={} warps={} stages={}", params.at("block_m"),
-                                       params.at("block_n"), params.at("warps"), params.at("stages")),
-                           mma_configs_text(), caps);
+        return tile_limits(
+            mma_tile(p, params), p, caps,
+            [&] {
+              return fmt::format("block_m={} block_n={} warps={} stages={}", params.at("block_m"),
+                                 params.at("block_n"), params.at("warps"), params.at("stages"));
+            },
+            mma_configs_text);
       },
       nullptr,
       [](const LaunchArgs& la) {
@@ -273,10 +277,13 @@ void register_attention_variants(Registry& r) {
         if (caps.available && (caps.cc_major != 9 || caps.cc_minor != 0))
           return fmt::format("wgmma needs compute capability 9.0 (sm_90a), the device has {}.{}", caps.cc_major,
                              caps.cc_minor);
-        return tile_limits(wgmma_tile(p, params), p,
-                           fmt::format("block_m={} block_n={} pipeline={}", params.at("block_m"),
-                                       params.at("block_n"), params.at("pipeline")),
-                           wgmma_configs_text(), caps);
+        return tile_limits(
+            wgmma_tile(p, params), p, caps,
+            [&] {
+              return fmt::format("block_m={} block_n={} pipeline={}", params.at("block_m"), params.at("block_n"),
+                                 params.at("pipeline"));
+            },
+            wgmma_configs_text);
       },
       nullptr,
       [](const LaunchArgs& la) {
