@@ -23,6 +23,9 @@
 // 24.4-27.4, 2.5x v1, 0.84-0.85x PyTorch's efficient kernel at d64 and 0.60-0.62x at d128 (that
 // kernel runs fp32 as 3xTF32 on tensor cores, as attn.fa2_mma's fp32 tiles do). With P in its own
 // buffer d128 held one block per SM: 22.9-24.9.
+// v2.1: the transposing tile loads were rearranged to be free of bank conflicts (Nsight Compute
+// had found 14.2-way conflicts on the shared stores at d128) and batch four 16-byte loads: d64
+// 28.0-30.1, d128 28.0-30.1 (0.85-0.86x and 0.64-0.66x PyTorch's efficient kernel, same H100).
 // Measured figures live in results/README.md beside the command that produced them.
 #include "kernels/attention/attention.h"
 
@@ -45,14 +48,25 @@ struct Fa2Traits {
   static constexpr std::size_t kSmemFloats = static_cast<std::size_t>(D) * kStride * 2 +
                                              static_cast<std::size_t>(kTile) * D + (kPInK ? 0 : kTile * kStride);
   static constexpr std::size_t kSmemBytes = kSmemFloats * sizeof(float);
+  // 16-byte tile loads in flight before their stores. d64 takes them one at a time: four took it
+  // from 64 registers to 80, three blocks per SM where shared memory holds four.
+  static constexpr int kLoadBatch = D == 64 ? 1 : 4;
 };
 
 // A [rows][D] tile of `src` (rows at or past rows_left read as 0) stored transposed into dst[D][kStride],
-// multiplied by `mul`; 16-byte global reads along a row.
+// multiplied by `mul`. A warp takes 16 rows x 8 columns: lanes 0-15 read 16 bytes of rows r..r+15,
+// lanes 16-31 the next 16 bytes of the same rows (one 32-byte sector a row), and each of the four
+// scalar stores hits 32 different banks (dim c + k and c + 4 + k rows are 16 banks apart, since
+// kStride = 4 mod 32). (v2 gave a warp one row's 128 dims: the stores, 272 floats apart, fell on
+// two banks, 14.2-way conflicts on average by Nsight Compute, at d128 H100.)
 template <int D>
 __device__ __forceinline__ void load_transposed(float* dst, const float* src, std::int64_t rows_left, float mul) {
-  for (int e = threadIdx.x; e < kTile * D / 4; e += kThreads) {
-    const int r = e / (D / 4), c = 4 * (e % (D / 4));
+  constexpr int kColGroups = D / 4;  // 16-byte groups a row; even, so a warp's two stay in one row block
+  static_assert(kColGroups % 2 == 0 && kTile * kColGroups % kThreads == 0, "whole warps of 16 rows x 2 groups");
+#pragma unroll (Fa2Traits<D>::kLoadBatch)
+  for (int i = 0; i < kTile * kColGroups / kThreads; ++i) {
+    const int e = static_cast<int>(threadIdx.x) + i * kThreads, rest = e / 16;
+    const int r = 16 * (rest / kColGroups) + e % 16, c = 4 * (rest % kColGroups);
     float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     if (r < rows_left) x = *reinterpret_cast<const float4*>(src + static_cast<std::size_t>(r) * D + c);
     dst[(c + 0) * kStride + r] = x.x * mul;
@@ -98,6 +112,7 @@ __global__ void __launch_bounds__(kThreads) attention_fa2_kernel(AttentionArgs a
   for (std::int64_t j0 = 0; j0 < key_end; j0 += BN) {
     __syncthreads();  // every thread is done with the previous tile's K, V and P
     load_transposed<D>(k_t, k + j0 * D, a.seq_k - j0, 1.0f);
+#pragma unroll (Tr::kLoadBatch)
     for (int e = tid; e < BN * D / 4; e += kThreads) {
       const int r = e / (D / 4);
       float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
