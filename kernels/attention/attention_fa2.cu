@@ -28,6 +28,7 @@
 // 28.0-30.1, d128 28.0-30.1 (0.85-0.86x and 0.64-0.66x PyTorch's efficient kernel, same H100).
 // Measured figures live in results/README.md beside the command that produced them.
 #include "kernels/attention/attention.h"
+#include "kernels/attention/attention_block.cuh"
 
 namespace fabench {
 
@@ -139,10 +140,7 @@ __global__ void __launch_bounds__(kThreads) attention_fa2_kernel(AttentionArgs a
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       if (needs_mask) {
-        std::int64_t last = a.seq_k - 1 - j0;
-        if (a.causal) last = std::min<std::int64_t>(last, i0 + 4 * tr + i + diag - j0);
-        const int lane_last =
-            static_cast<int>(std::max<std::int64_t>(std::min<std::int64_t>(last, BN), -1)) - 4 * tc;
+        const int lane_last = lane_key_limit(i0 + 4 * tr + i, j0, a.seq_k, a.causal, diag, BN, 4 * tc);
 #pragma unroll
         for (int j = 0; j < 4; ++j)
           if (j > lane_last) s[i][j] = -INFINITY;

@@ -111,15 +111,9 @@ __device__ __forceinline__ void softmax_tile(float (&s)[BN / 2], const TileRows&
 #pragma unroll
   for (int rh = 0; rh < 2; ++rh) {
     if (needs_mask) {
-      // Key j0 + c is kept when c <= last: c < seq_k - j0 and, causal, c <= row + diag - j0. One
-      // 64-bit bound per row, then a 32-bit compare per element; the per-element 64-bit compares
-      // it replaced cost causal tiles 5-8% at seq 2048 (H100, d128 317 -> 334 TFLOP/s, d64 2 x 128
-      // 236 -> 254, measured together with the write-only first k-step of S).
-      const std::int64_t row = at.row + 8 * rh;
-      std::int64_t last = at.seq_k - 1 - at.j0;
-      if (at.causal) last = std::min<std::int64_t>(last, row + at.diag - at.j0);
-      const int lane_last =
-          static_cast<int>(std::max<std::int64_t>(std::min<std::int64_t>(last, BN), -1)) - 2 * at.t;
+      // (The 32-bit mask measured: d128 317 -> 334 TFLOP/s, d64 2 x 128 236 -> 254, causal seq
+      // 2048 on an H100, together with the write-only first k-step of S.)
+      const int lane_last = lane_key_limit(at.row + 8 * rh, at.j0, at.seq_k, at.causal, at.diag, BN, 2 * at.t);
 #pragma unroll
       for (int nt = 0; nt < BN / 8; ++nt)
 #pragma unroll
@@ -192,10 +186,7 @@ __global__ void __launch_bounds__(WGS * 128, 1) attention_wgmma_kernel(Attention
   auto rows_of = [&](int tile) {
     return TileRows{lane_row, static_cast<std::int64_t>(tile) * BN, a.seq_k, diag, a.causal, t};
   };
-  auto needs_mask = [&](int tile) {
-    const std::int64_t j0 = static_cast<std::int64_t>(tile) * BN;
-    return j0 + BN > a.seq_k || (a.causal && j0 + BN - 1 > i0 + diag);
-  };
+  auto needs_mask = [&](int tile) { return blk.needs_mask(a, static_cast<std::int64_t>(tile) * BN, BN); };
 
   // Tile j's K and V go to buffer j % 2, one commit group each (empty past the end, so the
   // counts the waits rely on stay fixed): Q with K_0, then V_0, K_1, V_1 before the loop.
