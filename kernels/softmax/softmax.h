@@ -7,7 +7,8 @@
 //   v3 softmax_warp:   one warp per row, the row in registers, shuffle reductions (cols <= 1024).
 //   v4 softmax_online: one block per row, max and sum in one online pass, then the write pass.
 //   v5 softmax_fused:  16-byte accesses, the row in registers (warp or block per row), scale, mask
-//                      and dropout fused; v4 for rows it cannot hold.
+//                      and dropout fused; long rows with a mask or dropout streamed through shared
+//                      memory by persistent clusters; v4 for rows it cannot hold.
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
@@ -50,6 +51,9 @@ struct SoftmaxFusedPlan {
   int threads_per_row = 0;
   int items = 0;           // 16-byte vectors per thread
   int cluster_blocks = 1;  // blocks sharing one row (a thread-block cluster) when > 1
+  // > 0: the streamed path, this many persistent clusters each taking every stream_clusters-th
+  // row through shared memory (long rows with a mask or dropout); 0: one row slice per block.
+  int stream_clusters = 0;
   const char* reason = "";
 };
 // plain: no mask and no dropout (the kernel then holds more of the row per thread).

@@ -22,6 +22,7 @@
 #include "kernels/common/element.cuh"
 #include "kernels/common/reduce.cuh"
 #include "kernels/softmax/softmax.h"
+#include "kernels/softmax/softmax_fused.cuh"
 #include "kernels/softmax/softmax_mask.cuh"
 
 namespace fabench {
@@ -29,39 +30,7 @@ namespace fabench {
 namespace {
 
 namespace cg = cooperative_groups;
-constexpr float kLog2e = 1.4426950408889634f;
-
-// 16 bytes of T, aligned so a load or store is one 128-bit instruction.
-template <class T>
-struct alignas(16) Vec16 {
-  static constexpr int kElems = 16 / sizeof(T);
-  T v[kElems];
-};
-
-// The mask bytes of N consecutive columns (N = 4 or 8), aligned because cols and c are multiples of N.
-template <int N>
-struct MaskBytes;
-template <>
-struct MaskBytes<4> {
-  uchar4 b;
-  __device__ bool operator[](int e) const { return (&b.x)[e] != 0; }
-};
-template <>
-struct MaskBytes<8> {
-  uint2 b;
-  __device__ bool operator[](int e) const { return ((e < 4 ? b.x : b.y) >> (8 * (e % 4))) & 0xffu; }
-};
-
-template <int N>
-__device__ __forceinline__ bool kept(const SoftmaxArgs& a, std::int64_t row_last, std::int64_t c, int e,
-                                     std::int32_t length, const MaskBytes<N>& m) {
-  switch (a.mask_kind) {
-    case SoftmaxMaskKind::causal: return c + e <= row_last;
-    case SoftmaxMaskKind::lengths: return c + e < length;
-    case SoftmaxMaskKind::tensor: return m[e];
-    default: return true;
-  }
-}
+using namespace softmax_v5;
 
 // Merges the threads' (max, sum of exp2(x - max)) over the row: the block first, then (clustered)
 // the blocks of the cluster through distributed shared memory, all in one exchange. A clustered
@@ -135,27 +104,14 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
 #pragma unroll
     for (int i = 0; i < ITEMS; ++i) {
       const int k = first_vector + slice_vector<TPR>(i, t);
-      // The vector's first element is a multiple of E (4 or 8), so the vector lies in one Philox
-      // group of 8 elements: one call per vector. (A per-element "same group?" test instead made
-      // the compiler inline up to 32 Philox bodies a thread: 8192x4096 with dropout fell from 3442
-      // to 2457 GB/s. Also tried: lane pairs each drawing one group for two items and swapping
-      // words by shuffle, half the Philox calls for fp32; measured slower, 3058 against 3266 GB/s.
-      // Tried again with the bits drawn here, one shuffle of packed keep bits per thread (H200,
-      // 8192x4096): dropout alone rose from 77% to 85% of copy, but the mask-only case, which runs
-      // none of it, fell from 92% to 72-84% and mask + dropout stayed at 63-75%: reverted. Drawn
-      // after the loads are consumed instead of here: mask + dropout 64%.)
+      // (Tried: lane pairs each drawing one group for two items and swapping words by shuffle,
+      // half the Philox calls for fp32; measured slower, 3058 against 3266 GB/s. Tried again with
+      // the bits drawn here, one shuffle of packed keep bits per thread (H200, 8192x4096): dropout
+      // alone rose from 77% to 85% of copy, but the mask-only case, which runs none of it, fell
+      // from 92% to 72-84% and mask + dropout stayed at 63-75%: reverted. Drawn after the loads
+      // are consumed instead of here: mask + dropout 64%.)
       const std::uint64_t first = static_cast<std::uint64_t>(r * a.cols) + static_cast<std::uint64_t>(k) * E;
-      const Philox4 bits = philox4x32_10(first >> 3, a.seed);
-      const bool high_half = E == 4 && ((first >> 2) & 1u);  // fp32: which half of the group
-#pragma unroll
-      for (int e = 0; e < E; ++e) {
-        // Word (element / 2) % 4 of the group, selected without a run-time index into `bits`.
-        const int word = E == 8 ? e / 2 : e / 2 + (high_half ? 2 : 0);
-        const std::uint32_t w = word == 0 ? bits.x[0] : word == 1 ? bits.x[1] : word == 2 ? bits.x[2] : bits.x[3];
-        const std::uint32_t decision = (e & 1) ? (w >> 16) : (w & 0xFFFFu);
-        const int bit = i * E + e;
-        if (decision >= a.dropout_threshold) keep[bit / 32] |= 1u << (bit % 32);
-      }
+      keep[i * E / 32] |= vector_keep_bits<E>(a, first) << (i * E % 32);
     }
   }
   float v[ITEMS][E];
@@ -327,6 +283,21 @@ SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, Kernel
     // vectors 69%; dropout alone 4 x 256 79%, 4 x 512 76%, 2 x 1024 69%.
     plan.threads_per_row = 512;
     plan.cluster_blocks = next_pow2((vectors + 2047) / 2048);
+  } else if (!plain && elem == KernelElem::f32 && vectors <= 8 * kStreamThreads * kStreamItems) {
+    // fp32 with a mask or dropout, longer than 8 x 512 x 4 vectors: the streamed path
+    // (softmax_fused_stream.cu), clusters of blocks holding 4096 vectors of each row, as many as
+    // can be resident, streaming their rows through shared memory. Measured (H100, scale + mask
+    // + dropout, % of copy, against the register path's 8 x 1024 threads x 4 vectors): fp32
+    // 1024x131072 64.6 against 57.9 (mask alone 81.1 against 71.9); but 4096x32768 71.0 against
+    // 76.9 with 4 x 512 x 4 above, and bf16 1024x131072 61.5 against 65.8: those keep registers.
+    constexpr int kSlice = kStreamThreads * kStreamItems;
+    plan.threads_per_row = kStreamThreads;
+    plan.items = kStreamItems;
+    plan.cluster_blocks = next_pow2((vectors + kSlice - 1) / kSlice);
+    plan.stream_clusters =
+        static_cast<int>(std::min<std::int64_t>(rows, std::max(1, sm_count / plan.cluster_blocks)));
+    plan.on_chip = true;
+    return plan;
   } else {
     // Longer than one block holds: a cluster of 1024-thread blocks (measured 1024x131072 fp32:
     // 2563 GB/s with 4 x 1024, 1885 with 8 x 512). Hopper's non-portable clusters of 16 (asked for
@@ -349,6 +320,10 @@ SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, Kernel
 void softmax_fused(const SoftmaxArgs& args, const SoftmaxFusedPlan& plan, cudaStream_t stream) {
   if (!plan.on_chip) {
     softmax_online(args, 1024, stream);
+    return;
+  }
+  if (plan.stream_clusters > 0) {
+    softmax_fused_stream(args, plan, stream);
     return;
   }
   FA_DISPATCH_ELEM(args.elem, launch_v5<T>(args, plan, stream));

@@ -89,13 +89,15 @@ void register_softmax_variants(Registry& r) {
       }});
   r.add(Variant{
       "softmax.fused", OpKind::softmax, Backend::gpu,
-      "v5: 16-byte accesses, row in registers (warp or block per row), scale+mask+dropout fused in one pass",
+      "v5: 16-byte accesses, row in registers (warp, block or cluster per row), scale+mask+dropout fused in one "
+      "pass; long rows with a mask or dropout streamed through shared memory by persistent clusters",
       all_float, {},
       {{"threads_per_row", 0, {0, 32, 128, 256, 512, 1024}, "0: chosen from the shape; else threads of each block"},
        {"cluster_blocks", 0, {0, 1, 2, 4, 8, 16},
         "0: chosen from the shape; else blocks sharing a row (a cluster; 16 is a non-portable size Hopper allows)"}},
       "on chip: cols a multiple of 4 (fp32) or 8 (fp16/bf16), up to 131072 fp32 with a cluster of 8 blocks; "
-      "other shapes run v4's kernel (threads_per_row=0 only)",
+      "other shapes run v4's kernel (threads_per_row=0 only); threads_per_row or cluster_blocks set: the row in "
+      "registers, never streamed",
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
         const int tpr = static_cast<int>(params.at("threads_per_row"));
         const int cluster = static_cast<int>(params.at("cluster_blocks"));

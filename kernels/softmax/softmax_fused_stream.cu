@@ -1,0 +1,204 @@
+// softmax v5, streamed path: long rows with a mask or dropout, streamed through shared memory by
+// persistent clusters (chosen by softmax_fused_plan; softmax.fused's other shapes keep the row in
+// registers, softmax_fused.cu).
+//
+// Against the register path: there a block holds one slice of one row, so its load, its
+// reduction (block, then cluster) and its stores run in turn, and with one or two blocks of 512 to
+// 1024 threads per SM the memory idles while a row is reduced and written: with scale + mask +
+// dropout, fp32, 4096x32768 ran at 76.8% of the calibrated copy and 1024x131072 at 57.8% (H100).
+// Here a cluster of C blocks owns rows r, r + clusters, ..., each block one slice of 4096 16-byte
+// vectors of each; the slice of the next row (x and mask bytes) is fetched with cp.async into the
+// other half of a double buffer while the current row is reduced and written, so the loads never
+// stop. One block of 1024 threads per SM (two stages of 80 KiB fp32, 96 KiB 16-bit).
+//   - A thread's vectors of a row are a warp's contiguous 512 bytes, in shared memory as in
+//     memory, so every copy and store is whole sectors; one Philox call per vector, as in the
+//     register path.
+//   - The clusters are as many as can be resident together (cudaOccupancyMaxActiveClusters):
+//     one more, and its rows run after everyone else's.
+//   - Tried: 512 threads x 8 vectors a row (16 warps an SM; fp32 4096x32768: mask alone 82.7 ->
+//     85.2% of copy, mask + dropout 76.8 -> 70.4%, H100); threads holding two adjacent vectors,
+//     one Philox call for both: uncoalesced stores and 4.8-way shared-memory conflicts, 63.6%.
+#include <cooperative_groups.h>
+
+#include <algorithm>
+
+#include "kernels/common/element.cuh"
+#include "kernels/common/mma.cuh"
+#include "kernels/softmax/softmax_fused.cuh"
+
+namespace fabench {
+
+namespace {
+
+namespace cg = cooperative_groups;
+using namespace softmax_v5;
+
+constexpr int kThreads = kStreamThreads;
+
+// A 4- or 8-byte copy global -> shared (the mask bytes of one vector), zero-filled when !valid.
+template <int BYTES>
+__device__ __forceinline__ void cp_async_small(std::uint32_t dst, const void* src, bool valid) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(dst), "l"(src), "n"(BYTES),
+               "r"(valid ? BYTES : 0));
+}
+
+template <class T>
+struct StreamLayout {
+  static constexpr int kE = Vec16<T>::kElems;
+  static constexpr int kSliceVectors = kThreads * kStreamItems;
+  static constexpr int kXBytes = kSliceVectors * 16;
+  static constexpr int kMaskBytes = kSliceVectors * kE;
+  static constexpr int kStageBytes = kXBytes + kMaskBytes;  // the mask part stays unused without a mask tensor
+  static constexpr int kSmemBytes = 2 * kStageBytes;
+};
+
+template <class T>
+__global__ void __launch_bounds__(kThreads, 1) softmax_stream_kernel(SoftmaxArgs a, int cluster_blocks) {
+  using L = StreamLayout<T>;
+  using V = Vec16<T>;
+  constexpr int E = L::kE;
+  extern __shared__ __align__(16) unsigned char smem[];
+  __shared__ MaxSum scratch[32];
+  __shared__ MaxSum exchange[2];  // this block's (max, sum) of rows of even and odd iterations
+  __shared__ MaxSum merged;
+  cg::cluster_group cluster = cg::this_cluster();
+  const int t = static_cast<int>(threadIdx.x);
+  const int rank = static_cast<int>(blockIdx.x) % cluster_blocks;
+  const std::int64_t clusters = gridDim.x / cluster_blocks;
+  const int vectors = static_cast<int>(a.cols / E);  // the plan keeps cols < 2^31
+  const int first_vector = rank * L::kSliceVectors;  // this block's slice of every row
+  const bool mask_tensor = a.mask_kind == SoftmaxMaskKind::tensor;
+  const float scale = a.scale * kLog2e;
+  const std::uint32_t smem0 = smem_address(smem);
+  // Row r's slice into stage `stage`, one commit group (empty past the last row, so that the
+  // wait below always leaves exactly the newest group in flight). Copies go warp-contiguous.
+  auto fetch = [&](std::int64_t r, int stage) {
+    if (r < a.rows) {
+      const std::uint32_t xs = smem0 + stage * L::kStageBytes, ms = xs + L::kXBytes;
+      const V* x = reinterpret_cast<const V*>(static_cast<const T*>(a.x) + r * a.cols);
+#pragma unroll
+      for (int i = 0; i < kStreamItems; ++i) {
+        const int slot = i * kThreads + t, k = first_vector + slot;
+        cp_async_16(xs + slot * 16, x + (k < vectors ? k : 0), k < vectors);
+        if (mask_tensor)
+          cp_async_small<E>(ms + slot * E, a.mask + r * a.cols + static_cast<std::int64_t>(k < vectors ? k : 0) * E,
+                            k < vectors);
+      }
+    }
+    cp_async_commit();
+  };
+
+  std::int64_t r = blockIdx.x / cluster_blocks;
+  fetch(r, 0);
+  for (int it = 0; r < a.rows; ++it, r += clusters) {
+    const int stage = it & 1;
+    fetch(r + clusters, stage ^ 1);  // its buffer was last read an iteration ago, before a barrier
+    cp_async_wait<1>();
+    __syncthreads();  // every thread's part of this row's slice has landed
+    const unsigned char* xs = smem + stage * L::kStageBytes;
+    const std::int32_t length = a.mask_kind == SoftmaxMaskKind::lengths ? a.lengths[r] : 0;
+    const std::int64_t row_last = a.mask_kind == SoftmaxMaskKind::causal ? r % a.cols : 0;
+
+    float v[kStreamItems][E];
+    std::uint32_t keep[(kStreamItems * E + 31) / 32] = {};
+    MaxSum mine;  // this thread's max and sum of exp2(v - max)
+#pragma unroll
+    for (int i = 0; i < kStreamItems; ++i) {
+      const int slot = i * kThreads + t, k = first_vector + slot;  // a warp: 512 contiguous bytes
+      if (a.dropout_threshold)
+        keep[i * E / 32] |=
+            vector_keep_bits<E>(a, static_cast<std::uint64_t>(r * a.cols) + static_cast<std::uint64_t>(k) * E)
+            << (i * E % 32);
+      const V raw = reinterpret_cast<const V*>(xs)[slot];
+      MaskBytes<E> m{};
+      if (mask_tensor) m = reinterpret_cast<const MaskBytes<E>*>(xs + L::kXBytes)[slot];
+#pragma unroll
+      for (int e = 0; e < E; ++e) {
+        const bool in = k < vectors && kept(a, row_last, static_cast<std::int64_t>(k) * E, e, length, m);
+        v[i][e] = in ? scale * to_float(raw.v[e]) : -INFINITY;
+        mine.max = fmaxf(mine.max, v[i][e]);
+      }
+    }
+    // Exp against the thread's own max, so one exchange gives the row's max and sum (as the
+    // register path does).
+    const float base = mine.max == -INFINITY ? 0.0f : mine.max;
+#pragma unroll
+    for (int i = 0; i < kStreamItems; ++i)
+#pragma unroll
+      for (int e = 0; e < E; ++e) {
+        v[i][e] = exp2f(v[i][e] - base);
+        mine.sum += v[i][e];
+      }
+    // The block (whose barriers also end every read of this stage), then the cluster: one warp
+    // reads the peers' slots. Slots alternate by iteration: a block can write a row's slot only
+    // after passing the cluster barrier of the row before, which every peer reaches after
+    // reading the older slot.
+    MaxSum row = block_allreduce<kThreads>(mine, MaxSumOp<true>{}, scratch);
+    if (cluster_blocks > 1) {
+      if (t == 0) exchange[it & 1] = row;
+      cluster.sync();
+      if (t < 32) {
+        MaxSum peer = t < cluster_blocks ? *cluster.map_shared_rank(&exchange[it & 1], t) : MaxSum{};
+        peer = warp_merge<true>(peer);
+        if (t == 0) merged = peer;
+      }
+      __syncthreads();
+      row = merged;
+    }
+    const float factor = row.sum > 0.0f && mine.max != -INFINITY ? exp2f(mine.max - row.max) / row.sum : 0.0f;
+
+    V* y = reinterpret_cast<V*>(static_cast<T*>(a.y) + r * a.cols);
+#pragma unroll
+    for (int i = 0; i < kStreamItems; ++i) {
+      const int k = first_vector + i * kThreads + t;
+      if (k >= vectors) continue;
+      V out;
+#pragma unroll
+      for (int e = 0; e < E; ++e) {
+        float o = v[i][e] * factor;
+        if (a.dropout_threshold) {
+          const int bit = i * E + e;
+          o = (keep[bit / 32] >> (bit % 32)) & 1u ? o * a.keep_scale : 0.0f;
+        }
+        out.v[e] = from_float<T>(o);
+      }
+      y[k] = out;
+    }
+  }
+  cp_async_wait<0>();
+  cluster.sync();  // no block leaves while a peer may still read its exchange slots
+}
+
+template <class T>
+void launch_stream(const SoftmaxArgs& a, const SoftmaxFusedPlan& plan, cudaStream_t s) {
+  using L = StreamLayout<T>;
+  auto kernel = softmax_stream_kernel<T>;
+  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, L::kSmemBytes);
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(plan.stream_clusters * plan.cluster_blocks));
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = L::kSmemBytes;
+  config.stream = s;
+  cudaLaunchAttribute cluster{};
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = static_cast<unsigned>(plan.cluster_blocks);
+  cluster.val.clusterDim.y = cluster.val.clusterDim.z = 1;
+  config.attrs = &cluster;
+  config.numAttrs = 1;
+  // Persistent clusters must all be resident at once: a cluster that waits for a free GPC runs
+  // its whole share of rows after the others (SMs / C clusters of 8 came out as 15 resident of
+  // 16 on an H100, and the row time doubled). Asked once per kernel and cluster size.
+  static int resident[9] = {};
+  int& fits = resident[plan.cluster_blocks];
+  if (fits == 0 && cudaOccupancyMaxActiveClusters(&fits, kernel, &config) != cudaSuccess) fits = 1;
+  config.gridDim = dim3(static_cast<unsigned>(std::max(1, std::min(plan.stream_clusters, fits)) * plan.cluster_blocks));
+  cudaLaunchKernelEx(&config, kernel, a, plan.cluster_blocks);
+}
+
+}  // namespace
+
+void softmax_fused_stream(const SoftmaxArgs& args, const SoftmaxFusedPlan& plan, cudaStream_t stream) {
+  FA_DISPATCH_ELEM(args.elem, launch_stream<T>(args, plan, stream));
+}
+
+}  // namespace fabench
