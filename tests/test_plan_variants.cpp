@@ -38,7 +38,8 @@ const Variant& variant(const std::string& name) {
 }  // namespace
 
 TEST_CASE("plan JSON lists the sweep's cases with their keys, rows, model and settings", "[plan]") {
-  const std::string dir = "test_plan_json";
+  // Under the system's temporary folder, so that a run from any working directory leaves no trace.
+  const std::string dir = (std::filesystem::temp_directory_path() / "fabench_test_plan_json").string();
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   const std::string config = dir + "/sweep.json";
@@ -75,6 +76,7 @@ TEST_CASE("plan JSON lists the sweep's cases with their keys, rows, model and se
     }
   }
   CHECK_THROWS_AS(plan_json(dir + "/missing.json", "", test::registry()), ConfigError);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("attn.fa2_mma runs the compiled tiles of fp16, bf16, tf32 and fp32 and says why it skips", "[variants]") {
