@@ -14,6 +14,7 @@
 #include "kernels/attention/attention.h"
 #include "kernels/softmax/softmax.h"
 #include "report/rows.hpp"
+#include "variants/attention_tiles.hpp"
 
 using namespace fabench;
 
@@ -82,6 +83,21 @@ TEST_CASE("plan JSON lists the sweep's cases with their keys, rows, model and se
 TEST_CASE("attn.fa2_mma runs the compiled tiles of fp16, bf16, tf32 and fp32 and says why it skips", "[variants]") {
   const Variant& v = variant("attn.fa2_mma");
   const DeviceCaps caps = hopper();
+  // Chosen tiles: 128 rows, but 64 for causal d128 in 16-bit types; asked-for values always win.
+  for (DType t : {DType::fp16, DType::bf16}) {
+    CHECK(attention_fa2_mma_tile(test::attention(1, 2, 2, 64, 64, 128, true, t), with_defaults(v, {}))->block_m == 64);
+    CHECK(attention_fa2_mma_tile(test::attention(1, 2, 2, 64, 64, 128, false, t), with_defaults(v, {}))->block_m ==
+          128);
+    CHECK(attention_fa2_mma_tile(test::attention(1, 2, 2, 64, 64, 64, true, t), with_defaults(v, {}))->block_m == 128);
+    CHECK(attention_fa2_mma_tile(test::attention(1, 2, 2, 64, 64, 128, true, t),
+                                 with_defaults(v, {{"block_m", 128}}))
+              ->block_m == 128);
+  }
+  // tf32 has one d128 tile, causal or not.
+  CHECK(attention_fa2_mma_tile(test::attention(1, 2, 2, 64, 64, 128, true, DType::tf32), with_defaults(v, {}))
+            ->block_n ==
+        attention_fa2_mma_tile(test::attention(1, 2, 2, 64, 64, 128, false, DType::tf32), with_defaults(v, {}))
+            ->block_n);
   for (DType t : {DType::fp16, DType::bf16})
     for (std::int64_t d : {64, 128, 256})
       CHECK_FALSE(unsupported_reason(v, test::attention(2, 4, 2, 1000, 17, d, true, t), with_defaults(v, {}), caps));

@@ -8,6 +8,7 @@
 #include "core/variant.hpp"
 #include "reference/attention_reference.hpp"
 #include "run/cublas.hpp"
+#include "variants/attention_tiles.hpp"
 #include "variants/kernel_args.hpp"
 #include "variants/register.hpp"
 
@@ -94,9 +95,6 @@ std::string tiles_text(const std::vector<AttentionTile>& configs, bool with_warp
   return s;
 }
 
-std::optional<AttentionTile> mma_tile(const Problem& p, const Params& params) {
-  return find_tile(attention_fa2_mma_configs(), p, params);
-}
 std::string mma_configs_text() { return tiles_text(attention_fa2_mma_configs(), true); }
 std::optional<AttentionTile> wgmma_tile(const Problem& p, const Params& params) {
   return find_tile(attention_wgmma_configs(), p, params);
@@ -160,6 +158,22 @@ void attention_cublas(const LaunchArgs& la) {
 }
 
 }  // namespace
+
+// Causal d128 in fp16/bf16 defaults to 64-row tiles: at 128 rows the tile needs all 255 registers
+// and spills, and causal blocks are short. Measured (H100, bf16, 16k tokens, fb438612dc5e's
+// `tiles` sweep): 64 x 64 281 / 320 TFLOP/s causal at seq 2048 / 8192 against 271 / 308 for
+// 128 x 64; non-causal 316 / 327 against 330 / 347, so there 128 rows stay the default.
+std::optional<AttentionTile> attention_fa2_mma_tile(const Problem& p, const Params& params) {
+  const std::vector<AttentionTile> configs = attention_fa2_mma_configs();
+  auto param = [&](const char* name) { return params.count(name) ? params.at(name) : 0; };
+  const bool chosen = param("block_m") == 0 && param("block_n") == 0 && param("warps") == 0 && param("stages") == 0;
+  if (chosen && p.causal && p.head_dim == 128 && (p.dtype == DType::fp16 || p.dtype == DType::bf16)) {
+    Params short_rows = params;
+    short_rows["block_m"] = 64;
+    if (auto tile = find_tile(configs, p, short_rows)) return tile;
+  }
+  return find_tile(configs, p, params);
+}
 
 void register_attention_variants(Registry& r) {
   const std::vector<DType> all_float = {DType::fp32, DType::fp16, DType::bf16};
@@ -237,7 +251,9 @@ void register_attention_variants(Registry& r) {
       "FlashAttention-2 on tensor cores: mma.sync, ldmatrix, cp.async, swizzled shared memory; S and P in registers; "
       "fp32 by 3xTF32",
       {DType::fp32, DType::tf32, DType::fp16, DType::bf16}, {64, 128, 256},
-      {{"block_m", 0, {0, 64, 128}, "query rows per block (0: the first compiled for the dtype and head dim)"},
+      {{"block_m", 0, {0, 64, 128},
+        "query rows per block (0: chosen; 64 for causal d128 fp16/bf16, else the first compiled for the dtype and head "
+        "dim)"},
        {"block_n", 0, {0, 32, 64}, "key rows per tile (0: the first compiled)"},
        {"warps", 0, {0, 4, 8}, "warps per block (0: the first compiled)"},
        {"stages", 0, {0, 1, 2}, "K/V buffers: 1 as FlashAttention-2, 2 fetches a whole tile ahead (0: the first compiled)"}},
@@ -247,7 +263,7 @@ void register_attention_variants(Registry& r) {
           return fmt::format("mma.sync with bf16/tf32 needs compute capability 8.0, the device has {}.{}",
                              caps.cc_major, caps.cc_minor);
         return tile_limits(
-            mma_tile(p, params), p, caps,
+            attention_fa2_mma_tile(p, params), p, caps,
             [&] {
               return fmt::format("block_m={} block_n={} warps={} stages={}", params.at("block_m"),
                                  params.at("block_n"), params.at("warps"), params.at("stages"));
@@ -256,7 +272,7 @@ void register_attention_variants(Registry& r) {
       },
       nullptr,
       [](const LaunchArgs& la) {
-        const AttentionTile tile = *mma_tile(la.problem, la.params);
+        const AttentionTile tile = *attention_fa2_mma_tile(la.problem, la.params);
         if (!attention_fa2_mma(attention_args(la.problem, la.tensors), tile, la.stream))
           throw std::runtime_error("attn.fa2_mma: the kernel's shared memory could not be granted");
       }});
