@@ -127,34 +127,13 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
       mine.max = fmaxf(mine.max, v[i][e]);
     }
   }
-  // Each element's exp against the thread's own max, so the row's max and sum need one reduction
-  // (one cluster exchange), not two; the thread rescales by exp2(mine.max - row.max) at the end.
-  const float base = mine.max == -INFINITY ? 0.0f : mine.max;  // all masked: exp2(-inf) = 0
-#pragma unroll
-  for (int i = 0; i < ITEMS; ++i)
-#pragma unroll
-    for (int e = 0; e < E; ++e) {
-      v[i][e] = exp2f(v[i][e] - base);
-      mine.sum += v[i][e];
-    }
+  exp_against_own_max(v, mine);
   const MaxSum row = row_allreduce<TPR>(mine, scratch, &exchange, cluster_blocks);
-  // (A thread with nothing kept holds zeros; its factor must not be 0 * inf.)
-  const float factor = row.sum > 0.0f && mine.max != -INFINITY ? exp2f(mine.max - row.max) / row.sum : 0.0f;
+  const float factor = row_factor(mine, row);
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {
     const int k = first_vector + slice_vector<TPR>(i, t);
-    if (k >= vectors) continue;
-    V out;
-#pragma unroll
-    for (int e = 0; e < E; ++e) {
-      float o = v[i][e] * factor;
-      if (!PLAIN && a.dropout_threshold) {
-        const int bit = i * E + e;
-        o = (keep[bit / 32] >> (bit % 32)) & 1u ? o * a.keep_scale : 0.0f;
-      }
-      out.v[e] = from_float<T>(o);
-    }
-    y[k] = out;
+    if (k < vectors) y[k] = output_vector<T>(a, v, i, factor, keep, !PLAIN && a.dropout_threshold);
   }
   finish_row(cluster_blocks);
 }

@@ -3,6 +3,7 @@
 // dropout decisions for one vector.
 #include <cstdint>
 
+#include "kernels/common/element.cuh"
 #include "kernels/common/philox.h"
 #include "kernels/common/reduce.cuh"
 #include "kernels/softmax/softmax.h"
@@ -61,6 +62,44 @@ __device__ __forceinline__ std::uint32_t vector_keep_bits(const SoftmaxArgs& a, 
     const std::uint32_t w = word == 0 ? bits.x[0] : word == 1 ? bits.x[1] : word == 2 ? bits.x[2] : bits.x[3];
     const std::uint32_t decision = (e & 1) ? (w >> 16) : (w & 0xFFFFu);
     if (decision >= a.dropout_threshold) out |= 1u << e;
+  }
+  return out;
+}
+
+// Each of the thread's scaled values (-inf where masked) becomes exp2(v - the thread's own max),
+// summed into mine.sum: the row's max and sum then need one reduction (one cluster exchange), not
+// two, and the thread rescales by exp2(mine.max - row.max) at the end (row_factor).
+template <int ITEMS, int E>
+__device__ __forceinline__ void exp_against_own_max(float (&v)[ITEMS][E], MaxSum& mine) {
+  const float base = mine.max == -INFINITY ? 0.0f : mine.max;  // all masked: exp2(-inf) = 0
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i)
+#pragma unroll
+    for (int e = 0; e < E; ++e) {
+      v[i][e] = exp2f(v[i][e] - base);
+      mine.sum += v[i][e];
+    }
+}
+
+// What turns the thread's exp2(v - mine.max) into the row's softmax. (A thread with nothing kept
+// holds zeros; its factor must not be 0 * inf.)
+__device__ __forceinline__ float row_factor(MaxSum mine, MaxSum row) {
+  return row.sum > 0.0f && mine.max != -INFINITY ? exp2f(mine.max - row.max) / row.sum : 0.0f;
+}
+
+// Output vector i of the thread: v * factor, with dropout's keep bits (bit i E + e) applied.
+template <class T, int ITEMS, int E>
+__device__ __forceinline__ Vec16<T> output_vector(const SoftmaxArgs& a, const float (&v)[ITEMS][E], int i,
+                                                  float factor, const std::uint32_t* keep, bool dropout) {
+  Vec16<T> out;
+#pragma unroll
+  for (int e = 0; e < E; ++e) {
+    float o = v[i][e] * factor;
+    if (dropout) {
+      const int bit = i * E + e;
+      o = (keep[bit / 32] >> (bit % 32)) & 1u ? o * a.keep_scale : 0.0f;
+    }
+    out.v[e] = from_float<T>(o);
   }
   return out;
 }

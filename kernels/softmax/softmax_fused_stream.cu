@@ -119,16 +119,7 @@ __global__ void __launch_bounds__(kThreads, 1) softmax_stream_kernel(SoftmaxArgs
         mine.max = fmaxf(mine.max, v[i][e]);
       }
     }
-    // Exp against the thread's own max, so one exchange gives the row's max and sum (as the
-    // register path does).
-    const float base = mine.max == -INFINITY ? 0.0f : mine.max;
-#pragma unroll
-    for (int i = 0; i < kStreamItems; ++i)
-#pragma unroll
-      for (int e = 0; e < E; ++e) {
-        v[i][e] = exp2f(v[i][e] - base);
-        mine.sum += v[i][e];
-      }
+    exp_against_own_max(v, mine);
     // The block (whose barriers also end every read of this stage), then the cluster: one warp
     // reads the peers' slots. Slots alternate by iteration: a block can write a row's slot only
     // after passing the cluster barrier of the row before, which every peer reaches after
@@ -145,24 +136,12 @@ __global__ void __launch_bounds__(kThreads, 1) softmax_stream_kernel(SoftmaxArgs
       __syncthreads();
       row = merged;
     }
-    const float factor = row.sum > 0.0f && mine.max != -INFINITY ? exp2f(mine.max - row.max) / row.sum : 0.0f;
-
+    const float factor = row_factor(mine, row);
     V* y = reinterpret_cast<V*>(static_cast<T*>(a.y) + r * a.cols);
 #pragma unroll
     for (int i = 0; i < kStreamItems; ++i) {
       const int k = first_vector + i * kThreads + t;
-      if (k >= vectors) continue;
-      V out;
-#pragma unroll
-      for (int e = 0; e < E; ++e) {
-        float o = v[i][e] * factor;
-        if (a.dropout_threshold) {
-          const int bit = i * E + e;
-          o = (keep[bit / 32] >> (bit % 32)) & 1u ? o * a.keep_scale : 0.0f;
-        }
-        out.v[e] = from_float<T>(o);
-      }
-      y[k] = out;
+      if (k < vectors) y[k] = output_vector<T>(a, v, i, factor, keep, a.dropout_threshold != 0);
     }
   }
   cp_async_wait<0>();
