@@ -19,8 +19,10 @@
 //   - Latency, found with Nsight Compute's per-instruction stall samples against FlashAttention-2
 //     (bf16 d128 on an H100): K fragments are loaded a step ahead of their MMAs, and the softmax
 //     runs each phase (max, shuffles, exp, sums) over all of a lane's rows at once. Against the
-//     version before, bf16, 16k tokens, seq 2k-16k: d64 +7-11%, d128 +1-3%, d256 +4-7%; ratio to
-//     PyTorch's flash backend d64 0.98-1.13x, d128 0.96-1.01x, d256 0.92-1.12x (same run).
+//     version before, bf16, 16k tokens, seq 2k-16k: d64 +7-11%, d128 +1-3%, d256 +4-7% (one A/B
+//     run). Final run (results/h100, 627076cf3547), ratio to PyTorch's flash backend: d64
+//     1.04-1.13x, d128 0.95-1.05x (causal with 64-row tiles, see attention_fa2_mma_tile), d256
+//     0.95-1.18x.
 // Measured figures live in results/README.md beside the command that produced them.
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_block.cuh"
