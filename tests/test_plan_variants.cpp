@@ -190,13 +190,13 @@ TEST_CASE("softmax.fused streams long rows with a mask or dropout through persis
   CHECK(plain.threads_per_row == 1024);
   CHECK(plain.cluster_blocks == 1);
   CHECK(plain.stream_clusters == 0);
-  // Masked: held in registers by 4 blocks of 512 threads x 4 vectors.
+  // Masked: streamed by clusters of 2 blocks of 1024 threads x 4 vectors, one block per SM.
   const SoftmaxFusedPlan masked = softmax_fused_plan(4096, 32768, KernelElem::f32, false, 0, 0, 132);
   CHECK(masked.on_chip);
-  CHECK(masked.threads_per_row == 512);
-  CHECK(masked.cluster_blocks == 4);
+  CHECK(masked.threads_per_row == 1024);
+  CHECK(masked.cluster_blocks == 2);
   CHECK(masked.items == 4);
-  CHECK(masked.stream_clusters == 0);
+  CHECK(masked.stream_clusters == 66);
   // 131072 fp32 columns: streamed, 8 blocks of 1024 threads a row; never more clusters than rows.
   const SoftmaxFusedPlan longest = softmax_fused_plan(1024, 131072, KernelElem::f32, false, 0, 0, 132);
   CHECK(longest.on_chip);
@@ -212,7 +212,7 @@ TEST_CASE("softmax.fused streams long rows with a mask or dropout through persis
   CHECK(half.items == 4);
   CHECK(half.stream_clusters == 0);
   // Asked-for threads or clusters keep the register path, so it stays measurable.
-  const SoftmaxFusedPlan asked = softmax_fused_plan(1024, 131072, KernelElem::f32, false, 1024, 8, 132);
+  const SoftmaxFusedPlan asked = softmax_fused_plan(4096, 32768, KernelElem::f32, false, 512, 4, 132);
   CHECK(asked.on_chip);
   CHECK(asked.stream_clusters == 0);
   CHECK(asked.items == 4);

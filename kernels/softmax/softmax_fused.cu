@@ -256,19 +256,14 @@ SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, Kernel
     // One big block beats a cluster: measured (H200) 4096x32768 fp32 3703 GB/s at 1024 threads,
     // 2479 with 4 blocks of 256 sharing the row (cluster barriers and co-scheduling cost more).
     plan.threads_per_row = vectors <= capacity(512) ? 512 : 1024;
-  } else if (!plain && vectors <= 8 * 512 * 4) {
-    // With a mask or dropout, blocks of 512 threads holding 4 vectors each: measured (H100,
-    // 4096x32768 fp32, scale + mask + dropout) 4 x 512 76% of copy, 2 x 1024 71%, 2 x 512 x 8
-    // vectors 69%; dropout alone 4 x 256 79%, 4 x 512 76%, 2 x 1024 69%.
-    plan.threads_per_row = 512;
-    plan.cluster_blocks = next_pow2((vectors + 2047) / 2048);
   } else if (!plain && elem == KernelElem::f32 && vectors <= 8 * kStreamThreads * kStreamItems) {
-    // fp32 with a mask or dropout, longer than 8 x 512 x 4 vectors: the streamed path
+    // fp32 with a mask or dropout, longer than a block holds: the streamed path
     // (softmax_fused_stream.cu), clusters of blocks holding 4096 vectors of each row, as many as
-    // can be resident, streaming their rows through shared memory. Measured (H100, scale + mask
-    // + dropout, % of copy, against the register path's 8 x 1024 threads x 4 vectors): fp32
-    // 1024x131072 64.6 against 57.9 (mask alone 81.1 against 71.9); but 4096x32768 71.0 against
-    // 76.9 with 4 x 512 x 4 above, and bf16 1024x131072 61.5 against 65.8: those keep registers.
+    // can be resident, streaming their rows through shared memory. Measured (H100, % of copy,
+    // scale + mask + dropout, against the register path's 4 x 512 threads x 4 vectors at 32768
+    // columns and 8 x 1024 x 4 at 131072): 4096x32768 79.8 against 76.3, 1024x131072 77.6
+    // against 64.7 (dropout alone 75.7 / 73.3 against 73.8 / 59.5). bf16 keeps registers: the
+    // streamed path without the lane-pair Philox measured 61.5 against 65.8 at 1024x131072.
     constexpr int kSlice = kStreamThreads * kStreamItems;
     plan.threads_per_row = kStreamThreads;
     plan.items = kStreamItems;
@@ -277,6 +272,12 @@ SoftmaxFusedPlan softmax_fused_plan(std::int64_t rows, std::int64_t cols, Kernel
         static_cast<int>(std::min<std::int64_t>(rows, std::max(1, sm_count / plan.cluster_blocks)));
     plan.on_chip = true;
     return plan;
+  } else if (!plain && vectors <= 8 * 512 * 4) {
+    // With a mask or dropout, blocks of 512 threads holding 4 vectors each: measured (H100,
+    // 4096x32768 fp32, scale + mask + dropout) 4 x 512 76% of copy, 2 x 1024 71%, 2 x 512 x 8
+    // vectors 69%; dropout alone 4 x 256 79%, 4 x 512 76%, 2 x 1024 69%.
+    plan.threads_per_row = 512;
+    plan.cluster_blocks = next_pow2((vectors + 2047) / 2048);
   } else {
     // Longer than one block holds: a cluster of 1024-thread blocks (measured 1024x131072 fp32:
     // 2563 GB/s with 4 x 1024, 1885 with 8 x 512). Hopper's non-portable clusters of 16 (asked for

@@ -66,6 +66,19 @@ __device__ __forceinline__ std::uint32_t vector_keep_bits(const SoftmaxArgs& a, 
   return out;
 }
 
+// The keep bits of 4 fp32 elements from the two Philox words of their half of a group (w0:
+// elements 0 and 1, w1: 2 and 3; low 16 bits for even elements), as vector_keep_bits decides.
+__device__ __forceinline__ std::uint32_t half_group_keep_bits(const SoftmaxArgs& a, std::uint32_t w0,
+                                                              std::uint32_t w1) {
+  std::uint32_t out = 0;
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    const std::uint32_t w = e < 2 ? w0 : w1;
+    if (((e & 1) ? (w >> 16) : (w & 0xFFFFu)) >= a.dropout_threshold) out |= 1u << e;
+  }
+  return out;
+}
+
 // Each of the thread's scaled values (-inf where masked) becomes exp2(v - the thread's own max),
 // summed into mine.sum: the row's max and sum then need one reduction (one cluster exchange), not
 // two, and the thread rescales by exp2(mine.max - row.max) at the end (row_factor).

@@ -56,19 +56,21 @@ std::vector<Problem> softmax_problems() {
         out.push_back(pr);
       }
   // More rows than the streamed path has clusters (16 of 8 blocks on 132 SMs), so each cluster
-  // loops over several rows through both halves of its double buffer.
-  for (MaskKind m : {MaskKind::causal, MaskKind::tensor}) {
-    Problem pr;
-    pr.op = OpKind::softmax;
-    pr.dtype = DType::fp32;
-    pr.rows = 40;
-    pr.cols = 131072;
-    pr.mask = m;
-    pr.dropout = 0.1;
-    pr.scale = 0.7;
-    pr.seed = 97;
-    out.push_back(pr);
-  }
+  // loops over several rows through both halves of its double buffer; 65540 columns start every
+  // other row in the middle of a Philox group (dropout bits drawn per vector, not per lane pair).
+  for (std::int64_t cols : {131072, 65540})
+    for (MaskKind m : {MaskKind::causal, MaskKind::tensor}) {
+      Problem pr;
+      pr.op = OpKind::softmax;
+      pr.dtype = DType::fp32;
+      pr.rows = 40;
+      pr.cols = cols;
+      pr.mask = m;
+      pr.dropout = 0.1;
+      pr.scale = 0.7;
+      pr.seed = 97;
+      out.push_back(pr);
+    }
   return out;
 }
 
