@@ -183,39 +183,35 @@ TEST_CASE("attn.wgmma takes fp16/bf16 on compute capability 9.0 and says why it 
   CHECK_FALSE(v.workspace_bytes);
 }
 
+namespace {
+
+// The shape of a softmax.fused plan: threads per row, blocks per row, vectors per thread, and the
+// streamed path's clusters (0: the row in registers).
+void check_plan(const SoftmaxFusedPlan& plan, int threads, int cluster, int items, int stream_clusters) {
+  CHECK(plan.on_chip);
+  CHECK(plan.threads_per_row == threads);
+  CHECK(plan.cluster_blocks == cluster);
+  CHECK(plan.items == items);
+  CHECK(plan.stream_clusters == stream_clusters);
+}
+
+}  // namespace
+
 TEST_CASE("softmax.fused streams long rows with a mask or dropout through persistent clusters", "[variants]") {
+  auto plan = [](std::int64_t rows, std::int64_t cols, KernelElem e, bool plain, int tpr = 0, int cluster = 0) {
+    return softmax_fused_plan(rows, cols, e, plain, tpr, cluster, 132);
+  };
   // 4096 x 32768 fp32: plain in one 1024-thread block, holding the row in registers.
-  const SoftmaxFusedPlan plain = softmax_fused_plan(4096, 32768, KernelElem::f32, true, 0, 0, 132);
-  CHECK(plain.on_chip);
-  CHECK(plain.threads_per_row == 1024);
-  CHECK(plain.cluster_blocks == 1);
-  CHECK(plain.stream_clusters == 0);
+  check_plan(plan(4096, 32768, KernelElem::f32, true), 1024, 1, 8, 0);
   // Masked: streamed by clusters of 2 blocks of 1024 threads x 4 vectors, one block per SM.
-  const SoftmaxFusedPlan masked = softmax_fused_plan(4096, 32768, KernelElem::f32, false, 0, 0, 132);
-  CHECK(masked.on_chip);
-  CHECK(masked.threads_per_row == 1024);
-  CHECK(masked.cluster_blocks == 2);
-  CHECK(masked.items == 4);
-  CHECK(masked.stream_clusters == 66);
+  check_plan(plan(4096, 32768, KernelElem::f32, false), 1024, 2, 4, 66);
   // 131072 fp32 columns: streamed, 8 blocks of 1024 threads a row; never more clusters than rows.
-  const SoftmaxFusedPlan longest = softmax_fused_plan(1024, 131072, KernelElem::f32, false, 0, 0, 132);
-  CHECK(longest.on_chip);
-  CHECK(longest.threads_per_row == 1024);
-  CHECK(longest.cluster_blocks == 8);
-  CHECK(longest.items == 4);
-  CHECK(longest.stream_clusters == 16);
-  CHECK(softmax_fused_plan(5, 131072, KernelElem::f32, false, 0, 0, 132).stream_clusters == 5);
+  check_plan(plan(1024, 131072, KernelElem::f32, false), 1024, 8, 4, 16);
+  check_plan(plan(5, 131072, KernelElem::f32, false), 1024, 8, 4, 5);
   // bf16 keeps registers: 8 blocks of 512 threads x 4 vectors.
-  const SoftmaxFusedPlan half = softmax_fused_plan(1024, 131072, KernelElem::bf16, false, 0, 0, 132);
-  CHECK(half.threads_per_row == 512);
-  CHECK(half.cluster_blocks == 8);
-  CHECK(half.items == 4);
-  CHECK(half.stream_clusters == 0);
+  check_plan(plan(1024, 131072, KernelElem::bf16, false), 512, 8, 4, 0);
   // Asked-for threads or clusters keep the register path, so it stays measurable.
-  const SoftmaxFusedPlan asked = softmax_fused_plan(4096, 32768, KernelElem::f32, false, 512, 4, 132);
-  CHECK(asked.on_chip);
-  CHECK(asked.stream_clusters == 0);
-  CHECK(asked.items == 4);
+  check_plan(plan(4096, 32768, KernelElem::f32, false, 512, 4), 512, 4, 4, 0);
   // Longer than 8 streamed slices, and than 8 x 1024 threads hold in registers: v4's kernel.
-  CHECK_FALSE(softmax_fused_plan(5, 131080, KernelElem::f32, false, 0, 0, 132).on_chip);
+  CHECK_FALSE(plan(5, 131080, KernelElem::f32, false).on_chip);
 }

@@ -66,9 +66,14 @@ std::string fa2_configs_text() {
 
 // The first tile of `configs` for the case's element type and head dim that matches every
 // nonzero tile parameter the variant has (block_m, block_n, warps, stages, pipeline); 0 matches any.
+std::int64_t param_or_zero(const Params& params, const char* name) {
+  auto it = params.find(name);
+  return it == params.end() ? 0 : it->second;
+}
+
 std::optional<AttentionTile> find_tile(const std::vector<AttentionTile>& configs, const Problem& p,
                                        const Params& params) {
-  auto param = [&](const char* name) { return params.count(name) ? params.at(name) : 0; };
+  auto param = [&](const char* name) { return param_or_zero(params, name); };
   const std::int64_t bm = param("block_m"), bn = param("block_n"), w = param("warps"), st = param("stages"),
                      pipe = param("pipeline");
   for (const AttentionTile& t : configs)
@@ -95,11 +100,21 @@ std::string tiles_text(const std::vector<AttentionTile>& configs, bool with_warp
   return s;
 }
 
-std::string mma_configs_text() { return tiles_text(attention_fa2_mma_configs(), true); }
-std::optional<AttentionTile> wgmma_tile(const Problem& p, const Params& params) {
-  return find_tile(attention_wgmma_configs(), p, params);
+// The compiled tile lists, built once: tiles are looked up on every support check and launch.
+const std::vector<AttentionTile>& mma_configs() {
+  static const std::vector<AttentionTile> configs = attention_fa2_mma_configs();
+  return configs;
 }
-std::string wgmma_configs_text() { return tiles_text(attention_wgmma_configs(), false); }
+const std::vector<AttentionTile>& wgmma_configs() {
+  static const std::vector<AttentionTile> configs = attention_wgmma_configs();
+  return configs;
+}
+
+std::string mma_configs_text() { return tiles_text(mma_configs(), true); }
+std::optional<AttentionTile> wgmma_tile(const Problem& p, const Params& params) {
+  return find_tile(wgmma_configs(), p, params);
+}
+std::string wgmma_configs_text() { return tiles_text(wgmma_configs(), false); }
 
 // What a tiled tensor-core variant cannot run: no such tile, more shared memory than the device
 // grants, or grid limits. params_text() and configs_text() shape the refusal and are only called
@@ -164,15 +179,14 @@ void attention_cublas(const LaunchArgs& la) {
 // `tiles` sweep): 64 x 64 281 / 320 TFLOP/s causal at seq 2048 / 8192 against 271 / 308 for
 // 128 x 64; non-causal 316 / 327 against 330 / 347, so there 128 rows stay the default.
 std::optional<AttentionTile> attention_fa2_mma_tile(const Problem& p, const Params& params) {
-  const std::vector<AttentionTile> configs = attention_fa2_mma_configs();
-  auto param = [&](const char* name) { return params.count(name) ? params.at(name) : 0; };
-  const bool chosen = param("block_m") == 0 && param("block_n") == 0 && param("warps") == 0 && param("stages") == 0;
+  const bool chosen = param_or_zero(params, "block_m") == 0 && param_or_zero(params, "block_n") == 0 &&
+                      param_or_zero(params, "warps") == 0 && param_or_zero(params, "stages") == 0;
   if (chosen && p.causal && p.head_dim == 128 && (p.dtype == DType::fp16 || p.dtype == DType::bf16)) {
     Params short_rows = params;
     short_rows["block_m"] = 64;
-    if (auto tile = find_tile(configs, p, short_rows)) return tile;
+    if (auto tile = find_tile(mma_configs(), p, short_rows)) return tile;
   }
-  return find_tile(configs, p, params);
+  return find_tile(mma_configs(), p, params);
 }
 
 void register_attention_variants(Registry& r) {
