@@ -36,9 +36,11 @@ using namespace softmax_v5;
 // the blocks of the cluster through distributed shared memory, all in one exchange. A clustered
 // block then arrives on the cluster barrier (its reads of the others' slots are done) and must
 // wait on it before it exits (finish_row), so the barrier's latency hides behind the stores.
-template <int TPR>
+// Rows with a mask or dropout merge warps in two phases, plain rows along the shuffle tree
+// (reduce.cuh's warp_merge_two_phase says what each measured).
+template <int TPR, bool PLAIN>
 __device__ __forceinline__ MaxSum row_allreduce(MaxSum v, MaxSum* scratch, MaxSum* slot, int cluster_blocks) {
-  v = block_allreduce<TPR>(v, MaxSumOp<true>{}, scratch);
+  v = block_allreduce<TPR>(v, MaxSumOp<true, !PLAIN>{}, scratch);
   if (cluster_blocks == 1) return v;
   cg::cluster_group cluster = cg::this_cluster();
   if (threadIdx.x == 0) *slot = v;
@@ -128,7 +130,7 @@ __global__ void __launch_bounds__(TPR < 128 ? 128 : TPR) softmax_v5_kernel(Softm
     }
   }
   exp_against_own_max(v, mine);
-  const MaxSum row = row_allreduce<TPR>(mine, scratch, &exchange, cluster_blocks);
+  const MaxSum row = row_allreduce<TPR, PLAIN>(mine, scratch, &exchange, cluster_blocks);
   const float factor = row_factor(mine, row);
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {

@@ -61,11 +61,10 @@ __global__ void __launch_bounds__(kThreads, 1) softmax_stream_kernel(SoftmaxArgs
   using V = Vec16<T>;
   constexpr int E = L::kE;
   extern __shared__ __align__(16) unsigned char smem[];
-  __shared__ MaxSum scratch[32];
-  __shared__ MaxSum exchange[2];  // this block's (max, sum) of rows of even and odd iterations
-  __shared__ MaxSum merged;
+  __shared__ MaxSum scratch[2][32];  // the block reduction's, alternating by iteration
+  __shared__ MaxSum exchange[2];     // this block's (max, sum) of rows of even and odd iterations
   cg::cluster_group cluster = cg::this_cluster();
-  const int t = static_cast<int>(threadIdx.x);
+  const int t = static_cast<int>(threadIdx.x), lane = t % 32;
   const int rank = static_cast<int>(blockIdx.x) % cluster_blocks;
   const std::int64_t clusters = gridDim.x / cluster_blocks;
   const int vectors = static_cast<int>(a.cols / E);  // the plan keeps cols < 2^31
@@ -74,7 +73,9 @@ __global__ void __launch_bounds__(kThreads, 1) softmax_stream_kernel(SoftmaxArgs
   const float scale = a.scale * kLog2e;
   const std::uint32_t smem0 = smem_address(smem);
   // Row r's slice into stage `stage`, one commit group (empty past the last row, so that the
-  // wait below always leaves exactly the newest group in flight). Copies go warp-contiguous.
+  // wait below always leaves exactly the newest group in flight). Copies go warp-contiguous, and
+  // each thread copies exactly the slots it reads later: its own cp.async wait makes them visible
+  // to it, and no other thread touches them, so neither needs a block barrier.
   auto fetch = [&](std::int64_t r, int stage) {
     if (r < a.rows) {
       const std::uint32_t xs = smem0 + stage * L::kStageBytes, ms = xs + L::kXBytes;
@@ -90,40 +91,45 @@ __global__ void __launch_bounds__(kThreads, 1) softmax_stream_kernel(SoftmaxArgs
     }
     cp_async_commit();
   };
+  // Dropout's keep bits of row r (bit i E + e for item i, element e): they need no data, so each
+  // row's are drawn during the cluster barrier of the row before.
+  constexpr int kKeepWords = (kStreamItems * E + 31) / 32;
+  auto draw_keep = [&](std::int64_t r, std::uint32_t (&keep)[kKeepWords]) {
+#pragma unroll
+    for (int w = 0; w < kKeepWords; ++w) keep[w] = 0;
+    if (!a.dropout_threshold || r >= a.rows) return;
+    const std::uint64_t row0 = static_cast<std::uint64_t>(r * a.cols);
+    if (E == 4 && (row0 & 7u) == 0) {
+      // fp32 with rows starting on a Philox group: lanes t and t ^ 1 hold the two halves of one
+      // group per item, so each draws the group of every other item and they swap halves.
+      const bool odd = t & 1;
+#pragma unroll
+      for (int j = 0; j < kStreamItems / 2; ++j) {
+        const int drawn = 2 * j + (odd ? 1 : 0), k = first_vector + drawn * kThreads + t;
+        const Philox4 b = philox4x32_10((row0 + static_cast<std::uint64_t>(k) * 4) >> 3, a.seed);
+        const std::uint32_t got0 = __shfl_xor_sync(0xffffffffu, odd ? b.x[0] : b.x[2], 1);
+        const std::uint32_t got1 = __shfl_xor_sync(0xffffffffu, odd ? b.x[1] : b.x[3], 1);
+        const std::uint32_t own0 = odd ? b.x[2] : b.x[0], own1 = odd ? b.x[3] : b.x[1];
+        keep[0] |= half_group_keep_bits(a, odd ? got0 : own0, odd ? got1 : own1) << (8 * j);      // item 2j
+        keep[0] |= half_group_keep_bits(a, odd ? own0 : got0, odd ? own1 : got1) << (8 * j + 4);  // item 2j + 1
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < kStreamItems; ++i)
+        keep[i * E / 32] |=
+            vector_keep_bits<E>(a, row0 + static_cast<std::uint64_t>(first_vector + i * kThreads + t) * E)
+            << (i * E % 32);
+    }
+  };
 
   std::int64_t r = blockIdx.x / cluster_blocks;
   fetch(r, 0);
+  std::uint32_t keep[kKeepWords];
+  draw_keep(r, keep);
   for (int it = 0; r < a.rows; ++it, r += clusters) {
     const int stage = it & 1;
-    fetch(r + clusters, stage ^ 1);  // its buffer was last read an iteration ago, before a barrier
-    // Dropout's keep bits first: they need no data.
-    std::uint32_t keep[(kStreamItems * E + 31) / 32] = {};
-    if (a.dropout_threshold) {
-      const std::uint64_t row0 = static_cast<std::uint64_t>(r * a.cols);
-      if (E == 4 && (row0 & 7u) == 0) {
-        // fp32 with rows starting on a Philox group: lanes t and t ^ 1 hold the two halves of one
-        // group per item, so each draws the group of every other item and they swap halves.
-        const bool odd = t & 1;
-#pragma unroll
-        for (int j = 0; j < kStreamItems / 2; ++j) {
-          const int drawn = 2 * j + (odd ? 1 : 0), k = first_vector + drawn * kThreads + t;
-          const Philox4 b = philox4x32_10((row0 + static_cast<std::uint64_t>(k) * 4) >> 3, a.seed);
-          const std::uint32_t got0 = __shfl_xor_sync(0xffffffffu, odd ? b.x[0] : b.x[2], 1);
-          const std::uint32_t got1 = __shfl_xor_sync(0xffffffffu, odd ? b.x[1] : b.x[3], 1);
-          const std::uint32_t own0 = odd ? b.x[2] : b.x[0], own1 = odd ? b.x[3] : b.x[1];
-          keep[0] |= half_group_keep_bits(a, odd ? got0 : own0, odd ? got1 : own1) << (8 * j);      // item 2j
-          keep[0] |= half_group_keep_bits(a, odd ? own0 : got0, odd ? own1 : got1) << (8 * j + 4);  // item 2j + 1
-        }
-      } else {
-#pragma unroll
-        for (int i = 0; i < kStreamItems; ++i)
-          keep[i * E / 32] |=
-              vector_keep_bits<E>(a, row0 + static_cast<std::uint64_t>(first_vector + i * kThreads + t) * E)
-              << (i * E % 32);
-      }
-    }
-    cp_async_wait<1>();
-    __syncthreads();  // every thread's part of this row's slice has landed
+    fetch(r + clusters, stage ^ 1);  // its slots were last read by this same thread, an iteration ago
+    cp_async_wait<1>();              // this thread's part of this row's slice has landed
     const unsigned char* xs = smem + stage * L::kStageBytes;
     const std::int32_t length = a.mask_kind == SoftmaxMaskKind::lengths ? a.lengths[r] : 0;
     const std::int64_t row_last = a.mask_kind == SoftmaxMaskKind::causal ? r % a.cols : 0;
@@ -144,21 +150,23 @@ __global__ void __launch_bounds__(kThreads, 1) softmax_stream_kernel(SoftmaxArgs
       }
     }
     exp_against_own_max(v, mine);
-    // The block (whose barriers also end every read of this stage), then the cluster: one warp
-    // reads the peers' slots. Slots alternate by iteration: a block can write a row's slot only
-    // after passing the cluster barrier of the row before, which every peer reaches after
-    // reading the older slot.
-    MaxSum row = block_allreduce<kThreads>(mine, MaxSumOp<true>{}, scratch);
+    // The block, then the cluster: every warp reads the peers' slots itself. Scratch and slots
+    // alternate by iteration, so one barrier per reduction suffices: a block writes an iteration's
+    // slot only after the cluster barrier of the iteration before, which each peer reaches after
+    // reading the slot's previous contents (and likewise within the block for scratch, with the
+    // block reduction's own barrier). The next row's dropout bits are drawn while the cluster
+    // barrier completes.
+    MaxSum row = block_allreduce<kThreads, false>(mine, MaxSumOp<true, true>{}, scratch[it & 1]);
+    std::uint32_t keep_next[kKeepWords];
     if (cluster_blocks > 1) {
       if (t == 0) exchange[it & 1] = row;
-      cluster.sync();
-      if (t < 32) {
-        MaxSum peer = t < cluster_blocks ? *cluster.map_shared_rank(&exchange[it & 1], t) : MaxSum{};
-        peer = warp_merge<true>(peer);
-        if (t == 0) merged = peer;
-      }
-      __syncthreads();
-      row = merged;
+      cluster.barrier_arrive();
+      draw_keep(r + clusters, keep_next);
+      cluster.barrier_wait();
+      MaxSum peer = lane < cluster_blocks ? *cluster.map_shared_rank(&exchange[it & 1], lane) : MaxSum{};
+      row = warp_merge_two_phase<true>(peer);
+    } else {
+      draw_keep(r + clusters, keep_next);
     }
     const float factor = row_factor(mine, row);
     V* y = reinterpret_cast<V*>(static_cast<T*>(a.y) + r * a.cols);
@@ -167,6 +175,8 @@ __global__ void __launch_bounds__(kThreads, 1) softmax_stream_kernel(SoftmaxArgs
       const int k = first_vector + i * kThreads + t;
       if (k < vectors) y[k] = output_vector<T>(a, v, i, factor, keep, a.dropout_threshold != 0);
     }
+#pragma unroll
+    for (int w = 0; w < kKeepWords; ++w) keep[w] = keep_next[w];
   }
   cp_async_wait<0>();
   cluster.sync();  // no block leaves while a peer may still read its exchange slots

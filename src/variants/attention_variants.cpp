@@ -174,17 +174,20 @@ void attention_cublas(const LaunchArgs& la) {
 
 }  // namespace
 
-// Causal d128 in fp16/bf16 defaults to 64-row tiles: at 128 rows the tile needs all 255 registers
-// and spills, and causal blocks are short. Measured (H100, bf16, 16k tokens, fb438612dc5e's
-// `tiles` sweep): 64 x 64 281 / 320 TFLOP/s causal at seq 2048 / 8192 against 271 / 308 for
-// 128 x 64; non-causal 316 / 327 against 330 / 347, so there 128 rows stay the default.
+// d128 in fp16/bf16 runs the tile its causality measured best with (H100, bf16 and fp16, 16k
+// tokens). Causal: 64 x 64, as causal blocks are short; the `tiles` sweep of fb438612dc5e gave
+// 281 / 320 TFLOP/s at seq 2048 / 8192 against 271 / 308 for 128 x 64. Non-causal from seq 2048:
+// 256 x 64 over 8 warps, one block an SM sharing each K/V tile among twice the rows, and free of
+// the spills of 128 x 64 at 4 warps. Against 128 x 64 (session 6, same run): seq 2048 equal
+// (340-347 TFLOP/s both), 4096 +1-3%, 8192 +3-4%, 16384 +3-5%; causal it lost 2-9% below 16384.
 std::optional<AttentionTile> attention_fa2_mma_tile(const Problem& p, const Params& params) {
   const bool chosen = param_or_zero(params, "block_m") == 0 && param_or_zero(params, "block_n") == 0 &&
                       param_or_zero(params, "warps") == 0 && param_or_zero(params, "stages") == 0;
-  if (chosen && p.causal && p.head_dim == 128 && (p.dtype == DType::fp16 || p.dtype == DType::bf16)) {
-    Params short_rows = params;
-    short_rows["block_m"] = 64;
-    if (auto tile = find_tile(mma_configs(), p, short_rows)) return tile;
+  if (chosen && p.head_dim == 128 && (p.dtype == DType::fp16 || p.dtype == DType::bf16) &&
+      (p.causal || p.seq_q >= 2048)) {
+    Params tuned = params;
+    tuned["block_m"] = p.causal ? 64 : 256;
+    if (auto tile = find_tile(mma_configs(), p, tuned)) return tile;
   }
   return find_tile(mma_configs(), p, params);
 }
@@ -265,9 +268,9 @@ void register_attention_variants(Registry& r) {
       "FlashAttention-2 on tensor cores: mma.sync, ldmatrix, cp.async, swizzled shared memory; S and P in registers; "
       "fp32 by 3xTF32",
       {DType::fp32, DType::tf32, DType::fp16, DType::bf16}, {64, 128, 256},
-      {{"block_m", 0, {0, 64, 128},
-        "query rows per block (0: chosen; 64 for causal d128 fp16/bf16, else the first compiled for the dtype and head "
-        "dim)"},
+      {{"block_m", 0, {0, 64, 128, 256},
+        "query rows per block (0: chosen; d128 fp16/bf16: 64 causal, 256 non-causal from seq_q 2048; else the first "
+        "compiled for the dtype and head dim)"},
        {"block_n", 0, {0, 32, 64}, "key rows per tile (0: the first compiled)"},
        {"warps", 0, {0, 4, 8}, "warps per block (0: the first compiled)"},
        {"stages", 0, {0, 1, 2}, "K/V buffers: 1 as FlashAttention-2, 2 fetches a whole tile ahead (0: the first compiled)"}},
