@@ -23,6 +23,10 @@
 //     run). Final run (results/h100, 627076cf3547), ratio to PyTorch's flash backend: d64
 //     1.04-1.13x, d128 0.95-1.05x (causal with 64-row tiles, see attention_fa2_mma_tile), d256
 //     0.95-1.18x.
+//   - Tile loads from one shared and one global base per thread (load_tile) took the d128 128 x 64
+//     tile's spill from 92 to 8 bytes, and a 256 x 64 tile over 8 warps (no spills) became the
+//     non-causal d128 default from seq 2048: d128 non-causal +3-6% (results/h100, 24b8e1147815:
+//     0.99-1.05x flash non-causal, 0.97-1.06x causal, d64 1.05-1.16x).
 // Measured figures live in results/README.md beside the command that produced them.
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_block.cuh"
@@ -427,7 +431,11 @@ bool launch_fa2_mma(const AttentionArgs& a, cudaStream_t stream) {
 //   (128, 64, 4, 1) 327-342 non-causal, 259-312 causal (the default since: 64 x 64 ran 301-311
 //   non-causal); fp32 by 3xTF32: d64 35-41, d128 34-41 (tf32 132-152).
 // Two stages (K and V fetched a whole tile ahead) measured 1-5% slower everywhere: the load is
-// not what waits. One two-stage entry is kept so the path stays tested and measurable.
+// not what waits. One two-stage entry is kept so the path stays tested and measurable (with the
+// single-base loads it fell from 311 to 249 TFLOP/s, bf16 d128 seq 2048, H100: not understood).
+// Session 6 (H100, 24b8e1147815, bf16 d128 16k tokens, seq 2048 / 8192, TFLOP/s non-causal /
+// causal): (256, 64, 8, 1) 343 / 263 and 366 / 313 | (128, 64, 4, 1) 339 / 283 and 357 / 324 |
+// (64, 64, 4, 1) 318 / 284 and 335 / 320 | (128, 32, 4, 1) 324 / 274 and 343 / 310.
 // ptxas -v (CUDA 13.0): 2 m16 tiles per warp at d128 with block_n 64 spill 56 bytes; d256 with 4
 // warps spilled 64-100 bytes and tf32 d256 168, so d256 has the 8-warp tile alone and tf32 stops
 // at d128.
