@@ -7,7 +7,7 @@
 // 1024 threads per SM the memory idles while a row is reduced and written: with scale + mask +
 // dropout, fp32, 4096x32768 ran at 76.8% of the calibrated copy and 1024x131072 at 57.8% (H100).
 // Here a cluster of C blocks owns rows r, r + clusters, ..., each block one slice of 4096 16-byte
-// vectors of each; the slice of the next row (x and mask bytes) is fetched with cp.async into the
+// vectors of each; the slice of the next row (x and mask bytes) is fetched (by bulk copy) into the
 // other half of a double buffer while the current row is reduced and written, so the loads never
 // stop. One block of 1024 threads per SM (two stages of 80 KiB fp32, 96 KiB 16-bit).
 //   - A thread's vectors of a row are a warp's contiguous 512 bytes, in shared memory as in
@@ -21,10 +21,18 @@
 //   - Tried: 512 threads x 8 vectors a row (16 warps an SM; fp32 4096x32768: mask alone 82.7 ->
 //     85.2% of copy, mask + dropout 76.8 -> 70.4%, H100); threads holding two adjacent vectors,
 //     one Philox call for both: uncoalesced stores and 4.8-way shared-memory conflicts, 63.6%.
+// v5.1 (A/B on one H100, % of the calibrated copy, fp32 scale + mask + dropout 0.1):
+//   - Bulk copies: thread 0 asks the copy engine (TMA, cp.async.bulk) for the block's slice of the
+//     next row on an mbarrier, instead of 8 cp.async per thread: 4096x32768 81.0 -> 84.6.
+//   - The cluster's (max, sum) exchange by st.async messages counted on mbarriers instead of a
+//     cluster barrier, whose arrive carried a release fence that made every warp wait for its
+//     stores of the row before (Nsight Compute: 31% of the stall cycles, "membar"): 4096x32768
+//     84.6 -> 95.0, 1024x131072 78.8 -> 93.0; dropout alone 81 -> 92 and 73 -> 94.
 #include <cooperative_groups.h>
 
 #include <algorithm>
 
+#include "kernels/common/bulk_copy.cuh"
 #include "kernels/common/element.cuh"
 #include "kernels/common/mma.cuh"
 #include "kernels/softmax/softmax_fused.cuh"
@@ -62,7 +70,10 @@ __global__ void __launch_bounds__(kThreads, 1) softmax_stream_kernel(SoftmaxArgs
   constexpr int E = L::kE;
   extern __shared__ __align__(16) unsigned char smem[];
   __shared__ MaxSum scratch[2][32];  // the block reduction's, alternating by iteration
-  __shared__ MaxSum exchange[2];     // this block's (max, sum) of rows of even and odd iterations
+  // Every block's (max, sum) of the row, sent by each block to all (rows of even and odd
+  // iterations), and per parity the barrier that completes when all cluster_blocks have landed.
+  __shared__ __align__(8) MaxSum exchange[2][8];
+  __shared__ __align__(8) std::uint64_t exchanged[2];
   cg::cluster_group cluster = cg::this_cluster();
   const int t = static_cast<int>(threadIdx.x), lane = t % 32;
   const int rank = static_cast<int>(blockIdx.x) % cluster_blocks;
@@ -72,32 +83,60 @@ __global__ void __launch_bounds__(kThreads, 1) softmax_stream_kernel(SoftmaxArgs
   const bool mask_tensor = a.mask_kind == SoftmaxMaskKind::tensor;
   const float scale = a.scale * kLog2e;
   const std::uint32_t smem0 = smem_address(smem);
-  // Row r's slice into stage `stage`, one commit group (empty past the last row, so that the
-  // wait below always leaves exactly the newest group in flight). Copies go warp-contiguous, and
-  // each thread copies exactly the slots it reads later: its own cp.async wait makes them visible
-  // to it, and no other thread touches them, so neither needs a block barrier.
+  // The vectors of this block's slice that lie inside the row (none past its end: those slots
+  // stay stale and are never used, every use tests k < vectors).
+  const std::uint32_t slice_count =
+      static_cast<std::uint32_t>(std::max(0, std::min(int{L::kSliceVectors}, vectors - first_vector)));
+  const bool mask_bulk = mask_tensor && a.cols % 16 == 0;
+  __shared__ __align__(8) std::uint64_t landed[2];  // per stage: its bulk copies of a row have landed
+  const std::uint32_t landed0 = smem_address(landed);
+  const std::uint32_t exchanged0 = smem_address(exchanged);
+  if (t == 0) {
+    for (int b = 0; b < 2; ++b) {
+      mbarrier_init(landed0 + 8 * b, 1);
+      mbarrier_init(exchanged0 + 8 * b, 1);
+    }
+    mbarrier_init_fence();
+  }
+  cluster.sync();  // every block's barriers are initialised before any peer sends to them
+  // Row r's slice into stage `stage`: thread 0 asks the copy engine for the slice (x, and the mask
+  // bytes when their rows are 16-byte aligned) as one or two bulk copies counted on the stage's
+  // barrier. Mask bytes of rows not 16-byte aligned go by cp.async, each thread copying the slots
+  // it reads later, in one commit group per row (empty past the last row, so that the wait below
+  // always leaves exactly the newest group in flight). A stage is refilled one iteration after it
+  // was read, and every thread read it before the block reduction's barrier of that iteration.
   auto fetch = [&](std::int64_t r, int stage) {
     if (r < a.rows) {
       const std::uint32_t xs = smem0 + stage * L::kStageBytes, ms = xs + L::kXBytes;
-      const V* x = reinterpret_cast<const V*>(static_cast<const T*>(a.x) + r * a.cols);
+      if (t == 0) {
+        const std::uint32_t x_bytes = slice_count * 16u, m_bytes = mask_bulk ? slice_count * E : 0u;
+        mbarrier_arrive_expect_bytes(landed0 + 8 * stage, x_bytes + m_bytes);
+        if (slice_count > 0) {
+          bulk_copy_to_shared(xs, static_cast<const V*>(a.x) + r * vectors + first_vector, x_bytes, landed0 + 8 * stage);
+          if (mask_bulk)
+            bulk_copy_to_shared(ms, a.mask + r * a.cols + static_cast<std::int64_t>(first_vector) * E, m_bytes,
+                                landed0 + 8 * stage);
+        }
+      }
+      if (mask_tensor && !mask_bulk) {
 #pragma unroll
-      for (int i = 0; i < kStreamItems; ++i) {
-        const int slot = i * kThreads + t, k = first_vector + slot;
-        cp_async_16(xs + slot * 16, x + (k < vectors ? k : 0), k < vectors);
-        if (mask_tensor)
+        for (int i = 0; i < kStreamItems; ++i) {
+          const int slot = i * kThreads + t, k = first_vector + slot;
           cp_async_small<E>(ms + slot * E, a.mask + r * a.cols + static_cast<std::int64_t>(k < vectors ? k : 0) * E,
                             k < vectors);
+        }
       }
     }
     cp_async_commit();
   };
-  // Dropout's keep bits of row r (bit i E + e for item i, element e). They need no data: with
-  // clusters of 2 each row's are drawn while the cluster barrier of the row before completes,
-  // with larger clusters (or none) before the wait for the row's own data. (Measured, fp32 with
-  // dropout 0.1, H100, against drawing all before the data wait: 4096x32768 (clusters of 2)
-  // 75.6 -> 77.3% of copy, with a mask too 79.9 -> 81.2; 1024x131072 (clusters of 8) 73.0 ->
-  // 70.4, with a mask 77.2 -> 74.2: there the barrier is short and the Philox work lengthened it.)
-  const bool draw_under_barrier = cluster_blocks == 2;
+  // Dropout's keep bits of row r (bit i E + e for item i, element e). They need no data: with a
+  // cluster each row's are drawn while the cluster exchange of the row before completes, without
+  // one before the wait for the row's own data. (Measured, fp32 with dropout 0.1, H100, % of copy,
+  // with cp.async loads and a cluster barrier, against drawing before the data wait: 4096x32768
+  // (clusters of 2) 75.6 -> 77.3, with a mask too 79.9 -> 81.2; 1024x131072 (clusters of 8) with
+  // a mask 77.2 -> 74.2. With bulk loads the barrier waited longer and clusters of 8 gained too:
+  // 75.9 -> 79.2.)
+  const bool draw_under_barrier = cluster_blocks > 1;
   constexpr int kKeepWords = (kStreamItems * E + 31) / 32;
   auto draw_keep = [&](std::int64_t r, std::uint32_t (&keep)[kKeepWords]) {
 #pragma unroll
@@ -133,9 +172,10 @@ __global__ void __launch_bounds__(kThreads, 1) softmax_stream_kernel(SoftmaxArgs
   if (draw_under_barrier) draw_keep(r, keep);
   for (int it = 0; r < a.rows; ++it, r += clusters) {
     const int stage = it & 1;
-    fetch(r + clusters, stage ^ 1);  // its slots were last read by this same thread, an iteration ago
+    fetch(r + clusters, stage ^ 1);  // read an iteration ago, before that iteration's block barrier
     if (!draw_under_barrier) draw_keep(r, keep);
-    cp_async_wait<1>();              // this thread's part of this row's slice has landed
+    mbarrier_wait_parity(landed0 + 8 * stage, (it >> 1) & 1);  // the stage's (it / 2)-th fill
+    cp_async_wait<1>();  // and this thread's cp.async mask bytes, if any
     const unsigned char* xs = smem + stage * L::kStageBytes;
     const std::int32_t length = a.mask_kind == SoftmaxMaskKind::lengths ? a.lengths[r] : 0;
     const std::int64_t row_last = a.mask_kind == SoftmaxMaskKind::causal ? r % a.cols : 0;
@@ -156,20 +196,26 @@ __global__ void __launch_bounds__(kThreads, 1) softmax_stream_kernel(SoftmaxArgs
       }
     }
     exp_against_own_max(v, mine);
-    // The block, then the cluster: every warp reads the peers' slots itself. Scratch and slots
-    // alternate by iteration, so one barrier per reduction suffices: a block writes an iteration's
-    // slot only after the cluster barrier of the iteration before, which each peer reaches after
-    // reading the slot's previous contents (and likewise within the block for scratch, with the
-    // block reduction's own barrier). With clusters of 2 the next row's dropout bits are drawn
-    // while the cluster barrier completes (draw_under_barrier).
+    // The block, then the cluster. After the block reduction lane b of warp 0 sends the block's
+    // (max, sum) to block b's exchange[it & 1][rank], counted on its barrier exchanged[it & 1];
+    // each block waits for its barrier's phase and every warp merges the cluster_blocks slots.
+    // Slots and barriers alternate by iteration: a peer can send for iteration it + 2 only after
+    // it has this block's message of it + 1, which this block sends after reading the slots of it.
+    // (Against the cluster barrier it replaces: that barrier's arrive carries a release fence, so
+    // every warp first waited for its stores of the row before to complete; Nsight Compute put
+    // 31% of the warps' stall cycles on that fence, 4096x32768 with mask + dropout, H100.)
+    // The next row's dropout bits are drawn while the messages travel (draw_under_barrier).
     MaxSum row = block_allreduce<kThreads, false>(mine, MaxSumOp<true, true>{}, scratch[it & 1]);
     std::uint32_t keep_next[kKeepWords];
     if (cluster_blocks > 1) {
-      if (t == 0) exchange[it & 1] = row;
-      cluster.barrier_arrive();
+      const std::uint32_t bar = exchanged0 + 8 * (it & 1);
+      if (t == 0) mbarrier_arrive_expect_bytes(bar, 8u * cluster_blocks);
+      if (t < cluster_blocks)
+        store_async_pair(cluster_peer_address(smem_address(&exchange[it & 1][rank]), t), row.max, row.sum,
+                         cluster_peer_address(bar, t));
       if (draw_under_barrier) draw_keep(r + clusters, keep_next);
-      cluster.barrier_wait();
-      MaxSum peer = lane < cluster_blocks ? *cluster.map_shared_rank(&exchange[it & 1], lane) : MaxSum{};
+      mbarrier_wait_parity(bar, (it >> 1) & 1);
+      const MaxSum peer = lane < cluster_blocks ? exchange[it & 1][lane] : MaxSum{};
       row = warp_merge_two_phase<true>(peer);
     }
     const float factor = row_factor(mine, row);
@@ -185,7 +231,7 @@ __global__ void __launch_bounds__(kThreads, 1) softmax_stream_kernel(SoftmaxArgs
     }
   }
   cp_async_wait<0>();
-  cluster.sync();  // no block leaves while a peer may still read its exchange slots
+  cluster.sync();  // no block leaves while a message to it may still be in flight
 }
 
 template <class T>

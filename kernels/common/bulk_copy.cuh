@@ -1,0 +1,57 @@
+#pragma once
+// Hopper bulk copies (the TMA unit's non-tensor form, sm_90 PTX) and the shared-memory mbarrier
+// that counts their bytes: one thread asks for a contiguous global range to land in shared memory,
+// and every thread waits on the barrier's phase instead of issuing and waiting on copies itself.
+// PTX ISA: "cp.async.bulk" and "mbarrier" (expect-tx operations, phase parity).
+#include <cstdint>
+
+namespace fabench {
+
+// One arrival (the thread that arms the barrier) completes a phase once the expected bytes land.
+__device__ __forceinline__ void mbarrier_init(std::uint32_t bar, std::uint32_t arrivals) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(arrivals) : "memory");
+}
+// Makes the initialisation visible to the async proxy (the copy engine) before its first use.
+__device__ __forceinline__ void mbarrier_init_fence() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+__device__ __forceinline__ void mbarrier_arrive_expect_bytes(std::uint32_t bar, std::uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+// Spins until the phase with this parity (0 for the 1st, 3rd, ... phase) has completed.
+__device__ __forceinline__ void mbarrier_wait_parity(std::uint32_t bar, std::uint32_t parity) {
+  asm volatile(
+      "{\n"
+      ".reg .pred done;\n"
+      "WAIT_%=:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra WAIT_%=;\n"
+      "}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+// `bytes` (a multiple of 16, both addresses 16-byte aligned) global -> shared, counted on `bar`.
+__device__ __forceinline__ void bulk_copy_to_shared(std::uint32_t dst, const void* src, std::uint32_t bytes,
+                                                    std::uint32_t bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
+                   dst),
+               "l"(src), "r"(bytes), "r"(bar)
+               : "memory");
+}
+
+// The address of the same shared variable in block `rank` of the cluster (distributed shared memory).
+__device__ __forceinline__ std::uint32_t cluster_peer_address(std::uint32_t local, std::uint32_t rank) {
+  std::uint32_t remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(local), "r"(rank));
+  return remote;
+}
+// Two floats into a (possibly remote) block's shared memory, counted as 8 bytes on that block's
+// barrier `remote_bar` (both addresses from cluster_peer_address): a message that needs no cluster
+// barrier, and so none of the release fence a barrier.cluster.arrive carries over earlier stores.
+__device__ __forceinline__ void store_async_pair(std::uint32_t remote, float a, float b, std::uint32_t remote_bar) {
+  asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.v2.f32 [%0], {%1, %2}, [%3];\n" ::"r"(remote),
+               "f"(a), "f"(b), "r"(remote_bar)
+               : "memory");
+}
+
+}  // namespace fabench
