@@ -60,9 +60,9 @@ struct AttentionTile {
                                         // a tile's softmax with the previous tile's P V)
 };
 std::vector<AttentionTile> attention_fa2_configs();
-// fp32 only. Returns false when (head_dim, block_m, block_n) is not compiled or the shared memory
-// cannot be granted; the variant checks both before launching, so a false here is a bug.
-bool attention_fa2(const AttentionArgs& a, int block_m, int block_n, cudaStream_t stream);
+// fp32 only. Returns false when (head_dim, block_m, block_n, warps) of `tile` is not compiled or the
+// shared memory cannot be granted; the variant checks both before launching, so a false here is a bug.
+bool attention_fa2(const AttentionArgs& a, const AttentionTile& tile, cudaStream_t stream);
 
 // fp16, bf16 and f32 (a.elem; f32 as TF32, or at fp32 accuracy by 3xTF32 when tile.tf32x3); the
 // tile must be one of attention_fa2_mma_configs() for a.elem and a.head_dim. Returns false

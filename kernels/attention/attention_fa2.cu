@@ -26,6 +26,12 @@
 // v2.1: the transposing tile loads were rearranged to be free of bank conflicts (Nsight Compute
 // had found 14.2-way conflicts on the shared stores at d128) and batch four 16-byte loads: d64
 // 28.0-30.1, d128 28.0-30.1 (0.85-0.86x and 0.64-0.66x PyTorch's efficient kernel, same H100).
+// v2.2: 4 warps holding 8 query rows a thread (the warps parameter; 8 warps keep 4 rows): a step
+// over a dim is three 16-byte loads for 32 FFMA instead of two for 16, and a P V step four for 64
+// instead of three for 32. Measured (H100, fp32, 16k tokens, seq 2k-16k, TFLOP/s, 8 -> 4 warps):
+// d64 29.7-30.0 -> 33.0-33.6 (causal 27.8-29.1 -> 30.6-32.6), d128 29.5-29.8 -> 32.6-33.6 (causal
+// 27.6-30.1 -> 31.0-33.9): the default at d64 and d128. At d256 (231 registers, one block of 4
+// warps an SM) 4 warps lost, 28.0-28.4 -> 23.9-24.9: 8 warps stay its default.
 // Measured figures live in results/README.md beside the command that produced them.
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_block.cuh"
@@ -34,7 +40,6 @@ namespace fabench {
 
 namespace {
 
-constexpr int kThreads = 256;
 constexpr int kTile = 64;             // query rows and keys per tile
 constexpr int kStride = kTile + 4;    // padded row of the transposed tiles (16-byte aligned)
 
@@ -54,19 +59,26 @@ struct Fa2Traits {
   static constexpr int kLoadBatch = D == 64 ? 1 : 4;
 };
 
+// RM query rows per thread: the 16 threads of a row group share 4 of the tile's 64 keys each, so a
+// block has 16 x 64 / RM threads (RM 4: 256, RM 8: 128).
+template <int RM>
+constexpr int fa2_threads() {
+  return 16 * kTile / RM;
+}
+
 // A [rows][D] tile of `src` (rows at or past rows_left read as 0) stored transposed into dst[D][kStride],
 // multiplied by `mul`. A warp takes 16 rows x 8 columns: lanes 0-15 read 16 bytes of rows r..r+15,
 // lanes 16-31 the next 16 bytes of the same rows (one 32-byte sector a row), and each of the four
 // scalar stores hits 32 different banks (dim c + k and c + 4 + k rows are 16 banks apart, since
 // kStride = 4 mod 32). (v2 gave a warp one row's 128 dims: the stores, 272 floats apart, fell on
 // two banks, 14.2-way conflicts on average by Nsight Compute, at d128 H100.)
-template <int D>
+template <int D, int THREADS>
 __device__ __forceinline__ void load_transposed(float* dst, const float* src, std::int64_t rows_left, float mul) {
   constexpr int kColGroups = D / 4;  // 16-byte groups a row; even, so a warp's two stay in one row block
-  static_assert(kColGroups % 2 == 0 && kTile * kColGroups % kThreads == 0, "whole warps of 16 rows x 2 groups");
+  static_assert(kColGroups % 2 == 0 && kTile * kColGroups % THREADS == 0, "whole warps of 16 rows x 2 groups");
 #pragma unroll (Fa2Traits<D>::kLoadBatch)
-  for (int i = 0; i < kTile * kColGroups / kThreads; ++i) {
-    const int e = static_cast<int>(threadIdx.x) + i * kThreads, rest = e / 16;
+  for (int i = 0; i < kTile * kColGroups / THREADS; ++i) {
+    const int e = static_cast<int>(threadIdx.x) + i * THREADS, rest = e / 16;
     const int r = 16 * (rest / kColGroups) + e % 16, c = 4 * (rest % kColGroups);
     float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     if (r < rows_left) x = *reinterpret_cast<const float4*>(src + static_cast<std::size_t>(r) * D + c);
@@ -77,9 +89,11 @@ __device__ __forceinline__ void load_transposed(float* dst, const float* src, st
   }
 }
 
-template <int BM, int BN, int D>
-__global__ void __launch_bounds__(kThreads) attention_fa2_kernel(AttentionArgs a) {
+template <int BM, int BN, int D, int RM>
+__global__ void __launch_bounds__(fa2_threads<RM>()) attention_fa2_kernel(AttentionArgs a) {
   static_assert(BM == kTile && BN == kTile, "v2 runs 64 x 64 tiles");
+  static_assert(RM == 4 || RM == 8, "4 or 8 query rows per thread");
+  constexpr int kThreads = fa2_threads<RM>();
   using Tr = Fa2Traits<D>;
   constexpr int kVec = Tr::kVec, kGroups = Tr::kGroups;
   extern __shared__ __align__(16) float smem[];
@@ -98,11 +112,11 @@ __global__ void __launch_bounds__(kThreads) attention_fa2_kernel(AttentionArgs a
   const float scale_log2 = a.scale * 1.4426950408889634f;  // exp(x) = exp2(x log2 e)
   const std::int64_t diag = a.seq_k - a.seq_q;              // query i sees keys j <= i + diag
 
-  load_transposed<D>(q_t, q, a.seq_q - i0, scale_log2);
-  float o[4][kGroups * kVec] = {};
-  float m_run[4], l_run[4];  // l_run: this thread's share of the row sum, reduced at the end
+  load_transposed<D, kThreads>(q_t, q, a.seq_q - i0, scale_log2);
+  float o[RM][kGroups * kVec] = {};
+  float m_run[RM], l_run[RM];  // l_run: this thread's share of the row sum, reduced at the end
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < RM; ++i) {
     m_run[i] = -INFINITY;
     l_run[i] = 0.0f;
   }
@@ -112,7 +126,7 @@ __global__ void __launch_bounds__(kThreads) attention_fa2_kernel(AttentionArgs a
       a.causal ? std::min<std::int64_t>(a.seq_k, std::max<std::int64_t>(0, i0 + BM + diag)) : a.seq_k;
   for (std::int64_t j0 = 0; j0 < key_end; j0 += BN) {
     __syncthreads();  // every thread is done with the previous tile's K, V and P
-    load_transposed<D>(k_t, k + j0 * D, a.seq_k - j0, 1.0f);
+    load_transposed<D, kThreads>(k_t, k + j0 * D, a.seq_k - j0, 1.0f);
 #pragma unroll (Tr::kLoadBatch)
     for (int e = tid; e < BN * D / 4; e += kThreads) {
       const int r = e / (D / 4);
@@ -122,15 +136,20 @@ __global__ void __launch_bounds__(kThreads) attention_fa2_kernel(AttentionArgs a
     }
     __syncthreads();
 
-    // S (log2 domain) for this thread's 4 x 4 block.
-    float s[4][4] = {};
+    // S (log2 domain) for this thread's RM x 4 block.
+    float s[RM][4] = {};
 #pragma unroll 8
     for (int x = 0; x < D; ++x) {
-      const float4 qa = *reinterpret_cast<const float4*>(q_t + x * kStride + 4 * tr);
-      const float4 kb = *reinterpret_cast<const float4*>(k_t + x * kStride + 4 * tc);
-      const float qv[4] = {qa.x, qa.y, qa.z, qa.w}, kvv[4] = {kb.x, kb.y, kb.z, kb.w};
+      float qv[RM];
 #pragma unroll
-      for (int i = 0; i < 4; ++i)
+      for (int h = 0; h < RM / 4; ++h) {
+        const float4 qa = *reinterpret_cast<const float4*>(q_t + x * kStride + RM * tr + 4 * h);
+        qv[4 * h] = qa.x, qv[4 * h + 1] = qa.y, qv[4 * h + 2] = qa.z, qv[4 * h + 3] = qa.w;
+      }
+      const float4 kb = *reinterpret_cast<const float4*>(k_t + x * kStride + 4 * tc);
+      const float kvv[4] = {kb.x, kb.y, kb.z, kb.w};
+#pragma unroll
+      for (int i = 0; i < RM; ++i)
 #pragma unroll
         for (int j = 0; j < 4; ++j) s[i][j] = fmaf(qv[i], kvv[j], s[i][j]);
     }
@@ -138,9 +157,9 @@ __global__ void __launch_bounds__(kThreads) attention_fa2_kernel(AttentionArgs a
     // Online softmax per row: key j0 + 4tc + j is kept when 4tc + j <= last (a 32-bit bound per row).
     const bool needs_mask = j0 + BN > a.seq_k || (a.causal && j0 + BN - 1 > i0 + diag);
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < RM; ++i) {
       if (needs_mask) {
-        const int lane_last = lane_key_limit(i0 + 4 * tr + i, j0, a.seq_k, a.causal, diag, BN, 4 * tc);
+        const int lane_last = lane_key_limit(i0 + RM * tr + i, j0, a.seq_k, a.causal, diag, BN, 4 * tc);
 #pragma unroll
         for (int j = 0; j < 4; ++j)
           if (j > lane_last) s[i][j] = -INFINITY;
@@ -165,14 +184,21 @@ __global__ void __launch_bounds__(kThreads) attention_fa2_kernel(AttentionArgs a
     if constexpr (Tr::kPInK) __syncthreads();  // every thread is done reading K^T
 #pragma unroll
     for (int j = 0; j < 4; ++j)
-      *reinterpret_cast<float4*>(p_t + (4 * tc + j) * kStride + 4 * tr) = make_float4(s[0][j], s[1][j], s[2][j], s[3][j]);
+#pragma unroll
+      for (int h = 0; h < RM / 4; ++h)
+        *reinterpret_cast<float4*>(p_t + (4 * tc + j) * kStride + RM * tr + 4 * h) =
+            make_float4(s[4 * h][j], s[4 * h + 1][j], s[4 * h + 2][j], s[4 * h + 3][j]);
     __syncthreads();
 
-    // O += P V for rows 4tr.. and dims kVec tc + 64 g.
+    // O += P V for rows RM tr.. and dims kVec tc + 64 g.
 #pragma unroll 4
     for (int c = 0; c < BN; ++c) {
-      const float4 pa = *reinterpret_cast<const float4*>(p_t + c * kStride + 4 * tr);
-      const float pv[4] = {pa.x, pa.y, pa.z, pa.w};
+      float pv[RM];
+#pragma unroll
+      for (int h = 0; h < RM / 4; ++h) {
+        const float4 pa = *reinterpret_cast<const float4*>(p_t + c * kStride + RM * tr + 4 * h);
+        pv[4 * h] = pa.x, pv[4 * h + 1] = pa.y, pv[4 * h + 2] = pa.z, pv[4 * h + 3] = pa.w;
+      }
 #pragma unroll
       for (int g = 0; g < kGroups; ++g) {
         float vv[4];
@@ -184,7 +210,7 @@ __global__ void __launch_bounds__(kThreads) attention_fa2_kernel(AttentionArgs a
           vv[0] = vb.x, vv[1] = vb.y;
         }
 #pragma unroll
-        for (int i = 0; i < 4; ++i)
+        for (int i = 0; i < RM; ++i)
 #pragma unroll
           for (int d = 0; d < kVec; ++d) o[i][g * kVec + d] = fmaf(pv[i], vv[d], o[i][g * kVec + d]);
       }
@@ -193,11 +219,11 @@ __global__ void __launch_bounds__(kThreads) attention_fa2_kernel(AttentionArgs a
 
   float* out = static_cast<float*>(a.o) + (bh * a.seq_q + i0) * D;
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < RM; ++i) {
     float l = l_run[i];
 #pragma unroll
     for (int off = 1; off < 16; off *= 2) l += __shfl_xor_sync(0xffffffffu, l, off);
-    const int r = 4 * tr + i;
+    const int r = RM * tr + i;
     if (i0 + r >= a.seq_q) continue;
     const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;  // a row that sees no key: O = 0
 #pragma unroll
@@ -208,39 +234,45 @@ __global__ void __launch_bounds__(kThreads) attention_fa2_kernel(AttentionArgs a
   }
 }
 
-template <int BM, int BN, int D>
+template <int BM, int BN, int D, int RM>
 bool launch_fa2(const AttentionArgs& a, cudaStream_t stream) {
   using Tr = Fa2Traits<D>;
-  auto kernel = attention_fa2_kernel<BM, BN, D>;
+  auto kernel = attention_fa2_kernel<BM, BN, D, RM>;
   if (Tr::kSmemBytes > 48 * 1024 &&
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) !=
           cudaSuccess)
     return false;
   const dim3 grid(static_cast<unsigned>((a.seq_q + BM - 1) / BM), static_cast<unsigned>(a.batch * a.heads));
-  kernel<<<grid, kThreads, Tr::kSmemBytes, stream>>>(a);
+  kernel<<<grid, fa2_threads<RM>(), Tr::kSmemBytes, stream>>>(a);
   return true;
 }
 
-// The compiled configurations: (head_dim, block_m, block_n); v2 runs 64 x 64 at every head dim.
+// The compiled configurations: (head_dim, block_m, block_n, rows per thread); 64 x 64 tiles at
+// every head dim, 8 warps (4 rows a thread) or 4 warps (8 rows a thread). The first of a head dim
+// is its default.
 #define FA_FA2_CONFIGS(X) \
-  X(32, 64, 64)           \
-  X(64, 64, 64)           \
-  X(128, 64, 64)          \
-  X(256, 64, 64)
+  X(32, 64, 64, 4)        \
+  X(64, 64, 64, 8)        \
+  X(64, 64, 64, 4)        \
+  X(128, 64, 64, 8)       \
+  X(128, 64, 64, 4)       \
+  X(256, 64, 64, 4)       \
+  X(256, 64, 64, 8)
 
 }  // namespace
 
 std::vector<AttentionTile> attention_fa2_configs() {
   std::vector<AttentionTile> out;
-#define FA_LIST(D, BM, BN) out.push_back({D, BM, BN, Fa2Traits<D>::kSmemBytes});
+#define FA_LIST(D, BM, BN, RM) out.push_back({D, BM, BN, Fa2Traits<D>::kSmemBytes, fa2_threads<RM>() / 32});
   FA_FA2_CONFIGS(FA_LIST)
 #undef FA_LIST
   return out;
 }
 
-bool attention_fa2(const AttentionArgs& a, int block_m, int block_n, cudaStream_t stream) {
-#define FA_DISPATCH(D, BM, BN) \
-  if (a.head_dim == D && block_m == BM && block_n == BN) return launch_fa2<BM, BN, D>(a, stream);
+bool attention_fa2(const AttentionArgs& a, const AttentionTile& tile, cudaStream_t stream) {
+#define FA_DISPATCH(D, BM, BN, RM)                                                                       \
+  if (a.head_dim == D && tile.block_m == BM && tile.block_n == BN && tile.warps == fa2_threads<RM>() / 32) \
+    return launch_fa2<BM, BN, D, RM>(a, stream);
   FA_FA2_CONFIGS(FA_DISPATCH)
 #undef FA_DISPATCH
   return false;

@@ -51,16 +51,18 @@ std::optional<std::string> naive_grid_limits(const Problem& p, const Params& par
 
 // attn.fa2's tile: block_m/block_n 0 take the first compiled configuration for the head dim.
 std::optional<AttentionTile> fa2_tile(const Problem& p, const Params& params) {
-  const std::int64_t bm = params.at("block_m"), bn = params.at("block_n");
+  const std::int64_t bm = params.at("block_m"), bn = params.at("block_n"), w = params.at("warps");
   for (const AttentionTile& t : attention_fa2_configs())
-    if (t.head_dim == p.head_dim && (bm == 0 || bm == t.block_m) && (bn == 0 || bn == t.block_n)) return t;
+    if (t.head_dim == p.head_dim && (bm == 0 || bm == t.block_m) && (bn == 0 || bn == t.block_n) &&
+        (w == 0 || w == t.warps))
+      return t;
   return std::nullopt;
 }
 
 std::string fa2_configs_text() {
-  std::string s = "compiled (head_dim, block_m, block_n, shared KiB):";
+  std::string s = "compiled (head_dim, block_m, block_n, warps, shared KiB):";
   for (const AttentionTile& t : attention_fa2_configs())
-    s += fmt::format(" ({}, {}, {}, {:.0f})", t.head_dim, t.block_m, t.block_n, t.smem_bytes / 1024.0);
+    s += fmt::format(" ({}, {}, {}, {}, {:.0f})", t.head_dim, t.block_m, t.block_n, t.warps, t.smem_bytes / 1024.0);
   return s;
 }
 
@@ -227,16 +229,17 @@ void register_attention_variants(Registry& r) {
   r.add(Variant{
       "attn.fa2", OpKind::attention, Backend::gpu,
       "FlashAttention-2 Algorithm 1, fp32 on CUDA cores: Q tile per block, K/V tiles streamed, online softmax in "
-      "registers, 4 x 4 register blocks per thread",
+      "registers, 4 x 4 or 8 x 4 register blocks per thread",
       {DType::fp32}, {32, 64, 128, 256},
       {{"block_m", 0, {0, 64}, "query rows per block (0: the first compiled for the head dim)"},
-       {"block_n", 0, {0, 64}, "key rows per tile (0: the first compiled for the head dim)"}},
-      fa2_configs_text() + "; no memory beyond inputs and outputs; 256 threads",
+       {"block_n", 0, {0, 64}, "key rows per tile (0: the first compiled for the head dim)"},
+       {"warps", 0, {0, 4, 8}, "warps per block: 8 hold 4 query rows a thread, 4 hold 8 (0: the first compiled)"}},
+      fa2_configs_text() + "; no memory beyond inputs and outputs",
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
         auto tile = fa2_tile(p, params);
         if (!tile)
-          return fmt::format("block_m={} block_n={} not compiled for head_dim {} ({})", params.at("block_m"),
-                             params.at("block_n"), p.head_dim, fa2_configs_text());
+          return fmt::format("block_m={} block_n={} warps={} not compiled for head_dim {} ({})", params.at("block_m"),
+                             params.at("block_n"), params.at("warps"), p.head_dim, fa2_configs_text());
         if (tile->smem_bytes > caps.smem_per_block_optin)
           return fmt::format("needs {} bytes of shared memory, the device grants {}", tile->smem_bytes,
                              caps.smem_per_block_optin);
@@ -246,7 +249,7 @@ void register_attention_variants(Registry& r) {
       nullptr,
       [](const LaunchArgs& la) {
         const AttentionTile tile = *fa2_tile(la.problem, la.params);
-        if (!attention_fa2(attention_args(la.problem, la.tensors), tile.block_m, tile.block_n, la.stream))
+        if (!attention_fa2(attention_args(la.problem, la.tensors), tile, la.stream))
           throw std::runtime_error("attn.fa2: the kernel's shared memory could not be granted");
       }});
   r.add(Variant{
