@@ -32,9 +32,15 @@
 // d64 29.7-30.0 -> 33.0-33.6 (causal 27.8-29.1 -> 30.6-32.6), d128 29.5-29.8 -> 32.6-33.6 (causal
 // 27.6-30.1 -> 31.0-33.9): the default at d64 and d128. At d256 (231 registers, one block of 4
 // warps an SM) 4 warps lost, 28.0-28.4 -> 23.9-24.9: 8 warps stay its default.
+// v2.3, d256 only (Fa2Traits::kPrefetch): the next K tile is loaded into registers during P V and
+// V arrives by cp.async during S, so a block alone on its SM no longer waits for its tiles: d256
+// 28.0-28.3 -> 31.1-31.4 TFLOP/s (causal 27.0-29.8 -> 29.1-32.3), H100. At d128 the 64 staging
+// registers took the 4-warp kernel to 255 registers with spills (32.3-33.9 -> 27.9-29.3) and the
+// 8-warp one to one block per SM; d64 fell 7%.
 // Measured figures live in results/README.md beside the command that produced them.
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_block.cuh"
+#include "kernels/common/mma.cuh"
 
 namespace fabench {
 
@@ -57,6 +63,10 @@ struct Fa2Traits {
   // 16-byte tile loads in flight before their stores. d64 takes them one at a time: four took it
   // from 64 registers to 80, three blocks per SM where shared memory holds four.
   static constexpr int kLoadBatch = D == 64 ? 1 : 4;
+  // d256 holds one block per SM, so no other block computes while its tiles load: the next K tile
+  // is fetched into registers during P V and V by cp.async during S (v2.3). d64 and d128 run two
+  // or more blocks per SM and lost with it (the registers cost occupancy or spilled).
+  static constexpr bool kPrefetch = D == 256;
 };
 
 // RM query rows per thread: the 16 threads of a row group share 4 of the tile's 64 keys each, so a
@@ -73,13 +83,49 @@ constexpr int fa2_threads() {
 // kStride = 4 mod 32). (v2 gave a warp one row's 128 dims: the stores, 272 floats apart, fell on
 // two banks, 14.2-way conflicts on average by Nsight Compute, at d128 H100.)
 template <int D, int THREADS>
-__device__ __forceinline__ void load_transposed(float* dst, const float* src, std::int64_t rows_left, float mul) {
-  constexpr int kColGroups = D / 4;  // 16-byte groups a row; even, so a warp's two stay in one row block
+struct TransposedTile {
+  static constexpr int kColGroups = D / 4;  // 16-byte groups a row; even, so a warp's two stay in one row block
   static_assert(kColGroups % 2 == 0 && kTile * kColGroups % THREADS == 0, "whole warps of 16 rows x 2 groups");
-#pragma unroll (Fa2Traits<D>::kLoadBatch)
-  for (int i = 0; i < kTile * kColGroups / THREADS; ++i) {
+  static constexpr int kLoads = kTile * kColGroups / THREADS;  // 16-byte loads a thread
+  // Row and first column of load i of this thread.
+  __device__ static void slot(int i, int& r, int& c) {
     const int e = static_cast<int>(threadIdx.x) + i * THREADS, rest = e / 16;
-    const int r = 16 * (rest / kColGroups) + e % 16, c = 4 * (rest % kColGroups);
+    r = 16 * (rest / kColGroups) + e % 16;
+    c = 4 * (rest % kColGroups);
+  }
+  // The thread's part of a [kTile][D] tile of `src` into registers (rows at or past rows_left as 0).
+  __device__ static void fetch(float4 (&x)[kLoads], const float* src, std::int64_t rows_left) {
+#pragma unroll
+    for (int i = 0; i < kLoads; ++i) {
+      int r, c;
+      slot(i, r, c);
+      x[i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      if (r < rows_left) x[i] = *reinterpret_cast<const float4*>(src + static_cast<std::size_t>(r) * D + c);
+    }
+  }
+  // ... and from registers into dst[D][kStride], transposed and multiplied by `mul`.
+  __device__ static void store(float* dst, const float4 (&x)[kLoads], float mul) {
+#pragma unroll
+    for (int i = 0; i < kLoads; ++i) {
+      int r, c;
+      slot(i, r, c);
+      dst[(c + 0) * kStride + r] = x[i].x * mul;
+      dst[(c + 1) * kStride + r] = x[i].y * mul;
+      dst[(c + 2) * kStride + r] = x[i].z * mul;
+      dst[(c + 3) * kStride + r] = x[i].w * mul;
+    }
+  }
+};
+
+// A [kTile][D] tile straight into dst[D][kStride] (transposed, times `mul`), kLoadBatch loads in
+// flight at a time: fewer registers than TransposedTile's fetch-all.
+template <int D, int THREADS>
+__device__ __forceinline__ void load_transposed(float* dst, const float* src, std::int64_t rows_left, float mul) {
+  using Tile = TransposedTile<D, THREADS>;
+#pragma unroll (Fa2Traits<D>::kLoadBatch)
+  for (int i = 0; i < Tile::kLoads; ++i) {
+    int r, c;
+    Tile::slot(i, r, c);
     float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     if (r < rows_left) x = *reinterpret_cast<const float4*>(src + static_cast<std::size_t>(r) * D + c);
     dst[(c + 0) * kStride + r] = x.x * mul;
@@ -120,22 +166,41 @@ __global__ void __launch_bounds__(fa2_threads<RM>()) attention_fa2_kernel(Attent
     m_run[i] = -INFINITY;
     l_run[i] = 0.0f;
   }
+  // kPrefetch: V tiles go by cp.async, 16 bytes a thread, zero-filled past seq_k, one commit group a tile.
+  auto fetch_v = [&](std::int64_t j0) {
+    for (int e = tid; e < BN * D / 4; e += kThreads) {
+      const int r = e / (D / 4);
+      const bool valid = j0 + r < a.seq_k;
+      cp_async_16(smem_address(v_s + 4 * e), v + (valid ? j0 * D + 4 * static_cast<std::int64_t>(e) : 0), valid);
+    }
+    cp_async_commit();
+  };
+  using Tile = TransposedTile<D, kThreads>;
+  float4 staged[Tile::kLoads];  // kPrefetch: the next K tile, during P V (unused otherwise)
 
   // Keys past the last visible one of this block's last row are never needed.
   const std::int64_t key_end =
       a.causal ? std::min<std::int64_t>(a.seq_k, std::max<std::int64_t>(0, i0 + BM + diag)) : a.seq_k;
-  for (std::int64_t j0 = 0; j0 < key_end; j0 += BN) {
-    __syncthreads();  // every thread is done with the previous tile's K, V and P
-    load_transposed<D, kThreads>(k_t, k + j0 * D, a.seq_k - j0, 1.0f);
-#pragma unroll (Tr::kLoadBatch)
-    for (int e = tid; e < BN * D / 4; e += kThreads) {
-      const int r = e / (D / 4);
-      float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      if (j0 + r < a.seq_k) x = *reinterpret_cast<const float4*>(v + j0 * D + 4 * static_cast<std::size_t>(e));
-      *reinterpret_cast<float4*>(v_s + 4 * e) = x;
+  if constexpr (Tr::kPrefetch) {
+    if (key_end > 0) {
+      load_transposed<D, kThreads>(k_t, k, a.seq_k, 1.0f);
+      fetch_v(0);
     }
-    __syncthreads();
-
+  }
+  for (std::int64_t j0 = 0; j0 < key_end; j0 += BN) {
+    const bool more = j0 + BN < key_end;
+    if constexpr (!Tr::kPrefetch) {
+      __syncthreads();  // every thread is done with the previous tile's K, V and P
+      load_transposed<D, kThreads>(k_t, k + j0 * D, a.seq_k - j0, 1.0f);
+#pragma unroll (Tr::kLoadBatch)
+      for (int e = tid; e < BN * D / 4; e += kThreads) {
+        const int r = e / (D / 4);
+        float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (j0 + r < a.seq_k) x = *reinterpret_cast<const float4*>(v + j0 * D + 4 * static_cast<std::size_t>(e));
+        *reinterpret_cast<float4*>(v_s + 4 * e) = x;
+      }
+    }
+    __syncthreads();  // K^T (and without kPrefetch V) of this tile are in shared memory
     // S (log2 domain) for this thread's RM x 4 block.
     float s[RM][4] = {};
 #pragma unroll 8
@@ -182,12 +247,16 @@ __global__ void __launch_bounds__(fa2_threads<RM>()) attention_fa2_kernel(Attent
       for (int d = 0; d < kGroups * kVec; ++d) o[i][d] *= rescale;
     }
     if constexpr (Tr::kPInK) __syncthreads();  // every thread is done reading K^T
+    // kPrefetch: the next K tile's loads fly during P V; V_j (asked for a tile ago) lands before it.
+    if constexpr (Tr::kPrefetch)
+      if (more) Tile::fetch(staged, k + (j0 + BN) * D, a.seq_k - j0 - BN);
 #pragma unroll
     for (int j = 0; j < 4; ++j)
 #pragma unroll
       for (int h = 0; h < RM / 4; ++h)
         *reinterpret_cast<float4*>(p_t + (4 * tc + j) * kStride + RM * tr + 4 * h) =
             make_float4(s[4 * h][j], s[4 * h + 1][j], s[4 * h + 2][j], s[4 * h + 3][j]);
+    if constexpr (Tr::kPrefetch) cp_async_wait<0>();
     __syncthreads();
 
     // O += P V for rows RM tr.. and dims kVec tc + 64 g.
@@ -213,6 +282,13 @@ __global__ void __launch_bounds__(fa2_threads<RM>()) attention_fa2_kernel(Attent
         for (int i = 0; i < RM; ++i)
 #pragma unroll
           for (int d = 0; d < kVec; ++d) o[i][g * kVec + d] = fmaf(pv[i], vv[d], o[i][g * kVec + d]);
+      }
+    }
+    if constexpr (Tr::kPrefetch) {
+      if (more) {
+        __syncthreads();  // every thread is done with this tile's P (in K^T's buffer) and V
+        fetch_v(j0 + BN);
+        Tile::store(k_t, staged, 1.0f);
       }
     }
   }
@@ -256,8 +332,7 @@ bool launch_fa2(const AttentionArgs& a, cudaStream_t stream) {
   X(64, 64, 64, 4)        \
   X(128, 64, 64, 8)       \
   X(128, 64, 64, 4)       \
-  X(256, 64, 64, 4)       \
-  X(256, 64, 64, 8)
+  X(256, 64, 64, 4)
 
 }  // namespace
 
