@@ -30,13 +30,16 @@
 // over a dim is three 16-byte loads for 32 FFMA instead of two for 16, and a P V step four for 64
 // instead of three for 32. Measured (H100, fp32, 16k tokens, seq 2k-16k, TFLOP/s, 8 -> 4 warps):
 // d64 29.7-30.0 -> 33.0-33.6 (causal 27.8-29.1 -> 30.6-32.6), d128 29.5-29.8 -> 32.6-33.6 (causal
-// 27.6-30.1 -> 31.0-33.9): the default at d64 and d128. At d256 (231 registers, one block of 4
-// warps an SM) 4 warps lost, 28.0-28.4 -> 23.9-24.9: 8 warps stay its default.
-// v2.3, d256 only (Fa2Traits::kPrefetch): the next K tile is loaded into registers during P V and
+// 27.6-30.1 -> 31.0-33.9): the default at d64 (at d128 until v2.4). At d256 (231 registers, one
+// block of 4 warps an SM) 4 warps lost, 28.0-28.4 -> 23.9-24.9: 8 warps stay its default.
+// v2.3, d256 (Fa2Traits::kPrefetch): the next K tile is loaded into registers during P V and
 // V arrives by cp.async during S, so a block alone on its SM no longer waits for its tiles: d256
 // 28.0-28.3 -> 31.1-31.4 TFLOP/s (causal 27.0-29.8 -> 29.1-32.3), H100. At d128 the 64 staging
 // registers took the 4-warp kernel to 255 registers with spills (32.3-33.9 -> 27.9-29.3) and the
 // 8-warp one to one block per SM; d64 fell 7%.
+// v2.4, d128: blocks of 128 query rows over 8 warps (8 rows a thread, 253 registers), one block
+// per SM, prefetching as v2.3: each K/V tile serves twice the rows. 64 -> 128 rows (H100, TFLOP/s):
+// 33.2-33.5 -> 36.6-37.2, causal 31.0-33.8 -> 32.8-37.7. At d64 128 rows lost 1-4%.
 // Measured figures live in results/README.md beside the command that produced them.
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_block.cuh"
@@ -46,54 +49,56 @@ namespace fabench {
 
 namespace {
 
-constexpr int kTile = 64;             // query rows and keys per tile
-constexpr int kStride = kTile + 4;    // padded row of the transposed tiles (16-byte aligned)
+constexpr int kTile = 64;  // keys per K/V tile (block_n)
 
-template <int D>
+// BM query rows a block, RM of them a thread: the 16 threads of a row group share 4 of the tile's
+// 64 keys each, so a block has 16 BM / RM threads (64 rows: RM 4 256 threads, RM 8 128).
+template <int BM, int D, int RM>
 struct Fa2Traits {
   static_assert(D == 32 || D % 64 == 0, "dims per thread: 2 (d32) or 4 per 64-dim group");
+  static_assert(BM == 64 || BM == 128, "64 or 128 query rows a block");
+  static_assert(RM == 4 || RM == 8, "4 or 8 query rows per thread");
+  static constexpr int kThreads = 16 * BM / RM;
+  // Padded rows of the transposed tiles (16-byte aligned, 4 mod 32 banks): Q^T and P^T hold BM
+  // query rows a dim or key, K^T kTile keys a dim.
+  static constexpr int kQStride = BM + 4;
+  static constexpr int kKStride = kTile + 4;
   static constexpr int kVec = D == 32 ? 2 : 4;        // O dims per thread per group
   static constexpr int kGroups = D == 32 ? 1 : D / 64;  // 64-dim groups (16 threads x kVec)
-  // P^T reuses K^T's buffer once S is computed (d >= 64: it is large enough), so that d128 fits two
-  // blocks per SM (102 KB each instead of 119) and d64 four.
-  static constexpr bool kPInK = D >= 64;
-  static constexpr std::size_t kSmemFloats = static_cast<std::size_t>(D) * kStride * 2 +
-                                             static_cast<std::size_t>(kTile) * D + (kPInK ? 0 : kTile * kStride);
+  // P^T reuses K^T's buffer once S is computed where it is large enough (d >= 64 with 64 rows,
+  // d >= 128 with 128), so that d128 fits two blocks per SM (102 KB each instead of 119) and d64 four.
+  static constexpr bool kPInK = D * kKStride >= kTile * kQStride;
+  static constexpr std::size_t kSmemFloats = static_cast<std::size_t>(D) * (kQStride + kKStride) +
+                                             static_cast<std::size_t>(kTile) * D + (kPInK ? 0 : kTile * kQStride);
   static constexpr std::size_t kSmemBytes = kSmemFloats * sizeof(float);
   // 16-byte tile loads in flight before their stores. d64 takes them one at a time: four took it
   // from 64 registers to 80, three blocks per SM where shared memory holds four.
   static constexpr int kLoadBatch = D == 64 ? 1 : 4;
-  // d256 holds one block per SM, so no other block computes while its tiles load: the next K tile
-  // is fetched into registers during P V and V by cp.async during S (v2.3). d64 and d128 run two
-  // or more blocks per SM and lost with it (the registers cost occupancy or spilled).
-  static constexpr bool kPrefetch = D == 256;
+  // d256 and 128-row blocks hold one block per SM, so no other block computes while their tiles
+  // load: the next K tile is fetched into registers during P V and V by cp.async during S (v2.3).
+  // 64-row d64 and d128 blocks run two or more per SM and lost with it (the registers cost
+  // occupancy or spilled).
+  static constexpr bool kPrefetch = D == 256 || BM == 128;
 };
 
-// RM query rows per thread: the 16 threads of a row group share 4 of the tile's 64 keys each, so a
-// block has 16 x 64 / RM threads (RM 4: 256, RM 8: 128).
-template <int RM>
-constexpr int fa2_threads() {
-  return 16 * kTile / RM;
-}
-
-// A [rows][D] tile of `src` (rows at or past rows_left read as 0) stored transposed into dst[D][kStride],
+// A [rows][D] tile of `src` (rows at or past rows_left read as 0) stored transposed into dst[D][STRIDE],
 // multiplied by `mul`. A warp takes 16 rows x 8 columns: lanes 0-15 read 16 bytes of rows r..r+15,
 // lanes 16-31 the next 16 bytes of the same rows (one 32-byte sector a row), and each of the four
 // scalar stores hits 32 different banks (dim c + k and c + 4 + k rows are 16 banks apart, since
-// kStride = 4 mod 32). (v2 gave a warp one row's 128 dims: the stores, 272 floats apart, fell on
+// STRIDE = 4 mod 32). (v2 gave a warp one row's 128 dims: the stores, 272 floats apart, fell on
 // two banks, 14.2-way conflicts on average by Nsight Compute, at d128 H100.)
-template <int D, int THREADS>
+template <int ROWS, int D, int THREADS, int STRIDE>
 struct TransposedTile {
   static constexpr int kColGroups = D / 4;  // 16-byte groups a row; even, so a warp's two stay in one row block
-  static_assert(kColGroups % 2 == 0 && kTile * kColGroups % THREADS == 0, "whole warps of 16 rows x 2 groups");
-  static constexpr int kLoads = kTile * kColGroups / THREADS;  // 16-byte loads a thread
+  static_assert(kColGroups % 2 == 0 && ROWS * kColGroups % THREADS == 0, "whole warps of 16 rows x 2 groups");
+  static constexpr int kLoads = ROWS * kColGroups / THREADS;  // 16-byte loads a thread
   // Row and first column of load i of this thread.
   __device__ static void slot(int i, int& r, int& c) {
     const int e = static_cast<int>(threadIdx.x) + i * THREADS, rest = e / 16;
     r = 16 * (rest / kColGroups) + e % 16;
     c = 4 * (rest % kColGroups);
   }
-  // The thread's part of a [kTile][D] tile of `src` into registers (rows at or past rows_left as 0).
+  // The thread's part of a [ROWS][D] tile of `src` into registers (rows at or past rows_left as 0).
   __device__ static void fetch(float4 (&x)[kLoads], const float* src, std::int64_t rows_left) {
 #pragma unroll
     for (int i = 0; i < kLoads; ++i) {
@@ -103,50 +108,49 @@ struct TransposedTile {
       if (r < rows_left) x[i] = *reinterpret_cast<const float4*>(src + static_cast<std::size_t>(r) * D + c);
     }
   }
-  // ... and from registers into dst[D][kStride], transposed and multiplied by `mul`.
+  // ... and from registers into dst[D][STRIDE], transposed and multiplied by `mul`.
   __device__ static void store(float* dst, const float4 (&x)[kLoads], float mul) {
 #pragma unroll
     for (int i = 0; i < kLoads; ++i) {
       int r, c;
       slot(i, r, c);
-      dst[(c + 0) * kStride + r] = x[i].x * mul;
-      dst[(c + 1) * kStride + r] = x[i].y * mul;
-      dst[(c + 2) * kStride + r] = x[i].z * mul;
-      dst[(c + 3) * kStride + r] = x[i].w * mul;
+      dst[(c + 0) * STRIDE + r] = x[i].x * mul;
+      dst[(c + 1) * STRIDE + r] = x[i].y * mul;
+      dst[(c + 2) * STRIDE + r] = x[i].z * mul;
+      dst[(c + 3) * STRIDE + r] = x[i].w * mul;
     }
   }
 };
 
-// A [kTile][D] tile straight into dst[D][kStride] (transposed, times `mul`), kLoadBatch loads in
-// flight at a time: fewer registers than TransposedTile's fetch-all.
-template <int D, int THREADS>
+// A [ROWS][D] tile straight into dst[D][STRIDE] (transposed, times `mul`), BATCH loads in flight
+// at a time: fewer registers than TransposedTile's fetch-all.
+template <int ROWS, int D, int THREADS, int STRIDE, int BATCH>
 __device__ __forceinline__ void load_transposed(float* dst, const float* src, std::int64_t rows_left, float mul) {
-  using Tile = TransposedTile<D, THREADS>;
-#pragma unroll (Fa2Traits<D>::kLoadBatch)
+  using Tile = TransposedTile<ROWS, D, THREADS, STRIDE>;
+#pragma unroll (BATCH)
   for (int i = 0; i < Tile::kLoads; ++i) {
     int r, c;
     Tile::slot(i, r, c);
     float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     if (r < rows_left) x = *reinterpret_cast<const float4*>(src + static_cast<std::size_t>(r) * D + c);
-    dst[(c + 0) * kStride + r] = x.x * mul;
-    dst[(c + 1) * kStride + r] = x.y * mul;
-    dst[(c + 2) * kStride + r] = x.z * mul;
-    dst[(c + 3) * kStride + r] = x.w * mul;
+    dst[(c + 0) * STRIDE + r] = x.x * mul;
+    dst[(c + 1) * STRIDE + r] = x.y * mul;
+    dst[(c + 2) * STRIDE + r] = x.z * mul;
+    dst[(c + 3) * STRIDE + r] = x.w * mul;
   }
 }
 
 template <int BM, int BN, int D, int RM>
-__global__ void __launch_bounds__(fa2_threads<RM>()) attention_fa2_kernel(AttentionArgs a) {
-  static_assert(BM == kTile && BN == kTile, "v2 runs 64 x 64 tiles");
-  static_assert(RM == 4 || RM == 8, "4 or 8 query rows per thread");
-  constexpr int kThreads = fa2_threads<RM>();
-  using Tr = Fa2Traits<D>;
-  constexpr int kVec = Tr::kVec, kGroups = Tr::kGroups;
+__global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_kernel(AttentionArgs a) {
+  static_assert(BN == kTile, "64-key tiles");
+  using Tr = Fa2Traits<BM, D, RM>;
+  constexpr int kThreads = Tr::kThreads, kVec = Tr::kVec, kGroups = Tr::kGroups;
+  constexpr int kQStride = Tr::kQStride, kKStride = Tr::kKStride;
   extern __shared__ __align__(16) float smem[];
-  float* q_t = smem;                 // [D][kStride]: Q^T, scaled
-  float* k_t = q_t + D * kStride;    // [D][kStride]: K^T
-  float* v_s = k_t + D * kStride;    // [kTile][D]
-  float* p_t = Tr::kPInK ? k_t : v_s + kTile * D;  // [kTile keys][kStride]: P^T
+  float* q_t = smem;                 // [D][kQStride]: Q^T, scaled
+  float* k_t = q_t + D * kQStride;   // [D][kKStride]: K^T
+  float* v_s = k_t + D * kKStride;   // [kTile][D]
+  float* p_t = Tr::kPInK ? k_t : v_s + kTile * D;  // [kTile keys][kQStride]: P^T
 
   const int tid = threadIdx.x, tr = tid / 16, tc = tid % 16;
   const std::int64_t bh = blockIdx.y, b = bh / a.heads, h = bh % a.heads;
@@ -158,7 +162,7 @@ __global__ void __launch_bounds__(fa2_threads<RM>()) attention_fa2_kernel(Attent
   const float scale_log2 = a.scale * 1.4426950408889634f;  // exp(x) = exp2(x log2 e)
   const std::int64_t diag = a.seq_k - a.seq_q;              // query i sees keys j <= i + diag
 
-  load_transposed<D, kThreads>(q_t, q, a.seq_q - i0, scale_log2);
+  load_transposed<BM, D, kThreads, kQStride, Tr::kLoadBatch>(q_t, q, a.seq_q - i0, scale_log2);
   float o[RM][kGroups * kVec] = {};
   float m_run[RM], l_run[RM];  // l_run: this thread's share of the row sum, reduced at the end
 #pragma unroll
@@ -175,7 +179,7 @@ __global__ void __launch_bounds__(fa2_threads<RM>()) attention_fa2_kernel(Attent
     }
     cp_async_commit();
   };
-  using Tile = TransposedTile<D, kThreads>;
+  using Tile = TransposedTile<kTile, D, kThreads, kKStride>;
   float4 staged[Tile::kLoads];  // kPrefetch: the next K tile, during P V (unused otherwise)
 
   // Keys past the last visible one of this block's last row are never needed.
@@ -183,7 +187,7 @@ __global__ void __launch_bounds__(fa2_threads<RM>()) attention_fa2_kernel(Attent
       a.causal ? std::min<std::int64_t>(a.seq_k, std::max<std::int64_t>(0, i0 + BM + diag)) : a.seq_k;
   if constexpr (Tr::kPrefetch) {
     if (key_end > 0) {
-      load_transposed<D, kThreads>(k_t, k, a.seq_k, 1.0f);
+      load_transposed<kTile, D, kThreads, kKStride, Tr::kLoadBatch>(k_t, k, a.seq_k, 1.0f);
       fetch_v(0);
     }
   }
@@ -191,7 +195,7 @@ __global__ void __launch_bounds__(fa2_threads<RM>()) attention_fa2_kernel(Attent
     const bool more = j0 + BN < key_end;
     if constexpr (!Tr::kPrefetch) {
       __syncthreads();  // every thread is done with the previous tile's K, V and P
-      load_transposed<D, kThreads>(k_t, k + j0 * D, a.seq_k - j0, 1.0f);
+      load_transposed<kTile, D, kThreads, kKStride, Tr::kLoadBatch>(k_t, k + j0 * D, a.seq_k - j0, 1.0f);
 #pragma unroll (Tr::kLoadBatch)
       for (int e = tid; e < BN * D / 4; e += kThreads) {
         const int r = e / (D / 4);
@@ -208,10 +212,10 @@ __global__ void __launch_bounds__(fa2_threads<RM>()) attention_fa2_kernel(Attent
       float qv[RM];
 #pragma unroll
       for (int h = 0; h < RM / 4; ++h) {
-        const float4 qa = *reinterpret_cast<const float4*>(q_t + x * kStride + RM * tr + 4 * h);
+        const float4 qa = *reinterpret_cast<const float4*>(q_t + x * kQStride + RM * tr + 4 * h);
         qv[4 * h] = qa.x, qv[4 * h + 1] = qa.y, qv[4 * h + 2] = qa.z, qv[4 * h + 3] = qa.w;
       }
-      const float4 kb = *reinterpret_cast<const float4*>(k_t + x * kStride + 4 * tc);
+      const float4 kb = *reinterpret_cast<const float4*>(k_t + x * kKStride + 4 * tc);
       const float kvv[4] = {kb.x, kb.y, kb.z, kb.w};
 #pragma unroll
       for (int i = 0; i < RM; ++i)
@@ -254,7 +258,7 @@ __global__ void __launch_bounds__(fa2_threads<RM>()) attention_fa2_kernel(Attent
     for (int j = 0; j < 4; ++j)
 #pragma unroll
       for (int h = 0; h < RM / 4; ++h)
-        *reinterpret_cast<float4*>(p_t + (4 * tc + j) * kStride + RM * tr + 4 * h) =
+        *reinterpret_cast<float4*>(p_t + (4 * tc + j) * kQStride + RM * tr + 4 * h) =
             make_float4(s[4 * h][j], s[4 * h + 1][j], s[4 * h + 2][j], s[4 * h + 3][j]);
     if constexpr (Tr::kPrefetch) cp_async_wait<0>();
     __syncthreads();
@@ -265,7 +269,7 @@ __global__ void __launch_bounds__(fa2_threads<RM>()) attention_fa2_kernel(Attent
       float pv[RM];
 #pragma unroll
       for (int h = 0; h < RM / 4; ++h) {
-        const float4 pa = *reinterpret_cast<const float4*>(p_t + c * kStride + RM * tr + 4 * h);
+        const float4 pa = *reinterpret_cast<const float4*>(p_t + c * kQStride + RM * tr + 4 * h);
         pv[4 * h] = pa.x, pv[4 * h + 1] = pa.y, pv[4 * h + 2] = pa.z, pv[4 * h + 3] = pa.w;
       }
 #pragma unroll
@@ -312,41 +316,44 @@ __global__ void __launch_bounds__(fa2_threads<RM>()) attention_fa2_kernel(Attent
 
 template <int BM, int BN, int D, int RM>
 bool launch_fa2(const AttentionArgs& a, cudaStream_t stream) {
-  using Tr = Fa2Traits<D>;
+  using Tr = Fa2Traits<BM, D, RM>;
   auto kernel = attention_fa2_kernel<BM, BN, D, RM>;
   if (Tr::kSmemBytes > 48 * 1024 &&
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) !=
           cudaSuccess)
     return false;
   const dim3 grid(static_cast<unsigned>((a.seq_q + BM - 1) / BM), static_cast<unsigned>(a.batch * a.heads));
-  kernel<<<grid, fa2_threads<RM>(), Tr::kSmemBytes, stream>>>(a);
+  kernel<<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a);
   return true;
 }
 
-// The compiled configurations: (head_dim, block_m, block_n, rows per thread); 64 x 64 tiles at
-// every head dim, 8 warps (4 rows a thread) or 4 warps (8 rows a thread). The first of a head dim
-// is its default.
+// The compiled configurations: (head_dim, block_m, block_n, rows per thread); 64-key tiles, 64
+// query rows over 8 warps (4 rows a thread) or 4 warps (8 rows), 128 rows over 8 warps (8 rows).
+// The first of a head dim is its default. (Not kept: d128 with 64 rows over 8 warps, v2.1's tile,
+// 10% behind 4 warps; d64 with 128 rows, 1-4% behind 64 rows.)
 #define FA_FA2_CONFIGS(X) \
   X(32, 64, 64, 4)        \
   X(64, 64, 64, 8)        \
   X(64, 64, 64, 4)        \
+  X(128, 128, 64, 8)      \
   X(128, 64, 64, 8)       \
-  X(128, 64, 64, 4)       \
   X(256, 64, 64, 4)
 
 }  // namespace
 
 std::vector<AttentionTile> attention_fa2_configs() {
   std::vector<AttentionTile> out;
-#define FA_LIST(D, BM, BN, RM) out.push_back({D, BM, BN, Fa2Traits<D>::kSmemBytes, fa2_threads<RM>() / 32});
+#define FA_LIST(D, BM, BN, RM) \
+  out.push_back({D, BM, BN, Fa2Traits<BM, D, RM>::kSmemBytes, Fa2Traits<BM, D, RM>::kThreads / 32});
   FA_FA2_CONFIGS(FA_LIST)
 #undef FA_LIST
   return out;
 }
 
 bool attention_fa2(const AttentionArgs& a, const AttentionTile& tile, cudaStream_t stream) {
-#define FA_DISPATCH(D, BM, BN, RM)                                                                       \
-  if (a.head_dim == D && tile.block_m == BM && tile.block_n == BN && tile.warps == fa2_threads<RM>() / 32) \
+#define FA_DISPATCH(D, BM, BN, RM)                                               \
+  if (a.head_dim == D && tile.block_m == BM && tile.block_n == BN &&             \
+      tile.warps == Fa2Traits<BM, D, RM>::kThreads / 32)                          \
     return launch_fa2<BM, BN, D, RM>(a, stream);
   FA_FA2_CONFIGS(FA_DISPATCH)
 #undef FA_DISPATCH

@@ -231,9 +231,9 @@ void register_attention_variants(Registry& r) {
       "FlashAttention-2 Algorithm 1, fp32 on CUDA cores: Q tile per block, K/V tiles streamed, online softmax in "
       "registers, 4 x 4 or 8 x 4 register blocks per thread",
       {DType::fp32}, {32, 64, 128, 256},
-      {{"block_m", 0, {0, 64}, "query rows per block (0: the first compiled for the head dim)"},
+      {{"block_m", 0, {0, 64, 128}, "query rows per block (0: the first compiled for the head dim)"},
        {"block_n", 0, {0, 64}, "key rows per tile (0: the first compiled for the head dim)"},
-       {"warps", 0, {0, 4, 8}, "warps per block: 8 hold 4 query rows a thread, 4 hold 8 (0: the first compiled)"}},
+       {"warps", 0, {0, 4, 8}, "warps per block; a thread holds block_m / (2 x warps) query rows, 4 or 8 (0: the first compiled)"}},
       fa2_configs_text() + "; no memory beyond inputs and outputs",
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
         auto tile = fa2_tile(p, params);
