@@ -316,10 +316,17 @@ def run_peer(torch, case, peer, columns, gpu_name, ceilings, flush_buf):
 
 
 def load_ceilings(path, gpu_name):
-    if not path or not os.path.exists(path):
+    """The calibrated ceilings of this GPU, or None (no file yet, or none for this GPU). A file that
+    is empty, as fa-bench leaves none but `mktemp` does, counts as no calibration; one that is not
+    JSON is named in a warning rather than losing the run."""
+    if not path or not os.path.exists(path) or os.path.getsize(path) == 0:
         return None
-    with open(path) as f:
-        return json.load(f).get(gpu_name)
+    try:
+        with open(path) as f:
+            return json.load(f).get(gpu_name)
+    except (ValueError, AttributeError) as e:
+        print(f"peers.py: ignoring calibration {path}: not a fa-bench calibration file ({e})", file=sys.stderr)
+        return None
 
 
 def main(argv=None):

@@ -86,5 +86,17 @@ with tempfile.TemporaryDirectory() as tmp:
                         "--output", os.path.join(tmp, "o.csv")], capture_output=True, text=True)
     check(r.returncode != 0 and "columns" in r.stderr, f"a file that is not a plan is refused: {r.stderr}")
 
+    # Calibration files: an empty one (a fresh mktemp) or one that is not JSON means no ceilings;
+    # a real one gives this GPU's.
+    calibration = os.path.join(tmp, "cal.json")
+    open(calibration, "w").close()
+    check(peers.load_ceilings(calibration, "GPU") is None, "an empty calibration file means none")
+    with open(calibration, "w") as f:
+        f.write("not json")
+    check(peers.load_ceilings(calibration, "GPU") is None, "a calibration file that is not JSON means none")
+    with open(calibration, "w") as f:
+        json.dump({"GPU": {"copy_gbps": 3000}}, f)
+    check(peers.load_ceilings(calibration, "GPU") == {"copy_gbps": 3000}, "a calibration gives this GPU's ceilings")
+
 print("peers_test:", "FAILED" if failures else "passed")
 sys.exit(1 if failures else 0)
