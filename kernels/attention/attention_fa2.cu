@@ -153,14 +153,10 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
   float* p_t = Tr::kPInK ? k_t : v_s + kTile * D;  // [kTile keys][kQStride]: P^T
 
   const int tid = threadIdx.x, tr = tid / 16, tc = tid % 16;
-  const std::int64_t bh = blockIdx.y, b = bh / a.heads, h = bh % a.heads;
-  const std::int64_t kv = b * a.kv_heads + h / (a.heads / a.kv_heads);
-  const std::int64_t i0 = static_cast<std::int64_t>(gridDim.x - 1 - blockIdx.x) * BM;  // heaviest causal first
-  const float* q = static_cast<const float*>(a.q) + (bh * a.seq_q + i0) * D;
-  const float* k = static_cast<const float*>(a.k) + kv * a.seq_k * D;
-  const float* v = static_cast<const float*>(a.v) + kv * a.seq_k * D;
+  const AttentionBlock<float, D> blk(a, BM);  // heaviest causal tiles first
+  const std::int64_t bh = blk.bh, i0 = blk.i0, diag = blk.diag, key_end = blk.key_end;
+  const float *q = blk.q, *k = blk.k, *v = blk.v;
   const float scale_log2 = a.scale * 1.4426950408889634f;  // exp(x) = exp2(x log2 e)
-  const std::int64_t diag = a.seq_k - a.seq_q;              // query i sees keys j <= i + diag
 
   load_transposed<BM, D, kThreads, kQStride, Tr::kLoadBatch>(q_t, q, a.seq_q - i0, scale_log2);
   float o[RM][kGroups * kVec] = {};
@@ -182,9 +178,6 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
   using Tile = TransposedTile<kTile, D, kThreads, kKStride>;
   float4 staged[Tile::kLoads];  // kPrefetch: the next K tile, during P V (unused otherwise)
 
-  // Keys past the last visible one of this block's last row are never needed.
-  const std::int64_t key_end =
-      a.causal ? std::min<std::int64_t>(a.seq_k, std::max<std::int64_t>(0, i0 + BM + diag)) : a.seq_k;
   if constexpr (Tr::kPrefetch) {
     if (key_end > 0) {
       load_transposed<kTile, D, kThreads, kKStride, Tr::kLoadBatch>(k_t, k, a.seq_k, 1.0f);
@@ -224,7 +217,7 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
     }
 
     // Online softmax per row: key j0 + 4tc + j is kept when 4tc + j <= last (a 32-bit bound per row).
-    const bool needs_mask = j0 + BN > a.seq_k || (a.causal && j0 + BN - 1 > i0 + diag);
+    const bool needs_mask = blk.needs_mask(a, j0, BN);
 #pragma unroll
     for (int i = 0; i < RM; ++i) {
       if (needs_mask) {
@@ -322,7 +315,8 @@ bool launch_fa2(const AttentionArgs& a, cudaStream_t stream) {
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) !=
           cudaSuccess)
     return false;
-  const dim3 grid(static_cast<unsigned>((a.seq_q + BM - 1) / BM), static_cast<unsigned>(a.batch * a.heads));
+  const dim3 grid(static_cast<unsigned>((a.seq_q + BM - 1) / BM), static_cast<unsigned>(a.heads),
+                  static_cast<unsigned>(a.batch));
   kernel<<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a);
   return true;
 }

@@ -233,7 +233,8 @@ void register_attention_variants(Registry& r) {
       {DType::fp32}, {32, 64, 128, 256},
       {{"block_m", 0, {0, 64, 128}, "query rows per block (0: the first compiled for the head dim)"},
        {"block_n", 0, {0, 64}, "key rows per tile (0: the first compiled for the head dim)"},
-       {"warps", 0, {0, 4, 8}, "warps per block; a thread holds block_m / (2 x warps) query rows, 4 or 8 (0: the first compiled)"}},
+       {"warps", 0, {0, 4, 8},
+        "warps per block; a thread holds block_m / (2 x warps) query rows, 4 or 8 (0: the first compiled)"}},
       fa2_configs_text() + "; no memory beyond inputs and outputs",
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
         auto tile = fa2_tile(p, params);
@@ -243,7 +244,7 @@ void register_attention_variants(Registry& r) {
         if (tile->smem_bytes > caps.smem_per_block_optin)
           return fmt::format("needs {} bytes of shared memory, the device grants {}", tile->smem_bytes,
                              caps.smem_per_block_optin);
-        if (p.batch * p.heads > 65535) return fmt::format("batch*heads {} > 65535 (grid.y)", p.batch * p.heads);
+        if (p.heads > 65535 || p.batch > 65535) return std::string("heads or batch > 65535 (grid.y/z)");
         return std::nullopt;
       },
       nullptr,
