@@ -436,6 +436,10 @@ bool launch_fa2_mma(const AttentionArgs& a, cudaStream_t stream) {
 // Session 6 (H100, 24b8e1147815, bf16 d128 16k tokens, seq 2048 / 8192, TFLOP/s non-causal /
 // causal): (256, 64, 8, 1) 343 / 263 and 366 / 313 | (128, 64, 4, 1) 339 / 283 and 357 / 324 |
 // (64, 64, 4, 1) 318 / 284 and 335 / 320 | (128, 32, 4, 1) 324 / 274 and 343 / 310.
+// Session 7 (H100, 7f942ac, 16k tokens, d128 causal, two passes): the 64 x 64 tile takes 226
+// registers, so two blocks of 4 warps an SM; capped at 170 by __launch_bounds__ (three blocks, no
+// spills) it lost 9-12% (bf16 282-326 -> 254-290 TFLOP/s): the register-resident K step and
+// softmax phases need the registers more than the SM needs the warps.
 // ptxas -v (CUDA 13.0): 2 m16 tiles per warp at d128 with block_n 64 spill 56 bytes; d256 with 4
 // warps spilled 64-100 bytes and tf32 d256 168, so d256 has the 8-warp tile alone and tf32 stops
 // at d128.
