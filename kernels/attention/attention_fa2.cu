@@ -65,20 +65,22 @@ struct Fa2Traits {
   static constexpr int kKStride = kTile + 4;
   static constexpr int kVec = D == 32 ? 2 : 4;        // O dims per thread per group
   static constexpr int kGroups = D == 32 ? 1 : D / 64;  // 64-dim groups (16 threads x kVec)
-  // P^T reuses K^T's buffer once S is computed where it is large enough (d >= 64 with 64 rows,
-  // d >= 128 with 128), so that d128 fits two blocks per SM (102 KB each instead of 119) and d64 four.
-  static constexpr bool kPInK = D * kKStride >= kTile * kQStride;
+  // d256 and 128-row blocks hold one block per SM, so no other block computes while their tiles
+  // load: the next K tile is fetched into registers during P V and V by cp.async during S (v2.3).
+  // 64-row d64 and d128 blocks run two or more per SM and lost with it (the registers cost
+  // occupancy or spilled).
+  static constexpr bool kPrefetch = D == 256 || BM == 128;
+  // P^T reuses K^T's buffer once S is computed where it is large enough, so that 64-row d128
+  // blocks fit two per SM (102 KB each instead of 119) and d64 four; prefetching blocks, alone on
+  // their SM, give P^T its own buffer: the next K^T is stored while P V reads P^T, two barriers a
+  // tile instead of four (v2.5).
+  static constexpr bool kPInK = !kPrefetch && D * kKStride >= kTile * kQStride;
   static constexpr std::size_t kSmemFloats = static_cast<std::size_t>(D) * (kQStride + kKStride) +
                                              static_cast<std::size_t>(kTile) * D + (kPInK ? 0 : kTile * kQStride);
   static constexpr std::size_t kSmemBytes = kSmemFloats * sizeof(float);
   // 16-byte tile loads in flight before their stores. d64 takes them one at a time: four took it
   // from 64 registers to 80, three blocks per SM where shared memory holds four.
   static constexpr int kLoadBatch = D == 64 ? 1 : 4;
-  // d256 and 128-row blocks hold one block per SM, so no other block computes while their tiles
-  // load: the next K tile is fetched into registers during P V and V by cp.async during S (v2.3).
-  // 64-row d64 and d128 blocks run two or more per SM and lost with it (the registers cost
-  // occupancy or spilled).
-  static constexpr bool kPrefetch = D == 256 || BM == 128;
 };
 
 // A [rows][D] tile of `src` (rows at or past rows_left read as 0) stored transposed into dst[D][STRIDE],
@@ -183,6 +185,7 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
       load_transposed<kTile, D, kThreads, kKStride, Tr::kLoadBatch>(k_t, k, a.seq_k, 1.0f);
       fetch_v(0);
     }
+    __syncthreads();  // K^T_0 is in shared memory
   }
   for (std::int64_t j0 = 0; j0 < key_end; j0 += BN) {
     const bool more = j0 + BN < key_end;
@@ -196,8 +199,8 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
         if (j0 + r < a.seq_k) x = *reinterpret_cast<const float4*>(v + j0 * D + 4 * static_cast<std::size_t>(e));
         *reinterpret_cast<float4*>(v_s + 4 * e) = x;
       }
+      __syncthreads();  // K^T and V of this tile are in shared memory
     }
-    __syncthreads();  // K^T (and without kPrefetch V) of this tile are in shared memory
     // S (log2 domain) for this thread's RM x 4 block.
     float s[RM][4] = {};
 #pragma unroll 8
@@ -244,17 +247,17 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
       for (int d = 0; d < kGroups * kVec; ++d) o[i][d] *= rescale;
     }
     if constexpr (Tr::kPInK) __syncthreads();  // every thread is done reading K^T
-    // kPrefetch: the next K tile's loads fly during P V; V_j (asked for a tile ago) lands before it.
-    if constexpr (Tr::kPrefetch)
-      if (more) Tile::fetch(staged, k + (j0 + BN) * D, a.seq_k - j0 - BN);
 #pragma unroll
     for (int j = 0; j < 4; ++j)
 #pragma unroll
       for (int h = 0; h < RM / 4; ++h)
         *reinterpret_cast<float4*>(p_t + (4 * tc + j) * kQStride + RM * tr + 4 * h) =
             make_float4(s[4 * h][j], s[4 * h + 1][j], s[4 * h + 2][j], s[4 * h + 3][j]);
-    if constexpr (Tr::kPrefetch) cp_async_wait<0>();
-    __syncthreads();
+    if constexpr (Tr::kPrefetch) cp_async_wait<0>();  // V_j, asked for a tile ago
+    __syncthreads();  // P^T and V_j are in shared memory; every thread is done reading K^T_j
+    // kPrefetch: the next K tile's loads fly during P V.
+    if constexpr (Tr::kPrefetch)
+      if (more) Tile::fetch(staged, k + (j0 + BN) * D, a.seq_k - j0 - BN);
 
     // O += P V for rows RM tr.. and dims kVec tc + 64 g.
 #pragma unroll 4
@@ -283,9 +286,9 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
     }
     if constexpr (Tr::kPrefetch) {
       if (more) {
-        __syncthreads();  // every thread is done with this tile's P (in K^T's buffer) and V
+        Tile::store(k_t, staged, 1.0f);  // K^T_j's readers passed the barrier above
+        __syncthreads();  // K^T_{j+1} is in shared memory; every thread is done with P^T and V_j
         fetch_v(j0 + BN);
-        Tile::store(k_t, staged, 1.0f);
       }
     }
   }
