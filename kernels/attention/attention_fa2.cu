@@ -42,8 +42,10 @@
 // 33.2-33.5 -> 36.6-37.2, causal 31.0-33.8 -> 32.8-37.7. At d64 128 rows lost 1-4%.
 // v2.5, prefetching blocks: P^T in its own buffer, so the next K^T is stored while P V reads P^T:
 // two barriers a tile instead of four. d128 +3.4%, d256 +1.6% (H100 A/B, two passes each).
-// v2.6, causal: a warp whose rows all end before a tile skips that tile's S and P V (in a 128-row
-// block's last tile, half the warps), leaving the SM's issue slots to the warps that still work.
+// v2.6, causal 128-row blocks: a warp whose rows all end before a tile skips that tile's S and
+// P V (in a block's last tile, half the warps), leaving the SM's issue slots to the warps that
+// still work: d128 causal seq 2048 +1.7%, other d128 points within 0.5% (H100 A/B, one pass). In
+// every block (d256's 64-row ones too) the branch cost d256 1%, causal or not: 128 rows only.
 // Measured figures live in results/README.md beside the command that produced them.
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_block.cuh"
@@ -205,9 +207,10 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
       }
       __syncthreads();  // K^T and V of this tile are in shared memory
     }
-    // Causal: a warp whose rows all end before this tile (its 2 RM rows from RM (tr & ~1)) sees
-    // none of its keys, and skips S and P V (the mask below still gives its rows -inf, P = 0).
-    const bool warp_idle = a.causal && i0 + RM * ((tr & ~1) + 2) - 1 + diag < j0;
+    // Causal, 128-row blocks: a warp whose rows all end before this tile (its 2 RM rows from
+    // RM (tr & ~1)) sees none of its keys, and skips S and P V (the mask below still gives its
+    // rows -inf, so P = 0).
+    const bool warp_idle = BM == 128 && a.causal && i0 + RM * ((tr & ~1) + 2) - 1 + diag < j0;
     // S (log2 domain) for this thread's RM x 4 block.
     float s[RM][4] = {};
 #pragma unroll 8
