@@ -148,6 +148,16 @@ __device__ __forceinline__ void load_transposed(float* dst, const float* src, st
   }
 }
 
+// A thread's RM query rows at one dim of Q^T or one key of P^T: RM / 4 16-byte loads.
+template <int RM>
+__device__ __forceinline__ void load_row_block(float (&out)[RM], const float* from) {
+#pragma unroll
+  for (int h = 0; h < RM / 4; ++h) {
+    const float4 x = *reinterpret_cast<const float4*>(from + 4 * h);
+    out[4 * h] = x.x, out[4 * h + 1] = x.y, out[4 * h + 2] = x.z, out[4 * h + 3] = x.w;
+  }
+}
+
 template <int BM, int BN, int D, int RM>
 __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_kernel(AttentionArgs a) {
   static_assert(BN == kTile, "64-key tiles");
@@ -216,11 +226,7 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
 #pragma unroll 8
     for (int x = 0; x < (warp_idle ? 0 : D); ++x) {
       float qv[RM];
-#pragma unroll
-      for (int h = 0; h < RM / 4; ++h) {
-        const float4 qa = *reinterpret_cast<const float4*>(q_t + x * kQStride + RM * tr + 4 * h);
-        qv[4 * h] = qa.x, qv[4 * h + 1] = qa.y, qv[4 * h + 2] = qa.z, qv[4 * h + 3] = qa.w;
-      }
+      load_row_block(qv, q_t + x * kQStride + RM * tr);
       const float4 kb = *reinterpret_cast<const float4*>(k_t + x * kKStride + 4 * tc);
       const float kvv[4] = {kb.x, kb.y, kb.z, kb.w};
 #pragma unroll
@@ -273,11 +279,7 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
 #pragma unroll 4
     for (int c = 0; c < (warp_idle ? 0 : BN); ++c) {
       float pv[RM];
-#pragma unroll
-      for (int h = 0; h < RM / 4; ++h) {
-        const float4 pa = *reinterpret_cast<const float4*>(p_t + c * kQStride + RM * tr + 4 * h);
-        pv[4 * h] = pa.x, pv[4 * h + 1] = pa.y, pv[4 * h + 2] = pa.z, pv[4 * h + 3] = pa.w;
-      }
+      load_row_block(pv, p_t + c * kQStride + RM * tr);
 #pragma unroll
       for (int g = 0; g < kGroups; ++g) {
         float vv[4];
