@@ -144,6 +144,38 @@ TEST_CASE("attn.fa2_mma runs the compiled tiles of fp16, bf16, tf32 and fp32 and
   CHECK_FALSE(v.workspace_bytes);  // no memory beyond inputs and outputs
 }
 
+TEST_CASE("attn.fa2 picks its compiled tile per head dim and says why it skips", "[variants]") {
+  const Variant& v = variant("attn.fa2");
+  const DeviceCaps caps = hopper();
+  auto refusal = [&](std::int64_t d, const Params& asked) {
+    return unsupported_reason(v, test::attention(2, 4, 2, 1000, 1000, d, true, DType::fp32), with_defaults(v, asked),
+                              caps);
+  };
+  // Defaults and every compiled (block_m, warps) a head dim has run; the rest are refused by name.
+  for (std::int64_t d : {32, 64, 128, 256}) CHECK_FALSE(refusal(d, {}));
+  CHECK_FALSE(refusal(128, {{"block_m", 128}}));
+  CHECK_FALSE(refusal(128, {{"block_m", 64}}));
+  CHECK_FALSE(refusal(64, {{"warps", 8}}));
+  const auto refused = refusal(64, {{"block_m", 128}});
+  REQUIRE(refused);
+  CHECK(refused->find("block_m=128") != std::string::npos);
+  CHECK(refused->find("head_dim 64") != std::string::npos);
+  CHECK(refusal(256, {{"warps", 4}}));
+  // d256's tile holds P^T apart from K^T: more shared memory than a 200 KiB opt-in grants.
+  DeviceCaps small = caps;
+  small.smem_per_block_optin = 200 * 1024;
+  const auto too_big =
+      unsupported_reason(v, test::attention(1, 2, 2, 300, 300, 256, false, DType::fp32), with_defaults(v, {}), small);
+  REQUIRE(too_big);
+  CHECK(too_big->find("shared memory") != std::string::npos);
+  // The grid is query tiles x heads x batch: batch x heads may pass 65535, neither alone.
+  CHECK_FALSE(unsupported_reason(v, test::attention(300, 256, 256, 64, 64, 64, false, DType::fp32),
+                                 with_defaults(v, {}), caps));
+  CHECK(unsupported_reason(v, test::attention(70000, 1, 1, 64, 64, 64, false, DType::fp32), with_defaults(v, {}),
+                           caps));
+  CHECK_FALSE(v.workspace_bytes);
+}
+
 TEST_CASE("attn.cublas takes every dtype and a seq_q x seq_k workspace of the dtype", "[variants]") {
   const Variant& v = variant("attn.cublas");
   const DeviceCaps caps = hopper();

@@ -116,16 +116,20 @@ struct TransposedTile {
       if (r < rows_left) x[i] = *reinterpret_cast<const float4*>(src + static_cast<std::size_t>(r) * D + c);
     }
   }
-  // ... and from registers into dst[D][STRIDE], transposed and multiplied by `mul`.
+  // Columns c..c + 3 of row r into dst[D][STRIDE], transposed and multiplied by `mul`.
+  __device__ static void put(float* dst, int r, int c, float4 x, float mul) {
+    dst[(c + 0) * STRIDE + r] = x.x * mul;
+    dst[(c + 1) * STRIDE + r] = x.y * mul;
+    dst[(c + 2) * STRIDE + r] = x.z * mul;
+    dst[(c + 3) * STRIDE + r] = x.w * mul;
+  }
+  // ... and the fetched part from registers into dst.
   __device__ static void store(float* dst, const float4 (&x)[kLoads], float mul) {
 #pragma unroll
     for (int i = 0; i < kLoads; ++i) {
       int r, c;
       slot(i, r, c);
-      dst[(c + 0) * STRIDE + r] = x[i].x * mul;
-      dst[(c + 1) * STRIDE + r] = x[i].y * mul;
-      dst[(c + 2) * STRIDE + r] = x[i].z * mul;
-      dst[(c + 3) * STRIDE + r] = x[i].w * mul;
+      put(dst, r, c, x[i], mul);
     }
   }
 };
@@ -141,10 +145,7 @@ __device__ __forceinline__ void load_transposed(float* dst, const float* src, st
     Tile::slot(i, r, c);
     float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     if (r < rows_left) x = *reinterpret_cast<const float4*>(src + static_cast<std::size_t>(r) * D + c);
-    dst[(c + 0) * STRIDE + r] = x.x * mul;
-    dst[(c + 1) * STRIDE + r] = x.y * mul;
-    dst[(c + 2) * STRIDE + r] = x.z * mul;
-    dst[(c + 3) * STRIDE + r] = x.w * mul;
+    Tile::put(dst, r, c, x, mul);
   }
 }
 

@@ -49,41 +49,50 @@ std::optional<std::string> naive_grid_limits(const Problem& p, const Params& par
   return std::nullopt;
 }
 
-// attn.fa2's tile: block_m/block_n 0 take the first compiled configuration for the head dim.
-std::optional<AttentionTile> fa2_tile(const Problem& p, const Params& params) {
-  const std::int64_t bm = params.at("block_m"), bn = params.at("block_n"), w = params.at("warps");
-  for (const AttentionTile& t : attention_fa2_configs())
-    if (t.head_dim == p.head_dim && (bm == 0 || bm == t.block_m) && (bn == 0 || bn == t.block_n) &&
-        (w == 0 || w == t.warps))
-      return t;
-  return std::nullopt;
-}
-
-std::string fa2_configs_text() {
-  std::string s = "compiled (head_dim, block_m, block_n, warps, shared KiB):";
-  for (const AttentionTile& t : attention_fa2_configs())
-    s += fmt::format(" ({}, {}, {}, {}, {:.0f})", t.head_dim, t.block_m, t.block_n, t.warps, t.smem_bytes / 1024.0);
-  return s;
-}
-
-// The first tile of `configs` for the case's element type and head dim that matches every
-// nonzero tile parameter the variant has (block_m, block_n, warps, stages, pipeline); 0 matches any.
 std::int64_t param_or_zero(const Params& params, const char* name) {
   auto it = params.find(name);
   return it == params.end() ? 0 : it->second;
 }
 
+// Whether tile `t` is what every nonzero tile parameter the variant has asks for (block_m,
+// block_n, warps, stages, pipeline); 0, or a parameter the variant lacks, matches any.
+bool tile_matches(const AttentionTile& t, const Params& params) {
+  auto fits = [&](const char* name, int value) {
+    const std::int64_t asked = param_or_zero(params, name);
+    return asked == 0 || asked == value;
+  };
+  return fits("block_m", t.block_m) && fits("block_n", t.block_n) && fits("warps", t.warps) &&
+         fits("stages", t.stages) && fits("pipeline", t.pipeline);
+}
+
+// The first tile of `configs` for the case's element type and head dim that tile_matches.
 std::optional<AttentionTile> find_tile(const std::vector<AttentionTile>& configs, const Problem& p,
                                        const Params& params) {
-  auto param = [&](const char* name) { return param_or_zero(params, name); };
-  const std::int64_t bm = param("block_m"), bn = param("block_n"), w = param("warps"), st = param("stages"),
-                     pipe = param("pipeline");
   for (const AttentionTile& t : configs)
     if (t.elem == kernel_elem(p.dtype) && t.tf32x3 == (p.dtype == DType::fp32) && t.head_dim == p.head_dim &&
-        (bm == 0 || bm == t.block_m) && (bn == 0 || bn == t.block_n) && (w == 0 || w == t.warps) &&
-        (st == 0 || st == t.stages) && (pipe == 0 || pipe == t.pipeline))
+        tile_matches(t, params))
       return t;
   return std::nullopt;
+}
+
+// The compiled tile lists, built once: tiles are looked up on every support check and launch.
+const std::vector<AttentionTile>& fa2_configs() {
+  static const std::vector<AttentionTile> configs = attention_fa2_configs();
+  return configs;
+}
+
+// attn.fa2's tile (fp32 only, on CUDA cores): the first compiled for the head dim that tile_matches.
+std::optional<AttentionTile> fa2_tile(const Problem& p, const Params& params) {
+  for (const AttentionTile& t : fa2_configs())
+    if (t.head_dim == p.head_dim && tile_matches(t, params)) return t;
+  return std::nullopt;
+}
+
+std::string fa2_configs_text() {
+  std::string s = "compiled (head_dim, block_m, block_n, warps, shared KiB):";
+  for (const AttentionTile& t : fa2_configs())
+    s += fmt::format(" ({}, {}, {}, {}, {:.0f})", t.head_dim, t.block_m, t.block_n, t.warps, t.smem_bytes / 1024.0);
+  return s;
 }
 
 std::string tiles_text(const std::vector<AttentionTile>& configs, bool with_warps_stages) {
@@ -102,7 +111,6 @@ std::string tiles_text(const std::vector<AttentionTile>& configs, bool with_warp
   return s;
 }
 
-// The compiled tile lists, built once: tiles are looked up on every support check and launch.
 const std::vector<AttentionTile>& mma_configs() {
   static const std::vector<AttentionTile> configs = attention_fa2_mma_configs();
   return configs;

@@ -57,7 +57,8 @@ std::vector<Problem> softmax_problems() {
       }
   // More rows than the streamed path has clusters (16 of 8 blocks on 132 SMs), so each cluster
   // loops over several rows through both halves of its double buffer; 65540 columns start every
-  // other row in the middle of a Philox group (dropout bits drawn per vector, not per lane pair).
+  // other row in the middle of a Philox group (dropout bits drawn per vector, not per lane pair)
+  // and give mask rows that are not 16-byte aligned (mask bytes by cp.async, not bulk copies).
   for (std::int64_t cols : {131072, 65540})
     for (MaskKind m : {MaskKind::causal, MaskKind::tensor}) {
       Problem pr;
