@@ -1,12 +1,41 @@
 #pragma once
-// Where a block of a tiled attention kernel works: the query tile it owns and the keys it visits.
-// Grid: x counts query tiles from the last one (under causal masking the last tiles see the most
-// keys, so the heaviest blocks start first and the tail is short), y the head, z the batch.
+// Where a block of a tiled attention kernel works: the query tile it owns and the keys it visits,
+// in the launch order of attention_order.h (causal: heaviest tiles first).
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/attention/attention.h"
+#include "kernels/attention/attention_order.h"
 
 namespace fabench {
+
+// The grid of a tiled attention kernel and its launch order (computed on the host, per launch).
+struct AttentionSchedule {
+  dim3 grid;              // x: query tiles, y: heads, z: batch (a block's slot: attention_block_slot)
+  std::int64_t tail = 1;  // causal: the last slices, interleaved (1: head by head throughout)
+};
+
+// kernel: the kernel to be launched with `threads` threads and `smem` bytes of dynamic shared
+// memory (its shared-memory attribute already set), block_m: query rows per block.
+template <class Kernel>
+AttentionSchedule attention_schedule(const AttentionArgs& a, int block_m, Kernel kernel, int threads,
+                                     std::size_t smem) {
+  AttentionSchedule s;
+  s.grid = dim3(static_cast<unsigned>((a.seq_q + block_m - 1) / block_m), static_cast<unsigned>(a.heads),
+                static_cast<unsigned>(a.batch));
+  int device = 0, sms = 0, per_sm = 0, l2_bytes = 0;
+  if (!a.causal || cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem) != cudaSuccess)
+    return s;  // a query that fails leaves head-by-head order, which is correct too
+  const std::int64_t elem_bytes = a.elem == KernelElem::f32 ? 4 : 2;
+  const std::int64_t kv_slice_bytes = 2 * a.seq_k * a.head_dim * elem_bytes / (a.heads / a.kv_heads);
+  s.tail = attention_tail_slices(static_cast<std::int64_t>(sms) * std::max(1, per_sm), s.grid.x,
+                                 static_cast<std::int64_t>(a.batch) * a.heads, l2_bytes, kv_slice_bytes);
+  return s;
+}
 
 template <class T, int D>
 struct AttentionBlock {
@@ -18,11 +47,15 @@ struct AttentionBlock {
   const T* k;            // key 0 of the KV head this head reads (GQA: heads / kv_heads share one)
   const T* v;
 
-  __device__ __forceinline__ AttentionBlock(const AttentionArgs& a, int block_m) {
-    const std::int64_t h = blockIdx.y, b = blockIdx.z;
-    bh = b * a.heads + h;
+  __device__ __forceinline__ AttentionBlock(const AttentionArgs& a, const AttentionSchedule& s, int block_m) {
+    const std::int64_t tiles = gridDim.x;
+    const BlockSlot slot = attention_block_slot(
+        blockIdx.x + tiles * (blockIdx.y + static_cast<std::int64_t>(gridDim.y) * blockIdx.z), tiles,
+        static_cast<std::int64_t>(gridDim.y) * gridDim.z, s.tail);
+    bh = slot.slice;
+    const std::int64_t b = bh / a.heads, h = bh % a.heads;
     const std::int64_t kv = b * a.kv_heads + h / (a.heads / a.kv_heads);
-    i0 = static_cast<std::int64_t>(gridDim.x - 1 - blockIdx.x) * block_m;
+    i0 = (tiles - 1 - slot.tile_from_last) * block_m;
     diag = a.seq_k - a.seq_q;
     key_end = a.causal ? std::min<std::int64_t>(a.seq_k, std::max<std::int64_t>(0, i0 + block_m + diag)) : a.seq_k;
     q = static_cast<const T*>(a.q) + (bh * a.seq_q + i0) * D;

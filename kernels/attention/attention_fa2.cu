@@ -160,7 +160,7 @@ __device__ __forceinline__ void load_row_block(float (&out)[RM], const float* fr
 }
 
 template <int BM, int BN, int D, int RM>
-__global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_kernel(AttentionArgs a) {
+__global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_kernel(AttentionArgs a, AttentionSchedule sched) {
   static_assert(BN == kTile, "64-key tiles");
   using Tr = Fa2Traits<BM, D, RM>;
   constexpr int kThreads = Tr::kThreads, kVec = Tr::kVec, kGroups = Tr::kGroups;
@@ -172,7 +172,7 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
   float* p_t = Tr::kPInK ? k_t : v_s + kTile * D;  // [kTile keys][kQStride]: P^T
 
   const int tid = threadIdx.x, tr = tid / 16, tc = tid % 16;
-  const AttentionBlock<float, D> blk(a, BM);  // heaviest causal tiles first
+  const AttentionBlock<float, D> blk(a, sched, BM);
   const std::int64_t bh = blk.bh, i0 = blk.i0, diag = blk.diag, key_end = blk.key_end;
   const float *q = blk.q, *k = blk.k, *v = blk.v;
   const float scale_log2 = a.scale * 1.4426950408889634f;  // exp(x) = exp2(x log2 e)
@@ -331,9 +331,8 @@ bool launch_fa2(const AttentionArgs& a, cudaStream_t stream) {
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) !=
           cudaSuccess)
     return false;
-  const dim3 grid(static_cast<unsigned>((a.seq_q + BM - 1) / BM), static_cast<unsigned>(a.heads),
-                  static_cast<unsigned>(a.batch));
-  kernel<<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a);
+  const AttentionSchedule sched = attention_schedule(a, BM, kernel, Tr::kThreads, Tr::kSmemBytes);
+  kernel<<<sched.grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, sched);
   return true;
 }
 

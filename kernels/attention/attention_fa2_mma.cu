@@ -14,7 +14,7 @@
 //   - Pipelining as in FlashAttention-2: V_j is fetched while S = Q K_j^T is computed, and K_{j+1}
 //     while the softmax and O += P V_j are, with one buffer each.
 //   - Causal: tiles wholly above the diagonal are skipped, only tiles crossing it are masked, and
-//     blocks run heaviest first (the last query tile gets blockIdx.x 0) to shorten the tail.
+//     blocks run heaviest first, the last heads interleaved (attention_order.h), to shorten the tail.
 //   - The row sum l stays per lane until the end (one quad reduction), and O is divided once.
 //   - Latency, found with Nsight Compute's per-instruction stall samples against FlashAttention-2
 //     (bf16 d128 on an H100): K fragments are loaded a step ahead of their MMAs, and the softmax
@@ -120,7 +120,7 @@ __device__ __forceinline__ void load_tile(std::uint32_t dst, const T* src, std::
 }
 
 template <class M, int D, int BM, int BN, int WARPS, int STAGES>
-__global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(AttentionArgs a) {
+__global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(AttentionArgs a, AttentionSchedule sched) {
   using Tr = MmaTraits<M, D, BM, BN, WARPS, STAGES>;
   using T = typename Tr::T;
   using Mma = MmaOp<M>;
@@ -131,7 +131,7 @@ __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(Attention
   const std::uint32_t v_s = k_s + STAGES * Tr::kTileBytes;  // K buffers, then V buffers
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
-  const AttentionBlock<T, D> blk(a, BM);
+  const AttentionBlock<T, D> blk(a, sched, BM);
   const std::int64_t bh = blk.bh, i0 = blk.i0, diag = blk.diag;
   const T *q = blk.q, *k = blk.k, *v = blk.v;
   const int n_tiles = blk.tiles(BN);
@@ -412,9 +412,8 @@ bool launch_fa2_mma(const AttentionArgs& a, cudaStream_t stream) {
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) !=
           cudaSuccess)
     return false;
-  const dim3 grid(static_cast<unsigned>((a.seq_q + BM - 1) / BM), static_cast<unsigned>(a.heads),
-                  static_cast<unsigned>(a.batch));
-  kernel<<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a);
+  const AttentionSchedule sched = attention_schedule(a, BM, kernel, Tr::kThreads, Tr::kSmemBytes);
+  kernel<<<sched.grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, sched);
   return true;
 }
 

@@ -14,8 +14,8 @@
 //   - P never leaves registers: the S accumulator of two n8 blocks, packed to 16 bits, is the
 //     k16 A fragment of the register-A form of wgmma (the same identity attn.fa2_mma uses).
 //   - Online softmax in base 2 on the accumulator (a row's four lanes reduce with two shuffles),
-//     causal tiles above the diagonal skipped, only tiles crossing it masked, heaviest blocks first,
-//     1 / l applied once at the end; the log-sum-exp per row as a second output.
+//     causal tiles above the diagonal skipped, only tiles crossing it masked, heaviest blocks first
+//     (attention_order.h), 1 / l applied once at the end; the log-sum-exp per row as a second output.
 // Measured figures live in results/README.md beside the command that produced them.
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_block.cuh"
@@ -166,7 +166,7 @@ __device__ __forceinline__ void pack_p(std::uint32_t (&p)[BN / 16][4], const flo
 // the tensor cores; O is rescaled once P_j V_j is done. Costs a second set of P registers.
 // Without it each tile runs S, softmax, P V in turn and the tensor cores wait during the softmax.
 template <class T, int D, int BN, int WGS, bool OVERLAP>
-__global__ void __launch_bounds__(WGS * 128, 1) attention_wgmma_kernel(AttentionArgs a) {
+__global__ void __launch_bounds__(WGS * 128, 1) attention_wgmma_kernel(AttentionArgs a, AttentionSchedule sched) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using Tr = WgTraits<T, D, BN, WGS>;
   constexpr int kBM = Tr::kBM, kN = Tr::kN, kNb = Tr::kNb;
@@ -177,7 +177,7 @@ __global__ void __launch_bounds__(WGS * 128, 1) attention_wgmma_kernel(Attention
 
   const int wg = static_cast<int>(threadIdx.x) / 128, warp = (static_cast<int>(threadIdx.x) / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x) % 32, g = lane >> 2, t = lane & 3;
-  const AttentionBlock<T, D> blk(a, kBM);
+  const AttentionBlock<T, D> blk(a, sched, kBM);
   const std::int64_t bh = blk.bh, i0 = blk.i0, diag = blk.diag;
   const T *q = blk.q, *k = blk.k, *v = blk.v;
   const int n_tiles = blk.tiles(BN);
@@ -307,9 +307,8 @@ bool launch_wgmma(const AttentionArgs& a, cudaStream_t stream) {
   if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) !=
       cudaSuccess)
     return false;
-  const dim3 grid(static_cast<unsigned>((a.seq_q + Tr::kBM - 1) / Tr::kBM), static_cast<unsigned>(a.heads),
-                  static_cast<unsigned>(a.batch));
-  kernel<<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a);
+  const AttentionSchedule sched = attention_schedule(a, Tr::kBM, kernel, Tr::kThreads, Tr::kSmemBytes);
+  kernel<<<sched.grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, sched);
   return true;
 }
 

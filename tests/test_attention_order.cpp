@@ -1,0 +1,78 @@
+// The launch order of the tiled attention kernels (kernels/attention/attention_order.h), pinned on
+// the CPU: every (query tile, slice) pair gets exactly one block, each slice's heaviest tile goes
+// first, and the causal tail interleaves only the last slices.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+#include <utility>
+
+#include "kernels/attention/attention_order.h"
+
+using namespace fabench;
+
+TEST_CASE("attention blocks cover every query tile of every slice once, whatever the tail", "[attention][order]") {
+  for (const auto& [tiles, slices, tail] :
+       {std::tuple<int, int, int>{32, 128, 9}, {5, 7, 3}, {1, 1, 1}, {7, 3, 1}, {4, 6, 6}, {3, 10, 10}, {16, 2, 1}}) {
+    CAPTURE(tiles, slices, tail);
+    std::set<std::pair<std::int64_t, std::int64_t>> seen;
+    for (std::int64_t linear = 0; linear < std::int64_t{tiles} * slices; ++linear) {
+      const BlockSlot s = attention_block_slot(linear, tiles, slices, tail);
+      REQUIRE(s.tile_from_last >= 0);
+      REQUIRE(s.tile_from_last < tiles);
+      REQUIRE(s.slice >= 0);
+      REQUIRE(s.slice < slices);
+      seen.insert({s.tile_from_last, s.slice});
+    }
+    CHECK(seen.size() == static_cast<std::size_t>(tiles) * slices);
+  }
+}
+
+TEST_CASE("a tail of one slice is head by head: a slice's tiles are consecutive blocks, heaviest first",
+          "[attention][order]") {
+  for (std::int64_t linear = 0; linear < 5 * 4; ++linear) {
+    const BlockSlot s = attention_block_slot(linear, 5, 4, 1);
+    CHECK(s.slice == linear / 5);
+    CHECK(s.tile_from_last == linear % 5);
+  }
+}
+
+TEST_CASE("the tail's slices run every heaviest tile before any next one", "[attention][order]") {
+  // 10 slices of 3 tiles, the last 4 interleaved: slices 0-5 head by head, then 6-9 tile by tile.
+  const std::int64_t tiles = 3, slices = 10, tail = 4;
+  std::int64_t linear = 0;
+  for (std::int64_t slice = 0; slice < slices - tail; ++slice)
+    for (std::int64_t t = 0; t < tiles; ++t, ++linear) {
+      const BlockSlot s = attention_block_slot(linear, tiles, slices, tail);
+      CAPTURE(linear);
+      CHECK(s.tile_from_last == t);
+      CHECK(s.slice == slice);
+    }
+  for (std::int64_t t = 0; t < tiles; ++t)
+    for (std::int64_t i = 0; i < tail; ++i, ++linear) {
+      const BlockSlot s = attention_block_slot(linear, tiles, slices, tail);
+      CAPTURE(linear);
+      CHECK(s.tile_from_last == t);
+      CHECK(s.slice == slices - tail + i);
+    }
+  CHECK(linear == tiles * slices);
+}
+
+TEST_CASE("the causal tail holds one wave of blocks whose K/V fit in half the L2", "[attention][order]") {
+  // An H100: 50 MB of L2; two 64-row blocks an SM make 264 resident blocks. bf16 d128: K and V of
+  // one head are 1 MiB at seq 2048.
+  const std::int64_t l2 = 50 << 20, mib = 1 << 20;
+  CHECK(attention_tail_slices(264, 16, 256, l2, mib / 2) == 17);  // seq 1024: 16 tiles a slice
+  CHECK(attention_tail_slices(264, 32, 128, l2, mib) == 9);       // seq 2048
+  CHECK(attention_tail_slices(264, 128, 32, l2, 4 * mib) == 3);   // seq 8192
+  CHECK(attention_tail_slices(264, 256, 16, l2, 8 * mib) == 2);   // seq 16384
+  // d256 at seq 16384: 16 MiB a slice, one wave would be 2 slices but only one fits.
+  CHECK(attention_tail_slices(132, 128, 8, l2, 16 * mib) == 1);
+  // GQA: a slice's share of its group's K/V.
+  CHECK(attention_tail_slices(264, 32, 128, l2, mib / 4) == 9);
+  CHECK(attention_tail_slices(264, 4, 8, l2, mib) == 8);          // fewer blocks than a wave: all slices
+  CHECK(attention_tail_slices(132, 1000, 4, l2, mib) == 1);       // one slice already fills the GPU
+  CHECK(attention_tail_slices(0, 16, 4, l2, mib) == 1);           // an occupancy of 0 still leaves a valid tail
+  CHECK(attention_tail_slices(264, 16, 256, 0, mib) == 1);        // no L2 reported: head by head
+}
