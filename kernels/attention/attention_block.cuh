@@ -48,14 +48,19 @@ struct AttentionBlock {
   const T* v;
 
   __device__ __forceinline__ AttentionBlock(const AttentionArgs& a, const AttentionSchedule& s, int block_m) {
+    // Head by head unless a causal tail is interleaved (the common case keeps the block's
+    // indices as they come: the 64-bit remapping cost attn.fa2_mma d256 2% where no tail ran).
     const std::int64_t tiles = gridDim.x;
-    const BlockSlot slot = attention_block_slot(
-        blockIdx.x + tiles * (blockIdx.y + static_cast<std::int64_t>(gridDim.y) * blockIdx.z), tiles,
-        static_cast<std::int64_t>(gridDim.y) * gridDim.z, s.tail);
-    bh = slot.slice;
+    std::int64_t tile_from_last = blockIdx.x;
+    bh = static_cast<std::int64_t>(blockIdx.z) * a.heads + blockIdx.y;
+    if (s.tail > 1) {
+      const BlockSlot slot = attention_block_slot(blockIdx.x + tiles * bh, tiles, a.batch * a.heads, s.tail);
+      tile_from_last = slot.tile_from_last;
+      bh = slot.slice;
+    }
     const std::int64_t b = bh / a.heads, h = bh % a.heads;
     const std::int64_t kv = b * a.kv_heads + h / (a.heads / a.kv_heads);
-    i0 = (tiles - 1 - slot.tile_from_last) * block_m;
+    i0 = (tiles - 1 - tile_from_last) * block_m;
     diag = a.seq_k - a.seq_q;
     key_end = a.causal ? std::min<std::int64_t>(a.seq_k, std::max<std::int64_t>(0, i0 + block_m + diag)) : a.seq_k;
     q = static_cast<const T*>(a.q) + (bh * a.seq_q + i0) * D;

@@ -184,19 +184,20 @@ void attention_cublas(const LaunchArgs& la) {
 
 }  // namespace
 
-// d128 in fp16/bf16 runs the tile its causality measured best with (H100, bf16 and fp16, 16k
-// tokens). Causal: 64 x 64, as causal blocks are short; the `tiles` sweep of fb438612dc5e gave
-// 281 / 320 TFLOP/s at seq 2048 / 8192 against 271 / 308 for 128 x 64. Non-causal from seq 2048:
-// 256 x 64 over 8 warps, one block an SM sharing each K/V tile among twice the rows, and free of
-// the spills of 128 x 64 at 4 warps. Against 128 x 64 (session 6, same run): seq 2048 equal
-// (340-347 TFLOP/s both), 4096 +1-3%, 8192 +3-4%, 16384 +3-5%; causal it lost 2-9% below 16384.
+// d128 in fp16/bf16, non-causal from seq 2048, runs 256 x 64 over 8 warps: one block an SM
+// sharing each K/V tile among twice the rows, and free of the spills of 128 x 64 at 4 warps.
+// Against 128 x 64 (session 6, same run): seq 2048 equal (340-347 TFLOP/s both), 4096 +1-3%, 8192
+// +3-4%, 16384 +3-5%. Causal runs the first compiled tile, 128 x 64 over 4 warps: since the last
+// heads' tiles are interleaved (attention_order.h) it leads 64 x 64, the causal choice before, by
+// 5-9% at seq 2048-16384 (H100, 249ccc7, bf16 302-352 TFLOP/s against 283-323) and 256 x 64 by
+// 0-5%; before, 64 x 64 led 128 x 64 (281 / 320 against 271 / 308 at seq 2048 / 8192).
 std::optional<AttentionTile> attention_fa2_mma_tile(const Problem& p, const Params& params) {
   const bool chosen = param_or_zero(params, "block_m") == 0 && param_or_zero(params, "block_n") == 0 &&
                       param_or_zero(params, "warps") == 0 && param_or_zero(params, "stages") == 0;
-  if (chosen && p.head_dim == 128 && (p.dtype == DType::fp16 || p.dtype == DType::bf16) &&
-      (p.causal || p.seq_q >= 2048)) {
+  if (chosen && p.head_dim == 128 && (p.dtype == DType::fp16 || p.dtype == DType::bf16) && !p.causal &&
+      p.seq_q >= 2048) {
     Params tuned = params;
-    tuned["block_m"] = p.causal ? 64 : 256;
+    tuned["block_m"] = 256;
     if (auto tile = find_tile(mma_configs(), p, tuned)) return tile;
   }
   return find_tile(mma_configs(), p, params);
@@ -281,8 +282,8 @@ void register_attention_variants(Registry& r) {
       "fp32 by 3xTF32",
       {DType::fp32, DType::tf32, DType::fp16, DType::bf16}, {64, 128, 256},
       {{"block_m", 0, {0, 64, 128, 256},
-        "query rows per block (0: chosen; d128 fp16/bf16: 64 causal, 256 non-causal from seq_q 2048; else the first "
-        "compiled for the dtype and head dim)"},
+        "query rows per block (0: chosen; d128 fp16/bf16: 256 non-causal from seq_q 2048; else the first compiled "
+        "for the dtype and head dim)"},
        {"block_n", 0, {0, 32, 64}, "key rows per tile (0: the first compiled)"},
        {"warps", 0, {0, 4, 8}, "warps per block (0: the first compiled)"},
        {"stages", 0, {0, 1, 2}, "K/V buffers: 1 as FlashAttention-2, 2 fetches a whole tile ahead (0: the first compiled)"}},
