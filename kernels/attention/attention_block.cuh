@@ -11,30 +11,52 @@
 namespace fabench {
 
 // The grid of a tiled attention kernel and its launch order (computed on the host, per launch).
+// A block takes work items: item = query tile + tiles * slice in launch order, mapped to a tile and
+// a (batch, head) slice by attention_block_slot.
 struct AttentionSchedule {
-  dim3 grid;              // x: query tiles, y: heads, z: batch (a block's slot: attention_block_slot)
-  std::int64_t tail = 1;  // causal: the last slices, interleaved (1: head by head throughout)
+  dim3 grid;              // x: query tiles, y: heads, z: batch; persistent: x resident blocks
+  std::int64_t tiles = 1;   // query tiles per slice
+  std::int64_t slices = 1;  // batch * heads
+  std::int64_t tail = 1;    // causal: the last slices, interleaved (1: head by head throughout)
+  bool persistent = false;  // each block loops over items blockIdx.x, + gridDim.x, ...
 };
 
 // kernel: the kernel to be launched with `threads` threads and `smem` bytes of dynamic shared
-// memory (its shared-memory attribute already set), block_m: query rows per block.
+// memory (its shared-memory attribute already set), block_m: query rows per block. persistent:
+// the kernel can loop over items; it will when the problem is not causal (causal blocks differ in
+// work, and the hardware's block scheduler balances them better than a fixed stride) and has more
+// items than the GPU holds blocks at once.
 template <class Kernel>
 AttentionSchedule attention_schedule(const AttentionArgs& a, int block_m, Kernel kernel, int threads,
-                                     std::size_t smem) {
+                                     std::size_t smem, bool persistent = false) {
   AttentionSchedule s;
-  s.grid = dim3(static_cast<unsigned>((a.seq_q + block_m - 1) / block_m), static_cast<unsigned>(a.heads),
-                static_cast<unsigned>(a.batch));
+  s.tiles = (a.seq_q + block_m - 1) / block_m;
+  s.slices = a.batch * a.heads;
+  s.grid = dim3(static_cast<unsigned>(s.tiles), static_cast<unsigned>(a.heads), static_cast<unsigned>(a.batch));
   int device = 0, sms = 0, per_sm = 0, l2_bytes = 0;
-  if (!a.causal || cudaGetDevice(&device) != cudaSuccess ||
+  if ((!a.causal && !persistent) || cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
       cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device) != cudaSuccess ||
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem) != cudaSuccess)
-    return s;  // a query that fails leaves head-by-head order, which is correct too
+    return s;  // a query that fails leaves one block per item, head by head, which is correct too
+  const std::int64_t resident = static_cast<std::int64_t>(sms) * std::max(1, per_sm);
+  if (!a.causal) {
+    if (s.tiles * s.slices > resident) {
+      s.persistent = true;
+      s.grid = dim3(static_cast<unsigned>(resident));
+    }
+    return s;
+  }
   const std::int64_t elem_bytes = a.elem == KernelElem::f32 ? 4 : 2;
   const std::int64_t kv_slice_bytes = 2 * a.seq_k * a.head_dim * elem_bytes / (a.heads / a.kv_heads);
-  s.tail = attention_tail_slices(static_cast<std::int64_t>(sms) * std::max(1, per_sm), s.grid.x,
-                                 static_cast<std::int64_t>(a.batch) * a.heads, l2_bytes, kv_slice_bytes);
+  s.tail = attention_tail_slices(resident, s.tiles, s.slices, l2_bytes, kv_slice_bytes);
   return s;
+}
+
+// This block's first item; a persistent block's next ones follow gridDim.x apart.
+__device__ __forceinline__ std::int64_t attention_first_item(const AttentionSchedule& s) {
+  return s.persistent ? static_cast<std::int64_t>(blockIdx.x)
+                      : blockIdx.x + s.tiles * (blockIdx.y + static_cast<std::int64_t>(gridDim.y) * blockIdx.z);
 }
 
 template <class T, int D>
@@ -47,20 +69,15 @@ struct AttentionBlock {
   const T* k;            // key 0 of the KV head this head reads (GQA: heads / kv_heads share one)
   const T* v;
 
-  __device__ __forceinline__ AttentionBlock(const AttentionArgs& a, const AttentionSchedule& s, int block_m) {
-    // Head by head unless a causal tail is interleaved (the common case keeps the block's
-    // indices as they come: the 64-bit remapping cost attn.fa2_mma d256 2% where no tail ran).
-    const std::int64_t tiles = gridDim.x;
-    std::int64_t tile_from_last = blockIdx.x;
-    bh = static_cast<std::int64_t>(blockIdx.z) * a.heads + blockIdx.y;
-    if (s.tail > 1) {
-      const BlockSlot slot = attention_block_slot(blockIdx.x + tiles * bh, tiles, a.batch * a.heads, s.tail);
-      tile_from_last = slot.tile_from_last;
-      bh = slot.slice;
-    }
+  __device__ __forceinline__ AttentionBlock(const AttentionArgs& a, const AttentionSchedule& s, int block_m)
+      : AttentionBlock(a, s, block_m, attention_first_item(s)) {}
+  __device__ __forceinline__ AttentionBlock(const AttentionArgs& a, const AttentionSchedule& s, int block_m,
+                                            std::int64_t item) {
+    const BlockSlot slot = attention_block_slot(item, s.tiles, s.slices, s.tail);
+    bh = slot.slice;
     const std::int64_t b = bh / a.heads, h = bh % a.heads;
     const std::int64_t kv = b * a.kv_heads + h / (a.heads / a.kv_heads);
-    i0 = (tiles - 1 - tile_from_last) * block_m;
+    i0 = (s.tiles - 1 - slot.tile_from_last) * block_m;
     diag = a.seq_k - a.seq_q;
     key_end = a.causal ? std::min<std::int64_t>(a.seq_k, std::max<std::int64_t>(0, i0 + block_m + diag)) : a.seq_k;
     q = static_cast<const T*>(a.q) + (bh * a.seq_q + i0) * D;

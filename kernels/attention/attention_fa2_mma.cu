@@ -52,6 +52,12 @@ struct MmaTraits {
   static constexpr bool kQInRegs = kMt * D * sizeof(T) <= 256;
   static constexpr std::uint32_t kTileBytes = static_cast<std::uint32_t>(BN * D * sizeof(T));  // one K or V buffer
   static constexpr std::size_t kSmemBytes = static_cast<std::size_t>(BM * D * sizeof(T)) + 2 * STAGES * kTileBytes;
+  // Whether a block may loop over work items (attention_schedule; non-causal only). Measured on an
+  // H100 against one block per item (fp16/bf16, 16k tokens, seq 1024-16384, two passes each): d128
+  // +1-5% (256 x 64), d256 +0-3%, but d64 -2..-9% (128 x 64 at 4 warps), so d64 keeps a block per
+  // item. Not with two stages, whose prefetch distance the loop would carry across items, nor for
+  // tf32, whose 3xTF32 tile spilled 32 bytes with the loop.
+  static constexpr bool kPersistent = STAGES == 1 && sizeof(T) == 2 && D >= 128;
   static_assert(STAGES == 1 || STAGES == 2, "one or two K/V buffers");
   static_assert(BM % (16 * WARPS) == 0 && kMt >= 1, "whole m16 tiles per warp");
   static_assert(BN % 16 == 0 && D % 16 == 0, "k16 steps over keys and dims");
@@ -131,10 +137,8 @@ __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(Attention
   const std::uint32_t v_s = k_s + STAGES * Tr::kTileBytes;  // K buffers, then V buffers
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
-  const AttentionBlock<T, D> blk(a, sched, BM);
-  const std::int64_t bh = blk.bh, i0 = blk.i0, diag = blk.diag;
-  const T *q = blk.q, *k = blk.k, *v = blk.v;
-  const int n_tiles = blk.tiles(BN);
+  std::int64_t item = attention_first_item(sched);
+  AttentionBlock<T, D> blk(a, sched, BM, item);
   const float scale_log2 = a.scale * 1.4426950408889634f;
   const int warp_row = warp * kMt * 16;  // this warp's first row in the block
 
@@ -143,264 +147,284 @@ __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(Attention
   const SwizzledBases<kC> v_frag_at(v_s, (lane & 7) + (((lane >> 3) & 1) << 3), lane >> 4);
   const SwizzledBases<kC> v_even(v_s + (g & 3) * 4, 2 * t, g >> 2), v_odd(v_s + (g & 3) * 4, 2 * t + 1, g >> 2);
 
-  load_tile<Tr, BM>(q_s, q, a.seq_q - i0);
   // Tile j's K and V go to buffer j % STAGES. One stage: K_j is fetched during P V_{j-1} and V_j
   // during Q K_j^T (FlashAttention-2's order). Two stages: K and V of tile j + 2 are fetched while
   // tile j + 1 is computed, one commit group each, empty past the end so the counts stay fixed.
-  auto load_kv = [&](int tile, bool key) {
+  auto load_kv = [&](const AttentionBlock<T, D>& b, int tile, bool key) {
     const std::int64_t r0 = static_cast<std::int64_t>(tile) * BN;
     const std::uint32_t buf = (key ? k_s : v_s) + (tile % STAGES) * Tr::kTileBytes;
-    if (tile < n_tiles) load_tile<Tr, BN>(buf, (key ? k : v) + r0 * D, a.seq_k - r0);
+    if (tile < b.tiles(BN)) load_tile<Tr, BN>(buf, (key ? b.k : b.v) + r0 * D, a.seq_k - r0);
     cp_async_commit();
   };
-  load_kv(0, true);  // Q joins K_0's group
+  load_tile<Tr, BM>(q_s, blk.q, a.seq_q - blk.i0);
+  load_kv(blk, 0, true);  // Q joins K_0's group
   if constexpr (STAGES == 2) {
-    load_kv(0, false);
-    load_kv(1, true);
-    load_kv(1, false);
+    load_kv(blk, 0, false);
+    load_kv(blk, 1, true);
+    load_kv(blk, 1, false);
   }
 
-  float o[kMt][kDt][4] = {};
-  float row_max[kMt][2], row_sum[kMt][2];  // row_max in score units; row_sum per lane until the end
+  // Persistent (one stage, non-causal): the block loops over items gridDim.x apart; the next
+  // item's Q and K_0 are fetched before this item's output is stored, so they land during the
+  // stores instead of after them.
+  for (;;) {
+    const std::int64_t bh = blk.bh, i0 = blk.i0, diag = blk.diag;
+    const int n_tiles = blk.tiles(BN);
+    const std::int64_t next_item = item + gridDim.x;
+    const bool has_next = Tr::kPersistent && sched.persistent && next_item < sched.tiles * sched.slices;
+    float o[kMt][kDt][4] = {};
+    float row_max[kMt][2], row_sum[kMt][2];  // row_max in score units; row_sum per lane until the end
 #pragma unroll
-  for (int mt = 0; mt < kMt; ++mt)
+    for (int mt = 0; mt < kMt; ++mt)
 #pragma unroll
-    for (int rh = 0; rh < 2; ++rh) {
-      row_max[mt][rh] = -INFINITY;
-      row_sum[mt][rh] = 0.0f;
-    }
-  std::uint32_t q_frag[Tr::kQInRegs ? kMt : 1][Tr::kQInRegs ? D / kK : 1][4];
+      for (int rh = 0; rh < 2; ++rh) {
+        row_max[mt][rh] = -INFINITY;
+        row_sum[mt][rh] = 0.0f;
+      }
+    std::uint32_t q_frag[Tr::kQInRegs ? kMt : 1][Tr::kQInRegs ? D / kK : 1][4];
 
-  for (int j = 0; j < n_tiles; ++j) {
-    const std::int64_t j0 = static_cast<std::int64_t>(j) * BN;
-    const std::uint32_t stage = (j % STAGES) * Tr::kTileBytes;
-    if constexpr (STAGES == 1) {
-      cp_async_wait<0>();
-      __syncthreads();  // K_j (and Q) landed; every warp is done with V_{j-1}
-      load_kv(j, false);
-    } else {
-      cp_async_wait<3>();  // K_j landed; V_j, K_{j+1}, V_{j+1} may be in flight
-      __syncthreads();
-    }
+    for (int j = 0; j < n_tiles; ++j) {
+      const std::int64_t j0 = static_cast<std::int64_t>(j) * BN;
+      const std::uint32_t stage = (j % STAGES) * Tr::kTileBytes;
+      if constexpr (STAGES == 1) {
+        cp_async_wait<0>();
+        __syncthreads();  // K_j (and Q) landed; every warp is done with V_{j-1}
+        load_kv(blk, j, false);
+      } else {
+        cp_async_wait<3>();  // K_j landed; V_j, K_{j+1}, V_{j+1} may be in flight
+        __syncthreads();
+      }
 
-    if constexpr (Tr::kQInRegs) {
-      if (j == 0) {
+      if constexpr (Tr::kQInRegs) {
+        if (j == 0) {
+#pragma unroll
+          for (int mt = 0; mt < kMt; ++mt)
+#pragma unroll
+            for (int kk = 0; kk < D / kK; ++kk)
+              ldmatrix_x4(q_frag[mt][kk], q_frag_at.at(mt * 16, kk));
+        }
+      }
+
+      // S = Q K_j^T, in steps of (k step, pair of n8 tiles). A step's K fragment, and at a new k
+      // step the Q fragments, are loaded one step ahead of its MMAs, as FlashAttention-2's gemm
+      // does. (Loaded just before use, ptxas issued each ldmatrix right before the four MMAs that
+      // wait on it: short-scoreboard stalls were 17% of the kernel's samples against 7% in
+      // FlashAttention-2, bf16 d128 128 x 64 on an H100.)
+      constexpr int kPairs = kNt / 2, kSteps = (D / kK) * kPairs;
+      float s[kMt][kNt][4] = {};
+      std::uint32_t a_frag[2][kMt][4], b_frag[2][4];
+      auto load_a = [&](int kk, std::uint32_t (&dst)[kMt][4]) {
+#pragma unroll
+        for (int mt = 0; mt < kMt; ++mt) {
+          if constexpr (Tr::kQInRegs) {
+#pragma unroll
+            for (int x = 0; x < 4; ++x) dst[mt][x] = q_frag[mt][kk][x];
+          } else {
+            ldmatrix_x4(dst[mt], q_frag_at.at(mt * 16, kk));
+          }
+        }
+      };
+      auto load_b = [&](int step, std::uint32_t (&dst)[4]) {
+        ldmatrix_x4(dst, k_frag_at.at((step % kPairs) * 16, step / kPairs) + stage);
+      };
+      load_a(0, a_frag[0]);
+      load_b(0, b_frag[0]);
+#pragma unroll
+      for (int kk = 0; kk < D / kK; ++kk) {
+#pragma unroll
+        for (int np = 0; np < kPairs; ++np) {
+          const int step = kk * kPairs + np;
+          if (step + 1 < kSteps) {
+            load_b(step + 1, b_frag[(step + 1) & 1]);
+            if (np == kPairs - 1) load_a(kk + 1, a_frag[(kk + 1) & 1]);
+          }
+#pragma unroll
+          for (int mt = 0; mt < kMt; ++mt) {
+            Mma::run(s[mt][2 * np], a_frag[kk & 1][mt], b_frag[step & 1][0], b_frag[step & 1][1]);
+            Mma::run(s[mt][2 * np + 1], a_frag[kk & 1][mt], b_frag[step & 1][2], b_frag[step & 1][3]);
+          }
+        }
+      }
+
+      // K_{j+1} is requested before the softmax, not after it, so its load has the softmax and P V_j
+      // to land in (FlashAttention-2's order). (After the softmax: 298-315 TFLOP/s bf16 d128 with
+      // the 128 x 64 tile non-causal on an H100, against 352-361 for FlashAttention-2.)
+      if constexpr (STAGES == 1) {
+        cp_async_wait<0>();
+        __syncthreads();  // V_j landed; every warp is done with K_j
+        load_kv(blk, j + 1, true);
+      } else {
+        cp_async_wait<2>();  // V_j landed
+        __syncthreads();
+      }
+
+      // Online softmax on the fragments: lane holds rows g and g + 8, keys 2t and 2t + 1 of each n8
+      // tile. Each phase runs over all of the lane's rows before the next, so their maxima, shuffles
+      // and exponentials overlap. (Row after row, the shuffles' and exponentials' latencies were
+      // exposed once per row.) Masks: one 32-bit bound per row (lane_key_limit): against per-element
+      // 64-bit compares, causal d64 +2-7% at seq 2k-4k, but d128 non-causal, which masks nothing,
+      // came out 2% slower, from ptxas's register allocation at 255 registers (H100, same run).
+      if (blk.needs_mask(a, j0, BN)) {
 #pragma unroll
         for (int mt = 0; mt < kMt; ++mt)
 #pragma unroll
-          for (int kk = 0; kk < D / kK; ++kk)
-            ldmatrix_x4(q_frag[mt][kk], q_frag_at.at(mt * 16, kk));
+          for (int rh = 0; rh < 2; ++rh) {
+            const int last =
+                lane_key_limit(i0 + warp_row + mt * 16 + g + 8 * rh, j0, a.seq_k, a.causal, diag, BN, 2 * t);
+#pragma unroll
+            for (int nt = 0; nt < kNt; ++nt)
+#pragma unroll
+              for (int e = 0; e < 2; ++e)
+                if (nt * 8 + e > last) s[mt][nt][2 * rh + e] = -INFINITY;
+          }
       }
-    }
-
-    // S = Q K_j^T, in steps of (k step, pair of n8 tiles). A step's K fragment, and at a new k
-    // step the Q fragments, are loaded one step ahead of its MMAs, as FlashAttention-2's gemm
-    // does. (Loaded just before use, ptxas issued each ldmatrix right before the four MMAs that
-    // wait on it: short-scoreboard stalls were 17% of the kernel's samples against 7% in
-    // FlashAttention-2, bf16 d128 128 x 64 on an H100.)
-    constexpr int kPairs = kNt / 2, kSteps = (D / kK) * kPairs;
-    float s[kMt][kNt][4] = {};
-    std::uint32_t a_frag[2][kMt][4], b_frag[2][4];
-    auto load_a = [&](int kk, std::uint32_t (&dst)[kMt][4]) {
-#pragma unroll
-      for (int mt = 0; mt < kMt; ++mt) {
-        if constexpr (Tr::kQInRegs) {
-#pragma unroll
-          for (int x = 0; x < 4; ++x) dst[mt][x] = q_frag[mt][kk][x];
-        } else {
-          ldmatrix_x4(dst[mt], q_frag_at.at(mt * 16, kk));
-        }
-      }
-    };
-    auto load_b = [&](int step, std::uint32_t (&dst)[4]) {
-      ldmatrix_x4(dst, k_frag_at.at((step % kPairs) * 16, step / kPairs) + stage);
-    };
-    load_a(0, a_frag[0]);
-    load_b(0, b_frag[0]);
-#pragma unroll
-    for (int kk = 0; kk < D / kK; ++kk) {
-#pragma unroll
-      for (int np = 0; np < kPairs; ++np) {
-        const int step = kk * kPairs + np;
-        if (step + 1 < kSteps) {
-          load_b(step + 1, b_frag[(step + 1) & 1]);
-          if (np == kPairs - 1) load_a(kk + 1, a_frag[(kk + 1) & 1]);
-        }
-#pragma unroll
-        for (int mt = 0; mt < kMt; ++mt) {
-          Mma::run(s[mt][2 * np], a_frag[kk & 1][mt], b_frag[step & 1][0], b_frag[step & 1][1]);
-          Mma::run(s[mt][2 * np + 1], a_frag[kk & 1][mt], b_frag[step & 1][2], b_frag[step & 1][3]);
-        }
-      }
-    }
-
-    // K_{j+1} is requested before the softmax, not after it, so its load has the softmax and P V_j
-    // to land in (FlashAttention-2's order). (After the softmax: 298-315 TFLOP/s bf16 d128 with
-    // the 128 x 64 tile non-causal on an H100, against 352-361 for FlashAttention-2.)
-    if constexpr (STAGES == 1) {
-      cp_async_wait<0>();
-      __syncthreads();  // V_j landed; every warp is done with K_j
-      load_kv(j + 1, true);
-    } else {
-      cp_async_wait<2>();  // V_j landed
-      __syncthreads();
-    }
-
-    // Online softmax on the fragments: lane holds rows g and g + 8, keys 2t and 2t + 1 of each n8
-    // tile. Each phase runs over all of the lane's rows before the next, so their maxima, shuffles
-    // and exponentials overlap. (Row after row, the shuffles' and exponentials' latencies were
-    // exposed once per row.) Masks: one 32-bit bound per row (lane_key_limit): against per-element
-    // 64-bit compares, causal d64 +2-7% at seq 2k-4k, but d128 non-causal, which masks nothing,
-    // came out 2% slower, from ptxas's register allocation at 255 registers (H100, same run).
-    if (blk.needs_mask(a, j0, BN)) {
+      float m_new[kMt][2], rescale[kMt][2];
 #pragma unroll
       for (int mt = 0; mt < kMt; ++mt)
 #pragma unroll
         for (int rh = 0; rh < 2; ++rh) {
-          const int last = lane_key_limit(i0 + warp_row + mt * 16 + g + 8 * rh, j0, a.seq_k, a.causal, diag, BN, 2 * t);
+          float m = row_max[mt][rh];
 #pragma unroll
-          for (int nt = 0; nt < kNt; ++nt)
-#pragma unroll
-            for (int e = 0; e < 2; ++e)
-              if (nt * 8 + e > last) s[mt][nt][2 * rh + e] = -INFINITY;
-        }
-    }
-    float m_new[kMt][2], rescale[kMt][2];
-#pragma unroll
-    for (int mt = 0; mt < kMt; ++mt)
-#pragma unroll
-      for (int rh = 0; rh < 2; ++rh) {
-        float m = row_max[mt][rh];
-#pragma unroll
-        for (int nt = 0; nt < kNt; ++nt) m = fmaxf(m, fmaxf(s[mt][nt][2 * rh], s[mt][nt][2 * rh + 1]));
-        m_new[mt][rh] = m;
-      }
-#pragma unroll
-    for (int lane_mask = 1; lane_mask <= 2; lane_mask *= 2)
-#pragma unroll
-      for (int mt = 0; mt < kMt; ++mt)
-#pragma unroll
-        for (int rh = 0; rh < 2; ++rh)
-          m_new[mt][rh] = fmaxf(m_new[mt][rh], __shfl_xor_sync(0xffffffffu, m_new[mt][rh], lane_mask));
-#pragma unroll
-    for (int mt = 0; mt < kMt; ++mt)
-#pragma unroll
-      for (int rh = 0; rh < 2; ++rh) {
-        // A row that has seen only masked keys keeps max -inf; subtracting 0 then gives exp2(-inf) = 0.
-        const float m_scaled = m_new[mt][rh] == -INFINITY ? 0.0f : m_new[mt][rh] * scale_log2;
-        rescale[mt][rh] = fast_exp2(row_max[mt][rh] * scale_log2 - m_scaled);
-        row_max[mt][rh] = m_new[mt][rh];
-        float tile_sum = 0.0f;
-#pragma unroll
-        for (int nt = 0; nt < kNt; ++nt)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const float p = fast_exp2(fmaf(s[mt][nt][2 * rh + e], scale_log2, -m_scaled));
-            s[mt][nt][2 * rh + e] = p;
-            tile_sum += p;
-          }
-        row_sum[mt][rh] = row_sum[mt][rh] * rescale[mt][rh] + tile_sum;
-      }
-#pragma unroll
-    for (int mt = 0; mt < kMt; ++mt)
-#pragma unroll
-      for (int dt = 0; dt < kDt; ++dt)
-#pragma unroll
-        for (int x = 0; x < 4; ++x) o[mt][dt][x] *= rescale[mt][x / 2];
-
-    // O += P V_j
-    if constexpr (kK == 16) {
-#pragma unroll
-      for (int ks = 0; ks < BN / 16; ++ks) {
-        std::uint32_t p_frag[kMt][4];
-#pragma unroll
-        for (int mt = 0; mt < kMt; ++mt) {
-          p_frag[mt][0] = pack2<T>(s[mt][2 * ks][0], s[mt][2 * ks][1]);
-          p_frag[mt][1] = pack2<T>(s[mt][2 * ks][2], s[mt][2 * ks][3]);
-          p_frag[mt][2] = pack2<T>(s[mt][2 * ks + 1][0], s[mt][2 * ks + 1][1]);
-          p_frag[mt][3] = pack2<T>(s[mt][2 * ks + 1][2], s[mt][2 * ks + 1][3]);
+          for (int nt = 0; nt < kNt; ++nt) m = fmaxf(m, fmaxf(s[mt][nt][2 * rh], s[mt][nt][2 * rh + 1]));
+          m_new[mt][rh] = m;
         }
 #pragma unroll
-        for (int dp = 0; dp < kDt / 2; ++dp) {
-          std::uint32_t b_frag[4];
-          ldmatrix_x4_trans(b_frag, v_frag_at.at(ks * 16, dp) + stage);
-#pragma unroll
-          for (int mt = 0; mt < kMt; ++mt) {
-            Mma::run(o[mt][2 * dp], p_frag[mt], b_frag[0], b_frag[1]);
-            Mma::run(o[mt][2 * dp + 1], p_frag[mt], b_frag[2], b_frag[3]);
-          }
-        }
-      }
-    } else {  // tf32, k8 steps with the key permutation described at the top
-      // 3xTF32: the tile's P V is summed in a fresh accumulator and added to O on the CUDA cores.
-      // Accumulating every key into O inside the tensor core lost precision linearly in seq
-      // (rel_l2 1.5e-5 at 2k, 1.14e-4 at 16k, 2.3e-4 at 32k against the fp32 tolerance of 1e-4);
-      // summed per tile: 1.1e-5 at 16k, 2.1e-5 at 32k, at the same speed (H100, 36-43 TFLOP/s).
-      constexpr bool kTileSum = std::is_same_v<M, Tf32x3>;
-      float pv[kTileSum ? kMt : 1][kTileSum ? kDt : 1][4] = {};
-#pragma unroll
-      for (int ks = 0; ks < BN / 8; ++ks) {
-        std::uint32_t p_frag[kMt][4];
-#pragma unroll
-        for (int mt = 0; mt < kMt; ++mt) {
-          p_frag[mt][0] = __float_as_uint(s[mt][ks][0]);
-          p_frag[mt][1] = __float_as_uint(s[mt][ks][2]);
-          p_frag[mt][2] = __float_as_uint(s[mt][ks][1]);
-          p_frag[mt][3] = __float_as_uint(s[mt][ks][3]);
-        }
-#pragma unroll
-        for (int dt = 0; dt < kDt; ++dt) {
-          // Lane (g, t) reads V[key 2t (+1)][dim 8 dt + g]: chunk 2 dt + (g >> 2), word g & 3.
-          const std::uint32_t b0 = lds32(v_even.at(ks * 8, dt) + stage), b1 = lds32(v_odd.at(ks * 8, dt) + stage);
-#pragma unroll
-          for (int mt = 0; mt < kMt; ++mt) {
-            if constexpr (kTileSum) {
-              Mma::run(pv[mt][dt], p_frag[mt], b0, b1);
-            } else {
-              Mma::run(o[mt][dt], p_frag[mt], b0, b1);
-            }
-          }
-        }
-      }
-      if constexpr (kTileSum) {
+      for (int lane_mask = 1; lane_mask <= 2; lane_mask *= 2)
 #pragma unroll
         for (int mt = 0; mt < kMt; ++mt)
 #pragma unroll
-          for (int dt = 0; dt < kDt; ++dt)
+          for (int rh = 0; rh < 2; ++rh)
+            m_new[mt][rh] = fmaxf(m_new[mt][rh], __shfl_xor_sync(0xffffffffu, m_new[mt][rh], lane_mask));
 #pragma unroll
-            for (int x = 0; x < 4; ++x) o[mt][dt][x] += pv[mt][dt][x];
-      }
-    }
-    if constexpr (STAGES == 2) {
-      __syncthreads();  // every warp is done with buffer j % 2
-      load_kv(j + 2, true);
-      load_kv(j + 2, false);
-    }
-  }
+      for (int mt = 0; mt < kMt; ++mt)
+#pragma unroll
+        for (int rh = 0; rh < 2; ++rh) {
+          // A row that has seen only masked keys keeps max -inf; subtracting 0 then gives exp2(-inf) = 0.
+          const float m_scaled = m_new[mt][rh] == -INFINITY ? 0.0f : m_new[mt][rh] * scale_log2;
+          rescale[mt][rh] = fast_exp2(row_max[mt][rh] * scale_log2 - m_scaled);
+          row_max[mt][rh] = m_new[mt][rh];
+          float tile_sum = 0.0f;
+#pragma unroll
+          for (int nt = 0; nt < kNt; ++nt)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              const float p = fast_exp2(fmaf(s[mt][nt][2 * rh + e], scale_log2, -m_scaled));
+              s[mt][nt][2 * rh + e] = p;
+              tile_sum += p;
+            }
+          row_sum[mt][rh] = row_sum[mt][rh] * rescale[mt][rh] + tile_sum;
+        }
+#pragma unroll
+      for (int mt = 0; mt < kMt; ++mt)
+#pragma unroll
+        for (int dt = 0; dt < kDt; ++dt)
+#pragma unroll
+          for (int x = 0; x < 4; ++x) o[mt][dt][x] *= rescale[mt][x / 2];
 
-  // O / l and the log-sum-exp; a row that saw no key gets O = 0 and lse = -inf.
+      // O += P V_j
+      if constexpr (kK == 16) {
 #pragma unroll
-  for (int mt = 0; mt < kMt; ++mt) {
+        for (int ks = 0; ks < BN / 16; ++ks) {
+          std::uint32_t p_frag[kMt][4];
 #pragma unroll
-    for (int rh = 0; rh < 2; ++rh) {
-      float l = row_sum[mt][rh];
-      l += __shfl_xor_sync(0xffffffffu, l, 1);
-      l += __shfl_xor_sync(0xffffffffu, l, 2);
-      const std::int64_t row = i0 + warp_row + mt * 16 + g + 8 * rh;
-      if (row >= a.seq_q) continue;
-      const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
-      T* out = static_cast<T*>(a.o) + (bh * a.seq_q + row) * D + 2 * t;
+          for (int mt = 0; mt < kMt; ++mt) {
+            p_frag[mt][0] = pack2<T>(s[mt][2 * ks][0], s[mt][2 * ks][1]);
+            p_frag[mt][1] = pack2<T>(s[mt][2 * ks][2], s[mt][2 * ks][3]);
+            p_frag[mt][2] = pack2<T>(s[mt][2 * ks + 1][0], s[mt][2 * ks + 1][1]);
+            p_frag[mt][3] = pack2<T>(s[mt][2 * ks + 1][2], s[mt][2 * ks + 1][3]);
+          }
 #pragma unroll
-      for (int dt = 0; dt < kDt; ++dt) {
-        const float x0 = o[mt][dt][2 * rh] * inv_l, x1 = o[mt][dt][2 * rh + 1] * inv_l;
-        if constexpr (sizeof(T) == 4) {
-          *reinterpret_cast<float2*>(out + dt * 8) = make_float2(x0, x1);
-        } else {
-          *reinterpret_cast<std::uint32_t*>(out + dt * 8) = pack2<T>(x0, x1);
+          for (int dp = 0; dp < kDt / 2; ++dp) {
+            std::uint32_t b_frag[4];
+            ldmatrix_x4_trans(b_frag, v_frag_at.at(ks * 16, dp) + stage);
+#pragma unroll
+            for (int mt = 0; mt < kMt; ++mt) {
+              Mma::run(o[mt][2 * dp], p_frag[mt], b_frag[0], b_frag[1]);
+              Mma::run(o[mt][2 * dp + 1], p_frag[mt], b_frag[2], b_frag[3]);
+            }
+          }
+        }
+      } else {  // tf32, k8 steps with the key permutation described at the top
+        // 3xTF32: the tile's P V is summed in a fresh accumulator and added to O on the CUDA cores.
+        // Accumulating every key into O inside the tensor core lost precision linearly in seq
+        // (rel_l2 1.5e-5 at 2k, 1.14e-4 at 16k, 2.3e-4 at 32k against the fp32 tolerance of 1e-4);
+        // summed per tile: 1.1e-5 at 16k, 2.1e-5 at 32k, at the same speed (H100, 36-43 TFLOP/s).
+        constexpr bool kTileSum = std::is_same_v<M, Tf32x3>;
+        float pv[kTileSum ? kMt : 1][kTileSum ? kDt : 1][4] = {};
+#pragma unroll
+        for (int ks = 0; ks < BN / 8; ++ks) {
+          std::uint32_t p_frag[kMt][4];
+#pragma unroll
+          for (int mt = 0; mt < kMt; ++mt) {
+            p_frag[mt][0] = __float_as_uint(s[mt][ks][0]);
+            p_frag[mt][1] = __float_as_uint(s[mt][ks][2]);
+            p_frag[mt][2] = __float_as_uint(s[mt][ks][1]);
+            p_frag[mt][3] = __float_as_uint(s[mt][ks][3]);
+          }
+#pragma unroll
+          for (int dt = 0; dt < kDt; ++dt) {
+            // Lane (g, t) reads V[key 2t (+1)][dim 8 dt + g]: chunk 2 dt + (g >> 2), word g & 3.
+            const std::uint32_t b0 = lds32(v_even.at(ks * 8, dt) + stage), b1 = lds32(v_odd.at(ks * 8, dt) + stage);
+#pragma unroll
+            for (int mt = 0; mt < kMt; ++mt) {
+              if constexpr (kTileSum) {
+                Mma::run(pv[mt][dt], p_frag[mt], b0, b1);
+              } else {
+                Mma::run(o[mt][dt], p_frag[mt], b0, b1);
+              }
+            }
+          }
+        }
+        if constexpr (kTileSum) {
+#pragma unroll
+          for (int mt = 0; mt < kMt; ++mt)
+#pragma unroll
+            for (int dt = 0; dt < kDt; ++dt)
+#pragma unroll
+              for (int x = 0; x < 4; ++x) o[mt][dt][x] += pv[mt][dt][x];
         }
       }
-      if (t == 0) a.lse[bh * a.seq_q + row] = l > 0.0f ? row_max[mt][rh] * a.scale + logf(l) : -INFINITY;
+      if constexpr (STAGES == 2) {
+        __syncthreads();  // every warp is done with buffer j % 2
+        load_kv(blk, j + 2, true);
+        load_kv(blk, j + 2, false);
+      }
     }
+
+    if (has_next) {
+      __syncthreads();  // every warp is done with Q and V of this item
+      const AttentionBlock<T, D> next(a, sched, BM, next_item);
+      load_tile<Tr, BM>(q_s, next.q, a.seq_q - next.i0);
+      load_kv(next, 0, true);
+    }
+
+    // O / l and the log-sum-exp; a row that saw no key gets O = 0 and lse = -inf.
+#pragma unroll
+    for (int mt = 0; mt < kMt; ++mt) {
+#pragma unroll
+      for (int rh = 0; rh < 2; ++rh) {
+        float l = row_sum[mt][rh];
+        l += __shfl_xor_sync(0xffffffffu, l, 1);
+        l += __shfl_xor_sync(0xffffffffu, l, 2);
+        const std::int64_t row = i0 + warp_row + mt * 16 + g + 8 * rh;
+        if (row >= a.seq_q) continue;
+        const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
+        T* out = static_cast<T*>(a.o) + (bh * a.seq_q + row) * D + 2 * t;
+#pragma unroll
+        for (int dt = 0; dt < kDt; ++dt) {
+          const float x0 = o[mt][dt][2 * rh] * inv_l, x1 = o[mt][dt][2 * rh + 1] * inv_l;
+          if constexpr (sizeof(T) == 4) {
+            *reinterpret_cast<float2*>(out + dt * 8) = make_float2(x0, x1);
+          } else {
+            *reinterpret_cast<std::uint32_t*>(out + dt * 8) = pack2<T>(x0, x1);
+          }
+        }
+        if (t == 0) a.lse[bh * a.seq_q + row] = l > 0.0f ? row_max[mt][rh] * a.scale + logf(l) : -INFINITY;
+      }
+    }
+    if (!has_next) break;
+    item = next_item;
+    blk = AttentionBlock<T, D>(a, sched, BM, item);
   }
 }
 
@@ -412,7 +436,7 @@ bool launch_fa2_mma(const AttentionArgs& a, cudaStream_t stream) {
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) !=
           cudaSuccess)
     return false;
-  const AttentionSchedule sched = attention_schedule(a, BM, kernel, Tr::kThreads, Tr::kSmemBytes);
+  const AttentionSchedule sched = attention_schedule(a, BM, kernel, Tr::kThreads, Tr::kSmemBytes, Tr::kPersistent);
   kernel<<<sched.grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, sched);
   return true;
 }
