@@ -21,12 +21,18 @@
 //     runs each phase (max, shuffles, exp, sums) over all of a lane's rows at once. Against the
 //     version before, bf16, 16k tokens, seq 2k-16k: d64 +7-11%, d128 +1-3%, d256 +4-7% (one A/B
 //     run). Final run (results/h100, 627076cf3547), ratio to PyTorch's flash backend: d64
-//     1.04-1.13x, d128 0.95-1.05x (causal with 64-row tiles, see attention_fa2_mma_tile), d256
+//     1.04-1.13x, d128 0.95-1.05x (causal with 64-row tiles then), d256
 //     0.95-1.18x.
 //   - Tile loads from one shared and one global base per thread (load_tile) took the d128 128 x 64
 //     tile's spill from 92 to 8 bytes, and a 256 x 64 tile over 8 warps (no spills) became the
 //     non-causal d128 default from seq 2048: d128 non-causal +3-6% (results/h100, 24b8e1147815:
 //     0.99-1.05x flash non-causal, 0.97-1.06x causal, d64 1.05-1.16x).
+//   - Where blocks work (session 8; H100 A/B runs, two passes each, 16k tokens): causal launch
+//     order with the last heads interleaved (attention_order.h), after which 128 x 64 leads 64 x 64
+//     as the d128 causal tile by 5-9% (302-352 against 283-323 TFLOP/s bf16, seq 2k-16k); and
+//     persistent non-causal blocks at d128 and d256 (kPersistent): d128 +1-5%, d256 +0-3%.
+//     Final run (results/h100, 57992e8cccdd): d128 causal 0.95-1.01x -> 1.12-1.17x flash, d128
+//     non-causal 0.98-1.09x, d64 1.03-1.13x.
 // Measured figures live in results/README.md beside the command that produced them.
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_block.cuh"

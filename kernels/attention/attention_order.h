@@ -13,7 +13,9 @@
 // Measured on an H100 (bf16 d128 causal, 16k tokens, seq 1024-8192), against head by head with a
 // tail of 4, 8 and 16 slices: attn.fa2_mma and attn.wgmma +3-5% with a tail of about one wave of
 // blocks (17, 9, 5 and 3 slices from seq 1024 to 8192 with 64-row tiles), attn.fa2 fp32 +1-6%; at
-// seq 16384 a tail of 2-8 lost 0-5% (d256: 2 slices of 16 MB of K/V, -2%), hence the L2 bound.
+// seq 16384 a tail of 2-8 lost 0-5%. The tail's K/V is kept within half the L2 (at d256 seq 16384
+// that leaves head by head); the final rule's A/B: attn.wgmma causal +1-11% at seq 1024-8192 and
+// -2..+4% at 16384, attn.fa2_mma d64/d256 -2% at 16384 (where its d256 ran head by head too).
 #include <algorithm>
 #include <cstdint>
 
