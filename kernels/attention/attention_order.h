@@ -8,8 +8,8 @@
 // head, the last heads' heavy tiles still start when most of the work is done and the kernel ends
 // on a few SMs. So the last few (batch, head) slices, the tail, are interleaved: every tail
 // slice's heaviest tile runs before any tail slice's next one. The tail is as small as keeps the
-// SMs busy (attention_tail_slices below) because interleaving heads costs L2 hits: interleaving all slices
-// in sections of half the L2 lost 3-8% in attn.fa2_mma (H100, d128 causal, 16k tokens).
+// SMs busy (attention_tail_slices below) because interleaving heads costs L2 hits: interleaving
+// all slices in sections of half the L2 lost 3-8% in attn.fa2_mma (H100, d128 causal, 16k tokens).
 // Measured on an H100 (bf16 d128 causal, 16k tokens, seq 1024-8192), against head by head with a
 // tail of 4, 8 and 16 slices: attn.fa2_mma and attn.wgmma +3-5% with a tail of about one wave of
 // blocks (17, 9, 5 and 3 slices from seq 1024 to 8192 with 64-row tiles), attn.fa2 fp32 +1-6%; at
