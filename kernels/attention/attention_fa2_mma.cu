@@ -471,6 +471,10 @@ bool launch_fa2_mma(const AttentionArgs& a, cudaStream_t stream) {
 // registers, so two blocks of 4 warps an SM; capped at 170 by __launch_bounds__ (three blocks, no
 // spills) it lost 9-12% (bf16 282-326 -> 254-290 TFLOP/s): the register-resident K step and
 // softmax phases need the registers more than the SM needs the warps.
+// Session 8 (H100, 249ccc7, d128 causal with the interleaved tail, seq 2048-16384, bf16 TFLOP/s):
+// (128, 64, 4, 1) 302-352 | (256, 64, 8, 1) 290-354 | (128, 32, 4, 1) 296-349 | (64, 64, 4, 1)
+// 283-323: 128 x 64 became the causal d128 tile. The persistent loop (kPersistent) leaves the
+// 16-bit d128 128 x 64 tile spilling 12 bytes (8 before) and 256 x 64 4 bytes (none before).
 // ptxas -v (CUDA 13.0): 2 m16 tiles per warp at d128 with block_n 64 spill 56 bytes; d256 with 4
 // warps spilled 64-100 bytes and tf32 d256 168, so d256 has the 8-warp tile alone and tf32 stops
 // at d128.
