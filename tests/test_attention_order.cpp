@@ -76,3 +76,48 @@ TEST_CASE("the causal tail holds one wave of blocks whose K/V fit in half the L2
   CHECK(attention_tail_slices(0, 16, 4, l2, mib) == 1);           // an occupancy of 0 still leaves a valid tail
   CHECK(attention_tail_slices(264, 16, 256, 0, mib) == 1);        // no L2 reported: head by head
 }
+
+namespace {
+AttentionArgs attention_shape(std::int64_t batch, std::int64_t heads, std::int64_t kv_heads, std::int64_t seq,
+                              std::int64_t d, bool causal, KernelElem elem) {
+  AttentionArgs a;
+  a.batch = batch, a.heads = heads, a.kv_heads = kv_heads, a.seq_q = a.seq_k = seq, a.head_dim = d;
+  a.causal = causal, a.elem = elem;
+  return a;
+}
+}  // namespace
+
+TEST_CASE("a launch's schedule: persistent blocks only past one wave without causal masking, else a causal tail",
+          "[attention][order]") {
+  const AttentionResidency h100{264, 50 << 20};  // two blocks an SM on 132 SMs
+  // Non-causal, 8 tiles x 128 slices = 1024 items > 264: a persistent kernel gets one block a slot.
+  const AttentionArgs full = attention_shape(8, 16, 16, 2048, 128, false, KernelElem::bf16);
+  const AttentionSchedule p = attention_schedule(full, 256, h100, true);
+  CHECK(p.persistent);
+  CHECK(p.grid.x == 264);
+  CHECK(p.grid.y == 1);
+  CHECK(p.tiles == 8);
+  CHECK(p.slices == 128);
+  CHECK(p.tail == 1);
+  // A kernel that cannot loop, or fewer items than slots: a block per item, head by head.
+  const AttentionSchedule fixed = attention_schedule(full, 256, h100, false);
+  CHECK_FALSE(fixed.persistent);
+  CHECK(fixed.grid.x == 8);
+  CHECK(fixed.grid.y == 16);
+  CHECK(fixed.grid.z == 8);
+  CHECK_FALSE(attention_schedule(attention_shape(1, 2, 2, 300, 128, false, KernelElem::f16), 128, h100, true)
+                  .persistent);
+  // Causal: never persistent; the tail is one wave (264 / 32 tiles -> 9 slices) of 1 MiB K/V slices.
+  const AttentionArgs causal = attention_shape(8, 16, 16, 2048, 128, true, KernelElem::bf16);
+  const AttentionSchedule c = attention_schedule(causal, 64, h100, true);
+  CHECK_FALSE(c.persistent);
+  CHECK(c.grid.x == 32);
+  CHECK(c.tail == 9);
+  // fp32 d256 at seq 16384: 32 MiB of K/V a slice, more than half the L2, so head by head.
+  CHECK(attention_schedule(attention_shape(1, 8, 8, 16384, 256, true, KernelElem::f32), 64, h100, false).tail == 1);
+  // Queries that failed (no residency): head by head, a block per item.
+  const AttentionSchedule unknown = attention_schedule(causal, 64, AttentionResidency{}, true);
+  CHECK(unknown.tail == 1);
+  CHECK_FALSE(unknown.persistent);
+  CHECK(unknown.grid.x == 32);
+}

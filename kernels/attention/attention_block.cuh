@@ -10,47 +10,19 @@
 
 namespace fabench {
 
-// The grid of a tiled attention kernel and its launch order (computed on the host, per launch).
-// A block takes work items: item = query tile + tiles * slice in launch order, mapped to a tile and
-// a (batch, head) slice by attention_block_slot.
-struct AttentionSchedule {
-  dim3 grid;              // x: query tiles, y: heads, z: batch; persistent: x resident blocks
-  std::int64_t tiles = 1;   // query tiles per slice
-  std::int64_t slices = 1;  // batch * heads
-  std::int64_t tail = 1;    // causal: the last slices, interleaved (1: head by head throughout)
-  bool persistent = false;  // each block loops over items blockIdx.x, + gridDim.x, ...
-};
-
-// kernel: the kernel to be launched with `threads` threads and `smem` bytes of dynamic shared
-// memory (its shared-memory attribute already set), block_m: query rows per block. persistent:
-// the kernel can loop over items; it will when the problem is not causal (causal blocks differ in
-// work, and the hardware's block scheduler balances them better than a fixed stride) and has more
-// items than the GPU holds blocks at once.
+// The blocks of `kernel` the GPU holds at once (launched with `threads` threads and `smem` bytes of
+// dynamic shared memory, its shared-memory attribute already set) and the L2 size. A launcher asks
+// once per kernel and keeps the answer (fa-bench runs one device per process); all zeros when a
+// query fails, which attention_schedule takes as head by head, one block per item.
 template <class Kernel>
-AttentionSchedule attention_schedule(const AttentionArgs& a, int block_m, Kernel kernel, int threads,
-                                     std::size_t smem, bool persistent = false) {
-  AttentionSchedule s;
-  s.tiles = (a.seq_q + block_m - 1) / block_m;
-  s.slices = a.batch * a.heads;
-  s.grid = dim3(static_cast<unsigned>(s.tiles), static_cast<unsigned>(a.heads), static_cast<unsigned>(a.batch));
+AttentionResidency attention_residency(Kernel kernel, int threads, std::size_t smem) {
   int device = 0, sms = 0, per_sm = 0, l2_bytes = 0;
-  if ((!a.causal && !persistent) || cudaGetDevice(&device) != cudaSuccess ||
+  if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
       cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device) != cudaSuccess ||
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem) != cudaSuccess)
-    return s;  // a query that fails leaves one block per item, head by head, which is correct too
-  const std::int64_t resident = static_cast<std::int64_t>(sms) * std::max(1, per_sm);
-  if (!a.causal) {
-    if (s.tiles * s.slices > resident) {
-      s.persistent = true;
-      s.grid = dim3(static_cast<unsigned>(resident));
-    }
-    return s;
-  }
-  const std::int64_t elem_bytes = a.elem == KernelElem::f32 ? 4 : 2;
-  const std::int64_t kv_slice_bytes = 2 * a.seq_k * a.head_dim * elem_bytes / (a.heads / a.kv_heads);
-  s.tail = attention_tail_slices(resident, s.tiles, s.slices, l2_bytes, kv_slice_bytes);
-  return s;
+    return {};
+  return {static_cast<std::int64_t>(sms) * per_sm, l2_bytes};
 }
 
 // This block's first item; a persistent block's next ones follow gridDim.x apart.

@@ -334,7 +334,8 @@ bool launch_fa2(const AttentionArgs& a, cudaStream_t stream) {
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) !=
           cudaSuccess)
     return false;
-  const AttentionSchedule sched = attention_schedule(a, BM, kernel, Tr::kThreads, Tr::kSmemBytes);
+  static const AttentionResidency residency = attention_residency(kernel, Tr::kThreads, Tr::kSmemBytes);
+  const AttentionSchedule sched = attention_schedule(a, BM, residency, false);
   kernel<<<sched.grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, sched);
   return true;
 }

@@ -444,7 +444,8 @@ bool launch_fa2_mma(const AttentionArgs& a, cudaStream_t stream) {
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) !=
           cudaSuccess)
     return false;
-  const AttentionSchedule sched = attention_schedule(a, BM, kernel, Tr::kThreads, Tr::kSmemBytes, Tr::kPersistent);
+  static const AttentionResidency residency = attention_residency(kernel, Tr::kThreads, Tr::kSmemBytes);
+  const AttentionSchedule sched = attention_schedule(a, BM, residency, Tr::kPersistent);
   kernel<<<sched.grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, sched);
   return true;
 }

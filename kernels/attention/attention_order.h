@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/attention/attention.h"
 #include "kernels/common/host_device.h"
 
 namespace fabench {
@@ -47,6 +48,47 @@ inline std::int64_t attention_tail_slices(std::int64_t resident, std::int64_t ti
   const std::int64_t wave = (resident + tiles - 1) / std::max<std::int64_t>(1, tiles);
   const std::int64_t fit = l2_bytes / 2 / std::max<std::int64_t>(1, kv_slice_bytes);
   return std::max<std::int64_t>(1, std::min({wave, fit, slices}));
+}
+
+// The grid of a tiled attention kernel and its launch order. A block takes work items: item =
+// query tile + tiles * slice in launch order, mapped to a tile and a (batch, head) slice by
+// attention_block_slot.
+struct AttentionSchedule {
+  dim3 grid;                // x: query tiles, y: heads, z: batch; persistent: x resident blocks
+  std::int64_t tiles = 1;   // query tiles per slice
+  std::int64_t slices = 1;  // batch * heads
+  std::int64_t tail = 1;    // causal: the last slices, interleaved (1: head by head throughout)
+  bool persistent = false;  // each block loops over items blockIdx.x, + gridDim.x, ...
+};
+
+// What a launch order needs of the GPU for one kernel (attention_residency asks it).
+struct AttentionResidency {
+  std::int64_t blocks = 0;    // blocks of the kernel resident at once, all SMs together
+  std::int64_t l2_bytes = 0;
+};
+
+// The schedule of one launch with block_m query rows a block. persistent: the kernel can loop over
+// items; it will when the problem is not causal (causal blocks differ in work, and the hardware's
+// block scheduler balances them better than a fixed stride) and has more items than the GPU holds
+// blocks at once.
+inline AttentionSchedule attention_schedule(const AttentionArgs& a, int block_m, const AttentionResidency& r,
+                                            bool persistent) {
+  AttentionSchedule s;
+  s.tiles = (a.seq_q + block_m - 1) / block_m;
+  s.slices = a.batch * a.heads;
+  s.grid = dim3(static_cast<unsigned>(s.tiles), static_cast<unsigned>(a.heads), static_cast<unsigned>(a.batch));
+  if (r.blocks <= 0) return s;
+  if (!a.causal) {
+    if (persistent && s.tiles * s.slices > r.blocks) {
+      s.persistent = true;
+      s.grid = dim3(static_cast<unsigned>(r.blocks));
+    }
+    return s;
+  }
+  const std::int64_t elem_bytes = a.elem == KernelElem::f32 ? 4 : 2;
+  const std::int64_t kv_slice_bytes = 2 * a.seq_k * a.head_dim * elem_bytes / (a.heads / a.kv_heads);
+  s.tail = attention_tail_slices(r.blocks, s.tiles, s.slices, r.l2_bytes, kv_slice_bytes);
+  return s;
 }
 
 }  // namespace fabench

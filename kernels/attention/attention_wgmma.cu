@@ -308,7 +308,8 @@ bool launch_wgmma(const AttentionArgs& a, cudaStream_t stream) {
   if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) !=
       cudaSuccess)
     return false;
-  const AttentionSchedule sched = attention_schedule(a, Tr::kBM, kernel, Tr::kThreads, Tr::kSmemBytes);
+  static const AttentionResidency residency = attention_residency(kernel, Tr::kThreads, Tr::kSmemBytes);
+  const AttentionSchedule sched = attention_schedule(a, Tr::kBM, residency, false);
   kernel<<<sched.grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, sched);
   return true;
 }
