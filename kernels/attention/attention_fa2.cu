@@ -49,6 +49,15 @@
 // Launch order (attention_order.h, kernel unchanged): causal blocks with the last heads
 // interleaved, +1-6% causal at d128 and d256 (most at seq 2048-4096; H100 A/B, two passes): d128
 // causal 0.79-0.83x -> 0.84-0.85x PyTorch's efficient backend in fp32.
+// v2.7, lane pairs: a 16-byte shared load returns 128 bytes a cycle, so a warp's takes 4 wavefronts
+// unless lanes n and n ^ 1 (or n ^ 2) load the same address, then 2. With tc = lane % 16, Q^T and
+// P^T loads (one row group a half-warp) took 2 and K^T and V loads 4, 1.51e9 wavefronts at d256
+// seq 2048, L1 80% busy (Nsight Compute). Lane bit 1 now picks the row group and bits 0, 2-4 the
+// column thread: every load takes 2, 0.96e9 wavefronts, L1 58% busy. (Tried and dropped: giving a
+// half-warp 8 column threads of two row groups, still 4 wavefronts; loading S's and P V's operands
+// a dim or key ahead by hand, 2-7% slower.) With each kernel's unroll (Fa2Traits), H100 A/B, two
+// passes, TFLOP/s at seq 2048 / 8192: d64 32.4 -> 35.4 / 32.9 -> 35.9, d128 37.7 -> 39.3 /
+// 38.3 -> 39.9, d256 31.3 -> 33.6 / 31.7 -> 34.1 (causal alike).
 // Measured figures live in results/README.md beside the command that produced them.
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_block.cuh"
@@ -90,7 +99,23 @@ struct Fa2Traits {
   // 16-byte tile loads in flight before their stores. d64 takes them one at a time: four took it
   // from 64 registers to 80, three blocks per SM where shared memory holds four.
   static constexpr int kLoadBatch = D == 64 ? 1 : 4;
+  // Dims of S and keys of P V an unrolled iteration takes (each loop's first FFMA waits on its
+  // loads; v2.7, H100 A/B, two passes, TFLOP/s at seq 2048 / 8192 against 8 and 4): d256 S 16
+  // 33.1 -> 33.6 / 33.6 -> 34.1, P V 8 lost 2-4%; d64 8 rows a thread S 32, P V 8 34.3 -> 35.4 /
+  // 34.8 -> 35.9; d64 4 rows and d128 64-row blocks S 16, P V 8 +1-5%; 128-row blocks keep 8
+  // and 4 (16 / 4 lost 1%).
+  static constexpr int kSUnroll = BM == 128 ? 8 : D == 64 && RM == 8 ? 32 : 16;
+  static constexpr int kPvUnroll = BM == 128 || D == 256 ? 4 : 8;
 };
+
+// A row's value combined over its 16 threads: the lanes that differ in bits 0, 2, 3 and 4.
+template <typename Op>
+__device__ __forceinline__ float row_reduce(float x, Op op) {
+  x = op(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  x = op(x, __shfl_xor_sync(0xffffffffu, x, 4));
+  x = op(x, __shfl_xor_sync(0xffffffffu, x, 8));
+  return op(x, __shfl_xor_sync(0xffffffffu, x, 16));
+}
 
 // A [rows][D] tile of `src` (rows at or past rows_left read as 0) stored transposed into dst[D][STRIDE],
 // multiplied by `mul`. A warp takes 16 rows x 8 columns: lanes 0-15 read 16 bytes of rows r..r+15,
@@ -174,7 +199,15 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
   float* v_s = k_t + D * kKStride;   // [kTile][D]
   float* p_t = Tr::kPInK ? k_t : v_s + kTile * D;  // [kTile keys][kQStride]: P^T
 
-  const int tid = threadIdx.x, tr = tid / 16, tc = tid % 16;
+  // Lane layout (v2.7): thread (tr, tc) holds rows RM tr.., keys 4 tc.. and O dims kVec tc + 64 g;
+  // a warp holds row groups 2 w and 2 w + 1. Lane bit 1 picks the row group and bits 0, 2, 3, 4
+  // the column thread, so lanes n and n ^ 1 load the same Q^T or P^T address and lanes n and n ^ 2
+  // the same K^T or V address: a 16-byte shared load whose lane pairs share their addresses returns
+  // in 2 wavefronts instead of 4 (shared memory returns 128 bytes a cycle; Nsight Compute counted
+  // 4 for K^T and V, 2 for Q^T and P^T, with tc = lane % 16, at 80% of L1 throughput at d256).
+  const int tid = threadIdx.x, tr = 2 * (tid / 32) + (tid / 2) % 2, tc = (tid & 1) | ((tid / 4) % 8) << 1;
+  const int key0 = 4 * tc;  // this thread's 4 keys of a tile: key0..key0 + 3
+  auto dim0 = [&](int g) { return g * 16 * kVec + kVec * tc; };  // its kVec O dims of group g
   const AttentionBlock<float, D> blk(a, sched, BM);
   const std::int64_t bh = blk.bh, i0 = blk.i0, diag = blk.diag, key_end = blk.key_end;
   const float *q = blk.q, *k = blk.k, *v = blk.v;
@@ -227,11 +260,12 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
     const bool warp_idle = BM == 128 && a.causal && i0 + RM * ((tr & ~1) + 2) - 1 + diag < j0;
     // S (log2 domain) for this thread's RM x 4 block.
     float s[RM][4] = {};
-#pragma unroll 8
+    constexpr int kSUnroll = Tr::kSUnroll;
+#pragma unroll kSUnroll
     for (int x = 0; x < (warp_idle ? 0 : D); ++x) {
       float qv[RM];
       load_row_block(qv, q_t + x * kQStride + RM * tr);
-      const float4 kb = *reinterpret_cast<const float4*>(k_t + x * kKStride + 4 * tc);
+      const float4 kb = *reinterpret_cast<const float4*>(k_t + x * kKStride + key0);
       const float kvv[4] = {kb.x, kb.y, kb.z, kb.w};
 #pragma unroll
       for (int i = 0; i < RM; ++i)
@@ -239,19 +273,18 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
         for (int j = 0; j < 4; ++j) s[i][j] = fmaf(qv[i], kvv[j], s[i][j]);
     }
 
-    // Online softmax per row: key j0 + 4tc + j is kept when 4tc + j <= last (a 32-bit bound per row).
+    // Online softmax per row: key j0 + key0 + j is kept when key0 + j <= last (a 32-bit bound per row).
     const bool needs_mask = blk.needs_mask(a, j0, BN);
 #pragma unroll
     for (int i = 0; i < RM; ++i) {
       if (needs_mask) {
-        const int lane_last = lane_key_limit(i0 + RM * tr + i, j0, a.seq_k, a.causal, diag, BN, 4 * tc);
+        const int lane_last = lane_key_limit(i0 + RM * tr + i, j0, a.seq_k, a.causal, diag, BN, key0);
 #pragma unroll
         for (int j = 0; j < 4; ++j)
           if (j > lane_last) s[i][j] = -INFINITY;
       }
       float m_tile = fmaxf(fmaxf(s[i][0], s[i][1]), fmaxf(s[i][2], s[i][3]));
-#pragma unroll
-      for (int off = 1; off < 16; off *= 2) m_tile = fmaxf(m_tile, __shfl_xor_sync(0xffffffffu, m_tile, off));
+      m_tile = row_reduce(m_tile, [](float x, float y) { return fmaxf(x, y); });
       const float m_new = fmaxf(m_run[i], m_tile);
       const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // a row with no key yet: exp2(-inf) = 0
       const float rescale = exp2f(m_run[i] - m_use);
@@ -271,7 +304,7 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
     for (int j = 0; j < 4; ++j)
 #pragma unroll
       for (int h = 0; h < RM / 4; ++h)
-        *reinterpret_cast<float4*>(p_t + (4 * tc + j) * kQStride + RM * tr + 4 * h) =
+        *reinterpret_cast<float4*>(p_t + (key0 + j) * kQStride + RM * tr + 4 * h) =
             make_float4(s[4 * h][j], s[4 * h + 1][j], s[4 * h + 2][j], s[4 * h + 3][j]);
     if constexpr (Tr::kPrefetch) cp_async_wait<0>();  // V_j, asked for a tile ago
     __syncthreads();  // P^T and V_j are in shared memory; every thread is done reading K^T_j
@@ -280,7 +313,8 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
       if (more) Tile::fetch(staged, k + (j0 + BN) * D, a.seq_k - j0 - BN);
 
     // O += P V for rows RM tr.. and dims kVec tc + 64 g.
-#pragma unroll 4
+    constexpr int kPUnroll = Tr::kPvUnroll;
+#pragma unroll kPUnroll
     for (int c = 0; c < (warp_idle ? 0 : BN); ++c) {
       float pv[RM];
       load_row_block(pv, p_t + c * kQStride + RM * tr);
@@ -288,10 +322,10 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
       for (int g = 0; g < kGroups; ++g) {
         float vv[4];
         if constexpr (kVec == 4) {
-          const float4 vb = *reinterpret_cast<const float4*>(v_s + c * D + 64 * g + 4 * tc);
+          const float4 vb = *reinterpret_cast<const float4*>(v_s + c * D + dim0(g));
           vv[0] = vb.x, vv[1] = vb.y, vv[2] = vb.z, vv[3] = vb.w;
         } else {
-          const float2 vb = *reinterpret_cast<const float2*>(v_s + c * D + 2 * tc);
+          const float2 vb = *reinterpret_cast<const float2*>(v_s + c * D + dim0(g));
           vv[0] = vb.x, vv[1] = vb.y;
         }
 #pragma unroll
@@ -313,15 +347,14 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
 #pragma unroll
   for (int i = 0; i < RM; ++i) {
     float l = l_run[i];
-#pragma unroll
-    for (int off = 1; off < 16; off *= 2) l += __shfl_xor_sync(0xffffffffu, l, off);
+    l = row_reduce(l, [](float x, float y) { return x + y; });
     const int r = RM * tr + i;
     if (i0 + r >= a.seq_q) continue;
     const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;  // a row that sees no key: O = 0
 #pragma unroll
     for (int g = 0; g < kGroups; ++g)
 #pragma unroll
-      for (int d = 0; d < kVec; ++d) out[r * D + 64 * g + kVec * tc + d] = o[i][g * kVec + d] * inv_l;
+      for (int d = 0; d < kVec; ++d) out[r * D + dim0(g) + d] = o[i][g * kVec + d] * inv_l;
     if (tc == 0) a.lse[bh * a.seq_q + i0 + r] = l > 0.0f ? (m_run[i] + log2f(l)) * 0.6931471805599453f : -INFINITY;
   }
 }
