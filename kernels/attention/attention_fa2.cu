@@ -62,6 +62,7 @@
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_block.cuh"
 #include "kernels/common/mma.cuh"
+#include "kernels/common/reduce.cuh"
 
 namespace fabench {
 
@@ -102,20 +103,12 @@ struct Fa2Traits {
   // Dims of S and keys of P V an unrolled iteration takes (each loop's first FFMA waits on its
   // loads; v2.7, H100 A/B, two passes, TFLOP/s at seq 2048 / 8192 against 8 and 4): d256 S 16
   // 33.1 -> 33.6 / 33.6 -> 34.1, P V 8 lost 2-4%; d64 8 rows a thread S 32, P V 8 34.3 -> 35.4 /
-  // 34.8 -> 35.9; d64 4 rows and d128 64-row blocks S 16, P V 8 +1-5%; 128-row blocks keep 8
-  // and 4 (16 / 4 lost 1%).
+  // 34.8 -> 35.9; d64 4 rows and d128 64-row blocks S 16, P V 8 +1-5% (d64 4 rows: ptxas keeps
+  // 64 registers and spills 8 bytes, 29.5 -> 33.3 still); 128-row blocks keep 8 and 4 (16 / 4
+  // lost 1%).
   static constexpr int kSUnroll = BM == 128 ? 8 : D == 64 && RM == 8 ? 32 : 16;
   static constexpr int kPvUnroll = BM == 128 || D == 256 ? 4 : 8;
 };
-
-// A row's value combined over its 16 threads: the lanes that differ in bits 0, 2, 3 and 4.
-template <typename Op>
-__device__ __forceinline__ float row_reduce(float x, Op op) {
-  x = op(x, __shfl_xor_sync(0xffffffffu, x, 1));
-  x = op(x, __shfl_xor_sync(0xffffffffu, x, 4));
-  x = op(x, __shfl_xor_sync(0xffffffffu, x, 8));
-  return op(x, __shfl_xor_sync(0xffffffffu, x, 16));
-}
 
 // A [rows][D] tile of `src` (rows at or past rows_left read as 0) stored transposed into dst[D][STRIDE],
 // multiplied by `mul`. A warp takes 16 rows x 8 columns: lanes 0-15 read 16 bytes of rows r..r+15,
@@ -200,11 +193,10 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
   float* p_t = Tr::kPInK ? k_t : v_s + kTile * D;  // [kTile keys][kQStride]: P^T
 
   // Lane layout (v2.7): thread (tr, tc) holds rows RM tr.., keys 4 tc.. and O dims kVec tc + 64 g;
-  // a warp holds row groups 2 w and 2 w + 1. Lane bit 1 picks the row group and bits 0, 2, 3, 4
-  // the column thread, so lanes n and n ^ 1 load the same Q^T or P^T address and lanes n and n ^ 2
-  // the same K^T or V address: a 16-byte shared load whose lane pairs share their addresses returns
-  // in 2 wavefronts instead of 4 (shared memory returns 128 bytes a cycle; Nsight Compute counted
-  // 4 for K^T and V, 2 for Q^T and P^T, with tc = lane % 16, at 80% of L1 throughput at d256).
+  // a warp holds row groups 2 w and 2 w + 1, lane bit 1 picking which, so lanes n and n ^ 1 load
+  // the same Q^T or P^T address and lanes n and n ^ 2 the same K^T or V address (2 wavefronts a
+  // 16-byte load instead of 4). A row's 16 threads are the lanes that differ in bits 0, 2, 3, 4.
+  constexpr unsigned kRowLanes = 0x1d;
   const int tid = threadIdx.x, tr = 2 * (tid / 32) + (tid / 2) % 2, tc = (tid & 1) | ((tid / 4) % 8) << 1;
   const int key0 = 4 * tc;  // this thread's 4 keys of a tile: key0..key0 + 3
   auto dim0 = [&](int g) { return g * 16 * kVec + kVec * tc; };  // its kVec O dims of group g
@@ -260,8 +252,7 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
     const bool warp_idle = BM == 128 && a.causal && i0 + RM * ((tr & ~1) + 2) - 1 + diag < j0;
     // S (log2 domain) for this thread's RM x 4 block.
     float s[RM][4] = {};
-    constexpr int kSUnroll = Tr::kSUnroll;
-#pragma unroll kSUnroll
+#pragma unroll Tr::kSUnroll
     for (int x = 0; x < (warp_idle ? 0 : D); ++x) {
       float qv[RM];
       load_row_block(qv, q_t + x * kQStride + RM * tr);
@@ -284,7 +275,7 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
           if (j > lane_last) s[i][j] = -INFINITY;
       }
       float m_tile = fmaxf(fmaxf(s[i][0], s[i][1]), fmaxf(s[i][2], s[i][3]));
-      m_tile = row_reduce(m_tile, [](float x, float y) { return fmaxf(x, y); });
+      m_tile = lane_group_reduce<kRowLanes>(m_tile, MaxOp{});
       const float m_new = fmaxf(m_run[i], m_tile);
       const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // a row with no key yet: exp2(-inf) = 0
       const float rescale = exp2f(m_run[i] - m_use);
@@ -313,8 +304,7 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
       if (more) Tile::fetch(staged, k + (j0 + BN) * D, a.seq_k - j0 - BN);
 
     // O += P V for rows RM tr.. and dims kVec tc + 64 g.
-    constexpr int kPUnroll = Tr::kPvUnroll;
-#pragma unroll kPUnroll
+#pragma unroll Tr::kPvUnroll
     for (int c = 0; c < (warp_idle ? 0 : BN); ++c) {
       float pv[RM];
       load_row_block(pv, p_t + c * kQStride + RM * tr);
@@ -347,7 +337,7 @@ __global__ void __launch_bounds__(Fa2Traits<BM, D, RM>::kThreads) attention_fa2_
 #pragma unroll
   for (int i = 0; i < RM; ++i) {
     float l = l_run[i];
-    l = row_reduce(l, [](float x, float y) { return x + y; });
+    l = lane_group_reduce<kRowLanes>(l, SumOp{});
     const int r = RM * tr + i;
     if (i0 + r >= a.seq_q) continue;
     const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;  // a row that sees no key: O = 0

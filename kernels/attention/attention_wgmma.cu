@@ -16,7 +16,8 @@
 //   - Online softmax in base 2 on the accumulator (a row's four lanes reduce with two shuffles),
 //     causal tiles above the diagonal skipped, only tiles crossing it masked, heaviest blocks first
 //     (attention_order.h: the last heads interleaved; causal on an H100 +1-11% at seq 1024-8192,
-//     d256 the most, and -2..+4% at 16384), 1 / l applied once at the end; the log-sum-exp per row as a second output.
+//     d256 the most, and -2..+4% at 16384), 1 / l applied once at the end; the log-sum-exp per
+//     row as a second output.
 // Measured figures live in results/README.md beside the command that produced them.
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_block.cuh"

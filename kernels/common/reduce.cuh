@@ -16,6 +16,17 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
+// `op` over the lanes that differ from this one only in the bits of kLaneBits (0x1f: the whole
+// warp; 0x1d: the 16 lanes of a row in attn.fa2), shuffling over the lowest bit first; every lane
+// in the group gets the result.
+template <unsigned kLaneBits, class Op>
+__device__ __forceinline__ float lane_group_reduce(float v, Op op) {
+#pragma unroll
+  for (unsigned o = 1; o < 32; o *= 2)
+    if (kLaneBits & o) v = op.combine(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
 // Running (max, sum of exp(x - max)) of an online softmax; merging two is exact. With kBase2 the
 // sums are of exp2(x - max), for kernels that fold log2(e) into their scale.
 struct MaxSum {
