@@ -7,6 +7,7 @@
 #include <set>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "kernels/attention/attention_order.h"
 
@@ -120,4 +121,64 @@ TEST_CASE("a launch's schedule: persistent blocks only past one wave without cau
   CHECK(unknown.tail == 1);
   CHECK_FALSE(unknown.persistent);
   CHECK(unknown.grid.x == 32);
+}
+
+TEST_CASE("split keys (stream-K): past the whole items every key tile is one block's, and each split item has one "
+          "head piece, its block's last unit, and one tail piece, the next block's first split unit",
+          "[attention][order]") {
+  // tiles x slices items over `blocks` resident blocks, seq_k keys in tiles of 64.
+  for (const auto& [tiles, slices, blocks, seq_k] :
+       {std::tuple<int, int, int, int>{8, 128, 132, 2048}, {3, 128, 132, 520}, {5, 128, 264, 520},
+        {17, 8, 132, 4097}, {2, 70, 132, 100}, {8, 128, 128, 2048}, {1, 133, 132, 65}, {4, 100, 132, 64}}) {
+    CAPTURE(tiles, slices, blocks, seq_k);
+    AttentionArgs a = attention_shape(1, slices, slices, tiles * 256, 128, false, KernelElem::f16);
+    a.seq_k = seq_k;
+    const AttentionSchedule s = attention_schedule(a, 256, AttentionResidency{blocks, 50 << 20}, true, 64);
+    REQUIRE(s.persistent);
+    const std::int64_t items = std::int64_t{tiles} * slices, key_tiles = (seq_k + 63) / 64;
+    CHECK(s.key_tiles == key_tiles);
+    const bool split = items % blocks != 0 && key_tiles >= 2;
+    // All but the last full wave and the partial one are whole; without a partial wave, all.
+    CHECK(s.whole_items == (split ? (items / blocks - 1) * blocks : items));
+    std::vector<int> covered(static_cast<std::size_t>(items * key_tiles), 0);
+    std::vector<std::pair<std::int64_t, bool>> head_of(static_cast<std::size_t>(items), {-1, false});
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      std::vector<AttentionUnit> units;
+      for (AttentionUnit u = attention_first_unit(s, b); u.item >= 0; u = attention_next_unit(s, b, u)) {
+        REQUIRE(u.item < items);
+        REQUIRE(0 <= u.key_begin);
+        REQUIRE(u.key_begin < u.key_end);
+        REQUIRE((u.key_end <= key_tiles || u.key_end == kAllKeyTiles));
+        units.push_back(u);
+      }
+      REQUIRE_FALSE(units.empty());
+      for (std::size_t i = 0; i < units.size(); ++i) {
+        const AttentionUnit& u = units[i];
+        const int end = std::min<int>(u.key_end, static_cast<int>(key_tiles));
+        for (int j = u.key_begin; j < end; ++j) ++covered[static_cast<std::size_t>(u.item * key_tiles + j)];
+        if (u.item < s.whole_items) {
+          CHECK(u.item % blocks == b);  // whole items go b, b + blocks, ...
+          CHECK(u.key_begin == 0);
+          CHECK(u.key_end == kAllKeyTiles);
+        }
+        if (u.key_begin > 0) {  // a tail piece: the first split unit of its block
+          CHECK((i == 0 || units[i - 1].item < s.whole_items));
+          CHECK(u.key_end == key_tiles);
+          REQUIRE(b > 0);
+        }
+        if (u.key_begin == 0 && u.key_end < key_tiles) {  // a head piece: its block's last unit
+          CHECK(i + 1 == units.size());
+          head_of[static_cast<std::size_t>(u.item)] = {b, true};
+        }
+      }
+      // The tail piece this block opens with belongs to the previous block's head piece.
+      for (const AttentionUnit& u : units)
+        if (u.key_begin > 0) CHECK(head_of[static_cast<std::size_t>(u.item)] == std::make_pair(b - 1, true));
+    }
+    for (int c : covered) REQUIRE(c == 1);
+  }
+  // Kernels that cannot split (split_block_n 0) keep whole items.
+  const AttentionArgs a = attention_shape(8, 16, 16, 2048, 128, false, KernelElem::f16);
+  const AttentionSchedule whole = attention_schedule(a, 256, AttentionResidency{132, 50 << 20}, true);
+  CHECK(whole.whole_items == 1024);
 }

@@ -142,7 +142,9 @@ TEST_CASE("attn.fa2_mma runs the compiled tiles of fp16, bf16, tf32 and fp32 and
   DeviceCaps turing = caps;
   turing.cc_major = 7;
   CHECK(unsupported_reason(v, test::attention(1, 2, 2, 64, 64, 64, false, DType::bf16), with_defaults(v, {}), turing));
-  CHECK_FALSE(v.workspace_bytes);  // no memory beyond inputs and outputs
+  // Persistent blocks that split the last items' keys need a workspace, sized on the device (its
+  // resident blocks); the GPU tests run that path.
+  CHECK(v.workspace_bytes);
 }
 
 TEST_CASE("attn.fa2 picks its compiled tile per head dim and says why it skips", "[variants]") {

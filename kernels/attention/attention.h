@@ -66,9 +66,12 @@ bool attention_fa2(const AttentionArgs& a, const AttentionTile& tile, cudaStream
 
 // fp16, bf16 and f32 (a.elem; f32 as TF32, or at fp32 accuracy by 3xTF32 when tile.tf32x3); the
 // tile must be one of attention_fa2_mma_configs() for a.elem and a.head_dim. Returns false
-// otherwise or when its shared memory cannot be granted.
+// otherwise or when its shared memory cannot be granted. workspace: at least
+// attention_fa2_mma_workspace_bytes(a, tile) bytes (asked on the device that runs it), where
+// persistent blocks split the keys of the last items; null runs with whole items only.
 std::vector<AttentionTile> attention_fa2_mma_configs();
-bool attention_fa2_mma(const AttentionArgs& a, const AttentionTile& tile, cudaStream_t stream);
+std::size_t attention_fa2_mma_workspace_bytes(const AttentionArgs& a, const AttentionTile& tile);
+bool attention_fa2_mma(const AttentionArgs& a, const AttentionTile& tile, void* workspace, cudaStream_t stream);
 
 // fp16 and bf16 on sm_90a. attention_wgmma_compiled: whether this build has the sm_90a code (else
 // the kernels are empty). The tile must be one of attention_wgmma_configs() for a.elem and

@@ -36,6 +36,7 @@
 // Measured figures live in results/README.md beside the command that produced them.
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_block.cuh"
+#include "kernels/common/block_flag.cuh"
 #include "kernels/common/mma.cuh"
 
 #include <type_traits>
@@ -58,12 +59,18 @@ struct MmaTraits {
   static constexpr bool kQInRegs = kMt * D * sizeof(T) <= 256;
   static constexpr std::uint32_t kTileBytes = static_cast<std::uint32_t>(BN * D * sizeof(T));  // one K or V buffer
   static constexpr std::size_t kSmemBytes = static_cast<std::size_t>(BM * D * sizeof(T)) + 2 * STAGES * kTileBytes;
+  // Static shared memory beside it: a persistent block's current unit (attention_fa2_mma_kernel).
+  // (Moved into the dynamic buffer, it changed ptxas's register allocation of the d128 256 x 64
+  // tile from no spills to 168 bytes.)
+  static constexpr std::size_t kUnitSmemBytes = 16;
   // Whether a block may loop over work items (attention_schedule; non-causal only). Measured on an
   // H100 against one block per item (fp16/bf16, 16k tokens, seq 1024-16384, two passes each): d128
   // +1-5% (256 x 64), d256 +0-3%, but d64 -2..-9% (128 x 64 at 4 warps), so d64 keeps a block per
   // item. Not with two stages, whose prefetch distance the loop would carry across items, nor for
   // tf32, whose 3xTF32 tile spilled 32 bytes with the loop.
   static constexpr bool kPersistent = STAGES == 1 && sizeof(T) == 2 && D >= 128;
+  // What a thread hands over of a split item (attention_order.h): O, then row_max and row_sum per row.
+  static constexpr int kPartialFloats = kMt * kDt * 4 + kMt * 4;
   static_assert(STAGES == 1 || STAGES == 2, "one or two K/V buffers");
   static_assert(BM % (16 * WARPS) == 0 && kMt >= 1, "whole m16 tiles per warp");
   static_assert(BN % 16 == 0 && D % 16 == 0, "k16 steps over keys and dims");
@@ -97,6 +104,14 @@ struct SwizzledBases {
   }
 };
 
+// blockIdx.x through a volatile asm, which the compiler can neither hoist out of a loop nor merge
+// with another read: what is computed from it stays where it is written.
+__device__ __forceinline__ unsigned block_index_unhoisted() {
+  unsigned b;
+  asm volatile("mov.u32 %0, %%ctaid.x;\n" : "=r"(b));
+  return b;
+}
+
 // ROWS rows of D elements from `src` (row 0 of the tile) into a swizzled tile; rows at or past
 // `rows_left` are zero-filled.
 template <class Tr, int ROWS, class T>
@@ -113,10 +128,21 @@ __device__ __forceinline__ void load_tile(std::uint32_t dst, const T* src, std::
     const int r = static_cast<int>(threadIdx.x) / Tr::kChunks, c = static_cast<int>(threadIdx.x) % Tr::kChunks;
     const std::uint32_t to = dst + swizzle<Tr::kChunks>(r, c);
     const unsigned char* from = bytes + (r * Tr::kChunks + c) * 16;
+    // Every tile but a sequence's last takes the first branch, whose addresses are one base plus
+    // immediates. (With a select per pass for all tiles, ptxas kept each pass's 64-bit offset from
+    // the start of the key loop, and with the split-key bookkeeping spilled them: 14 local loads
+    // and stores an iteration, the d128 256 x 64 tile 2% slower.)
+    if (rows_left >= ROWS) {
 #pragma unroll
-    for (int i = 0; i < kIters; ++i) {
-      const bool valid = r + i * kRowStep < rows_left;
-      cp_async_16(to + i * kRowStep * Tr::kChunks * 16, valid ? from + i * kRowStep * Tr::kChunks * 16 : bytes, valid);
+      for (int i = 0; i < kIters; ++i)
+        cp_async_16(to + i * kRowStep * Tr::kChunks * 16, from + i * kRowStep * Tr::kChunks * 16, true);
+    } else {
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const bool valid = r + i * kRowStep < rows_left;
+        cp_async_16(to + i * kRowStep * Tr::kChunks * 16, valid ? from + i * kRowStep * Tr::kChunks * 16 : bytes,
+                    valid);
+      }
     }
   } else {
 #pragma unroll
@@ -132,7 +158,8 @@ __device__ __forceinline__ void load_tile(std::uint32_t dst, const T* src, std::
 }
 
 template <class M, int D, int BM, int BN, int WARPS, int STAGES>
-__global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(AttentionArgs a, AttentionSchedule sched) {
+__global__ void __launch_bounds__(WARPS * 32)
+    attention_fa2_mma_kernel(AttentionArgs a, AttentionSchedule sched, float* partials, unsigned* flags) {
   using Tr = MmaTraits<M, D, BM, BN, WARPS, STAGES>;
   using T = typename Tr::T;
   using Mma = MmaOp<M>;
@@ -143,8 +170,21 @@ __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(Attention
   const std::uint32_t v_s = k_s + STAGES * Tr::kTileBytes;  // K buffers, then V buffers
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
-  std::int64_t item = attention_first_item(sched);
-  AttentionBlock<T, D> blk(a, sched, BM, item);
+  // Without persistence a block does one item, all its keys.
+  const bool persistent = Tr::kPersistent && sched.persistent;
+  AttentionUnit unit = persistent ? attention_first_unit(sched, blockIdx.x)
+                                  : AttentionUnit{attention_first_item(sched), 0, kAllKeyTiles};
+  AttentionBlock<T, D> blk(a, sched, BM, unit.item);
+  // A persistent block's current unit, kept in shared memory (written by thread 0, read back after
+  // the key loop) so that no register holds it through the loop. (The loop runs at 255 registers:
+  // with the unit, the next one and 64-bit split arithmetic in registers it ran 7% slower on an
+  // H100, ptxas having spilled and moved ldmatrix next to its MMAs.)
+  __shared__ std::int64_t unit_item_s;
+  __shared__ int unit_keys_s[2];
+  auto share_unit = [&](const AttentionUnit& u) {
+    if (threadIdx.x == 0) unit_item_s = u.item, unit_keys_s[0] = u.key_begin, unit_keys_s[1] = u.key_end;
+  };
+  if (persistent) share_unit(unit);
   const float scale_log2 = a.scale * 1.4426950408889634f;
   const int warp_row = warp * kMt * 16;  // this warp's first row in the block
 
@@ -163,21 +203,20 @@ __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(Attention
     cp_async_commit();
   };
   load_tile<Tr, BM>(q_s, blk.q, a.seq_q - blk.i0);
-  load_kv(blk, 0, true);  // Q joins K_0's group
-  if constexpr (STAGES == 2) {
+  load_kv(blk, unit.key_begin, true);  // Q joins K's group
+  if constexpr (STAGES == 2) {  // never persistent: key_begin is 0
     load_kv(blk, 0, false);
     load_kv(blk, 1, true);
     load_kv(blk, 1, false);
   }
 
-  // Persistent (one stage, non-causal): the block loops over items gridDim.x apart; the next
-  // item's Q and K_0 are fetched before this item's output is stored, so they land during the
-  // stores instead of after them.
+  // Persistent (one stage, non-causal): the block loops over work units (attention_order.h); the
+  // next unit's Q and first K tile are fetched before this unit's output is stored, so they land
+  // during the stores instead of after them. (Fetched as soon as the unit's last S was computed,
+  // during its last softmax and P V, they cost 5-7%.)
   for (;;) {
     const std::int64_t bh = blk.bh, i0 = blk.i0, diag = blk.diag;
-    const int n_tiles = blk.tiles(BN);
-    const std::int64_t next_item = item + gridDim.x;
-    const bool has_next = Tr::kPersistent && sched.persistent && next_item < sched.tiles * sched.slices;
+    const int n_tiles = blk.tiles(BN), j_begin = unit.key_begin, j_end = min(unit.key_end, n_tiles);
     float o[kMt][kDt][4] = {};
     float row_max[kMt][2], row_sum[kMt][2];  // row_max in score units; row_sum per lane until the end
 #pragma unroll
@@ -189,7 +228,7 @@ __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(Attention
       }
     std::uint32_t q_frag[Tr::kQInRegs ? kMt : 1][Tr::kQInRegs ? D / kK : 1][4];
 
-    for (int j = 0; j < n_tiles; ++j) {
+    for (int j = j_begin; j < j_end; ++j) {
       const std::int64_t j0 = static_cast<std::int64_t>(j) * BN;
       const std::uint32_t stage = (j % STAGES) * Tr::kTileBytes;
       if constexpr (STAGES == 1) {
@@ -202,7 +241,7 @@ __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(Attention
       }
 
       if constexpr (Tr::kQInRegs) {
-        if (j == 0) {
+        if (j == j_begin) {
 #pragma unroll
           for (int mt = 0; mt < kMt; ++mt)
 #pragma unroll
@@ -257,8 +296,8 @@ __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(Attention
       // the 128 x 64 tile non-causal on an H100, against 352-361 for FlashAttention-2.)
       if constexpr (STAGES == 1) {
         cp_async_wait<0>();
-        __syncthreads();  // V_j landed; every warp is done with K_j
-        load_kv(blk, j + 1, true);
+        __syncthreads();  // V_j landed; every warp is done with K_j (and, at the unit's last tile, Q)
+        load_kv(blk, j + 1 < j_end ? j + 1 : n_tiles, true);  // past the unit's end: an empty group
       } else {
         cp_async_wait<2>();  // V_j landed
         __syncthreads();
@@ -397,58 +436,141 @@ __global__ void __launch_bounds__(WARPS * 32) attention_fa2_mma_kernel(Attention
       }
     }
 
+    if (persistent) unit = AttentionUnit{unit_item_s, unit_keys_s[0], unit_keys_s[1]};
+    // The block index read anew (block_index_unhoisted) keeps what derives from it, the split
+    // bounds and the partials' addresses, out of registers during the key loop.
+    const unsigned block = block_index_unhoisted();
+    const AttentionUnit next = persistent ? attention_next_unit(sched, block, unit) : AttentionUnit{};
+    const bool has_next = next.item >= 0;
     if (has_next) {
-      // Q and K were last read before the barrier that follows the last tile's S, so this one
-      // orders nothing the loads need; it was in the kernel that was tested and measured.
+      // Every warp is done with Q and K_j (read before the barrier after the last S) and has read
+      // the unit, which thread 0 now replaces.
       __syncthreads();
-      const AttentionBlock<T, D> next(a, sched, BM, next_item);
-      load_tile<Tr, BM>(q_s, next.q, a.seq_q - next.i0);
-      load_kv(next, 0, true);
+      share_unit(next);
+      const AttentionBlock<T, D> next_blk(a, sched, BM, next.item);
+      load_tile<Tr, BM>(q_s, next_blk.q, a.seq_q - next_blk.i0);
+      load_kv(next_blk, next.key_begin, true);
     }
-
-    // O / l and the log-sum-exp; a row that saw no key gets O = 0 and lse = -inf.
+    // Stream-K: a tail piece hands its unnormalised O, row_max and per-lane row_sum to the block
+    // holding the item's head piece (the previous block, which reaches it last), in its own
+    // fragment layout, so the same thread of that block reads them back.
+    constexpr int kPartialFloats = Tr::kPartialFloats, kStats = kMt * kDt * 4;  // O first, then the row stats
+    if (persistent && unit.key_begin > 0) {
+      float* slot = partials + static_cast<std::size_t>(block) * kPartialFloats * Tr::kThreads + threadIdx.x;
 #pragma unroll
-    for (int mt = 0; mt < kMt; ++mt) {
+      for (int mt = 0; mt < kMt; ++mt) {
 #pragma unroll
-      for (int rh = 0; rh < 2; ++rh) {
-        float l = row_sum[mt][rh];
-        l += __shfl_xor_sync(0xffffffffu, l, 1);
-        l += __shfl_xor_sync(0xffffffffu, l, 2);
-        const std::int64_t row = i0 + warp_row + mt * 16 + g + 8 * rh;
-        if (row >= a.seq_q) continue;
-        const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
-        T* out = static_cast<T*>(a.o) + (bh * a.seq_q + row) * D + 2 * t;
+        for (int dt = 0; dt < kDt; ++dt)
 #pragma unroll
-        for (int dt = 0; dt < kDt; ++dt) {
-          const float x0 = o[mt][dt][2 * rh] * inv_l, x1 = o[mt][dt][2 * rh + 1] * inv_l;
-          if constexpr (sizeof(T) == 4) {
-            *reinterpret_cast<float2*>(out + dt * 8) = make_float2(x0, x1);
-          } else {
-            *reinterpret_cast<std::uint32_t*>(out + dt * 8) = pack2<T>(x0, x1);
-          }
+          for (int x = 0; x < 4; ++x) __stcg(slot + ((mt * kDt + dt) * 4 + x) * Tr::kThreads, o[mt][dt][x]);
+#pragma unroll
+        for (int rh = 0; rh < 2; ++rh) {
+          __stcg(slot + (kStats + mt * 4 + 2 * rh) * Tr::kThreads, row_max[mt][rh]);
+          __stcg(slot + (kStats + mt * 4 + 2 * rh + 1) * Tr::kThreads, row_sum[mt][rh]);
         }
-        if (t == 0) a.lse[bh * a.seq_q + row] = l > 0.0f ? row_max[mt][rh] * a.scale + logf(l) : -INFINITY;
+      }
+      block_flag_raise(flags + block);
+    } else {  // a whole item or a head piece: O / l and the log-sum-exp
+      if (persistent && unit.key_end < n_tiles) {  // a head piece: fold in the tail piece's partials
+        block_flag_wait(flags + block + 1);
+        const float* slot =
+            partials + static_cast<std::size_t>(block + 1) * kPartialFloats * Tr::kThreads + threadIdx.x;
+#pragma unroll
+        for (int mt = 0; mt < kMt; ++mt)
+#pragma unroll
+          for (int rh = 0; rh < 2; ++rh) {
+            const float m_tail = __ldcg(slot + (kStats + mt * 4 + 2 * rh) * Tr::kThreads);
+            const float l_tail = __ldcg(slot + (kStats + mt * 4 + 2 * rh + 1) * Tr::kThreads);
+            const float m = fmaxf(row_max[mt][rh], m_tail);
+            const float m_scaled = m == -INFINITY ? 0.0f : m * scale_log2;
+            const float own = fast_exp2(row_max[mt][rh] * scale_log2 - m_scaled);
+            const float tail = fast_exp2(m_tail * scale_log2 - m_scaled);
+            row_max[mt][rh] = m;
+            row_sum[mt][rh] = row_sum[mt][rh] * own + l_tail * tail;
+#pragma unroll
+            for (int dt = 0; dt < kDt; ++dt)
+#pragma unroll
+              for (int e = 0; e < 2; ++e)
+                o[mt][dt][2 * rh + e] = o[mt][dt][2 * rh + e] * own +
+                                        __ldcg(slot + ((mt * kDt + dt) * 4 + 2 * rh + e) * Tr::kThreads) * tail;
+            asm volatile("" ::: "memory");  // one row's loads in flight at a time
+          }
+      }
+
+      // O / l and the log-sum-exp; a row that saw no key gets O = 0 and lse = -inf.
+#pragma unroll
+      for (int mt = 0; mt < kMt; ++mt) {
+#pragma unroll
+        for (int rh = 0; rh < 2; ++rh) {
+          float l = row_sum[mt][rh];
+          l += __shfl_xor_sync(0xffffffffu, l, 1);
+          l += __shfl_xor_sync(0xffffffffu, l, 2);
+          const std::int64_t row = i0 + warp_row + mt * 16 + g + 8 * rh;
+          if (row >= a.seq_q) continue;
+          const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
+          T* out = static_cast<T*>(a.o) + (bh * a.seq_q + row) * D + 2 * t;
+#pragma unroll
+          for (int dt = 0; dt < kDt; ++dt) {
+            const float x0 = o[mt][dt][2 * rh] * inv_l, x1 = o[mt][dt][2 * rh + 1] * inv_l;
+            if constexpr (sizeof(T) == 4) {
+              *reinterpret_cast<float2*>(out + dt * 8) = make_float2(x0, x1);
+            } else {
+              *reinterpret_cast<std::uint32_t*>(out + dt * 8) = pack2<T>(x0, x1);
+            }
+          }
+          if (t == 0) a.lse[bh * a.seq_q + row] = l > 0.0f ? row_max[mt][rh] * a.scale + logf(l) : -INFINITY;
+        }
       }
     }
     if (!has_next) break;
-    item = next_item;
-    blk = AttentionBlock<T, D>(a, sched, BM, item);
+    unit = next;
+    blk = AttentionBlock<T, D>(a, sched, BM, unit.item);
   }
 }
 
+// The launch of one configuration: its schedule, and with the keys of the last items split
+// (stream-K, attention_order.h), a workspace of one flag and one partial per block. Flags come
+// first, padded to 256 bytes.
 template <class M, int D, int BM, int BN, int WARPS, int STAGES>
-bool launch_fa2_mma(const AttentionArgs& a, cudaStream_t stream) {
+struct Fa2MmaLaunch {
   using Tr = MmaTraits<M, D, BM, BN, WARPS, STAGES>;
-  auto kernel = attention_fa2_mma_kernel<M, D, BM, BN, WARPS, STAGES>;
-  if (Tr::kSmemBytes > 48 * 1024 &&
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) !=
-          cudaSuccess)
-    return false;
-  static const AttentionResidency residency = attention_residency(kernel, Tr::kThreads, Tr::kSmemBytes);
-  const AttentionSchedule sched = attention_schedule(a, BM, residency, Tr::kPersistent);
-  kernel<<<sched.grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, sched);
-  return true;
-}
+  static constexpr auto kernel = attention_fa2_mma_kernel<M, D, BM, BN, WARPS, STAGES>;
+
+  // False when the kernel's shared memory cannot be granted. split: whether the schedule may
+  // split keys (it needs the workspace).
+  static bool schedule(const AttentionArgs& a, bool split, AttentionSchedule& sched) {
+    if (Tr::kSmemBytes + Tr::kUnitSmemBytes > 48 * 1024 &&
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) !=
+            cudaSuccess)
+      return false;
+    static const AttentionResidency residency = attention_residency(kernel, Tr::kThreads, Tr::kSmemBytes);
+    sched = attention_schedule(a, BM, residency, Tr::kPersistent, Tr::kPersistent && split ? BN : 0);
+    return true;
+  }
+  static std::size_t flag_bytes(const AttentionSchedule& s) { return (s.grid.x * sizeof(unsigned) + 255) / 256 * 256; }
+  static std::size_t workspace_bytes(const AttentionArgs& a) {
+    AttentionSchedule s;
+    if (!schedule(a, true, s) || !s.persistent || s.whole_items == s.tiles * s.slices) return 0;
+    return flag_bytes(s) + std::size_t{s.grid.x} * Tr::kPartialFloats * Tr::kThreads * sizeof(float);
+  }
+  static bool launch(const AttentionArgs& a, void* workspace, cudaStream_t stream) {
+    AttentionSchedule s;
+    if (!schedule(a, workspace != nullptr, s)) return false;
+    if (!s.persistent || s.whole_items == s.tiles * s.slices) {
+      kernel<<<s.grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, s, nullptr, nullptr);
+      return true;
+    }
+    // Split keys: a head piece's block waits for the next block's tail piece, so every block must
+    // be resident at once; a cooperative launch fails rather than let that wait hang.
+    auto* flags = static_cast<unsigned*>(workspace);
+    auto* partials = reinterpret_cast<float*>(static_cast<unsigned char*>(workspace) + flag_bytes(s));
+    if (cudaMemsetAsync(flags, 0, s.grid.x * sizeof(unsigned), stream) != cudaSuccess) return true;
+    void* args[] = {const_cast<AttentionArgs*>(&a), &s, &partials, &flags};
+    cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(kernel), s.grid, dim3(Tr::kThreads), args,
+                                Tr::kSmemBytes, stream);  // an error is left for cudaPeekAtLastError
+    return true;
+  }
+};
 
 // The compiled configurations: (element, head_dim, block_m, block_n, warps, stages). A warp owns
 // block_m / (16 * warps) m16 tiles; the first entry per element and head dim is the default.
@@ -502,22 +624,36 @@ bool launch_fa2_mma(const AttentionArgs& a, cudaStream_t stream) {
 
 std::vector<AttentionTile> attention_fa2_mma_configs() {
   std::vector<AttentionTile> out;
-#define FA_LIST(E, M, D, BM, BN, W, MB)                                                         \
-  out.push_back({D, BM, BN, MmaTraits<M, D, BM, BN, W, MB>::kSmemBytes, W, KernelElem::E, MB, \
-                 std::is_same_v<M, Tf32x3>});
+#define FA_LIST(E, M, D, BM, BN, W, MB)                                                     \
+  {                                                                                         \
+    using Tr = MmaTraits<M, D, BM, BN, W, MB>;                                              \
+    out.push_back({D, BM, BN, Tr::kSmemBytes + Tr::kUnitSmemBytes, W, KernelElem::E, MB,    \
+                   std::is_same_v<M, Tf32x3>});                                             \
+  }
   FA_MMA_CONFIGS(FA_LIST)
 #undef FA_LIST
   return out;
 }
 
-bool attention_fa2_mma(const AttentionArgs& a, const AttentionTile& tile, cudaStream_t stream) {
-#define FA_DISPATCH(E, M, D, BM, BN, W, MB)                                                       \
-  if (a.elem == KernelElem::E && a.head_dim == D && tile.block_m == BM && tile.block_n == BN && tile.warps == W && \
-      tile.stages == MB && tile.tf32x3 == std::is_same_v<M, Tf32x3>)                                         \
-    return launch_fa2_mma<M, D, BM, BN, W, MB>(a, stream);
+#define FA_MATCHES(E, M, D, BM, BN, W, MB)                                                                     \
+  a.elem == KernelElem::E && a.head_dim == D && tile.block_m == BM && tile.block_n == BN && tile.warps == W && \
+      tile.stages == MB && tile.tf32x3 == std::is_same_v<M, Tf32x3>
+
+std::size_t attention_fa2_mma_workspace_bytes(const AttentionArgs& a, const AttentionTile& tile) {
+#define FA_WORKSPACE(E, M, D, BM, BN, W, MB) \
+  if (FA_MATCHES(E, M, D, BM, BN, W, MB)) return Fa2MmaLaunch<M, D, BM, BN, W, MB>::workspace_bytes(a);
+  FA_MMA_CONFIGS(FA_WORKSPACE)
+#undef FA_WORKSPACE
+  return 0;
+}
+
+bool attention_fa2_mma(const AttentionArgs& a, const AttentionTile& tile, void* workspace, cudaStream_t stream) {
+#define FA_DISPATCH(E, M, D, BM, BN, W, MB) \
+  if (FA_MATCHES(E, M, D, BM, BN, W, MB)) return Fa2MmaLaunch<M, D, BM, BN, W, MB>::launch(a, workspace, stream);
   FA_MMA_CONFIGS(FA_DISPATCH)
 #undef FA_DISPATCH
   return false;
 }
+#undef FA_MATCHES
 
 }  // namespace fabench

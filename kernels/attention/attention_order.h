@@ -58,8 +58,69 @@ struct AttentionSchedule {
   std::int64_t tiles = 1;   // query tiles per slice
   std::int64_t slices = 1;  // batch * heads
   std::int64_t tail = 1;    // causal: the last slices, interleaved (1: head by head throughout)
-  bool persistent = false;  // each block loops over items blockIdx.x, + gridDim.x, ...
+  bool persistent = false;  // each block loops over work units (attention_first_unit, attention_next_unit)
+  // Persistent only: items below whole_items are taken whole, block b's being b, b + grid.x, ...;
+  // the key tiles (key_tiles an item, all items alike without causal masking) of the items from
+  // whole_items on are split evenly over the blocks (stream-K): split_share each, one more for
+  // the first split_extra blocks. Split positions (item * key_tiles + key tile) stay below 2^31,
+  // so a kernel finds its units with 32-bit divisions (64-bit ones, in the key loop's kernel,
+  // left attn.fa2_mma 7% slower: their registers cost the loop its schedule).
+  std::int64_t whole_items = 0;
+  std::int64_t key_tiles = 1;
+  std::uint32_t split_share = 0, split_extra = 0;
 };
+
+// Work a persistent block does at once: key tiles [key_begin, key_end) of one item. A unit that
+// starts past key 0 (a tail piece) is always its block's first split unit, and a unit that stops
+// short of the last key tile (a head piece) its block's last: each split item has one head piece
+// in block b and one tail piece in block b + 1 (attention_schedule makes every block's share at
+// least one item long), so the head piece's block, which reaches it last, combines the two.
+struct AttentionUnit {
+  std::int64_t item = -1;  // -1: no more work
+  int key_begin = 0, key_end = 0;
+};
+// The key_end of a whole item: past its last key tile, whatever the tile size.
+constexpr int kAllKeyTiles = 1 << 30;
+
+// The first key-tile position (item * key_tiles + key tile) of block `block`'s split share; block
+// grid.x gives the end of the last share.
+FA_HOST_DEVICE std::uint32_t attention_split_begin(const AttentionSchedule& s, std::uint32_t block) {
+  return static_cast<std::uint32_t>(s.whole_items * s.key_tiles) + block * s.split_share +
+         (block < s.split_extra ? block : s.split_extra);
+}
+
+// The unit starting at key-tile position `pos` of a share ending at `end`.
+FA_HOST_DEVICE AttentionUnit attention_unit_at(const AttentionSchedule& s, std::uint32_t pos, std::uint32_t end) {
+  AttentionUnit u;
+  if (pos >= end) return u;
+  const auto key_tiles = static_cast<std::uint32_t>(s.key_tiles);
+  u.item = pos / key_tiles;
+  u.key_begin = static_cast<int>(pos % key_tiles);
+  u.key_end = static_cast<int>(u.key_begin + end - pos < key_tiles ? u.key_begin + end - pos : key_tiles);
+  return u;
+}
+
+FA_HOST_DEVICE AttentionUnit attention_first_unit(const AttentionSchedule& s, std::uint32_t block) {
+  if (block < s.whole_items) return {block, 0, kAllKeyTiles};
+  return attention_unit_at(s, attention_split_begin(s, block), attention_split_begin(s, block + 1));
+}
+
+FA_HOST_DEVICE AttentionUnit attention_next_unit(const AttentionSchedule& s, std::uint32_t block,
+                                                 const AttentionUnit& u) {
+  if (u.item < s.whole_items) {
+    const std::int64_t next = u.item + s.grid.x;
+    if (next < s.whole_items) return {next, 0, kAllKeyTiles};
+    return attention_unit_at(s, attention_split_begin(s, block), attention_split_begin(s, block + 1));
+  }
+  // A split unit that stops short of its item's end is its block's last; one that reaches it is
+  // followed by the next item from key tile 0 (no division: the kernel's registers are scarce).
+  if (u.key_end < s.key_tiles) return AttentionUnit{};
+  const std::uint32_t pos = static_cast<std::uint32_t>((u.item + 1) * s.key_tiles);
+  const std::uint32_t end = attention_split_begin(s, block + 1);
+  if (pos >= end) return AttentionUnit{};
+  const auto key_tiles = static_cast<std::uint32_t>(s.key_tiles);
+  return {u.item + 1, 0, static_cast<int>(end - pos < key_tiles ? end - pos : key_tiles)};
+}
 
 // What a launch order needs of the GPU for one kernel (attention_residency asks it).
 struct AttentionResidency {
@@ -70,18 +131,32 @@ struct AttentionResidency {
 // The schedule of one launch with block_m query rows a block. persistent: the kernel can loop over
 // items; it will when the problem is not causal (causal blocks differ in work, and the hardware's
 // block scheduler balances them better than a fixed stride) and has more items than the GPU holds
-// blocks at once.
+// blocks at once. split_block_n: the kernel can also split items' keys (stream-K) in tiles of that
+// many keys (0: it cannot). Then, when the items do not fill whole waves, all but the last full
+// wave and the partial one are taken whole and the rest split evenly, so no SM idles at the end
+// (with whole items the last wave of 1024 items on 132 SMs leaves a quarter of them idle). Each
+// block's share of the split keys is then at least one item's (more than one wave is split).
 inline AttentionSchedule attention_schedule(const AttentionArgs& a, int block_m, const AttentionResidency& r,
-                                            bool persistent) {
+                                            bool persistent, int split_block_n = 0) {
   AttentionSchedule s;
   s.tiles = (a.seq_q + block_m - 1) / block_m;
   s.slices = a.batch * a.heads;
   s.grid = dim3(static_cast<unsigned>(s.tiles), static_cast<unsigned>(a.heads), static_cast<unsigned>(a.batch));
   if (r.blocks <= 0) return s;
   if (!a.causal) {
-    if (persistent && s.tiles * s.slices > r.blocks) {
+    const std::int64_t items = s.tiles * s.slices;
+    if (persistent && items > r.blocks) {
       s.persistent = true;
       s.grid = dim3(static_cast<unsigned>(r.blocks));
+      s.whole_items = items;
+      s.key_tiles = split_block_n > 0 ? (a.seq_k + split_block_n - 1) / split_block_n : 1;
+      if (split_block_n > 0 && items % r.blocks != 0 && s.key_tiles >= 2 &&
+          items * s.key_tiles < (std::int64_t{1} << 31)) {
+        s.whole_items = (items / r.blocks - 1) * r.blocks;
+        const std::int64_t split = (items - s.whole_items) * s.key_tiles;
+        s.split_share = static_cast<std::uint32_t>(split / r.blocks);
+        s.split_extra = static_cast<std::uint32_t>(split % r.blocks);
+      }
     }
     return s;
   }

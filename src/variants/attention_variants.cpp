@@ -287,7 +287,9 @@ void register_attention_variants(Registry& r) {
        {"block_n", 0, {0, 32, 64}, "key rows per tile (0: the first compiled)"},
        {"warps", 0, {0, 4, 8}, "warps per block (0: the first compiled)"},
        {"stages", 0, {0, 1, 2}, "K/V buffers: 1 as FlashAttention-2, 2 fetches a whole tile ahead (0: the first compiled)"}},
-      mma_configs_text() + "; no memory beyond inputs and outputs",
+      mma_configs_text() +
+          "; persistent (non-causal, 16-bit, d >= 128): a workspace of one flag and one fp32 partial O per block "
+          "when the last items' keys are split",
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
         if (caps.available && caps.cc_major < 8)
           return fmt::format("mma.sync with bf16/tf32 needs compute capability 8.0, the device has {}.{}",
@@ -300,10 +302,14 @@ void register_attention_variants(Registry& r) {
             },
             mma_configs_text);
       },
-      nullptr,
+      [](const Problem& p, const Params& params) -> std::size_t {
+        const auto tile = attention_fa2_mma_tile(p, params);
+        if (!tile) return 0;
+        return attention_fa2_mma_workspace_bytes(attention_args(p, std::vector<void*>(attention_tensors::count)), *tile);
+      },
       [](const LaunchArgs& la) {
         const AttentionTile tile = *attention_fa2_mma_tile(la.problem, la.params);
-        if (!attention_fa2_mma(attention_args(la.problem, la.tensors), tile, la.stream))
+        if (!attention_fa2_mma(attention_args(la.problem, la.tensors), tile, la.workspace, la.stream))
           throw std::runtime_error("attn.fa2_mma: the kernel's shared memory could not be granted");
       }});
   r.add(Variant{

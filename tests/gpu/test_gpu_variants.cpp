@@ -102,8 +102,11 @@ std::vector<Problem> attention_problems() {
                           {2, 2, 2, 17, 1043, 128}, {2, 2, 1, 1000, 17, 64}, {1, 2, 2, 4097, 4097, 64},
                           {3, 6, 2, 100, 77, 96},   {1, 2, 1, 33, 65, 256},  {1, 2, 2, 300, 300, 128},
                           // More query tiles than an H100 holds blocks: persistent blocks loop over items,
-                          // and the causal tail interleaves only the last slices.
-                          {4, 32, 8, 520, 520, 128}};
+                          // the causal tail interleaves only the last slices, and attn.fa2_mma splits the
+                          // keys of the items past the last full wave (stream-K; d128: 640 items of 128
+                          // rows on 264 resident blocks, 384 of 256 rows on 132; d256: 320 items of 128
+                          // rows on 132, seq_k != seq_q); with one key tile (seq_k 33) nothing is split.
+                          {4, 32, 8, 520, 520, 128}, {2, 32, 4, 600, 700, 256}, {4, 32, 8, 520, 33, 128}};
   std::vector<Problem> out;
   for (DType t : {DType::fp32, DType::tf32, DType::fp16, DType::bf16})
     for (const Shape& s : shapes)
