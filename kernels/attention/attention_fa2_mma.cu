@@ -33,6 +33,13 @@
 //     persistent non-causal blocks at d128 and d256 (kPersistent): d128 +1-5%, d256 +0-3%.
 //     Final run (results/h100, 57992e8cccdd): d128 causal 0.95-1.01x -> 1.12-1.17x flash, d128
 //     non-causal 0.98-1.09x, d64 1.03-1.13x.
+//   - Stream-K tail (session 10): non-causal persistent blocks take whole items for all but the
+//     last full wave and split the key tiles of the rest evenly (attention_order.h); a head piece
+//     folds in the next block's tail piece (fp32 partials and a flag in a workspace, cooperative
+//     launch). With the unit in shared memory and full tiles loaded from one base, the key loop
+//     kept its registers (d128 256 x 64: no spills, 4 bytes before). H100 A/B against the version
+//     before, two passes: d128 non-causal +1-2%, d256 +0-1%, causal +3%. Final run (results/h100,
+//     3fe3ced13719): fp16 d128 non-causal 0.99-1.12x -> 1.05-1.13x flash, bf16 1.02-1.08x.
 // Measured figures live in results/README.md beside the command that produced them.
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_block.cuh"
