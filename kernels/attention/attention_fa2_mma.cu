@@ -112,7 +112,9 @@ struct SwizzledBases {
 };
 
 // blockIdx.x through a volatile asm, which the compiler can neither hoist out of a loop nor merge
-// with another read: what is computed from it stays where it is written.
+// with another read: what is computed from it stays where it is written. (Read as blockIdx.x after
+// the key loop, the split bounds and partials' addresses were hoisted: the d128 256 x 64 tile then
+// spilled 100 bytes and its ldmatrix moved next to the MMAs.)
 __device__ __forceinline__ unsigned block_index_unhoisted() {
   unsigned b;
   asm volatile("mov.u32 %0, %%ctaid.x;\n" : "=r"(b));
@@ -500,7 +502,6 @@ __global__ void __launch_bounds__(WARPS * 32)
               for (int e = 0; e < 2; ++e)
                 o[mt][dt][2 * rh + e] = o[mt][dt][2 * rh + e] * own +
                                         __ldcg(slot + ((mt * kDt + dt) * 4 + 2 * rh + e) * Tr::kThreads) * tail;
-            asm volatile("" ::: "memory");  // one row's loads in flight at a time
           }
       }
 
@@ -544,12 +545,14 @@ struct Fa2MmaLaunch {
   static constexpr auto kernel = attention_fa2_mma_kernel<M, D, BM, BN, WARPS, STAGES>;
 
   // False when the kernel's shared memory cannot be granted. split: whether the schedule may
-  // split keys (it needs the workspace).
+  // split keys (it needs the workspace). The attribute is set once per process, as residency is
+  // asked once (one device per process).
   static bool schedule(const AttentionArgs& a, bool split, AttentionSchedule& sched) {
-    if (Tr::kSmemBytes + Tr::kUnitSmemBytes > 48 * 1024 &&
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) !=
-            cudaSuccess)
-      return false;
+    static const bool smem_granted =
+        Tr::kSmemBytes + Tr::kUnitSmemBytes <= 48 * 1024 ||
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)) ==
+            cudaSuccess;
+    if (!smem_granted) return false;
     static const AttentionResidency residency = attention_residency(kernel, Tr::kThreads, Tr::kSmemBytes);
     sched = attention_schedule(a, BM, residency, Tr::kPersistent, Tr::kPersistent && split ? BN : 0);
     return true;

@@ -89,15 +89,19 @@ FA_HOST_DEVICE std::uint32_t attention_split_begin(const AttentionSchedule& s, s
          (block < s.split_extra ? block : s.split_extra);
 }
 
+// The unit of `item` from key tile `key_begin` (at position `pos`) in a share ending at `end`.
+FA_HOST_DEVICE AttentionUnit attention_split_unit(const AttentionSchedule& s, std::int64_t item,
+                                                  std::uint32_t key_begin, std::uint32_t pos, std::uint32_t end) {
+  const auto key_tiles = static_cast<std::uint32_t>(s.key_tiles);
+  const std::uint32_t key_end = key_begin + (end - pos);
+  return {item, static_cast<int>(key_begin), static_cast<int>(key_end < key_tiles ? key_end : key_tiles)};
+}
+
 // The unit starting at key-tile position `pos` of a share ending at `end`.
 FA_HOST_DEVICE AttentionUnit attention_unit_at(const AttentionSchedule& s, std::uint32_t pos, std::uint32_t end) {
-  AttentionUnit u;
-  if (pos >= end) return u;
+  if (pos >= end) return AttentionUnit{};
   const auto key_tiles = static_cast<std::uint32_t>(s.key_tiles);
-  u.item = pos / key_tiles;
-  u.key_begin = static_cast<int>(pos % key_tiles);
-  u.key_end = static_cast<int>(u.key_begin + end - pos < key_tiles ? u.key_begin + end - pos : key_tiles);
-  return u;
+  return attention_split_unit(s, pos / key_tiles, pos % key_tiles, pos, end);
 }
 
 FA_HOST_DEVICE AttentionUnit attention_first_unit(const AttentionSchedule& s, std::uint32_t block) {
@@ -118,8 +122,7 @@ FA_HOST_DEVICE AttentionUnit attention_next_unit(const AttentionSchedule& s, std
   const std::uint32_t pos = static_cast<std::uint32_t>((u.item + 1) * s.key_tiles);
   const std::uint32_t end = attention_split_begin(s, block + 1);
   if (pos >= end) return AttentionUnit{};
-  const auto key_tiles = static_cast<std::uint32_t>(s.key_tiles);
-  return {u.item + 1, 0, static_cast<int>(end - pos < key_tiles ? end - pos : key_tiles)};
+  return attention_split_unit(s, u.item + 1, 0, pos, end);
 }
 
 // What a launch order needs of the GPU for one kernel (attention_residency asks it).

@@ -6,8 +6,6 @@
 //     barrier, then one release store by thread 0).
 //   - Reader: block_flag_wait (thread 0 spins on an acquire load, then a barrier), then every
 //     thread loads with ld.global.cg (__ldcg): from L2, never from a line its SM's L1 kept.
-#include <cstdint>
-
 namespace fabench {
 
 __device__ __forceinline__ void block_flag_raise(unsigned* flag) {
