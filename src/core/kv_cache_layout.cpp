@@ -38,9 +38,7 @@ constexpr std::uint64_t kPagesStream = 0x7061676573ull;        // "pages"
 
 }  // namespace
 
-std::int64_t KvCacheShape::pages_per_sequence() const {
-  return paged() ? (max_len + page_size - 1) / page_size : 0;
-}
+std::int64_t KvCacheShape::pages_per_sequence() const { return paged() ? (max_len + page_size - 1) / page_size : 0; }
 
 std::int64_t KvCacheShape::num_pages() const { return batch * pages_per_sequence(); }
 
@@ -49,8 +47,8 @@ std::int64_t KvCacheShape::elements() const {
   return batch * kv_heads * max_len * head_dim;
 }
 
-std::int64_t kv_offset(const KvCacheShape& shape, const std::int32_t* page_table, std::int64_t b,
-                       std::int64_t kvh, std::int64_t t) {
+std::int64_t kv_offset(const KvCacheShape& shape, const std::int32_t* page_table, std::int64_t b, std::int64_t kvh,
+                       std::int64_t t) {
   if (!shape.paged()) return ((b * shape.kv_heads + kvh) * shape.max_len + t) * shape.head_dim;
   const std::int64_t P = shape.page_size;
   const std::int64_t page = page_table[b * shape.pages_per_sequence() + t / P];

@@ -25,8 +25,8 @@ struct KvCacheShape {
 
 // Element offset of the row of token t (0 <= t < max_len) of sequence b, kv head kvh.
 // page_table is only read when the cache is paged (nullptr is fine when contiguous).
-std::int64_t kv_offset(const KvCacheShape& shape, const std::int32_t* page_table, std::int64_t b,
-                       std::int64_t kvh, std::int64_t t);
+std::int64_t kv_offset(const KvCacheShape& shape, const std::int32_t* page_table, std::int64_t b, std::int64_t kvh,
+                       std::int64_t t);
 
 // Current length L_b of each sequence, 1 <= q_len <= L_b <= cache_len.
 //   equal (mixed false): every L_b = cache_len.

@@ -76,8 +76,7 @@ void kv_append_reference(const KvCacheShape& shape, const std::int32_t* lengths,
   }
 }
 
-void combine_partials_by_lse(const std::vector<PartialRow>& parts, std::int64_t head_dim, double* o_row,
-                             double* lse) {
+void combine_partials_by_lse(const std::vector<PartialRow>& parts, std::int64_t head_dim, double* o_row, double* lse) {
   for (std::int64_t c = 0; c < head_dim; ++c) o_row[c] = 0.0;
   double m = -std::numeric_limits<double>::infinity();
   for (const auto& p : parts) m = std::max(m, p.lse);

@@ -70,7 +70,6 @@ struct PartialRow {
 // output back into its share of the full softmax; subtracting M first keeps every exp <= 1.
 // Splits with lse = -inf are skipped (weight 0, and 0 * an unwritten o could be NaN). When every
 // split is empty: o = 0, lse = -inf. o_row has head_dim = each o's size entries.
-void combine_partials_by_lse(const std::vector<PartialRow>& parts, std::int64_t head_dim, double* o_row,
-                             double* lse);
+void combine_partials_by_lse(const std::vector<PartialRow>& parts, std::int64_t head_dim, double* o_row, double* lse);
 
 }  // namespace fabench
