@@ -84,13 +84,6 @@ struct MmaTraits {
   static_assert(kChunks % 8 == 0, "fragment addressing needs rows of a multiple of 8 chunks (128 bytes)");
 };
 
-// Byte offset of 16-byte chunk c of row r in a swizzled tile (rows of a multiple of 8 chunks):
-// eight rows read at one chunk hit eight different 16-byte bank groups.
-template <int CHUNKS>
-__device__ __forceinline__ std::uint32_t swizzle(int r, int c) {
-  return static_cast<std::uint32_t>((r * CHUNKS + (c ^ (r & 7))) * 16);
-}
-
 // Fragment addresses in the loops, split into a per-lane base and compile-time offsets. With
 // CHUNKS a multiple of 8 and fragment rows starting at multiples of 8, chunk 8 * hi + lo (lo < 8)
 // of row r lands at 8 * hi + (lo ^ (r mod 8)): the four bases for lo = 2i + lane_bit (i < 4) are

@@ -33,6 +33,13 @@ __device__ __forceinline__ std::uint32_t lds32(std::uint32_t addr) {
   return v;
 }
 
+// Byte offset of 16-byte chunk c of row r in a swizzled tile (rows of a multiple of 8 chunks):
+// eight rows read at one chunk hit eight different 16-byte bank groups.
+template <int CHUNKS>
+__device__ __forceinline__ std::uint32_t swizzle(int r, int c) {
+  return static_cast<std::uint32_t>((r * CHUNKS + (c ^ (r & 7))) * 16);
+}
+
 // Four 8 x 8 matrices of 16-bit elements (or 8 x 4 of 32-bit ones); lanes 8i..8i+7 give the row
 // addresses of matrix i, and register i receives matrix i.
 __device__ __forceinline__ void ldmatrix_x4(std::uint32_t (&r)[4], std::uint32_t addr) {

@@ -1,0 +1,257 @@
+// decode v3 (decode.h): v2's split and combine on tensor cores, fp16 and bf16.
+//
+// What changes against v2. v2 forms every score with CUDA-core FMAs, converts each K and V element
+// to fp32 and reduces each dot product over d/8 lanes by shuffles: about 570 instructions per lane
+// per 4 tokens at 4 query rows, which capped it at 3.6 TB/s on an H200 (bf16 d128, 32/8 heads)
+// while one query row per KV head (32/32) streamed 4.5 TB/s. Here the group's rows (zero-padded to
+// 16) are the A operand of mma.m16n8k16: a warp takes 16 tokens of each 64-token tile, S = Q K^T is
+// 2 x d/16 mma with K fragments by ldmatrix, the online softmax runs on the S fragments (a quad
+// of lanes per row), and P, rounded to the input type, multiplies V (ldmatrix.trans) from
+// registers. K and V arrive by cp.async, 16 bytes per thread, into XOR-swizzled rows so ldmatrix
+// reads conflict-free (a bulk copy cannot swizzle); tokens past the split are zero-filled.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "kernels/common/mma.cuh"
+#include "kernels/decode/decode_merge.cuh"
+#include "kernels/decode/decode_split_kernels.h"
+
+namespace fabench {
+
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kWarps = kThreads / 32;
+constexpr int kRows = 16;  // query rows per block: one m16 tile
+constexpr int kTokensPerWarp = 16;
+constexpr int kTile = kWarps * kTokensPerWarp;
+
+template <class T, int D>
+struct MmaDecodeTraits {
+  static constexpr int kChunks = D / 8;  // 16-byte chunks per row
+  static constexpr int kStages = D == 256 ? 2 : 3;
+  static constexpr int kTileBytes = kTile * D * 2;  // one of K and V
+  static constexpr int kStageBytes = 2 * kTileBytes;
+  static constexpr int kMergeBytes = kWarps * kRows * (D + 2) * 4;
+  static constexpr int kCombineBytes = (kRows * kMaxSplits + 8) * 4 + kThreads * 16;  // finish_split
+  static constexpr int kSmemBytes = std::max({kStages * kStageBytes, kMergeBytes, kCombineBytes});
+  static_assert(kChunks % 8 == 0, "swizzled rows need a multiple of 8 chunks");
+};
+
+template <class T, int D>
+__global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a, KvRowAddress addr,
+                                                                    SplitShape shape, float* part_o,
+                                                                    float* part_lse) {
+  using Traits = MmaDecodeTraits<T, D>;
+  constexpr int kChunks = Traits::kChunks, kStages = Traits::kStages;
+  extern __shared__ __align__(128) unsigned char smem[];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
+
+  const int split = blockIdx.x;
+  const int unit = blockIdx.y * gridDim.z + blockIdx.z;
+  const BlockRows rows{blockIdx.y / a.kv_heads, blockIdx.y % a.kv_heads, static_cast<int>(blockIdx.z) * kRows};
+  const int q_len = static_cast<int>(a.q_len);
+  const int length = a.lengths[rows.b];
+  const int begin = split * shape.split_tokens;
+  const int end = min(begin + shape.split_tokens, length);
+  const int tiles = end > begin ? (end - begin + kTile - 1) / kTile : 0;
+  const std::uint32_t smem_base = smem_address(smem);
+
+  // Tile `it` into its stage: a thread per 16-byte chunk of a row, kThreads / kChunks rows a pass.
+  auto fetch = [&](int it) {
+    const std::uint32_t k_dst = smem_base + (it % kStages) * Traits::kStageBytes;
+    const std::uint32_t v_dst = k_dst + Traits::kTileBytes;
+    const int c = threadIdx.x % kChunks, first = begin + it * kTile;
+    for (int r = threadIdx.x / kChunks; r < kTile; r += kThreads / kChunks) {
+      const bool valid = first + r < end;
+      const std::int64_t off = (valid ? addr.offset(rows.b, rows.kvh, first + r) : 0) + c * 8;
+      const std::uint32_t to = swizzle<kChunks>(r, c);
+      cp_async_16(k_dst + to, static_cast<const T*>(a.k_cache) + off, valid);
+      cp_async_16(v_dst + to, static_cast<const T*>(a.v_cache) + off, valid);
+    }
+  };
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < tiles) fetch(s);
+    cp_async_commit();  // empty groups too: the wait below counts groups
+  }
+
+  // Q as A fragments (rows g and g + 8 of the block), straight from global memory; rows past the
+  // group are zeros. Row r sees tokens t < limit.
+  const int out_lo = query_row(a, shape, rows, rows.first_row + g);
+  const int out_hi = query_row(a, shape, rows, rows.first_row + g + 8);
+  const int limit_lo = out_lo >= 0 ? min(end, length - q_len + (rows.first_row + g) % q_len + 1) : 0;
+  const int limit_hi = out_hi >= 0 ? min(end, length - q_len + (rows.first_row + g + 8) % q_len + 1) : 0;
+  std::uint32_t q_frag[D / 16][4];
+  {
+    const std::uint32_t* q_lo = reinterpret_cast<const std::uint32_t*>(static_cast<const T*>(a.q) +
+                                                                        static_cast<std::int64_t>(max(out_lo, 0)) * D);
+    const std::uint32_t* q_hi = reinterpret_cast<const std::uint32_t*>(static_cast<const T*>(a.q) +
+                                                                        static_cast<std::int64_t>(max(out_hi, 0)) * D);
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      q_frag[kk][0] = out_lo >= 0 ? __ldg(q_lo + kk * 8 + t4) : 0u;
+      q_frag[kk][1] = out_hi >= 0 ? __ldg(q_hi + kk * 8 + t4) : 0u;
+      q_frag[kk][2] = out_lo >= 0 ? __ldg(q_lo + kk * 8 + 4 + t4) : 0u;
+      q_frag[kk][3] = out_hi >= 0 ? __ldg(q_hi + kk * 8 + 4 + t4) : 0u;
+    }
+  }
+  const float scale_log2 = a.scale * kLog2e;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // rows g, g + 8; l is this lane's share
+  float o[D / 8][4];
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+
+  for (int it = 0; it < tiles; ++it) {
+    if (it + kStages - 1 < tiles) fetch(it + kStages - 1);
+    cp_async_commit();
+    cp_async_wait<kStages - 1>();  // tile `it` has landed (this thread's part) ...
+    __syncthreads();               // ... and every thread's
+    const std::uint32_t k_tile = smem_base + (it % kStages) * Traits::kStageBytes;
+    const std::uint32_t v_tile = k_tile + Traits::kTileBytes;
+    const int row0 = warp * kTokensPerWarp;  // this warp's 16 rows of the tile
+
+    float s[2][4] = {};
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      std::uint32_t k_frag[4];  // tokens 0-7 and 8-15, d chunks 2kk and 2kk + 1
+      ldmatrix_x4(k_frag, k_tile + swizzle<kChunks>(row0 + (lane >> 4) * 8 + (lane & 7), 2 * kk + ((lane >> 3) & 1)));
+      MmaOp<T>::run(s[0], q_frag[kk], k_frag[0], k_frag[1]);
+      MmaOp<T>::run(s[1], q_frag[kk], k_frag[2], k_frag[3]);
+    }
+
+    const int first = begin + it * kTile + row0;
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {  // row g (accumulator entries 0, 1), row g + 8 (2, 3)
+      const int limit = half ? limit_hi : limit_lo;
+      float tile_max = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < 2; ++j)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          float& x = s[j][2 * half + e];
+          x = first + 8 * j + 2 * t4 + e < limit ? x * scale_log2 : -INFINITY;
+          tile_max = fmaxf(tile_max, x);
+        }
+      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+      const float m_new = fmaxf(m[half], tile_max);
+      const float m_ref = m_new == -INFINITY ? 0.0f : m_new;  // nothing visible yet: p = 0, o stays 0
+      const float rescale = exp2f(m[half] - m_ref);
+      m[half] = m_new;
+      float sum = 0.0f;
+#pragma unroll
+      for (int j = 0; j < 2; ++j)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          float& x = s[j][2 * half + e];
+          x = exp2f(x - m_ref);
+          sum += x;
+        }
+      l[half] = l[half] * rescale + sum;
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) {
+        o[n][2 * half] *= rescale;
+        o[n][2 * half + 1] *= rescale;
+      }
+    }
+
+    const std::uint32_t p_frag[4] = {pack2<T>(s[0][0], s[0][1]), pack2<T>(s[0][2], s[0][3]),
+                                     pack2<T>(s[1][0], s[1][1]), pack2<T>(s[1][2], s[1][3])};
+#pragma unroll
+    for (int dp = 0; dp < D / 16; ++dp) {
+      std::uint32_t v_frag[4];  // tokens 0-7 and 8-15 of d chunk 2dp, then of chunk 2dp + 1
+      ldmatrix_x4_trans(v_frag, v_tile + swizzle<kChunks>(row0 + ((lane >> 3) & 1) * 8 + (lane & 7), 2 * dp + (lane >> 4)));
+      MmaOp<T>::run(o[2 * dp], p_frag, v_frag[0], v_frag[1]);
+      MmaOp<T>::run(o[2 * dp + 1], p_frag, v_frag[2], v_frag[3]);
+    }
+    __syncthreads();  // every warp is done with the stage before it is refilled
+  }
+  cp_async_wait<0>();
+
+  // Each warp's state into shared memory for finish_split: o [warp][row][d], then max and sum.
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    l[half] += __shfl_xor_sync(0xffffffffu, l[half], 1);
+    l[half] += __shfl_xor_sync(0xffffffffu, l[half], 2);
+  }
+  float* group_o = reinterpret_cast<float*>(smem);
+  float* group_m = group_o + kWarps * kRows * D;
+  float* group_l = group_m + kWarps * kRows;
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n)
+#pragma unroll
+    for (int half = 0; half < 2; ++half)
+      *reinterpret_cast<float2*>(group_o + (warp * kRows + g + 8 * half) * D + n * 8 + 2 * t4) =
+          make_float2(o[n][2 * half], o[n][2 * half + 1]);
+  if (t4 == 0)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      group_m[warp * kRows + g + 8 * half] = m[half];
+      group_l[warp * kRows + g + 8 * half] = l[half];
+    }
+  __syncthreads();
+  finish_split<T, D, kRows, kWarps, kThreads>(smem, a, shape, rows, split, unit, part_o, part_lse);
+}
+
+// Calls f(T{}, Int<D>{}) for the compiled instance; false for fp32 or a head dim not compiled.
+template <class F>
+bool with_instance(KernelElem elem, std::int64_t head_dim, F&& f) {
+  auto by_dim = [&](auto t) {
+    switch (head_dim) {
+      case 64: f(t, Int<64>{}); return true;
+      case 128: f(t, Int<128>{}); return true;
+      case 256: f(t, Int<256>{}); return true;
+    }
+    return false;
+  };
+  switch (elem) {
+    case KernelElem::f16: return by_dim(__half{});
+    case KernelElem::bf16: return by_dim(__nv_bfloat16{});
+    case KernelElem::f32: return false;
+  }
+  return false;
+}
+
+// The instance with its dynamic shared memory granted (once), and its resident blocks per SM.
+template <class T, int D>
+int prepare_instance() {
+  static const int resident = [] {
+    const int bytes = MmaDecodeTraits<T, D>::kSmemBytes;
+    cudaFuncSetAttribute(decode_split_mma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    int blocks = 0;
+    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, decode_split_mma_kernel<T, D>, kThreads, bytes);
+    return blocks;
+  }();
+  return resident;
+}
+
+}  // namespace
+
+SplitKernelShape decode_split_v3_shape(const DecodeArgs& a) {
+  SplitKernelShape shape;
+  shape.rows_per_block = kRows;
+  shape.tile = kTile;
+  shape.compiled = with_instance(a.elem, a.head_dim, [&](auto t, auto d) {
+    shape.resident_blocks = prepare_instance<decltype(t), decltype(d)::value>();
+  });
+  return shape;
+}
+
+bool decode_split_v3(const DecodeArgs& a, const DecodeSplitPlan& plan, void* workspace, cudaStream_t stream) {
+  const KvRowAddress addr = kv_row_address(a.kv_heads, a.max_len, a.head_dim, a.page_table, a.page_size);
+  const SplitShape shape = split_shape(a, plan);
+  float* part_o = static_cast<float*>(workspace);
+  float* part_lse = part_o ? part_o + a.batch * a.heads * a.q_len * plan.splits * a.head_dim : nullptr;
+  return with_instance(a.elem, a.head_dim, [&](auto t, auto d) {
+    using T = decltype(t);
+    constexpr int D = decltype(d)::value;
+    prepare_instance<T, D>();
+    const dim3 grid(plan.splits, static_cast<unsigned>(a.batch * a.kv_heads), plan.row_chunks);
+    decode_split_mma_kernel<T, D>
+        <<<grid, kThreads, MmaDecodeTraits<T, D>::kSmemBytes, stream>>>(a, addr, shape, part_o, part_lse);
+  });
+}
+
+}  // namespace fabench
