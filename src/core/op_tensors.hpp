@@ -38,6 +38,10 @@ enum class Fill {
 using CustomFill = std::function<void(const Problem& p, std::uint64_t seed, HostTensor& t)>;
 
 struct TensorSpec {
+  TensorSpec() = default;
+  TensorSpec(std::string name, ElemType type, std::size_t count, bool output, Fill fill, CustomFill custom_fill = {})
+      : name(std::move(name)), type(type), count(count), output(output), fill(fill), custom_fill(std::move(custom_fill)) {}
+
   std::string name;
   ElemType type = ElemType::f32;
   std::size_t count = 0;  // 0: unused by this problem (passed as nullptr)

@@ -10,15 +10,7 @@ std::string describe_json(const nlohmann::ordered_json& j) {
   return s.size() > 60 ? s.substr(0, 57) + "..." : s;
 }
 
-AxisSpec dtype_axis() {
-  return {"dtype", [](const nlohmann::ordered_json& v, Problem& p) -> std::string {
-            if (!v.is_string()) return fmt::format("expected a string, got {}", describe_json(v));
-            auto t = parse_dtype(v.get<std::string>());
-            if (!t) return fmt::format("{} is not one of {}", describe_json(v), dtype_choices());
-            p.dtype = *t;
-            return {};
-          }};
-}
+AxisSpec dtype_axis() { return choice_axis("dtype", parse_dtype, dtype_choices, &Problem::dtype); }
 
 AxisSpec scale_axis() {
   return {"scale", [](const nlohmann::ordered_json& v, Problem& p) -> std::string {

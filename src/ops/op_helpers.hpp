@@ -2,7 +2,9 @@
 // What several ops share: axis parsers, key pieces and CSV number text.
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "ops/op.hpp"
 
@@ -10,6 +12,19 @@ namespace fabench {
 
 // A JSON value for an error message, cut to 60 characters.
 std::string describe_json(const nlohmann::ordered_json& j);
+
+// A name from a fixed list (parse gives nothing for others; choices() lists them for the error).
+template <class T>
+AxisSpec choice_axis(std::string name, std::optional<T> (*parse)(std::string_view), const char* (*choices)(),
+                     T Problem::*field) {
+  return {std::move(name), [=](const nlohmann::ordered_json& v, Problem& p) -> std::string {
+            if (!v.is_string()) return "expected a string, got " + describe_json(v);
+            auto value = parse(v.get<std::string>());
+            if (!value) return describe_json(v) + " is not one of " + choices();
+            p.*field = *value;
+            return {};
+          }};
+}
 
 AxisSpec dtype_axis();
 // A positive number, or null / "default" for the op's default scale.

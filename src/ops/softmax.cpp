@@ -8,16 +8,6 @@ namespace fabench {
 
 namespace {
 
-AxisSpec mask_axis() {
-  return {"mask", [](const nlohmann::ordered_json& v, Problem& p) -> std::string {
-            if (!v.is_string()) return fmt::format("expected a string, got {}", describe_json(v));
-            auto m = parse_mask(v.get<std::string>());
-            if (!m) return fmt::format("{} is not one of {}", describe_json(v), mask_choices());
-            p.mask = *m;
-            return {};
-          }};
-}
-
 AxisSpec dropout_axis() {
   return {"dropout", [](const nlohmann::ordered_json& v, Problem& p) -> std::string {
             if (!v.is_number() || !(v.get<double>() >= 0 && v.get<double>() < 1))
@@ -87,7 +77,7 @@ const OpSpec& softmax_op() {
     s.kind = OpKind::softmax;
     s.name = "softmax";
     s.axes = {dtype_axis(), positive_int_axis("rows", &Problem::rows), positive_int_axis("cols", &Problem::cols),
-              scale_axis(), mask_axis(), dropout_axis()};
+              scale_axis(), choice_axis("mask", parse_mask, mask_choices, &Problem::mask), dropout_axis()};
     s.check_required = [](const AxisGiven& given) { return first_missing(given, {"rows", "cols"}); };
     s.key = [](const Problem& p) {
       return fmt::format("softmax/{}/r{}/c{}/scale{}/mask-{}/drop{:g}", to_string(p.dtype), p.rows, p.cols,

@@ -62,9 +62,10 @@ void fill_tensor(HostTensor& t, const Problem& p, std::uint64_t tensor_index) {
 
 }  // namespace
 
-std::vector<HostTensor> make_host_tensors(const Problem& p) {
+std::vector<HostTensor> make_host_tensors(const Problem& p) { return make_host_tensors(p, op_tensors(p)); }
+
+std::vector<HostTensor> make_host_tensors(const Problem& p, const std::vector<TensorSpec>& specs) {
   std::vector<HostTensor> out;
-  auto specs = op_tensors(p);
   for (std::size_t ti = 0; ti < specs.size(); ++ti) {
     HostTensor t;
     t.spec = specs[ti];

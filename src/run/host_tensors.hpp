@@ -9,6 +9,7 @@ namespace fabench {
 
 // Inputs filled from (problem seed, tensor index), in chunks so threads give the same bytes;
 // outputs sized but left empty. Inputs are rounded to the storage type before the reference sees them.
-std::vector<HostTensor> make_host_tensors(const Problem& p);
+std::vector<HostTensor> make_host_tensors(const Problem& p);  // the op's tensors
+std::vector<HostTensor> make_host_tensors(const Problem& p, const std::vector<TensorSpec>& specs);
 
 }  // namespace fabench
