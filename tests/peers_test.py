@@ -50,6 +50,12 @@ with tempfile.TemporaryDirectory() as tmp:
     check(row["scale"] == "0.125" and row["kv_heads"] == "2" and row["causal"] in ("true", "false"),
           f"written as fa-bench writes them: {row['scale']} {row['kv_heads']} {row['causal']}")
     check(row["variant"] == "torch.sdpa_flash" and row["params"] == "", "variant and params")
+    # An op's extra columns (after the base ones in the plan's columns; in its case rows when they
+    # describe the case) are carried as the others are.
+    extra = dict(attn, row={**attn["row"], "fake_cache_len": 4096})
+    row = peers.blank_row(plan["columns"] + ["fake_cache_len", "fake_ratio"], extra, "torch.sdpa_flash")
+    check(list(row)[-2:] == ["fake_cache_len", "fake_ratio"] and row["fake_cache_len"] == "4096"
+          and row["fake_ratio"] == "", f"extra columns carried: {row}")
     check(peers.peers_for("attention") == list(peers.ATTENTION_PEERS) and len(peers.ATTENTION_PEERS) == 4,
           "the four SDPA backends")
 

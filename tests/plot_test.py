@@ -23,6 +23,20 @@ with tempfile.TemporaryDirectory() as out:
     for name in files:
         assert os.path.getsize(os.path.join(out, name)) > 1000, name
 
+    # A file with an op's extra columns after the base ones plots the same figures.
+    extra = os.path.join(out, "extra.csv")
+    with open(sample, newline="") as f, open(extra, "w", newline="") as g:
+        reader = csv.DictReader(f)
+        w = csv.DictWriter(g, fieldnames=reader.fieldnames + ["fake_cache_len", "fake_ratio"])
+        w.writeheader()
+        for r in reader:
+            w.writerow({**r, "fake_cache_len": "4096", "fake_ratio": ""})
+    extra_out = os.path.join(out, "extra")
+    run = subprocess.run([sys.executable, plot, extra, "--out", extra_out, "--baseline", "softmax_matmul.naive"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert sorted(os.listdir(extra_out)) == files, (sorted(os.listdir(extra_out)), files)
+
     broken = os.path.join(out, "broken.csv")
     with open(sample, newline="") as f, open(broken, "w", newline="") as g:
         reader = csv.DictReader(f)

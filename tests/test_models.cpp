@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/models.hpp"
+#include "ops/registry.hpp"
 #include "reference/attention_reference.hpp"
 #include "helpers.hpp"
 

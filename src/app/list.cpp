@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "ops/registry.hpp"
+
 namespace fabench {
 
 std::string describe_variants(const Registry& registry) {
@@ -12,9 +14,7 @@ std::string describe_variants(const Registry& registry) {
     for (DType t : v.dtypes) dtypes.push_back(to_string(t));
     out += fmt::format("{}  [{} {}]\n  {}\n  dtypes: {}\n", v.name, to_string(v.op),
                        v.backend == Backend::gpu ? "gpu" : "cpu", v.summary, fmt::join(dtypes, ", "));
-    if (v.op == OpKind::attention)
-      out += fmt::format("  head dims: {}\n",
-                         v.head_dims.empty() ? std::string("any") : fmt::format("{}", fmt::join(v.head_dims, ", ")));
+    if (const OpSpec& op = op_spec(v.op); op.list_details) out += op.list_details(v);
     for (const auto& tp : v.params)
       out += fmt::format("  param {} (default {}; {}): {}\n", tp.name, tp.default_value,
                          tp.allowed.empty() ? std::string("any >= 1")

@@ -48,6 +48,7 @@ int run_merge(const MergeOptions& opt, const Registry& registry) {
     return 2;
   }
   std::vector<TextRow> rows;
+  std::vector<std::pair<std::string, std::vector<std::string>>> headers;  // file -> its header
   std::map<std::string, std::string> source_of;  // key -> file, to name duplicates
   std::vector<std::string> duplicates;
   ordered_json first_meta;
@@ -83,10 +84,7 @@ int run_merge(const MergeOptions& opt, const Registry& registry) {
       fmt::print(stderr, "fa-bench merge: {}\n", e.what());
       return 2;
     }
-    if (t.header != result_columns()) {
-      fmt::print(stderr, "fa-bench merge: {} has other columns than this fa-bench writes\n", file);
-      return 2;
-    }
+    headers.emplace_back(file, t.header);
     for (auto& row : t.rows) {
       const std::string key = row.at("key");
       if (source_of.count(key)) {
@@ -100,14 +98,21 @@ int run_merge(const MergeOptions& opt, const Registry& registry) {
 
   // The cases the plan expands to (with the run's filter), in plan order.
   std::vector<std::string> expected;
+  std::vector<Column> columns;
   try {
     Plan plan = parse_plan(first_meta.at("config").dump(), registry, first_file + " (metadata.config)");
     for (const auto& ec : filter_cases(expand_plan(plan, registry), first_meta.value("filter", "")))
       expected.push_back(ec.c.key());
+    columns = plan_columns(plan);
   } catch (const std::exception& e) {
     fmt::print(stderr, "fa-bench merge: cannot expand the config stored in {}: {}\n", first_file, e.what());
     return 2;
   }
+  for (const auto& [file, header] : headers)
+    if (header != column_names(columns)) {
+      fmt::print(stderr, "fa-bench merge: {} has other columns than this fa-bench writes\n", file);
+      return 2;
+    }
   std::set<std::string> expected_set(expected.begin(), expected.end());
   std::vector<std::string> missing, unexpected;
   for (const auto& key : expected)
@@ -136,18 +141,14 @@ int run_merge(const MergeOptions& opt, const Registry& registry) {
   const std::string csv_path = opt.output + ".csv", json_path = opt.output + ".json";
   if (std::filesystem::exists(csv_path)) std::filesystem::remove(csv_path);
   {
-    CsvWriter csv(csv_path);
-    for (const auto& row : rows) {
-      std::vector<std::string> fields;
-      for (const auto& col : result_columns()) fields.push_back(row.at(col));
-      csv.write(fields);
-    }
+    CsvWriter csv(csv_path, column_names(columns));
+    for (const auto& row : rows) csv.write(row_fields(row, columns));
   }
   ordered_json meta = first_meta;
   meta["shard"] = "merged";
   meta["merged_from"] = shards;
   meta["missing_cases"] = missing;
-  JsonSink json(json_path, meta);
+  JsonSink json(json_path, meta, columns);
   for (const auto& row : rows) json.add(row);
   json.write();
   fmt::print("merged {} rows from {} files into {} and {}{}\n", rows.size(), files.size(), csv_path, json_path,

@@ -7,14 +7,14 @@
 #include <nlohmann/json.hpp>
 
 #include "app/sweep.hpp"
-#include "core/models.hpp"
+#include "ops/registry.hpp"
 #include "report/rows.hpp"
 
 namespace fabench {
 
 namespace {
 
-// The result columns that describe the case rather than its measurement.
+// The base result columns that describe the case rather than its measurement.
 const char* const kCaseColumns[] = {"key",  "experiment", "op",   "variant", "dtype", "batch", "heads",
                                     "kv_heads", "seq_q", "seq_k", "head_dim", "causal", "rows", "cols",
                                     "d3", "mask", "dropout", "scale", "params"};
@@ -27,15 +27,18 @@ std::string plan_json(const std::string& config_path, const std::string& filter,
   doc["plan"] = loaded.plan.name;
   doc["config"] = config_path.empty() ? "configs/default.json (built in)" : config_path;
   doc["seed"] = loaded.plan.seed;
-  doc["columns"] = result_columns();
+  const std::vector<Column> columns = plan_columns(loaded.plan);
+  doc["columns"] = column_names(columns);
   ordered_json cases = ordered_json::array();
   for (const ExpandedCase& ec : loaded.cases) {
     Result r;
     r.c = ec.c;
-    const TextRow text = to_text_row(r);
-    const ordered_json full = row_to_json(text);
+    const OpSpec& op = op_spec(ec.c.problem.op);
+    const ordered_json full = row_to_json(to_text_row(r, op), columns);
     ordered_json row = ordered_json::object();
     for (const char* col : kCaseColumns) row[col] = full.at(col);
+    for (const ExtraColumn& x : op.extra_columns)
+      if (x.describes_case) row[x.name] = full.at(x.name);
     ordered_json params = ordered_json::object();
     for (const auto& [name, value] : ec.c.params) params[name] = value;
     const TimingSettings& t = ec.experiment->timing;
@@ -47,8 +50,8 @@ std::string plan_json(const std::string& config_path, const std::string& filter,
                      {"params", params},
                      {"row", row},
                      {"seed", ec.c.problem.seed},
-                     {"flops", model_flops(ec.c.problem)},
-                     {"bytes", model_bytes(ec.c.problem)},
+                     {"flops", op.flops(ec.c.problem)},
+                     {"bytes", op.bytes(ec.c.problem)},
                      {"timing",
                       {{"warmup", t.warmup},
                        {"min_samples", t.min_samples},

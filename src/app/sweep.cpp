@@ -13,7 +13,7 @@
 #include <set>
 
 #include "app/metadata.hpp"
-#include "core/models.hpp"
+#include "ops/registry.hpp"
 #include "report/console.hpp"
 #include "report/csv.hpp"
 #include "report/json_sink.hpp"
@@ -47,7 +47,8 @@ double estimate_seconds(const ExpandedCase& ec, const Variant& v, const std::opt
   const Problem& p = ec.c.problem;
   double tflops = v.backend == Backend::cpu ? 0.002 : 20.0, gbps = v.backend == Backend::cpu ? 5.0 : 1000.0;
   if (ceilings && v.backend == Backend::gpu) {
-    gbps = ceilings->copy_gbps;
+    const double ceiling = bandwidth_ceiling_gbps(*ceilings, op_spec(p.op));
+    gbps = ceiling > 0 ? ceiling : ceilings->copy_gbps;
     if (auto it = ceilings->gemm_tflops.find(p.dtype); it != ceilings->gemm_tflops.end()) tflops = it->second;
   }
   double kernel = std::max(model_flops(p) / (tflops * 1e12), model_bytes(p) / (gbps * 1e9));
@@ -137,6 +138,7 @@ int run_sweep(const SweepOptions& opt, const Registry& registry) {
   const std::string stem = dir + "/" + result_stem(plan.name, opt.shard);
   const std::string csv_path = stem + ".csv", json_path = stem + ".json";
 
+  const std::vector<Column> columns = plan_columns(plan);
   // What the output already holds: resume continues it, anything else must not lose it.
   std::vector<TextRow> previous;
   if (std::filesystem::exists(csv_path) && std::filesystem::file_size(csv_path) > 0) {
@@ -155,7 +157,7 @@ int run_sweep(const SweepOptions& opt, const Registry& registry) {
         fmt::print(stderr, "fa-bench: dropped a half-written last row of {}\n", csv_path);
       try {
         CsvTable t = read_csv(csv_path);
-        if (t.header != result_columns()) {
+        if (t.header != column_names(columns)) {
           fmt::print(stderr, "fa-bench: {} has other columns than this fa-bench writes (schema {}); cannot resume it\n",
                      csv_path, kSchemaVersion);
           return 2;
@@ -182,8 +184,8 @@ int run_sweep(const SweepOptions& opt, const Registry& registry) {
   if (device.caps.available && !ceilings)
     fmt::print("fa-bench: no calibration for this device: percent-of-peak columns stay empty (run `fa-bench calibrate`)\n");
 
-  CsvWriter csv(csv_path);
-  JsonSink json(json_path, run_metadata(plan, device, ceilings, opt.shard, opt.filter, opt.argv, planned));
+  CsvWriter csv(csv_path, column_names(columns));
+  JsonSink json(json_path, run_metadata(plan, device, ceilings, opt.shard, opt.filter, opt.argv, planned), columns);
   std::vector<TextRow> all_rows = previous;
   for (const auto& row : previous) json.add(row);
   json.write();
@@ -194,7 +196,7 @@ int run_sweep(const SweepOptions& opt, const Registry& registry) {
   for (std::size_t k = 0; k < todo.size(); ++k) {
     Result r = runner.run(todo[k]);
     TextRow row = to_text_row(r);
-    csv.write(result_fields(r));
+    csv.write(row_fields(row, columns));
     json.add(row);
     all_rows.push_back(row);
     double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

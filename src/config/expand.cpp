@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "core/variant.hpp"
+#include "ops/registry.hpp"
 
 namespace fabench {
 
@@ -64,21 +65,20 @@ std::vector<ExpandedCase> expand_plan(const Plan& plan, const Registry& registry
   std::size_t dropped = 0;
   for (const Experiment& e : plan.experiments) {
     auto dims = dimensions(e);
+    const OpSpec& op = op_spec(e.op);
+    const AxisGiven given = [&e](const std::string& name) {
+      return std::any_of(e.axes.begin(), e.axes.end(), [&](const Axis& a) { return a.name == name; });
+    };
     std::vector<std::size_t> index(dims.size(), 0);
     bool done = false;
     while (!done) {
       Problem p;
       p.op = e.op;
       p.seed = plan.seed;
-      bool kv_given = false;
       for (std::size_t d = 0; d < dims.size(); ++d)
-        for (const Axis* a : dims[d].axes) {
-          apply_axis(a->name, a->values[index[d]], p);  // values were checked while parsing
-          kv_given |= a->name == "kv_heads";
-        }
-      if (!kv_given) p.kv_heads = p.heads;
-      if (p.op == OpKind::attention && p.heads % p.kv_heads != 0)
-        throw ConfigError(e.path, fmt::format("heads {} is not a multiple of kv_heads {}", p.heads, p.kv_heads));
+        for (const Axis* a : dims[d].axes) apply_axis(a->name, a->values[index[d]], p);  // checked while parsing
+      if (op.complete)
+        if (auto err = op.complete(p, given); !err.empty()) throw ConfigError(e.path, err);
       for (const VariantRequest& req : e.variants) {
         const Variant& v = *registry.find(req.name);
         for (const Params& params : param_grid(req, v)) {

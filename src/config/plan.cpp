@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include "core/variant.hpp"
+#include "ops/op_helpers.hpp"
+#include "ops/registry.hpp"
 
 namespace fabench {
 
@@ -16,11 +18,6 @@ ConfigError::ConfigError(const std::string& path, const std::string& what)
     : std::runtime_error(path.empty() ? what : path + ": " + what), path_(path) {}
 
 namespace {
-
-std::string describe(const ordered_json& j) {
-  std::string s = j.dump();
-  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
-}
 
 // A JSON value with the path that reached it, so every error can say where it is.
 struct Node {
@@ -32,31 +29,31 @@ struct Node {
   [[noreturn]] void fail(const std::string& what) const { throw ConfigError(path, what); }
 
   void expect_object(const std::vector<std::string>& known) const {
-    if (!j.is_object()) fail(fmt::format("expected an object, got {}", describe(j)));
+    if (!j.is_object()) fail(fmt::format("expected an object, got {}", describe_json(j)));
     for (const auto& item : j.items())
       if (std::find(known.begin(), known.end(), item.key()) == known.end())
         throw ConfigError(path.empty() ? item.key() : path + "." + item.key(),
                           fmt::format("unknown key (expected one of: {})", fmt::join(known, ", ")));
   }
   std::string string() const {
-    if (!j.is_string()) fail(fmt::format("expected a string, got {}", describe(j)));
+    if (!j.is_string()) fail(fmt::format("expected a string, got {}", describe_json(j)));
     return j.get<std::string>();
   }
   std::int64_t integer(std::int64_t min) const {
     if (!j.is_number_integer() && !(j.is_number_float() && std::floor(j.get<double>()) == j.get<double>()))
-      fail(fmt::format("expected an integer, got {}", describe(j)));
+      fail(fmt::format("expected an integer, got {}", describe_json(j)));
     auto v = j.get<std::int64_t>();
     if (v < min) fail(fmt::format("{} is below the minimum {}", v, min));
     return v;
   }
   double number(double min, double max) const {
-    if (!j.is_number()) fail(fmt::format("expected a number, got {}", describe(j)));
+    if (!j.is_number()) fail(fmt::format("expected a number, got {}", describe_json(j)));
     double v = j.get<double>();
     if (!(v >= min && v <= max)) fail(fmt::format("{} is outside [{}, {}]", v, min, max));
     return v;
   }
   bool boolean() const {
-    if (!j.is_boolean()) fail(fmt::format("expected true or false, got {}", describe(j)));
+    if (!j.is_boolean()) fail(fmt::format("expected true or false, got {}", describe_json(j)));
     return j.get<bool>();
   }
   // A scalar or a list of scalars, as a list of nodes.
@@ -72,83 +69,18 @@ struct Node {
   }
 };
 
-std::string positive_int_error(const ordered_json& v, std::int64_t& out) {
-  if (!v.is_number_integer()) return fmt::format("expected a positive integer, got {}", describe(v));
-  out = v.get<std::int64_t>();
-  if (out < 1) return fmt::format("{} is not a positive integer", out);
-  return {};
-}
-
 }  // namespace
 
 std::vector<std::string> axes_of(OpKind op) {
-  switch (op) {
-    case OpKind::softmax: return {"dtype", "rows", "cols", "scale", "mask", "dropout"};
-    case OpKind::attention:
-      return {"dtype", "batch", "heads", "kv_heads", "seq_len", "seq_q", "seq_k", "head_dim", "causal", "scale"};
-    case OpKind::softmax_matmul: return {"dtype", "batch", "d1", "d2", "d3"};
-  }
-  return {};
+  std::vector<std::string> names;
+  for (const AxisSpec& axis : op_spec(op).axes) names.push_back(axis.name);
+  return names;
 }
 
 std::string apply_axis(const std::string& axis, const ordered_json& v, Problem& p) {
-  if (axis == "dtype") {
-    if (!v.is_string()) return fmt::format("expected a string, got {}", describe(v));
-    auto t = parse_dtype(v.get<std::string>());
-    if (!t) return fmt::format("{} is not one of {}", describe(v), dtype_choices());
-    p.dtype = *t;
-    return {};
-  }
-  if (axis == "mask") {
-    if (!v.is_string()) return fmt::format("expected a string, got {}", describe(v));
-    auto m = parse_mask(v.get<std::string>());
-    if (!m) return fmt::format("{} is not one of {}", describe(v), mask_choices());
-    p.mask = *m;
-    return {};
-  }
-  if (axis == "causal") {
-    if (!v.is_boolean()) return fmt::format("expected true or false, got {}", describe(v));
-    p.causal = v.get<bool>();
-    return {};
-  }
-  if (axis == "scale") {
-    if (v.is_null() || (v.is_string() && v.get<std::string>() == "default")) {
-      p.scale.reset();
-      return {};
-    }
-    if (!v.is_number() || !(v.get<double>() > 0) || !std::isfinite(v.get<double>()))
-      return fmt::format("expected a positive number or \"default\", got {}", describe(v));
-    p.scale = v.get<double>();
-    return {};
-  }
-  if (axis == "dropout") {
-    if (!v.is_number() || !(v.get<double>() >= 0 && v.get<double>() < 1))
-      return fmt::format("expected a probability in [0, 1), got {}", describe(v));
-    p.dropout = v.get<double>();
-    return {};
-  }
-  std::int64_t n = 0;
-  std::int64_t* field = axis == "rows" || axis == "d1" ? &p.rows
-                        : axis == "d2"       ? &p.cols
-                        : axis == "d3"       ? &p.d3
-                        : axis == "rows"     ? &p.rows
-                        : axis == "cols"     ? &p.cols
-                        : axis == "batch"    ? &p.batch
-                        : axis == "heads"    ? &p.heads
-                        : axis == "kv_heads" ? &p.kv_heads
-                        : axis == "seq_q"    ? &p.seq_q
-                        : axis == "seq_k"    ? &p.seq_k
-                        : axis == "head_dim" ? &p.head_dim
-                                             : nullptr;
-  if (axis == "seq_len") {
-    if (auto e = positive_int_error(v, n); !e.empty()) return e;
-    p.seq_q = p.seq_k = n;
-    return {};
-  }
-  if (!field) return "unknown axis";
-  if (auto e = positive_int_error(v, n); !e.empty()) return e;
-  *field = n;
-  return {};
+  for (const AxisSpec& spec : op_spec(p.op).axes)
+    if (spec.name == axis) return spec.apply(v, p);
+  return "unknown axis";
 }
 
 namespace {
@@ -213,7 +145,7 @@ VariantRequest parse_variant(const Node& n, OpKind op, const Registry& registry)
 
 Experiment parse_experiment(const Node& n, const Plan& plan, const TimingSettings& timing,
                             const ValidationSettings& validation, const Registry& registry) {
-  if (!n.j.is_object()) n.fail(fmt::format("expected an object, got {}", describe(n.j)));
+  if (!n.j.is_object()) n.fail(fmt::format("expected an object, got {}", describe_json(n.j)));
   Experiment e;
   e.path = n.path;
   e.timing = timing;
@@ -248,19 +180,9 @@ Experiment parse_experiment(const Node& n, const Plan& plan, const TimingSetting
     }
     e.axes.push_back(std::move(a));
   }
-  auto has = [&](const char* a) { return n.j.contains(a); };
-  if (e.op == OpKind::attention) {
-    if (has("seq_len") && (has("seq_q") || has("seq_k")))
-      n.fail("give either \"seq_len\" or \"seq_q\" and \"seq_k\", not both");
-    if (!has("seq_len") && !(has("seq_q") && has("seq_k"))) n.fail("missing \"seq_len\" (or \"seq_q\" and \"seq_k\")");
-    if (!has("head_dim")) n.fail("missing \"head_dim\"");
-  } else if (e.op == OpKind::softmax) {
-    if (!has("rows")) n.fail("missing \"rows\"");
-    if (!has("cols")) n.fail("missing \"cols\"");
-  } else {
-    for (const char* axis : {"d1", "d2", "d3"})
-      if (!has(axis)) n.fail(fmt::format("missing \"{}\"", axis));
-  }
+  auto has = [&](const std::string& a) { return n.j.contains(a); };
+  const OpSpec& spec = op_spec(e.op);
+  if (auto missing = spec.check_required ? spec.check_required(has) : ""; !missing.empty()) n.fail(missing);
 
   if (has("zip")) {
     Node zip = n.key("zip");

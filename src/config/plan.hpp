@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/problem.hpp"
+#include "core/settings.hpp"
 
 namespace fabench {
 
@@ -21,22 +22,6 @@ class ConfigError : public std::runtime_error {
 
  private:
   std::string path_;
-};
-
-struct TimingSettings {
-  int warmup = 3;             // untimed launches before sampling
-  int min_samples = 10;       // never fewer samples than this (unless max_time_s runs out)
-  double min_time_s = 0.1;    // keep sampling until this much kernel time has been measured
-  double max_noise = 0.005;   // ... and the relative standard deviation is at most this
-  double max_time_s = 10.0;   // per-case limit on time spent sampling
-  bool flush_l2 = true;       // "cold" (default): L2 flushed before every sample; "hot": not
-};
-
-struct ValidationSettings {
-  bool enabled = true;
-  int max_rows = 256;  // larger cases check a seeded sample of this many rows, spread over batch and heads
-  std::map<DType, double> tolerance = {
-      {DType::fp32, 1e-4}, {DType::tf32, 5e-3}, {DType::fp16, 5e-3}, {DType::bf16, 1e-2}};
 };
 
 struct VariantRequest {
@@ -75,9 +60,9 @@ class Registry;
 Plan parse_plan(const std::string& text, const Registry& registry, const std::string& source_name);
 Plan load_plan_file(const std::string& path, const Registry& registry);
 
-// Applies one axis value to a problem; returns an error text when the value is not valid for it.
+// Applies one axis value of p.op's to a problem; returns an error text when the value is not valid for it.
 std::string apply_axis(const std::string& axis, const ordered_json& value, Problem& p);
-// The axes an op accepts, for messages.
+// The axes an op accepts (its OpSpec's), for messages.
 std::vector<std::string> axes_of(OpKind op);
 
 }  // namespace fabench

@@ -1,6 +1,9 @@
 #pragma once
-// The tensors each op reads and writes, in the order LaunchArgs::tensors passes them.
+// The tensors each op reads and writes, in the order LaunchArgs::tensors passes them; each op's
+// OpSpec (src/ops/) lists its TensorSpecs.
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,23 +21,33 @@ namespace attention_tensors {
 enum : std::size_t { q = 0, k = 1, v = 2, o = 3, lse = 4, count = 5 };
 }
 
+struct HostTensor;
+
 // How an input is filled: seeded, never zeros.
 enum class Fill {
   normal,        // N(0, 1): attention Q, K, V
   uniform_wide,  // U(-4, 4): softmax logits, wide enough that exp() spreads over decades
   keep_bytes,    // 0/1 bytes, about 80% ones, and some rows fully masked
   row_lengths,   // int32 in [0, cols]
+  custom,        // the TensorSpec's own custom_fill (index tensors: lengths, page tables)
   none           // outputs: poisoned instead of filled
 };
 
+// Fills an input whose bytes are sized already; `seed` is this tensor's own (from the problem's
+// seed and the tensor's index). Called once per tensor, on one thread.
+using CustomFill = std::function<void(const Problem& p, std::uint64_t seed, HostTensor& t)>;
+
 struct TensorSpec {
+  TensorSpec() = default;
+  TensorSpec(std::string name, ElemType type, std::size_t count, bool output, Fill fill, CustomFill custom_fill = {})
+      : name(std::move(name)), type(type), count(count), output(output), fill(fill), custom_fill(std::move(custom_fill)) {}
+
   std::string name;
   ElemType type = ElemType::f32;
   std::size_t count = 0;  // 0: unused by this problem (passed as nullptr)
   bool output = false;
   Fill fill = Fill::none;
+  CustomFill custom_fill;  // used when fill is Fill::custom
 };
-
-std::vector<TensorSpec> op_tensors(const Problem& p);
 
 }  // namespace fabench

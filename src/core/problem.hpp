@@ -10,6 +10,8 @@
 
 namespace fabench {
 
+// What each op is (its axes, key, tensors, models, validation, columns) is its OpSpec in src/ops/;
+// the functions below that depend on the op are answered there (src/ops/registry.cpp).
 // softmax_matmul: softmax(X) @ V per batch, X [batch, rows (d1), cols (d2)], V [batch, d2, d3].
 enum class OpKind { softmax, attention, softmax_matmul };
 std::string_view to_string(OpKind op);

@@ -25,7 +25,7 @@ std::optional<std::string> unsupported_reason(const Variant& v, const Problem& p
     for (DType t : v.dtypes) names.push_back(to_string(t));
     return fmt::format("dtype {} not supported (supports {})", to_string(p.dtype), fmt::join(names, ", "));
   }
-  if (p.op == OpKind::attention && !v.head_dims.empty() && !contains(v.head_dims, p.head_dim))
+  if (!v.head_dims.empty() && !contains(v.head_dims, p.head_dim))
     return fmt::format("head_dim {} not compiled (compiled: {})", p.head_dim, fmt::join(v.head_dims, ", "));
   for (const auto& tp : v.params) {
     auto it = params.find(tp.name);

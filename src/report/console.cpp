@@ -6,6 +6,8 @@
 #include <map>
 #include <set>
 
+#include "ops/registry.hpp"
+
 namespace fabench {
 
 namespace {
@@ -33,6 +35,12 @@ std::string shape_of(const TextRow& r) {
   return s;
 }
 
+// Whether the row's op is judged by bandwidth (GB/s, % of bandwidth) rather than by FLOP/s.
+bool memory_bound(const TextRow& r) {
+  const OpSpec* op = find_op(get(r, "op"));
+  return op && op->memory_bound;
+}
+
 std::string fixed(const std::string& v, int digits) {
   if (v.empty()) return "-";
   try {
@@ -58,10 +66,10 @@ std::string progress_line(std::size_t k, std::size_t n, const TextRow& r, double
                                  params.empty() ? "" : " " + params, get(r, "status"));
   if (!get(r, "time_ms_median").empty()) {
     line += fmt::format(" {} ms", fixed(get(r, "time_ms_median"), 4));
-    if (get(r, "op") != "softmax")
-      line += fmt::format(" {} TFLOP/s", fixed(get(r, "tflops"), 2));
-    else
+    if (memory_bound(r))
       line += fmt::format(" {} GB/s", fixed(get(r, "gbps"), 1));
+    else
+      line += fmt::format(" {} TFLOP/s", fixed(get(r, "tflops"), 2));
   }
   if (get(r, "status") != "ok" && !get(r, "reason").empty()) line += " (" + get(r, "reason") + ")";
   if (k < n) line += fmt::format("  eta {}", format_duration(eta));
@@ -74,7 +82,7 @@ std::string summary_table(const std::vector<TextRow>& rows) {
   std::vector<std::vector<std::string>> cells;
   for (const auto& r : rows) {
     if (get(r, "status") == "unsupported") continue;  // counted with their reasons by status_summary
-    std::string pct = get(r, "op") != "softmax" ? get(r, "pct_peak_flops") : get(r, "pct_peak_bw");
+    std::string pct = memory_bound(r) ? get(r, "pct_peak_bw") : get(r, "pct_peak_flops");
     std::string err = get(r, "rel_l2_err");
     cells.push_back({get(r, "variant"), shape_of(r), get(r, "params"), get(r, "status"),
                      fixed(get(r, "time_ms_median"), 4), fixed(get(r, "tflops"), 2), fixed(get(r, "gbps"), 1),

@@ -78,13 +78,15 @@ CsvTable read_csv(const std::string& path) {
   return t;
 }
 
-CsvWriter::CsvWriter(const std::string& path) {
+CsvWriter::CsvWriter(const std::string& path) : CsvWriter(path, result_columns()) {}
+
+CsvWriter::CsvWriter(const std::string& path, const std::vector<std::string>& header) {
   std::filesystem::path p(path);
   if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
   const bool fresh = !std::filesystem::exists(p) || std::filesystem::file_size(p) == 0;
   out_.open(path, std::ios::app);
   if (!out_) throw std::runtime_error(fmt::format("cannot write \"{}\"", path));
-  if (fresh) write(result_columns());
+  if (fresh) write(header);
 }
 
 void CsvWriter::write(const std::vector<std::string>& fields) {

@@ -20,8 +20,9 @@ CsvTable read_csv(const std::string& path);
 
 class CsvWriter {
  public:
-  // Appends to `path`; writes the header when the file is new or empty.
-  explicit CsvWriter(const std::string& path);
+  // Appends to `path`; writes `header` when the file is new or empty.
+  CsvWriter(const std::string& path, const std::vector<std::string>& header);
+  explicit CsvWriter(const std::string& path);  // the base columns as header
   void write(const std::vector<std::string>& fields);  // flushed before returning
 
  private:

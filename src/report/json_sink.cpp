@@ -7,10 +7,14 @@
 
 namespace fabench {
 
-JsonSink::JsonSink(std::string path, ordered_json metadata) : path_(std::move(path)), metadata_(std::move(metadata)) {}
+JsonSink::JsonSink(std::string path, ordered_json metadata)
+    : JsonSink(std::move(path), std::move(metadata), file_columns({})) {}
+
+JsonSink::JsonSink(std::string path, ordered_json metadata, std::vector<Column> columns)
+    : path_(std::move(path)), metadata_(std::move(metadata)), columns_(std::move(columns)) {}
 
 void JsonSink::add(const TextRow& row) {
-  rows_.push_back(row_to_json(row));
+  rows_.push_back(row_to_json(row, columns_));
   if (std::chrono::steady_clock::now() - last_write_ >= std::chrono::seconds(1)) write();
 }
 

@@ -13,7 +13,8 @@ namespace fabench {
 
 class JsonSink {
  public:
-  JsonSink(std::string path, ordered_json metadata);
+  JsonSink(std::string path, ordered_json metadata);  // rows of the base columns
+  JsonSink(std::string path, ordered_json metadata, std::vector<Column> columns);
   void add(const TextRow& row);  // appends; rewrites the file when the last write is a second old
   void write();                   // rewrites the file now (call once all rows are in)
   std::size_t size() const { return rows_.size(); }
@@ -21,6 +22,7 @@ class JsonSink {
  private:
   std::string path_;
   ordered_json metadata_;
+  std::vector<Column> columns_;
   std::vector<ordered_json> rows_;
   std::chrono::steady_clock::time_point last_write_{};
 };

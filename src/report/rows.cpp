@@ -1,52 +1,57 @@
 #include "report/rows.hpp"
 
 #include <fmt/format.h>
-#include <set>
 
-#include "core/models.hpp"
+#include "ops/op_helpers.hpp"
+#include "ops/registry.hpp"
 
 namespace fabench {
 
-const std::vector<std::string>& result_columns() {
-  static const std::vector<std::string> cols = {
-      "key", "experiment", "op", "variant", "dtype", "batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim",
-      "causal", "rows", "cols", "d3", "mask", "dropout", "scale", "params", "status", "reason", "time_ms_median",
-      "time_ms_mean", "time_ms_std", "time_ms_min", "samples", "tflops", "gbps", "pct_peak_flops", "pct_peak_bw",
-      "peak_mem_mib", "workspace_mib", "max_abs_err", "rel_l2_err", "tolerance", "gpu"};
+namespace {
+
+const std::vector<Column>& base_columns() {
+  using T = ColumnType;
+  static const std::vector<Column> cols = {
+      {"key", T::text},           {"experiment", T::text},     {"op", T::text},
+      {"variant", T::text},       {"dtype", T::text},          {"batch", T::integer},
+      {"heads", T::integer},      {"kv_heads", T::integer},    {"seq_q", T::integer},
+      {"seq_k", T::integer},      {"head_dim", T::integer},    {"causal", T::boolean},
+      {"rows", T::integer},       {"cols", T::integer},        {"d3", T::integer},
+      {"mask", T::text},          {"dropout", T::real},        {"scale", T::real},
+      {"params", T::text},        {"status", T::text},         {"reason", T::text},
+      {"time_ms_median", T::real}, {"time_ms_mean", T::real},  {"time_ms_std", T::real},
+      {"time_ms_min", T::real},   {"samples", T::integer},     {"tflops", T::real},
+      {"gbps", T::real},          {"pct_peak_flops", T::real}, {"pct_peak_bw", T::real},
+      {"peak_mem_mib", T::real},  {"workspace_mib", T::real},  {"max_abs_err", T::real},
+      {"rel_l2_err", T::real},    {"tolerance", T::real},      {"gpu", T::text}};
   return cols;
 }
 
-namespace {
-std::string num(double v) { return fmt::format("{:.6g}", v); }
-std::string opt(const std::optional<double>& v) { return v ? num(*v) : std::string(); }
-}  // namespace
+std::string opt(const std::optional<double>& v) { return v ? csv_real(*v) : std::string(); }
 
-std::vector<std::string> result_fields(const Result& r) {
+std::vector<std::string> base_fields(const Result& r, const OpSpec& op) {
   const Problem& p = r.c.problem;
-  const bool attn = p.op == OpKind::attention, matmul = p.op == OpKind::softmax_matmul;
-  auto attn_int = [&](std::int64_t v) { return attn ? std::to_string(v) : std::string(); };
-  auto soft = [&](std::string v) { return attn ? std::string() : v; };          // softmax and softmax_matmul
-  auto soft_only = [&](std::string v) { return attn || matmul ? std::string() : v; };
+  const ShapeColumns s = op.shape_columns(p);
   const bool timed = r.timing && r.timing->samples > 0;
-  auto t = [&](double v) { return timed ? num(v) : std::string(); };
+  auto t = [&](double v) { return timed ? csv_real(v) : std::string(); };
   return {r.c.key(),
           r.c.experiment,
-          std::string(to_string(p.op)),
+          op.name,
           r.c.variant,
           std::string(to_string(p.dtype)),
-          attn || matmul ? std::to_string(p.batch) : std::string(),
-          attn_int(p.heads),
-          attn_int(p.kv_heads),
-          attn_int(p.seq_q),
-          attn_int(p.seq_k),
-          attn_int(p.head_dim),
-          attn ? (p.causal ? "true" : "false") : "",
-          soft(std::to_string(p.rows)),
-          soft(std::to_string(p.cols)),
-          matmul ? std::to_string(p.d3) : std::string(),
-          soft_only(std::string(to_string(p.mask))),
-          soft_only(num(p.dropout)),
-          num(p.effective_scale()),
+          s.batch,
+          s.heads,
+          s.kv_heads,
+          s.seq_q,
+          s.seq_k,
+          s.head_dim,
+          s.causal,
+          s.rows,
+          s.cols,
+          s.d3,
+          s.mask,
+          s.dropout,
+          csv_real(p.effective_scale()),
           params_label(r.c.params),
           std::string(to_string(r.status)),
           r.reason,
@@ -59,44 +64,85 @@ std::vector<std::string> result_fields(const Result& r) {
           t(r.gbps),
           opt(r.pct_peak_flops),
           opt(r.pct_peak_bw),
-          r.status == Status::unsupported ? "" : num(r.peak_mem_mib),
-          r.status == Status::unsupported ? "" : num(r.workspace_mib),
+          r.status == Status::unsupported ? "" : csv_real(r.peak_mem_mib),
+          r.status == Status::unsupported ? "" : csv_real(r.workspace_mib),
           opt(r.max_abs_err),
           opt(r.rel_l2_err),
-          num(r.tolerance),
+          csv_real(r.tolerance),
           r.gpu};
 }
 
-TextRow to_text_row(const Result& r) {
+}  // namespace
+
+const std::vector<std::string>& result_columns() {
+  static const std::vector<std::string> names = column_names(base_columns());
+  return names;
+}
+
+std::vector<std::string> result_fields(const Result& r) { return base_fields(r, op_spec(r.c.problem.op)); }
+
+std::vector<Column> file_columns(const std::vector<const OpSpec*>& ops) {
+  std::vector<Column> cols = base_columns();
+  for (const OpSpec* op : ops)
+    for (const ExtraColumn& x : op->extra_columns) cols.push_back({x.name, x.type});
+  return cols;
+}
+
+std::vector<Column> plan_columns(const Plan& plan) {
+  std::vector<const OpSpec*> used;
+  for (const OpSpec* op : all_ops())
+    for (const Experiment& e : plan.experiments)
+      if (e.op == op->kind) {
+        used.push_back(op);
+        break;
+      }
+  return file_columns(used);
+}
+
+std::vector<std::string> column_names(const std::vector<Column>& columns) {
+  std::vector<std::string> names;
+  for (const Column& c : columns) names.push_back(c.name);
+  return names;
+}
+
+TextRow to_text_row(const Result& r) { return to_text_row(r, op_spec(r.c.problem.op)); }
+
+TextRow to_text_row(const Result& r, const OpSpec& op) {
   TextRow row;
-  auto fields = result_fields(r);
+  auto fields = base_fields(r, op);
   for (std::size_t i = 0; i < fields.size(); ++i) row[result_columns()[i]] = fields[i];
+  for (const ExtraColumn& x : op.extra_columns) row[x.name] = x.value(r);
   return row;
 }
 
-ordered_json row_to_json(const TextRow& row) {
-  static const std::set<std::string> integer = {"batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim",
-                                                "rows",  "cols",  "d3",       "samples"};
-  static const std::set<std::string> real = {"dropout", "scale", "time_ms_median", "time_ms_mean", "time_ms_std",
-                                             "time_ms_min", "tflops", "gbps", "pct_peak_flops", "pct_peak_bw",
-                                             "peak_mem_mib", "workspace_mib", "max_abs_err", "rel_l2_err", "tolerance"};
+std::vector<std::string> row_fields(const TextRow& row, const std::vector<Column>& columns) {
+  std::vector<std::string> fields;
+  for (const Column& c : columns) {
+    auto it = row.find(c.name);
+    fields.push_back(it == row.end() ? std::string() : it->second);
+  }
+  return fields;
+}
+
+ordered_json row_to_json(const TextRow& row, const std::vector<Column>& columns) {
   ordered_json j = ordered_json::object();
-  for (const auto& col : result_columns()) {
-    auto it = row.find(col);
+  for (const Column& col : columns) {
+    auto it = row.find(col.name);
     const std::string v = it == row.end() ? "" : it->second;
-    if (v.empty() && col != "reason" && col != "params") {
-      j[col] = nullptr;
-    } else if (integer.count(col)) {
-      j[col] = std::stoll(v);
-    } else if (real.count(col)) {
-      j[col] = std::stod(v);  // "inf" parses; nlohmann writes non-finite numbers as null
-    } else if (col == "causal") {
-      j[col] = v == "true";
-    } else {
-      j[col] = v;
+    if (v.empty() && col.name != "reason" && col.name != "params") {  // those two are "" when empty
+      j[col.name] = nullptr;
+      continue;
+    }
+    switch (col.type) {
+      case ColumnType::integer: j[col.name] = std::stoll(v); break;
+      case ColumnType::real: j[col.name] = std::stod(v); break;  // "inf" parses; written as null
+      case ColumnType::boolean: j[col.name] = v == "true"; break;
+      case ColumnType::text: j[col.name] = v; break;
     }
   }
   return j;
 }
+
+ordered_json row_to_json(const TextRow& row) { return row_to_json(row, base_columns()); }
 
 }  // namespace fabench

@@ -13,6 +13,7 @@ namespace fabench {
 struct Ceilings {
   std::string device;
   double copy_gbps = 0;                     // device-to-device copy, bytes read + written per second
+  double read_gbps = 0;                     // streaming read, bytes read per second; 0: not measured
   std::map<DType, double> gemm_tflops;      // cuBLAS GEMM per dtype (tf32 = fp32 with TF32 math)
   std::string measured_at;                  // ISO time
 };

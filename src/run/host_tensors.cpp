@@ -1,30 +1,23 @@
 #include "run/host_tensors.hpp"
 
 #include <cmath>
-#include <cstring>
 
-#include "run/parallel.hpp"
+#include "core/parallel.hpp"
+#include "core/seeded_random.hpp"
+#include "ops/registry.hpp"
 
 namespace fabench {
 
 namespace {
 
-// splitmix64 (Steele, Lea, Flood 2014): small, fast, and enough for test inputs.
-struct SplitMix {
-  std::uint64_t state;
-  std::uint64_t next() {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
-};
-
 constexpr std::int64_t kChunk = 1 << 16;
 
+std::uint64_t tensor_seed(const Problem& p, std::uint64_t tensor_index) {
+  return p.seed * 0x100000001B3ull + tensor_index * 0x9E3779B9ull;
+}
+
 void fill_chunk(HostTensor& t, const Problem& p, std::uint64_t tensor_index, std::int64_t chunk) {
-  SplitMix rng{p.seed * 0x100000001B3ull + tensor_index * 0x9E3779B9ull + static_cast<std::uint64_t>(chunk) * 7919};
+  SplitMix rng{tensor_seed(p, tensor_index) + static_cast<std::uint64_t>(chunk) * 7919};
   rng.next();
   const std::int64_t begin = chunk * kChunk;
   const std::int64_t end = std::min<std::int64_t>(begin + kChunk, static_cast<std::int64_t>(t.spec.count));
@@ -53,32 +46,32 @@ void fill_chunk(HostTensor& t, const Problem& p, std::uint64_t tensor_index, std
         out[i] = (i % 7 == 3) ? 0 : static_cast<std::int32_t>(rng.next() % static_cast<std::uint64_t>(p.cols + 1));
       break;
     }
+    case Fill::custom:  // filled whole by fill_tensor
     case Fill::none: break;
   }
 }
 
-}  // namespace
-
-void HostTensor::decode() {
-  if (spec.type != ElemType::f32 && spec.type != ElemType::f16 && spec.type != ElemType::bf16) return;
-  values.resize(spec.count);
-  if (spec.type == ElemType::f32) {
-    std::memcpy(values.data(), bytes.data(), spec.count * 4);
+void fill_tensor(HostTensor& t, const Problem& p, std::uint64_t tensor_index) {
+  if (t.spec.fill == Fill::custom) {
+    t.spec.custom_fill(p, tensor_seed(p, tensor_index), t);
     return;
   }
-  for (std::size_t i = 0; i < spec.count; ++i) values[i] = load_float(bytes.data(), spec.type, i);
+  auto chunks = (static_cast<std::int64_t>(t.spec.count) + kChunk - 1) / kChunk;
+  parallel_for(chunks, [&](std::int64_t c) { fill_chunk(t, p, tensor_index, c); });
 }
 
-std::vector<HostTensor> make_host_tensors(const Problem& p) {
+}  // namespace
+
+std::vector<HostTensor> make_host_tensors(const Problem& p) { return make_host_tensors(p, op_tensors(p)); }
+
+std::vector<HostTensor> make_host_tensors(const Problem& p, const std::vector<TensorSpec>& specs) {
   std::vector<HostTensor> out;
-  auto specs = op_tensors(p);
   for (std::size_t ti = 0; ti < specs.size(); ++ti) {
     HostTensor t;
     t.spec = specs[ti];
     t.bytes.resize(t.size_bytes());
     if (!t.spec.output && t.spec.count > 0) {
-      auto chunks = (static_cast<std::int64_t>(t.spec.count) + kChunk - 1) / kChunk;
-      parallel_for(chunks, [&](std::int64_t c) { fill_chunk(t, p, ti, c); });
+      fill_tensor(t, p, ti);
       t.decode();
     }
     out.push_back(std::move(t));

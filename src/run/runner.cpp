@@ -3,7 +3,7 @@
 #include <cstring>
 #include <fmt/format.h>
 
-#include "core/models.hpp"
+#include "ops/registry.hpp"
 #include "run/validate.hpp"
 
 namespace fabench {
@@ -33,6 +33,14 @@ void record_timing(const TimingStats& stats, const TimingSettings& ts, Result& r
 }
 
 }  // namespace
+
+double bandwidth_ceiling_gbps(const Ceilings& ceilings, const OpSpec& op) {
+  switch (op.bandwidth_ceiling) {
+    case BandwidthCeiling::copy: return ceilings.copy_gbps;
+    case BandwidthCeiling::read: return ceilings.read_gbps;
+  }
+  return 0;
+}
 
 struct Runner::Inputs {
   std::string key;
@@ -193,11 +201,12 @@ void Runner::run_cpu(const Variant& v, const ExpandedCase& ec, Result& r) {
 void Runner::finish_metrics(Result& r) const {
   if (!r.timing || r.timing->samples == 0 || r.timing->median_ms <= 0) return;
   const double seconds = r.timing->median_ms * 1e-3;
-  r.tflops = model_flops(r.c.problem) / seconds / 1e12;
-  r.gbps = model_bytes(r.c.problem) / seconds / 1e9;
+  const OpSpec& op = op_spec(r.c.problem.op);
+  r.tflops = op.flops(r.c.problem) / seconds / 1e12;
+  r.gbps = op.bytes(r.c.problem) / seconds / 1e9;
   const Variant* v = registry_.find(r.c.variant);
   if (ceilings_ && v->backend == Backend::gpu) {
-    if (ceilings_->copy_gbps > 0) r.pct_peak_bw = 100.0 * r.gbps / ceilings_->copy_gbps;
+    if (const double bw = bandwidth_ceiling_gbps(*ceilings_, op); bw > 0) r.pct_peak_bw = 100.0 * r.gbps / bw;
     auto it = ceilings_->gemm_tflops.find(r.c.problem.dtype);
     if (it != ceilings_->gemm_tflops.end() && it->second > 0) r.pct_peak_flops = 100.0 * r.tflops / it->second;
   }

@@ -9,12 +9,16 @@
 #include "config/expand.hpp"
 #include "core/result.hpp"
 #include "core/variant.hpp"
+#include "ops/op.hpp"
 #include "run/calibration.hpp"
 #include "run/device.hpp"
 #include "run/host_tensors.hpp"
 #include "run/timer.hpp"
 
 namespace fabench {
+
+// The measured bandwidth an op's pct_peak_bw divides by (its OpSpec picks which); 0 when not measured.
+double bandwidth_ceiling_gbps(const Ceilings& ceilings, const OpSpec& op);
 
 class Runner {
  public:

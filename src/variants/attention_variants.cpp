@@ -6,6 +6,7 @@
 
 #include "core/op_tensors.hpp"
 #include "core/variant.hpp"
+#include "ops/registry.hpp"
 #include "reference/attention_reference.hpp"
 #include "run/cublas.hpp"
 #include "variants/attention_tiles.hpp"

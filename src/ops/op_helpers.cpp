@@ -1,0 +1,56 @@
+#include "ops/op_helpers.hpp"
+
+#include <cmath>
+#include <fmt/format.h>
+
+namespace fabench {
+
+std::string describe_json(const nlohmann::ordered_json& j) {
+  std::string s = j.dump();
+  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
+AxisSpec dtype_axis() { return choice_axis("dtype", parse_dtype, dtype_choices, &Problem::dtype); }
+
+AxisSpec scale_axis() {
+  return {"scale", [](const nlohmann::ordered_json& v, Problem& p) -> std::string {
+            if (v.is_null() || (v.is_string() && v.get<std::string>() == "default")) {
+              p.scale.reset();
+              return {};
+            }
+            if (!v.is_number() || !(v.get<double>() > 0) || !std::isfinite(v.get<double>()))
+              return fmt::format("expected a positive number or \"default\", got {}", describe_json(v));
+            p.scale = v.get<double>();
+            return {};
+          }};
+}
+
+std::string positive_int_error(const nlohmann::ordered_json& v, std::int64_t& out) {
+  if (!v.is_number_integer()) return fmt::format("expected a positive integer, got {}", describe_json(v));
+  out = v.get<std::int64_t>();
+  if (out < 1) return fmt::format("{} is not a positive integer", out);
+  return {};
+}
+
+AxisSpec positive_int_axis(std::string name, std::int64_t Problem::*field) {
+  return {std::move(name), [field](const nlohmann::ordered_json& v, Problem& p) -> std::string {
+            std::int64_t n = 0;
+            if (auto e = positive_int_error(v, n); !e.empty()) return e;
+            p.*field = n;
+            return {};
+          }};
+}
+
+std::string first_missing(const AxisGiven& given, std::initializer_list<const char*> axes) {
+  for (const char* axis : axes)
+    if (!given(axis)) return fmt::format("missing \"{}\"", axis);
+  return {};
+}
+
+std::string scale_key(const Problem& p) { return p.scale ? fmt::format("{:g}", *p.scale) : "default"; }
+
+double unit_scale(const Problem&) { return 1.0; }
+
+std::string csv_real(double v) { return fmt::format("{:.6g}", v); }
+
+}  // namespace fabench

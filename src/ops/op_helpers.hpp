@@ -1,0 +1,47 @@
+#pragma once
+// What several ops share: axis parsers, key pieces and CSV number text.
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ops/op.hpp"
+
+namespace fabench {
+
+// A JSON value for an error message, cut to 60 characters.
+std::string describe_json(const nlohmann::ordered_json& j);
+
+// A name from a fixed list (parse gives nothing for others; choices() lists them for the error).
+template <class T>
+AxisSpec choice_axis(std::string name, std::optional<T> (*parse)(std::string_view), const char* (*choices)(),
+                     T Problem::*field) {
+  return {std::move(name), [=](const nlohmann::ordered_json& v, Problem& p) -> std::string {
+            if (!v.is_string()) return "expected a string, got " + describe_json(v);
+            auto value = parse(v.get<std::string>());
+            if (!value) return describe_json(v) + " is not one of " + choices();
+            p.*field = *value;
+            return {};
+          }};
+}
+
+AxisSpec dtype_axis();
+// A positive number, or null / "default" for the op's default scale.
+AxisSpec scale_axis();
+// A positive integer stored in `field` (e.g. &Problem::rows).
+AxisSpec positive_int_axis(std::string name, std::int64_t Problem::*field);
+// Checks a positive integer; the error text, or "" with `out` set.
+std::string positive_int_error(const nlohmann::ordered_json& v, std::int64_t& out);
+
+// "missing \"rows\"" for the first of `axes` not given, or "".
+std::string first_missing(const AxisGiven& given, std::initializer_list<const char*> axes);
+
+// The scale as it appears in keys: "0.5", or "default" when unset.
+std::string scale_key(const Problem& p);
+double unit_scale(const Problem& p);
+
+// A real number as every CSV column writes it (%.6g).
+std::string csv_real(double v);
+
+}  // namespace fabench
