@@ -55,9 +55,17 @@ __device__ __forceinline__ int query_row(const DecodeArgs& a, const SplitShape& 
   return (static_cast<int>(rows.b) * static_cast<int>(a.heads) + head) * q_len + row % q_len;
 }
 
+// Floats after the weights that hold the rows' log-sum-exps, keeping what follows 16-byte aligned.
+template <int ROWS>
+constexpr int kLseSlots = (ROWS + 3) / 4 * 4;
+
+// Shared memory finish_split needs for its last-block merge.
+template <int ROWS, int THREADS>
+constexpr int kCombineSmemBytes = (ROWS * kMaxSplits + kLseSlots<ROWS>) * 4 + THREADS * 16;
+
 // smem holds group_o [GROUPS][ROWS][D], then group_m and group_l [GROUPS][ROWS] (log2-domain max
 // and sum of each group), written and synchronised by the caller; it is reused afterwards, so it
-// must hold (ROWS * kMaxSplits + 8) * 4 + THREADS * 16 bytes too. Rows past the group are skipped.
+// must hold kCombineSmemBytes<ROWS, THREADS> too. Rows past the group are skipped.
 template <class T, int D, int ROWS, int GROUPS, int THREADS>
 __device__ __forceinline__ void finish_split(unsigned char* smem, const DecodeArgs& a, const SplitShape& shape,
                                              const BlockRows& rows, int split, int unit, float* part_o,
@@ -129,34 +137,42 @@ __device__ __forceinline__ void finish_split(unsigned char* smem, const DecodeAr
     weight[r * kMaxSplits + s] = row_lse2[r] == -INFINITY ? 0.0f : exp2f(weight[r * kMaxSplits + s] - row_lse2[r]);
   }
   __syncthreads();
-  // A thread per 4 elements of d and a share of the splits (kParts threads per element, each
-  // with 4 independent loads in flight): the sums are latency-bound, not bandwidth-bound.
-  constexpr int kVectors = D / 4, kParts = THREADS / kVectors;
-  float4* part_sums = reinterpret_cast<float4*>(row_lse2 + 8);  // [kParts][kVectors], 16-byte aligned
-  const int vec = threadIdx.x % kVectors, part = threadIdx.x / kVectors;
-  for (int r = 0; r < ROWS; ++r) {
-    const int out = query_row(a, shape, rows, rows.first_row + r);
-    if (out < 0) break;  // the rows past the group are the last ones
-    const float4* partials =
-        reinterpret_cast<const float4*>(part_o + static_cast<std::int64_t>(out) * shape.splits * D) + vec;
+  // The weighted sums are latency-bound (a few kilobytes per row from L2): every valid row's
+  // 4-element vectors at once, a thread per (row, vector, share of the splits), eight independent
+  // loads in flight per thread, the shares added through shared memory.
+  constexpr int kVectors = D / 4;
+  const int valid_rows = min(ROWS, shape.rows_per_group - rows.first_row);
+  const int items = valid_rows * kVectors;
+  int parts = 1;
+  while (items * parts * 2 <= THREADS && parts * 2 <= shape.splits) parts *= 2;
+  float4* part_sums = reinterpret_cast<float4*>(row_lse2 + kLseSlots<ROWS>);  // [parts][items]
+  for (int first_item = 0; first_item < items; first_item += THREADS / parts) {
+    const int item = first_item + static_cast<int>(threadIdx.x) % (THREADS / parts);
+    const int part = static_cast<int>(threadIdx.x) / (THREADS / parts);
+    const int r = item / kVectors, vec = item % kVectors;
     float4 acc = make_float4(0, 0, 0, 0);
-#pragma unroll 4
-    for (int s = part; s < shape.splits; s += kParts) {
-      const float w = weight[r * kMaxSplits + s];
-      const float4 x = __ldcg(partials + s * kVectors);
-      acc = make_float4(fmaf(w, x.x, acc.x), fmaf(w, x.y, acc.y), fmaf(w, x.z, acc.z), fmaf(w, x.w, acc.w));
-    }
-    part_sums[part * kVectors + vec] = acc;
-    __syncthreads();
-    if (part == 0) {
-      float sum[4] = {acc.x, acc.y, acc.z, acc.w};
-      for (int p = 1; p < kParts; ++p) {
-        const float4 x = part_sums[p * kVectors + vec];
-        sum[0] += x.x, sum[1] += x.y, sum[2] += x.z, sum[3] += x.w;
+    if (item < items) {
+      const int out = query_row(a, shape, rows, rows.first_row + r);
+      const float4* partials =
+          reinterpret_cast<const float4*>(part_o + static_cast<std::int64_t>(out) * shape.splits * D) + vec;
+#pragma unroll 8
+      for (int s = part; s < shape.splits; s += parts) {
+        const float w = weight[r * kMaxSplits + s];
+        const float4 x = __ldcg(partials + s * kVectors);
+        acc = make_float4(fmaf(w, x.x, acc.x), fmaf(w, x.y, acc.y), fmaf(w, x.z, acc.z), fmaf(w, x.w, acc.w));
       }
+    }
+    part_sums[threadIdx.x] = acc;
+    __syncthreads();
+    if (part == 0 && item < items) {
+      for (int p = 1; p < parts; ++p) {
+        const float4 x = part_sums[p * (THREADS / parts) + threadIdx.x];
+        acc.x += x.x, acc.y += x.y, acc.z += x.z, acc.w += x.w;
+      }
+      const int out = query_row(a, shape, rows, rows.first_row + r);
       T* dst = static_cast<T*>(a.o) + static_cast<std::int64_t>(out) * D + vec * 4;
-#pragma unroll
-      for (int e = 0; e < 4; ++e) dst[e] = from_float<T>(sum[e]);
+      dst[0] = from_float<T>(acc.x), dst[1] = from_float<T>(acc.y), dst[2] = from_float<T>(acc.z);
+      dst[3] = from_float<T>(acc.w);
       if (vec == 0) a.lse[out] = row_lse2[r] * kLn2;
     }
     __syncthreads();

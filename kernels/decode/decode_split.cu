@@ -51,7 +51,7 @@ struct SplitTraits {
   static constexpr int kRowBytes = D * static_cast<int>(sizeof(T));
   static constexpr int kStageBytes = 2 * kTile * kRowBytes;  // K then V
   static constexpr int kMergeBytes = kGroups * ROWS * (D + 2) * 4;
-  static constexpr int kCombineBytes = (ROWS * kMaxSplits + 8) * 4 + kThreads * 16;  // finish_split
+  static constexpr int kCombineBytes = kCombineSmemBytes<ROWS, kThreads>;
   static constexpr int kSmemBytes = std::max({kStages * kStageBytes, kMergeBytes, kCombineBytes});
 };
 

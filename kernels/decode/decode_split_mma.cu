@@ -21,6 +21,9 @@ namespace fabench {
 
 namespace {
 
+#ifndef FABENCH_DECODE_MMA_STAGES
+#define FABENCH_DECODE_MMA_STAGES 3
+#endif
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
 constexpr int kRows = 16;  // query rows per block: one m16 tile
@@ -30,11 +33,11 @@ constexpr int kTile = kWarps * kTokensPerWarp;
 template <class T, int D>
 struct MmaDecodeTraits {
   static constexpr int kChunks = D / 8;  // 16-byte chunks per row
-  static constexpr int kStages = D == 256 ? 2 : 3;
+  static constexpr int kStages = D == 256 ? 2 : FABENCH_DECODE_MMA_STAGES;
   static constexpr int kTileBytes = kTile * D * 2;  // one of K and V
   static constexpr int kStageBytes = 2 * kTileBytes;
   static constexpr int kMergeBytes = kWarps * kRows * (D + 2) * 4;
-  static constexpr int kCombineBytes = (kRows * kMaxSplits + 8) * 4 + kThreads * 16;  // finish_split
+  static constexpr int kCombineBytes = kCombineSmemBytes<kRows, kThreads>;
   static constexpr int kSmemBytes = std::max({kStages * kStageBytes, kMergeBytes, kCombineBytes});
   static_assert(kChunks % 8 == 0, "swizzled rows need a multiple of 8 chunks");
 };
@@ -59,16 +62,25 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
   const std::uint32_t smem_base = smem_address(smem);
 
   // Tile `it` into its stage: a thread per 16-byte chunk of a row, kThreads / kChunks rows a pass.
+  // Tiles start at multiples of 64 tokens, so a contiguous cache or pages of 64 or more tokens hold
+  // a tile in one run: one address per tile; smaller pages take one per row.
+  const bool tile_in_one_run = addr.page_table == nullptr || addr.page_size >= kTile;
   auto fetch = [&](int it) {
     const std::uint32_t k_dst = smem_base + (it % kStages) * Traits::kStageBytes;
     const std::uint32_t v_dst = k_dst + Traits::kTileBytes;
     const int c = threadIdx.x % kChunks, first = begin + it * kTile;
+    const std::int64_t tile_offset = tile_in_one_run ? addr.offset(rows.b, rows.kvh, first) : 0;
+    const T* k_src = static_cast<const T*>(a.k_cache) + c * 8;
+    const T* v_src = static_cast<const T*>(a.v_cache) + c * 8;
+#pragma unroll 4
     for (int r = threadIdx.x / kChunks; r < kTile; r += kThreads / kChunks) {
       const bool valid = first + r < end;
-      const std::int64_t off = (valid ? addr.offset(rows.b, rows.kvh, first + r) : 0) + c * 8;
+      const std::int64_t off = !valid ? 0
+                               : tile_in_one_run ? tile_offset + static_cast<std::int64_t>(r) * D
+                                                 : addr.offset(rows.b, rows.kvh, first + r);
       const std::uint32_t to = swizzle<kChunks>(r, c);
-      cp_async_16(k_dst + to, static_cast<const T*>(a.k_cache) + off, valid);
-      cp_async_16(v_dst + to, static_cast<const T*>(a.v_cache) + off, valid);
+      cp_async_16(k_dst + to, k_src + off, valid);
+      cp_async_16(v_dst + to, v_src + off, valid);
     }
   };
 #pragma unroll
