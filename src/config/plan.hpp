@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "config/l2_mode.hpp"
 #include "core/problem.hpp"
 
 namespace fabench {
@@ -29,7 +30,7 @@ struct TimingSettings {
   double min_time_s = 0.1;    // keep sampling until this much kernel time has been measured
   double max_noise = 0.005;   // ... and the relative standard deviation is at most this
   double max_time_s = 10.0;   // per-case limit on time spent sampling
-  bool flush_l2 = true;       // "cold" (default): L2 flushed before every sample; "hot": not
+  L2Mode l2 = L2Mode::cold;   // what the L2 holds when a sample starts (config/l2_mode.hpp)
 };
 
 struct ValidationSettings {
