@@ -1,6 +1,8 @@
 // Config parsing: every error names its JSON path and what was expected.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+
 #include "config/plan.hpp"
 #include "core/variant.hpp"
 #include "helpers.hpp"
@@ -162,8 +164,16 @@ TEST_CASE("softmax_matmul takes the seed's d1, d2, d3", "[config]") {
 }
 
 TEST_CASE("every shipped config parses", "[config]") {
-  for (const char* name : {"default.json", "softmax.json", "softmax_matmul.json", "cuhk.json"}) {
-    INFO(name);
-    CHECK_NOTHROW(load_plan_file(std::string(FABENCH_SOURCE_DIR) + "/configs/" + name, registry()));
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(FABENCH_SOURCE_DIR) + "/configs")) {
+    if (entry.path().extension() != ".json") continue;
+    INFO(entry.path().string());
+    CHECK_NOTHROW(load_plan_file(entry.path().string(), registry()));
+    ++count;
   }
+  CHECK(count >= 9);
+  // The pair that compares the L2 modes times the same cases, one cold and one dirty.
+  const std::string configs = std::string(FABENCH_SOURCE_DIR) + "/configs/";
+  CHECK(load_plan_file(configs + "l2_cold.json", registry()).experiments.at(0).timing.l2 == L2Mode::cold);
+  CHECK(load_plan_file(configs + "l2_dirty.json", registry()).experiments.at(0).timing.l2 == L2Mode::dirty);
 }
