@@ -106,8 +106,9 @@ struct ReadCeiling {
   std::size_t bytes = 0;
 };
 
-// The read ceiling: the fastest shape of the streaming-read kernel over a buffer of 1 GiB or 8 x
-// L2, whichever is larger (so the L2 is a small part of it), shrunk to fit the free memory. The
+// The read ceiling: the fastest shape of the streaming-read kernel (each by the median of its
+// passes, as the copy) over a buffer of 1 GiB or 8 x L2, whichever is larger (so the L2 is a small
+// part of it), shrunk to fit the free memory. The
 // L2 is flushed clean before each pass (as a cold sample is): a pass that began with the last
 // pass's lines in L2, or with dirty lines to write back, would be flattered or penalised.
 ReadCeiling measure_read_ceiling(const DeviceInfo& dev, cudaStream_t stream, TimingSettings timing) {
