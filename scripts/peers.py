@@ -13,7 +13,8 @@ and peer, keyed like fa-bench's own rows (problem key / peer name). Peers:
                    fa-bench's Philox stream, so those cases are rows with status unsupported)
   softmax_matmul:  torch.softmax_matmul (torch.softmax(x) @ v)
 Timing follows fa-bench's timer: warm-up, then per sample a spin kernel holds the stream while the
-L2 flush, start event, call and stop event are queued (launch latency stays out of the sample), and
+L2 flush (the plan's mode: cold = write then read a second buffer, so the L2 is left clean; dirty
+= write only; hot = none), start event, call and stop event are queued (launch latency stays out of the sample), and
 sampling stops by the plan's rule (samples, measured time, relative standard error, time limit).
 Each output is validated against a float64 reference over sampled rows with the plan's tolerance.
 Peak memory is what the allocator held during one call (inputs and outputs included).
@@ -208,22 +209,52 @@ def sampling_done(timing, stats):
             and stats.relative_noise() <= timing["max_noise"])
 
 
-def time_call(torch, call, timing, flush_buf):
+def l2_mode(timing):
+    """A plan case's timing.l2: "hot" when it does not flush; the plan names only "dirty" (so that
+    plans of cold sweeps stayed as they were), so a flush without a name is "cold"."""
+    if not timing["flush_l2"]:
+        return "hot"
+    return timing.get("l2", "cold")
+
+
+class L2Flusher:
+    """fa-bench's L2 flush (src/run/timer.hpp). dirty: write twice the L2 (as fa-bench did before,
+    and do_bench does), which leaves the L2 full of dirty lines the timed call pays to write back.
+    cold: the same write, then a sum over a second buffer of twice the L2, which reads all of it:
+    the dirty lines are written back during the flush and the L2 holds clean lines."""
+
+    def __init__(self, torch, l2_bytes):
+        self.torch = torch
+        size = max(2 * l2_bytes, 1 << 20)
+        self.written = torch.empty(size, dtype=torch.uint8, device="cuda")
+        self.read = torch.zeros(size // 4, dtype=torch.int32, device="cuda")
+        self.total = torch.zeros((), dtype=torch.int64, device="cuda")
+        self.value = 0
+
+    def flush(self, mode):
+        if mode == "hot":
+            return
+        self.value ^= 1  # alternate the value so no write can be elided as a repeat
+        self.written.fill_(self.value)
+        if mode == "cold":
+            self.torch.sum(self.read, dim=0, out=self.total)  # into a kept tensor: nothing allocated per sample
+
+
+def time_call(torch, call, timing, flusher):
     """fa-bench's timer, in PyTorch: see the module docstring."""
     for _ in range(timing["warmup"]):
         call()
     torch.cuda.synchronize()
+    mode = l2_mode(timing)
     start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    samples, stats, t0, value = [], RunningSamples(), time.monotonic(), 0
+    samples, stats, t0 = [], RunningSamples(), time.monotonic()
     limited = False
     while not sampling_done(timing, stats):
         if time.monotonic() - t0 >= timing["max_time_s"] and stats.n > 0:
             limited = True
             break
         torch.cuda._sleep(200_000)  # ~0.1 ms of spinning: the host queues what follows meanwhile
-        if flush_buf is not None:
-            value ^= 1
-            flush_buf.fill_(value)
+        flusher.flush(mode)
         start.record()
         call()
         stop.record()
@@ -251,7 +282,7 @@ def blank_row(columns, case, peer):
     return row
 
 
-def run_peer(torch, case, peer, columns, gpu_name, ceilings, flush_buf):
+def run_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
     row = blank_row(columns, case, peer)
     row["gpu"] = gpu_name
     dtype = case["row"]["dtype"]
@@ -283,7 +314,7 @@ def run_peer(torch, case, peer, columns, gpu_name, ceilings, flush_buf):
                 row["status"], row["reason"] = "mismatch", reason
                 return row
         del out
-        samples, limited = time_call(torch, call, case["timing"], flush_buf if case["timing"]["flush_l2"] else None)
+        samples, limited = time_call(torch, call, case["timing"], flusher)
     except Unsupported as e:
         row["status"], row["reason"] = "unsupported", str(e)
         return row
@@ -357,7 +388,7 @@ def main(argv=None):
     gpu_name = torch.cuda.get_device_name(0)
     ceilings = load_ceilings(args.calibration, gpu_name)
     l2 = getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 64 << 20)
-    flush_buf = torch.empty(max(2 * l2, 1 << 20), dtype=torch.uint8, device="cuda")
+    flusher = L2Flusher(torch, l2)
     columns = plan["columns"]
     todo = [(c, p) for c in distinct_problems(plan) for p in peers_for(c["row"]["op"]) if peer_filter.search(p)]
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
@@ -366,7 +397,7 @@ def main(argv=None):
         writer.writeheader()
         f.flush()
         for i, (case, peer) in enumerate(todo, 1):
-            row = run_peer(torch, case, peer, columns, gpu_name, ceilings, flush_buf)
+            row = run_peer(torch, case, peer, columns, gpu_name, ceilings, flusher)
             writer.writerow(row)
             f.flush()  # like fa-bench: every finished row is on disk
             speed = f" {float(row['tflops']):.1f} TFLOP/s" if row["tflops"] else ""

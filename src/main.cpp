@@ -21,11 +21,13 @@ int calibrate(int device_index) {
     fmt::print(stderr, "fa-bench calibrate: {}\n", device.caps.unavailable_reason);
     return 2;
   }
-  fmt::print("calibrating {} (copy 2 x 1 GiB, cuBLAS GEMM 8192^3 per dtype)...\n", device.caps.name);
+  fmt::print("calibrating {} (copy 2 x 1 GiB, streaming read of 1 GiB or 8 x L2, cuBLAS GEMM 8192^3 per dtype)...\n",
+             device.caps.name);
   Ceilings c = measure_ceilings(device);
   const std::string path = calibration_path();
   save_ceilings(path, c);
   fmt::print("copy (read + write): {:.0f} GB/s\n", c.copy_gbps);
+  fmt::print("read (streaming): {:.0f} GB/s ({})\n", c.read_gbps, c.read_kernel);
   for (const auto& [t, v] : c.gemm_tflops) fmt::print("GEMM {}: {:.1f} TFLOP/s\n", to_string(t), v);
   fmt::print("saved to {}\n", path);
   return 0;
@@ -55,7 +57,7 @@ int main(int argc, char** argv) {
   app.add_option("--format", opt.format, "console output after the run")->check(CLI::IsMember({"table", "markdown"}));
 
   auto* list_cmd = app.add_subcommand("list", "list every variant with its dtypes, head dims, parameters and constraints");
-  auto* cal_cmd = app.add_subcommand("calibrate", "measure copy bandwidth and cuBLAS GEMM rates; store them for %-of-peak");
+  auto* cal_cmd = app.add_subcommand("calibrate", "measure copy and read bandwidth and cuBLAS GEMM rates; store them for %-of-peak");
   int cal_device = 0;
   cal_cmd->add_option("--device", cal_device, "CUDA device index")->check(CLI::NonNegativeNumber);
   MergeOptions merge_opt;

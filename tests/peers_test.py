@@ -103,6 +103,56 @@ with tempfile.TemporaryDirectory() as tmp:
     with open(calibration, "w") as f:
         json.dump({"GPU": {"copy_gbps": 3000}}, f)
     check(peers.load_ceilings(calibration, "GPU") == {"copy_gbps": 3000}, "a calibration gives this GPU's ceilings")
+    with open(calibration, "w") as f:
+        json.dump({"GPU": {"copy_gbps": 3000, "read_gbps": 3200}}, f)
+    check(peers.load_ceilings(calibration, "GPU") == {"copy_gbps": 3000, "read_gbps": 3200},
+          "a calibration with the read ceiling loads too")
+
+    # The L2 mode of each case comes from the plan: cold (the default), dirty and hot, each
+    # flushed as fa-bench does (a fake torch records the operations).
+    l2_config = os.path.join(tmp, "l2.json")
+    with open(l2_config, "w") as f:
+        json.dump({"name": "l2", "experiments": [
+            {"op": "softmax", "variants": ["softmax.fused"], "rows": r, "cols": 7, "timing": timing}
+            for r, timing in ((1, {}), (2, {"l2": "dirty"}), (3, {"l2": "hot"}))]}, f)
+    l2_plan = json.loads(subprocess.run([binary, "plan", "--config", l2_config], check=True,
+                                        capture_output=True, text=True).stdout)
+    modes = [peers.l2_mode(c["timing"]) for c in l2_plan["cases"]]
+    check(modes == ["cold", "dirty", "hot"], f"L2 modes from the plan: {modes}")
+
+    class FakeTensor:
+        def __init__(self, log, name):
+            self.log, self.name = log, name
+
+        def fill_(self, value):
+            self.log.append(("fill", self.name, value))
+
+    class FakeTorch:
+        uint8, int32, int64 = "uint8", "int32", "int64"
+
+        def __init__(self):
+            self.log, self.sizes = [], {}
+
+        def empty(self, size, dtype, device):
+            self.sizes["written"] = size
+            return FakeTensor(self.log, "written")
+
+        def zeros(self, size, dtype, device):
+            if size == ():
+                return FakeTensor(self.log, "total")
+            self.sizes["read"] = size * 4
+            return FakeTensor(self.log, "read")
+
+        def sum(self, tensor, dim, out):
+            self.log.append(("sum", tensor.name, out.name))
+
+    fake = FakeTorch()
+    flusher = peers.L2Flusher(fake, 50 << 20)
+    check(fake.sizes == {"written": 100 << 20, "read": 100 << 20}, f"both buffers twice the L2: {fake.sizes}")
+    for mode in ("cold", "dirty", "hot"):
+        flusher.flush(mode)
+    check(fake.log == [("fill", "written", 1), ("sum", "read", "total"), ("fill", "written", 0)],
+          f"cold writes then reads the other buffer, dirty only writes, hot does nothing: {fake.log}")
 
 print("peers_test:", "FAILED" if failures else "passed")
 sys.exit(1 if failures else 0)

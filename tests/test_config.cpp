@@ -1,6 +1,8 @@
 // Config parsing: every error names its JSON path and what was expected.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+
 #include "config/plan.hpp"
 #include "core/variant.hpp"
 #include "helpers.hpp"
@@ -44,17 +46,32 @@ TEST_CASE("a valid file parses with settings inherited and overridden", "[config
   const Experiment& soft = p.experiments[0];
   CHECK(soft.op == OpKind::softmax);
   CHECK(soft.timing.min_samples == 3);
-  CHECK_FALSE(soft.timing.flush_l2);
+  CHECK(soft.timing.l2 == L2Mode::hot);
   CHECK(soft.validation.max_rows == 10);
   CHECK(soft.validation.tolerance.at(DType::bf16) == Approx(0.02));
   CHECK(soft.validation.tolerance.at(DType::fp32) == Approx(1e-4));
   const Experiment& attn = p.experiments[1];
   CHECK(attn.name == "attn");
   CHECK(attn.timing.min_samples == 7);
-  CHECK_FALSE(attn.timing.flush_l2);  // inherited from the file level
+  CHECK(attn.timing.l2 == L2Mode::hot);  // inherited from the file level
   REQUIRE(attn.variants.size() == 1);
   CHECK(attn.variants[0].params.at("block_m") == std::vector<std::int64_t>{16, 32});
   REQUIRE(attn.zip.size() == 1);
+}
+
+TEST_CASE("timing.l2 is cold by default, or dirty, or hot, per file or per experiment", "[config]") {
+  auto modes = [](const std::string& top, const std::string& own) {
+    const Plan p = parse(R"({)" + top + R"("experiments": [
+      {"op": "softmax", "variants": "all", "rows": 1, "cols": 1)" + own + R"(},
+      {"op": "softmax", "variants": "all", "rows": 2, "cols": 1}]})");
+    return std::pair{p.experiments[0].timing.l2, p.experiments[1].timing.l2};
+  };
+  CHECK(modes("", "") == std::pair{L2Mode::cold, L2Mode::cold});
+  CHECK(modes(R"("timing": {"l2": "dirty"},)", "") == std::pair{L2Mode::dirty, L2Mode::dirty});
+  CHECK(modes(R"("timing": {"l2": "hot"},)", R"(, "timing": {"l2": "cold"})") == std::pair{L2Mode::cold, L2Mode::hot});
+  CHECK(modes("", R"(, "timing": {"l2": "dirty"})") == std::pair{L2Mode::dirty, L2Mode::cold});
+  for (L2Mode m : {L2Mode::cold, L2Mode::dirty, L2Mode::hot}) CHECK(parse_l2_mode(to_string(m)) == m);
+  CHECK_FALSE(parse_l2_mode("warm"));
 }
 
 TEST_CASE("errors name the JSON path and what was expected", "[config]") {
@@ -120,7 +137,11 @@ TEST_CASE("zip, timing, validation and syntax errors", "[config]") {
                     "zip": [["seq_len", "heads"]]}]})") ==
         R"(experiments[0].zip[0][1]: "heads" is not an axis of this experiment)");
   CHECK(error_of(R"({"timing": {"l2": "warm"}, "experiments": [{"op": "softmax", "variants": "all", "rows": 1, "cols": 1}]})") ==
-        R"(timing.l2: "warm" is not one of cold, hot)");
+        R"(timing.l2: "warm" is not one of cold, dirty, hot)");
+  CHECK(error_of(R"({"experiments": [{"op": "softmax", "variants": "all", "rows": 1, "cols": 1, "timing": {"l2": "Cold"}}]})") ==
+        R"(experiments[0].timing.l2: "Cold" is not one of cold, dirty, hot)");
+  CHECK(error_of(R"({"timing": {"l2": true}, "experiments": [{"op": "softmax", "variants": "all", "rows": 1, "cols": 1}]})")
+            .rfind("timing.l2: expected a string", 0) == 0);
   CHECK(error_of(R"({"timing": {"min_sample": 3}, "experiments": [{"op": "softmax", "variants": "all", "rows": 1, "cols": 1}]})")
             .rfind("timing.min_sample: unknown key", 0) == 0);
   CHECK(error_of(R"({"validation": {"tolerance": {"fp8": 1}}, "experiments": [{"op": "softmax", "variants": "all", "rows": 1, "cols": 1}]})")
@@ -143,8 +164,16 @@ TEST_CASE("softmax_matmul takes the seed's d1, d2, d3", "[config]") {
 }
 
 TEST_CASE("every shipped config parses", "[config]") {
-  for (const char* name : {"default.json", "softmax.json", "softmax_matmul.json", "cuhk.json"}) {
-    INFO(name);
-    CHECK_NOTHROW(load_plan_file(std::string(FABENCH_SOURCE_DIR) + "/configs/" + name, registry()));
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(FABENCH_SOURCE_DIR) + "/configs")) {
+    if (entry.path().extension() != ".json") continue;
+    INFO(entry.path().string());
+    CHECK_NOTHROW(load_plan_file(entry.path().string(), registry()));
+    ++count;
   }
+  CHECK(count >= 9);
+  // The pair that compares the L2 modes times the same cases, one cold and one dirty.
+  const std::string configs = std::string(FABENCH_SOURCE_DIR) + "/configs/";
+  CHECK(load_plan_file(configs + "l2_cold.json", registry()).experiments.at(0).timing.l2 == L2Mode::cold);
+  CHECK(load_plan_file(configs + "l2_dirty.json", registry()).experiments.at(0).timing.l2 == L2Mode::dirty);
 }

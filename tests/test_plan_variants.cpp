@@ -80,6 +80,28 @@ TEST_CASE("plan JSON lists the sweep's cases with their keys, rows, model and se
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("plan JSON keeps flush_l2 and names the L2 mode only when it is dirty", "[plan]") {
+  const std::string dir = (std::filesystem::temp_directory_path() / "fabench_test_plan_l2").string();
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string config = dir + "/sweep.json";
+  std::ofstream(config) << R"({"experiments": [
+      {"op": "softmax", "variants": ["softmax.fused"], "rows": 1, "cols": 7},
+      {"op": "softmax", "variants": ["softmax.fused"], "rows": 2, "cols": 7, "timing": {"l2": "dirty"}},
+      {"op": "softmax", "variants": ["softmax.fused"], "rows": 3, "cols": 7, "timing": {"l2": "hot"}}
+    ]})";
+  const auto cases = nlohmann::json::parse(plan_json(config, "", test::registry())).at("cases");
+  REQUIRE(cases.size() == 3);
+  const nlohmann::json cold = cases[0].at("timing"), dirty = cases[1].at("timing"), hot = cases[2].at("timing");
+  CHECK(cold.at("flush_l2") == true);
+  CHECK_FALSE(cold.contains("l2"));
+  CHECK(dirty.at("flush_l2") == true);
+  CHECK(dirty.at("l2") == "dirty");
+  CHECK(hot.at("flush_l2") == false);
+  CHECK_FALSE(hot.contains("l2"));
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("attn.fa2_mma runs the compiled tiles of fp16, bf16, tf32 and fp32 and says why it skips", "[variants]") {
   const Variant& v = variant("attn.fa2_mma");
   const DeviceCaps caps = hopper();

@@ -43,6 +43,15 @@ std::string plan_json(const std::string& config_path, const std::string& filter,
     for (const auto& [name, value] : ec.c.params) params[name] = value;
     const TimingSettings& t = ec.experiment->timing;
     const ValidationSettings& v = ec.experiment->validation;
+    // "flush_l2" as before (cold and dirty both flush), so plans of cold or hot sweeps stay as
+    // they were; "l2" only for the write-only flush, which peers.py must tell apart from cold.
+    ordered_json timing = {{"warmup", t.warmup},
+                           {"min_samples", t.min_samples},
+                           {"min_time_s", t.min_time_s},
+                           {"max_noise", t.max_noise},
+                           {"max_time_s", t.max_time_s},
+                           {"flush_l2", t.l2 != L2Mode::hot}};
+    if (t.l2 == L2Mode::dirty) timing["l2"] = to_string(t.l2);
     cases.push_back({{"key", ec.c.key()},
                      {"problem_key", ec.c.problem.key()},
                      {"experiment", ec.c.experiment},
@@ -52,13 +61,7 @@ std::string plan_json(const std::string& config_path, const std::string& filter,
                      {"seed", ec.c.problem.seed},
                      {"flops", op.flops(ec.c.problem)},
                      {"bytes", op.bytes(ec.c.problem)},
-                     {"timing",
-                      {{"warmup", t.warmup},
-                       {"min_samples", t.min_samples},
-                       {"min_time_s", t.min_time_s},
-                       {"max_noise", t.max_noise},
-                       {"max_time_s", t.max_time_s},
-                       {"flush_l2", t.flush_l2}}},
+                     {"timing", timing},
                      {"validation",
                       {{"enabled", v.enabled},
                        {"max_rows", v.max_rows},

@@ -94,8 +94,9 @@ void parse_timing(const Node& n, TimingSettings& t) {
   if (n.j.contains("max_time_s")) t.max_time_s = n.key("max_time_s").number(0.001, 86400);
   if (n.j.contains("l2")) {
     auto mode = n.key("l2").string();
-    if (mode != "cold" && mode != "hot") n.key("l2").fail(fmt::format("\"{}\" is not one of cold, hot", mode));
-    t.flush_l2 = mode == "cold";
+    auto parsed = parse_l2_mode(mode);
+    if (!parsed) n.key("l2").fail(fmt::format("\"{}\" is not one of cold, dirty, hot", mode));
+    t.l2 = *parsed;
   }
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/l2_mode.hpp"
 #include "core/problem.hpp"
 #include "core/settings.hpp"
 

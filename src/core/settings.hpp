@@ -3,6 +3,7 @@
 #include <map>
 
 #include "core/dtype.hpp"
+#include "core/l2_mode.hpp"
 
 namespace fabench {
 
@@ -12,7 +13,7 @@ struct TimingSettings {
   double min_time_s = 0.1;    // keep sampling until this much kernel time has been measured
   double max_noise = 0.005;   // ... and the relative standard deviation is at most this
   double max_time_s = 10.0;   // per-case limit on time spent sampling
-  bool flush_l2 = true;       // "cold" (default): L2 flushed before every sample; "hot": not
+  L2Mode l2 = L2Mode::cold;   // what the L2 holds when a sample starts (core/l2_mode.hpp)
 };
 
 struct ValidationSettings {

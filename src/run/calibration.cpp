@@ -12,6 +12,7 @@
 
 #include "config/plan.hpp"
 #include "kernels/common/copy.h"
+#include "kernels/common/stream_read.h"
 #include "run/cublas.hpp"
 #include "run/timer.hpp"
 
@@ -38,6 +39,7 @@ std::optional<Ceilings> load_ceilings(const std::string& path, const std::string
   Ceilings c;
   c.device = device;
   c.copy_gbps = e.value("copy_gbps", 0.0);
+  c.read_gbps = e.value("read_gbps", 0.0);
   c.measured_at = e.value("measured_at", "");
   if (e.contains("gemm_tflops"))
     for (const auto& item : e.at("gemm_tflops").items())
@@ -57,6 +59,7 @@ void save_ceilings(const std::string& path, const Ceilings& c) {
   }
   nlohmann::json e;
   e["copy_gbps"] = c.copy_gbps;
+  e["read_gbps"] = c.read_gbps;
   e["measured_at"] = c.measured_at;
   for (const auto& [t, v] : c.gemm_tflops) e["gemm_tflops"][std::string(to_string(t))] = v;
   j[c.device] = e;
@@ -97,6 +100,45 @@ double gemm_tflops(DType t, cudaStream_t stream, const TimingSettings& timing) {
   return 2.0 * n * static_cast<double>(n) * n / (s.median_ms * 1e-3) / 1e12;
 }
 
+struct ReadCeiling {
+  double gbps = 0;
+  StreamReadShape shape{0, 0};
+  std::size_t bytes = 0;
+};
+
+// The read ceiling: the fastest shape of the streaming-read kernel (each by the median of its
+// passes, as the copy) over a buffer of 1 GiB or 8 x L2, whichever is larger (so the L2 is a small
+// part of it), shrunk to fit the free memory. The
+// L2 is flushed clean before each pass (as a cold sample is): a pass that began with the last
+// pass's lines in L2, or with dirty lines to write back, would be flattered or penalised.
+ReadCeiling measure_read_ceiling(const DeviceInfo& dev, cudaStream_t stream, TimingSettings timing) {
+  L2Flusher flusher(dev.l2_bytes);
+  timing.l2 = L2Mode::cold;
+  std::size_t free_bytes = 0, total_bytes = 0;
+  cuda_check(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
+  const std::size_t wanted = std::max<std::size_t>(std::size_t{1} << 30, 8 * dev.l2_bytes);
+  const std::size_t bytes = std::min(wanted, free_bytes / 10 * 8) / 16 * 16;  // leave a fifth for the runtime
+  DeviceBuffer data(bytes), checksum(sizeof(unsigned long long));
+  cuda_check(cudaMemset(data.get(), 0x3c, bytes), "memset");
+  ReadCeiling best;
+  best.bytes = bytes;
+  for (StreamReadShape shape : stream_read_shapes()) {
+    TimingStats s = time_on_gpu(
+        [&](cudaStream_t st) {
+          cuda_check(stream_read_launch(data.get(), bytes, static_cast<unsigned long long*>(checksum.get()),
+                                        kChecksumNever, shape, dev.caps.sm_count, st),
+                     "stream read");
+        },
+        stream, &flusher, timing);
+    const double gbps = static_cast<double>(bytes) / (s.median_ms * 1e-3) / 1e9;
+    if (gbps > best.gbps) {
+      best.gbps = gbps;
+      best.shape = shape;
+    }
+  }
+  return best;
+}
+
 }  // namespace
 
 Ceilings measure_ceilings(const DeviceInfo& dev) {
@@ -124,6 +166,10 @@ Ceilings measure_ceilings(const DeviceInfo& dev) {
         stream.get(), nullptr, timing);
     c.copy_gbps = 2.0 * static_cast<double>(bytes) / (std::min(kernel.median_ms, driver.median_ms) * 1e-3) / 1e9;
   }
+  const ReadCeiling read = measure_read_ceiling(dev, stream.get(), timing);
+  c.read_gbps = read.gbps;
+  c.read_kernel = fmt::format("{} loads x {} threads over {:.2f} GiB", read.shape.loads_in_flight,
+                              read.shape.threads, static_cast<double>(read.bytes) / (1 << 30));
   timing.min_samples = 10;
   timing.min_time_s = 0.2;
   for (DType t : {DType::fp32, DType::tf32, DType::fp16, DType::bf16}) c.gemm_tflops[t] = gemm_tflops(t, stream.get(), timing);

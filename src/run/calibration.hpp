@@ -13,7 +13,10 @@ namespace fabench {
 struct Ceilings {
   std::string device;
   double copy_gbps = 0;                     // device-to-device copy, bytes read + written per second
-  double read_gbps = 0;                     // streaming read, bytes read per second; 0: not measured
+  // Streaming read, bytes read per second: the ceiling of read-mostly ops (decode), above the
+  // copy's since no writes share the memory bus. 0 when not measured (a file from before it).
+  double read_gbps = 0;
+  std::string read_kernel;                  // the read's fastest kernel shape, printed, not saved
   std::map<DType, double> gemm_tflops;      // cuBLAS GEMM per dtype (tf32 = fp32 with TF32 math)
   std::string measured_at;                  // ISO time
 };
@@ -23,7 +26,7 @@ std::string calibration_path();
 std::optional<Ceilings> load_ceilings(const std::string& path, const std::string& device);
 void save_ceilings(const std::string& path, const Ceilings& c);  // keeps other devices' entries
 
-// Runs the copy and GEMM measurements on the current device. Throws CudaError / std::runtime_error.
+// Runs the copy, read and GEMM measurements on the current device. Throws CudaError / std::runtime_error.
 Ceilings measure_ceilings(const DeviceInfo& dev);
 
 }  // namespace fabench

@@ -177,7 +177,7 @@ void Runner::run_gpu(const Variant& v, const ExpandedCase& ec, Result& r) {
                  "read outputs");
   record_validation(p, in.host, ec.experiment->validation, r);
   const TimingSettings& ts = ec.experiment->timing;
-  record_timing(time_on_gpu(launch, stream, ts.flush_l2 ? flusher_.get() : nullptr, ts), ts, r);
+  record_timing(time_on_gpu(launch, stream, flusher_.get(), ts), ts, r);
 }
 
 void Runner::run_cpu(const Variant& v, const ExpandedCase& ec, Result& r) {

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "kernels/common/blocking.h"
+#include "kernels/common/stream_read.h"
 
 namespace fabench {
 
@@ -61,11 +62,29 @@ SamplingVerdict sampling_verdict(const TimingSettings& t, const std::vector<doub
   return sampling_verdict(t, running(s), wall_s);
 }
 
-L2Flusher::L2Flusher(std::size_t l2_bytes) : scratch_(std::max<std::size_t>(2 * l2_bytes, 1 << 20)) {}
+namespace {
+std::size_t flush_bytes(std::size_t l2_bytes) { return std::max<std::size_t>(2 * l2_bytes, 1 << 20); }
+}  // namespace
 
-void L2Flusher::flush(cudaStream_t s) {
+L2Flusher::L2Flusher(std::size_t l2_bytes)
+    : written_(flush_bytes(l2_bytes)), read_(flush_bytes(l2_bytes)), checksum_(sizeof(unsigned long long)) {
+  int device = 0;
+  cuda_check(cudaGetDevice(&device), "cudaGetDevice");
+  cuda_check(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device), "SM count");
+  // Allocated here, not on first use: cudaMalloc inside the sampling loop could wait for the
+  // stream the timer holds.
+  cuda_check(cudaMemset(read_.get(), 0, read_.bytes()), "L2 flush read buffer");
+  cuda_check(cudaDeviceSynchronize(), "L2 flush read buffer");
+}
+
+void L2Flusher::flush(L2Mode mode, cudaStream_t s) {
+  if (mode == L2Mode::hot) return;
   value_ ^= 1;  // alternate the value so no write can be elided as a repeat
-  cuda_check(cudaMemsetAsync(scratch_.get(), value_, scratch_.bytes(), s), "L2 flush");
+  cuda_check(cudaMemsetAsync(written_.get(), value_, written_.bytes(), s), "L2 flush");
+  if (mode == L2Mode::dirty) return;
+  cuda_check(stream_read_launch(read_.get(), read_.bytes(), static_cast<unsigned long long*>(checksum_.get()),
+                                kChecksumNever, kFlushReadShape, sm_count_, s),
+             "L2 flush read pass");
 }
 
 namespace {
@@ -116,7 +135,7 @@ TimingStats time_on_gpu(const std::function<void(cudaStream_t)>& launch, cudaStr
     // the GPU's work, not the host's launch latency.
     *flag = 0;
     launch_blocking_kernel(flag_device, kBlockingTimeoutNs, stream);
-    if (flusher) flusher->flush(stream);
+    if (flusher) flusher->flush(t.l2, stream);
     cuda_check(cudaEventRecord(ev.start, stream), "cudaEventRecord");
     launch(stream);
     cuda_check(cudaEventRecord(ev.stop, stream), "cudaEventRecord");

@@ -1,6 +1,6 @@
 #pragma once
 // Timing the way nvbench does: events on a dedicated stream, warm-up, L2 flushed before each
-// sample (cold) unless asked otherwise (hot), and a stopping rule.
+// sample and left clean (cold) unless asked otherwise (dirty, hot), and a stopping rule.
 #include <cuda_runtime_api.h>
 
 #include <functional>
@@ -33,18 +33,36 @@ enum class SamplingVerdict { more, done, time_limit };
 SamplingVerdict sampling_verdict(const TimingSettings& t, const RunningSamples& samples_ms, double wall_s);
 SamplingVerdict sampling_verdict(const TimingSettings& t, const std::vector<double>& samples_ms, double wall_s);
 
-// Writes a buffer of twice the L2 size between samples so every sample starts cold.
+// Empties the L2 of the measured kernel's data between samples (timing.l2):
+//  dirty: writes a buffer of twice the L2 size (nvbench's and triton do_bench's flush). The L2 is
+//         left full of that buffer's dirty lines, which the measured kernel then pays to write
+//         back as it evicts them: on an H200 a 32 MB read took 20.1 us after it, 17.2 us after a
+//         clean flush, with 13.4 MB written back.
+//  cold:  the same write, then a read pass over a second buffer of twice the L2 size, which
+//         evicts the dirty lines (their write-back lands here, before the timed sample) and leaves
+//         the L2 holding clean lines that cost nothing to drop.
+//  hot:   nothing.
+// Why a read pass rather than PTX discard.global.L2 over the written lines (cheaper: no memory
+// traffic): a discarded line is one the L2 drops without writing back only if the hardware
+// implements it so; the PTX manual promises just indeterminate data. A read pass relies on
+// nothing but the L2 replacing lines it must make room for, the same assumption the write pass
+// already makes, and the GPU tests prove it reads every byte. It costs about 2 x L2 / bandwidth
+// (25 us on an H200) outside the timed region. Cold keeps the write pass first so that cold and
+// dirty differ only in the dirty lines, not in what was evicted.
 class L2Flusher {
  public:
-  explicit L2Flusher(std::size_t l2_bytes);
-  void flush(cudaStream_t s);
+  explicit L2Flusher(std::size_t l2_bytes);  // allocates both buffers on the current device
+  void flush(L2Mode mode, cudaStream_t s);
+  std::size_t read_pass_bytes() const { return read_.bytes(); }
 
  private:
-  DeviceBuffer scratch_;
+  DeviceBuffer written_, read_, checksum_;
+  int sm_count_ = 0;
   int value_ = 0;
 };
 
-// Times launch(stream) under the settings; `flusher` may be null (hot). Throws CudaError.
+// Times launch(stream) under the settings, flushing by `flusher` as t.l2 says before each
+// sample; `flusher` may be null (never flushed). Throws CudaError.
 TimingStats time_on_gpu(const std::function<void(cudaStream_t)>& launch, cudaStream_t stream, L2Flusher* flusher,
                         const TimingSettings& t);
 
