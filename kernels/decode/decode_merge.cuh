@@ -55,13 +55,10 @@ __device__ __forceinline__ int query_row(const DecodeArgs& a, const SplitShape& 
   return (static_cast<int>(rows.b) * static_cast<int>(a.heads) + head) * q_len + row % q_len;
 }
 
-// Floats after the weights that hold the rows' log-sum-exps, keeping what follows 16-byte aligned.
-template <int ROWS>
-constexpr int kLseSlots = (ROWS + 3) / 4 * 4;
-
-// Shared memory finish_split needs for its last-block merge.
+// Dynamic shared memory finish_split reuses for its last-block merge: the splits' weights per row,
+// then a float4 per thread.
 template <int ROWS, int THREADS>
-constexpr int kCombineSmemBytes = (ROWS * kMaxSplits + kLseSlots<ROWS>) * 4 + THREADS * 16;
+constexpr int kCombineSmemBytes = ROWS * kMaxSplits * 4 + THREADS * 16;
 
 // smem holds group_o [GROUPS][ROWS][D], then group_m and group_l [GROUPS][ROWS] (log2-domain max
 // and sum of each group), written and synchronised by the caller; it is reused afterwards, so it
@@ -70,34 +67,53 @@ template <class T, int D, int ROWS, int GROUPS, int THREADS>
 __device__ __forceinline__ void finish_split(unsigned char* smem, const DecodeArgs& a, const SplitShape& shape,
                                              const BlockRows& rows, int split, int unit, float* part_o,
                                              float* part_lse) {
+  static_assert(ROWS <= THREADS && D % 4 == 0, "a thread per row, then per 4-element vector");
+  constexpr int kVectors = D / 4;
   const float* group_o = reinterpret_cast<const float*>(smem);
   const float* group_m = group_o + GROUPS * ROWS * D;
   const float* group_l = group_m + GROUPS * ROWS;
-  for (int idx = threadIdx.x; idx < ROWS * D; idx += THREADS) {
-    const int r = idx / D, c = idx % D;
-    const int out = query_row(a, shape, rows, rows.first_row + r);
-    if (out < 0) continue;
+  __shared__ int out_rows[ROWS];
+  __shared__ float group_weight[GROUPS][ROWS];  // exp2(m_g - max) / sum: the groups' shares of a row
+  __shared__ float row_lse2[ROWS];
+  const int valid_rows = min(ROWS, shape.rows_per_group - rows.first_row);  // rows past the group come last
+
+  // A thread per row: the groups' weights and the row's log-sum-exp (log2 domain).
+  if (threadIdx.x < valid_rows) {
+    const int r = threadIdx.x;
+    out_rows[r] = query_row(a, shape, rows, rows.first_row + r);
     float row_max = -INFINITY;
 #pragma unroll
     for (int g = 0; g < GROUPS; ++g) row_max = fmaxf(row_max, group_m[g * ROWS + r]);
-    float sum = 0.0f, acc = 0.0f;
-    if (row_max != -INFINITY) {
+    float w[GROUPS], sum = 0.0f;
 #pragma unroll
-      for (int g = 0; g < GROUPS; ++g) {
-        const float w = exp2f(group_m[g * ROWS + r] - row_max);  // 0 for an empty group
-        sum += group_l[g * ROWS + r] * w;
-        acc += group_o[(g * ROWS + r) * D + c] * w;
-      }
+    for (int g = 0; g < GROUPS; ++g) {
+      w[g] = row_max == -INFINITY ? 0.0f : exp2f(group_m[g * ROWS + r] - row_max);  // 0 for an empty group
+      sum += group_l[g * ROWS + r] * w[g];
     }
-    const float value = sum > 0.0f ? acc / sum : 0.0f;
-    const float lse2 = sum > 0.0f ? row_max + log2f(sum) : -INFINITY;
+#pragma unroll
+    for (int g = 0; g < GROUPS; ++g) group_weight[g][r] = sum > 0.0f ? w[g] / sum : 0.0f;
+    row_lse2[r] = sum > 0.0f ? row_max + log2f(sum) : -INFINITY;
+  }
+  __syncthreads();
+  // A thread per 4 elements of a row: the normalised output, or this split's partial.
+  for (int idx = threadIdx.x; idx < valid_rows * kVectors; idx += THREADS) {
+    const int r = idx / kVectors, vec = idx % kVectors, out = out_rows[r];
+    float4 acc = make_float4(0, 0, 0, 0);
+#pragma unroll
+    for (int g = 0; g < GROUPS; ++g) {
+      const float w = group_weight[g][r];
+      const float4 x = reinterpret_cast<const float4*>(group_o + (g * ROWS + r) * D)[vec];
+      acc = make_float4(fmaf(w, x.x, acc.x), fmaf(w, x.y, acc.y), fmaf(w, x.z, acc.z), fmaf(w, x.w, acc.w));
+    }
     if (shape.splits == 1) {
-      static_cast<T*>(a.o)[static_cast<std::int64_t>(out) * D + c] = from_float<T>(value);
-      if (c == 0) a.lse[out] = lse2 * kLn2;
+      T* dst = static_cast<T*>(a.o) + static_cast<std::int64_t>(out) * D + vec * 4;
+      dst[0] = from_float<T>(acc.x), dst[1] = from_float<T>(acc.y), dst[2] = from_float<T>(acc.z);
+      dst[3] = from_float<T>(acc.w);
+      if (vec == 0) a.lse[out] = row_lse2[r] * kLn2;
     } else {
       const std::int64_t slot = static_cast<std::int64_t>(out) * shape.splits + split;
-      part_o[slot * D + c] = value;
-      if (c == 0) part_lse[slot] = lse2;
+      reinterpret_cast<float4*>(part_o + slot * D)[vec] = acc;
+      if (vec == 0) part_lse[slot] = row_lse2[r];
     }
   }
   if (shape.splits == 1) return;
@@ -111,17 +127,14 @@ __device__ __forceinline__ void finish_split(unsigned char* smem, const DecodeAr
   __syncthreads();
   if (!merges) return;
   __threadfence();  // and every other split's partials are seen after the count that said so
-  float* weight = reinterpret_cast<float*>(smem);  // [ROWS][kMaxSplits], then the rows' lse
-  float* row_lse2 = weight + ROWS * kMaxSplits;     // then 16-byte aligned partial sums
-  for (int idx = threadIdx.x; idx < ROWS * shape.splits; idx += THREADS) {
+  float* weight = reinterpret_cast<float*>(smem);  // [ROWS][kMaxSplits], the group states no longer needed
+  for (int idx = threadIdx.x; idx < valid_rows * shape.splits; idx += THREADS) {
     const int r = idx / shape.splits, s = idx % shape.splits;
-    const int out = query_row(a, shape, rows, rows.first_row + r);
-    weight[r * kMaxSplits + s] =
-        out >= 0 ? __ldcg(part_lse + static_cast<std::int64_t>(out) * shape.splits + s) : -INFINITY;
+    weight[r * kMaxSplits + s] = __ldcg(part_lse + static_cast<std::int64_t>(out_rows[r]) * shape.splits + s);
   }
   __syncthreads();
   const int lane = threadIdx.x % 32;
-  for (int r = threadIdx.x / 32; r < ROWS; r += THREADS / 32) {
+  for (int r = threadIdx.x / 32; r < valid_rows; r += THREADS / 32) {
     float row_max = -INFINITY;
     for (int s = lane; s < shape.splits; s += 32) row_max = fmaxf(row_max, weight[r * kMaxSplits + s]);
     row_max = warp_max(row_max);
@@ -129,47 +142,53 @@ __device__ __forceinline__ void finish_split(unsigned char* smem, const DecodeAr
     if (row_max != -INFINITY)
       for (int s = lane; s < shape.splits; s += 32) sum += exp2f(weight[r * kMaxSplits + s] - row_max);
     sum = warp_sum(sum);
-    if (lane == 0) row_lse2[r] = sum > 0.0f ? row_max + log2f(sum) : -INFINITY;
+    const float lse2 = sum > 0.0f ? row_max + log2f(sum) : -INFINITY;
+    for (int s = lane; s < shape.splits; s += 32)
+      weight[r * kMaxSplits + s] = lse2 == -INFINITY ? 0.0f : exp2f(weight[r * kMaxSplits + s] - lse2);
+    if (lane == 0) row_lse2[r] = lse2;
   }
   __syncthreads();
-  for (int idx = threadIdx.x; idx < ROWS * shape.splits; idx += THREADS) {
-    const int r = idx / shape.splits, s = idx % shape.splits;
-    weight[r * kMaxSplits + s] = row_lse2[r] == -INFINITY ? 0.0f : exp2f(weight[r * kMaxSplits + s] - row_lse2[r]);
-  }
-  __syncthreads();
-  // The weighted sums are latency-bound (a few kilobytes per row from L2): every valid row's
-  // 4-element vectors at once, a thread per (row, vector, share of the splits), eight independent
-  // loads in flight per thread, the shares added through shared memory.
-  constexpr int kVectors = D / 4;
-  const int valid_rows = min(ROWS, shape.rows_per_group - rows.first_row);
+  // The weighted sums read a few kilobytes per row from L2 and are latency-bound: a thread per
+  // (row, 4-element vector, share of the splits), kBatch loads issued before any is used, the
+  // shares added through shared memory.
+  constexpr int kBatch = 8;
   const int items = valid_rows * kVectors;
   int parts = 1;
-  while (items * parts * 2 <= THREADS && parts * 2 <= shape.splits) parts *= 2;
-  float4* part_sums = reinterpret_cast<float4*>(row_lse2 + kLseSlots<ROWS>);  // [parts][items]
-  for (int first_item = 0; first_item < items; first_item += THREADS / parts) {
-    const int item = first_item + static_cast<int>(threadIdx.x) % (THREADS / parts);
-    const int part = static_cast<int>(threadIdx.x) / (THREADS / parts);
+  while (items * parts * 2 <= THREADS && parts * kBatch < shape.splits) parts *= 2;
+  float4* part_sums = reinterpret_cast<float4*>(weight + ROWS * kMaxSplits);  // [THREADS]
+  const int per_pass = THREADS / parts;
+  for (int first_item = 0; first_item < items; first_item += per_pass) {
+    const int item = first_item + static_cast<int>(threadIdx.x) % per_pass;
+    const int part = static_cast<int>(threadIdx.x) / per_pass;
     const int r = item / kVectors, vec = item % kVectors;
     float4 acc = make_float4(0, 0, 0, 0);
     if (item < items) {
-      const int out = query_row(a, shape, rows, rows.first_row + r);
       const float4* partials =
-          reinterpret_cast<const float4*>(part_o + static_cast<std::int64_t>(out) * shape.splits * D) + vec;
-#pragma unroll 8
-      for (int s = part; s < shape.splits; s += parts) {
-        const float w = weight[r * kMaxSplits + s];
-        const float4 x = __ldcg(partials + s * kVectors);
-        acc = make_float4(fmaf(w, x.x, acc.x), fmaf(w, x.y, acc.y), fmaf(w, x.z, acc.z), fmaf(w, x.w, acc.w));
+          reinterpret_cast<const float4*>(part_o + static_cast<std::int64_t>(out_rows[r]) * shape.splits * D) + vec;
+      for (int s0 = part; s0 < shape.splits; s0 += parts * kBatch) {
+        float4 x[kBatch];
+        float w[kBatch];
+#pragma unroll
+        for (int k = 0; k < kBatch; ++k) {
+          const int s = s0 + k * parts;
+          const bool inside = s < shape.splits;
+          x[k] = inside ? __ldcg(partials + s * kVectors) : make_float4(0, 0, 0, 0);
+          w[k] = inside ? weight[r * kMaxSplits + s] : 0.0f;
+        }
+#pragma unroll
+        for (int k = 0; k < kBatch; ++k)
+          acc = make_float4(fmaf(w[k], x[k].x, acc.x), fmaf(w[k], x[k].y, acc.y), fmaf(w[k], x[k].z, acc.z),
+                            fmaf(w[k], x[k].w, acc.w));
       }
     }
     part_sums[threadIdx.x] = acc;
     __syncthreads();
     if (part == 0 && item < items) {
       for (int p = 1; p < parts; ++p) {
-        const float4 x = part_sums[p * (THREADS / parts) + threadIdx.x];
+        const float4 x = part_sums[p * per_pass + threadIdx.x];
         acc.x += x.x, acc.y += x.y, acc.z += x.z, acc.w += x.w;
       }
-      const int out = query_row(a, shape, rows, rows.first_row + r);
+      const int out = out_rows[r];
       T* dst = static_cast<T*>(a.o) + static_cast<std::int64_t>(out) * D + vec * 4;
       dst[0] = from_float<T>(acc.x), dst[1] = from_float<T>(acc.y), dst[2] = from_float<T>(acc.z);
       dst[3] = from_float<T>(acc.w);

@@ -19,6 +19,7 @@
 
 namespace fabench {
 
+
 namespace {
 
 #ifndef FABENCH_DECODE_MMA_STAGES
@@ -134,6 +135,7 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
     }
 
     const int first = begin + it * kTile + row0;
+    float row_rescale[2];
 #pragma unroll
     for (int half = 0; half < 2; ++half) {  // row g (accumulator entries 0, 1), row g + 8 (2, 3)
       const int limit = half ? limit_hi : limit_lo;
@@ -162,10 +164,17 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
           sum += x;
         }
       l[half] = l[half] * rescale + sum;
+      row_rescale[half] = rescale;
+    }
+    // Once the running maxima settle, most tiles change no row's maximum: skip the d/2 multiplies
+    // per lane then (the vote keeps the warp together; a factor of 1 is exact).
+    if (__any_sync(0xffffffffu, row_rescale[0] != 1.0f || row_rescale[1] != 1.0f)) {
 #pragma unroll
       for (int n = 0; n < D / 8; ++n) {
-        o[n][2 * half] *= rescale;
-        o[n][2 * half + 1] *= rescale;
+        o[n][0] *= row_rescale[0];
+        o[n][1] *= row_rescale[0];
+        o[n][2] *= row_rescale[1];
+        o[n][3] *= row_rescale[1];
       }
     }
 
