@@ -55,6 +55,10 @@ struct TensorSpec {
   bool output = false;
   Fill fill = Fill::none;
   CustomFill custom_fill;  // used when fill is Fill::custom
+  // Whether the host copy of an input is also decoded to float (HostTensor::values) for the
+  // reference. false for inputs too large to hold twice (a KV cache of tens of GB): the op's
+  // validation reads their bytes with load_float.
+  bool host_floats = true;
 };
 
 }  // namespace fabench

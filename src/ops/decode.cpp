@@ -47,6 +47,13 @@ std::string row_shape(const TextRow& r) {
 // Tables per heads, q_len, head dim, layout and lengths; rows cache_len, columns batch.
 PivotPlace row_pivot(const TextRow& r) { return kv_cache_row_pivot(r, " " + row_heads_text(r)); }
 
+// N(0, 1) everywhere (slots past each length and the pool's unused rows too), kept as stored.
+TensorSpec kv_cache_tensor(const char* name, ElemType et, std::size_t count) {
+  TensorSpec spec{name, et, count, false, Fill::normal};
+  spec.host_floats = false;
+  return spec;
+}
+
 std::int64_t q_rows(const Problem& p) { return p.batch * p.heads * p.seq_q; }
 
 // In decode_tensors order: q [batch, heads, q_len, d]; the K and V caches (KvCacheShape::elements:
@@ -59,8 +66,8 @@ std::vector<TensorSpec> tensors(const Problem& p) {
   const auto cache = static_cast<std::size_t>(kv_cache_shape(p).elements());
   return {
       {"q", et, rows * d, false, Fill::normal},
-      {"k_cache", et, cache, false, Fill::normal},
-      {"v_cache", et, cache, false, Fill::normal},
+      kv_cache_tensor("k_cache", et, cache),
+      kv_cache_tensor("v_cache", et, cache),
       lengths_tensor(p),
       page_table_tensor(p),
       {"o", et, rows * d, true, Fill::none},
@@ -89,24 +96,43 @@ double bytes(const Problem& p) {
          4.0 * static_cast<double>(p.batch) + 4.0 * static_cast<double>(kv_cache_shape(p).num_pages());
 }
 
+// The caches stay in their stored type on the host (host_floats false: a cache of tens of GB is
+// not held twice). Each checked row gathers its sequence's visible K and V rows of its KV head
+// (through kv_offset, contiguous or paged) into a one-sequence contiguous cache and runs
+// decode_reference_row on that: the same reference over the same values.
 Validation validate(const Problem& p, const std::vector<HostTensor>& t, const ValidationSettings& s) {
-  const DecodeView view{t[decode_tensors::q].values.data(),
-                        t[decode_tensors::k_cache].values.data(),
-                        t[decode_tensors::v_cache].values.data(),
-                        t[decode_tensors::lengths].as<std::int32_t>(),
-                        t[decode_tensors::page_table].spec.count ? t[decode_tensors::page_table].as<std::int32_t>()
-                                                                 : nullptr,
-                        kv_cache_shape(p),
-                        p.heads,
-                        p.seq_q,
-                        p.effective_scale()};
+  const HostTensor& k_cache = t[decode_tensors::k_cache];
+  const HostTensor& v_cache = t[decode_tensors::v_cache];
+  const std::int32_t* lengths = t[decode_tensors::lengths].as<std::int32_t>();
+  const std::int32_t* table =
+      t[decode_tensors::page_table].spec.count ? t[decode_tensors::page_table].as<std::int32_t>() : nullptr;
+  const KvCacheShape cache = kv_cache_shape(p);
+  const float* q = t[decode_tensors::q].values.data();
   const float* lse = t[decode_tensors::lse].as<float>();
+  const std::int64_t d = p.head_dim, group = p.heads / p.kv_heads;
   // Rows are [batch * heads] groups of q_len: the sample covers every batch and head.
-  return validate_rows(p, {t[decode_tensors::o], p.batch * p.heads, p.seq_q, p.head_dim, true}, s,
+  return validate_rows(p, {t[decode_tensors::o], p.batch * p.heads, p.seq_q, d, true}, s,
                        [&](std::int64_t row, double* ref, RowError& e) {
+                         const std::int64_t b = row / (p.heads * p.seq_q), h = (row / p.seq_q) % p.heads,
+                                            i = row % p.seq_q;
+                         const std::int32_t length = lengths[b];
+                         const std::int64_t visible = length - p.seq_q + i + 1;
+                         std::vector<float> k(static_cast<std::size_t>(length * d)), v(k.size());
+                         for (std::int64_t token = 0; token < visible; ++token) {
+                           const std::int64_t from = kv_offset(cache, table, b, h / group, token);
+                           for (std::int64_t c = 0; c < d; ++c) {
+                             const auto at = static_cast<std::size_t>(from + c);
+                             k[static_cast<std::size_t>(token * d + c)] = load_float(k_cache.bytes.data(), k_cache.spec.type, at);
+                             v[static_cast<std::size_t>(token * d + c)] = load_float(v_cache.bytes.data(), v_cache.spec.type, at);
+                           }
+                         }
+                         KvCacheShape one;
+                         one.max_len = length;
+                         one.head_dim = d;
+                         const DecodeView view{q + (b * p.heads + h) * p.seq_q * d, k.data(), v.data(), &length,
+                                               nullptr, one, 1, p.seq_q, p.effective_scale()};
                          double ref_lse = 0;
-                         decode_reference_row(view, row / (p.heads * p.seq_q), (row / p.seq_q) % p.heads,
-                                              row % p.seq_q, ref, &ref_lse);
+                         decode_reference_row(view, 0, 0, i, ref, &ref_lse);
                          check_lse(lse[row], ref_lse, e);
                        });
 }
