@@ -414,3 +414,17 @@ TEST_CASE("decode result rows: extra columns, shape text and pivot", "[decode][r
   CHECK(markdown_pivot({arow}).find("| 100 (max 200) |") != std::string::npos);
   CHECK(progress_line(1, 1, arow, 0).find("kv_append.simple fp32 b2 kv4 q1 c100 max200 d64") != std::string::npos);
 }
+
+TEST_CASE("configs/decode.json expands with every host input under 40 GB", "[decode][config]") {
+  const Plan plan = load_plan_file(std::string(FABENCH_SOURCE_DIR) + "/configs/decode.json", test::registry());
+  const auto cases = expand_plan(plan, test::registry());
+  CHECK(cases.size() > 300);
+  double largest = 0;
+  for (const ExpandedCase& c : cases) {
+    double bytes = 0;
+    for (const TensorSpec& t : op_tensors(c.c.problem)) bytes += static_cast<double>(t.count * elem_size(t.type));
+    largest = std::max(largest, bytes);
+  }
+  CHECK(largest < 40e9);
+  CHECK(largest > 30e9);  // batch 64 x 128k x 8 KV heads: 34 GB of K and V
+}
