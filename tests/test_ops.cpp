@@ -63,7 +63,7 @@ TEST_CASE("every OpKind has one OpSpec, found by kind and by name, in config ord
   CHECK(find_op("prefill") == nullptr);
 }
 
-TEST_CASE("files of ops without extra columns keep the base list; shared extra columns appear once", "[ops][report]") {
+TEST_CASE("files of ops without extra columns keep the base list, and shared extra columns appear once", "[ops][report]") {
   CHECK(column_names(file_columns({&op_spec(OpKind::softmax), &op_spec(OpKind::attention),
                                    &op_spec(OpKind::softmax_matmul)})) == result_columns());
   std::vector<std::string> with_cache = result_columns();
