@@ -25,7 +25,6 @@ Experiment quick_experiment() {
   e.timing.max_noise = 1e9;
   e.timing.min_time_s = 0;
   e.timing.max_time_s = 5;
-  e.timing.flush_l2 = false;  // validation is the point here, not timing
   e.validation.max_rows = 1 << 20;  // every query row
   return e;
 }
