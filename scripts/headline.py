@@ -22,6 +22,11 @@ def shape_of(r):
         return f"{r['dtype']} {r['rows']}x{r['cols']}" + (f" ({', '.join(opts)})" if opts else "")
     if r["op"] == "softmax_matmul":
         return f"{r['dtype']} b{r['batch']} {r['rows']}x{r['cols']} @ {r['cols']}x{r['d3']}"
+    if r["op"] in ("decode", "kv_append"):  # seq_q / seq_k hold q_len / cache_len
+        heads = f"h{r['heads']}/{r['kv_heads']}" if r["op"] == "decode" else f"kv{r['kv_heads']}"
+        page = f" page{r['page_size']}" if r.get("page_size") not in (None, "", "0") else ""
+        mixed = " mixed" if r.get("lengths") == "mixed" else ""
+        return f"{r['dtype']} b{r['batch']} {heads} q{r['seq_q']} c{r['seq_k']} d{r['head_dim']}{page}{mixed}"
     causal = " causal" if r["causal"] == "true" else ""
     return f"{r['dtype']} b{r['batch']} h{r['heads']}/{r['kv_heads']} s{r['seq_q']}x{r['seq_k']} d{r['head_dim']}{causal}"
 
@@ -52,8 +57,10 @@ def main():
             base.setdefault(problem_of(r), r)
     if not mine:
         sys.exit(f"headline.py: no ok rows of {args.variant}{' with ' + args.params if args.params else ''}")
-    softmax = next(iter(mine.values()))["op"] == "softmax"
-    metric, pct, unit = ("gbps", "pct_peak_bw", "GB/s") if softmax else ("tflops", "pct_peak_flops", "TFLOP/s")
+    op = next(iter(mine.values()))["op"]
+    softmax = op == "softmax"
+    memory_bound = op in ("softmax", "decode", "kv_append")  # judged by bandwidth, as fa-bench's console does
+    metric, pct, unit = ("gbps", "pct_peak_bw", "GB/s") if memory_bound else ("tflops", "pct_peak_flops", "TFLOP/s")
     head = ["shape", "median ms", unit, "% of ceiling"] + ([] if softmax else ["workspace MiB"])
     if args.baseline:
         head += [f"{args.baseline} {unit}", "speedup"]

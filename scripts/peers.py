@@ -40,7 +40,8 @@ SOFTMAX_MATMUL_PEERS = ["torch.softmax_matmul"]
 
 
 def peers_for(op):
-    return {"attention": list(ATTENTION_PEERS), "softmax": SOFTMAX_PEERS, "softmax_matmul": SOFTMAX_MATMUL_PEERS}[op]
+    """The PyTorch peers of an op; none yet for the others (decode, kv_append), whose cases are passed over."""
+    return {"attention": list(ATTENTION_PEERS), "softmax": SOFTMAX_PEERS, "softmax_matmul": SOFTMAX_MATMUL_PEERS}.get(op, [])
 
 
 class Unsupported(Exception):

@@ -91,6 +91,10 @@ def options_key(r):
     if r["op"] == "attention":
         gqa = f" h={r['heads']} kv={r['kv_heads']}" if r["heads"] != r["kv_heads"] else ""  # GQA apart from MHA
         return f"{'causal' if r['causal'] == 'true' else 'non-causal'} d={r['head_dim']}{gqa}"
+    if r["op"] in ("decode", "kv_append"):  # seq_q is q_len; the x axis is cache_len (seq_k)
+        heads = f"h={r['heads']} " if r["op"] == "decode" else ""
+        page = f"page={r.get('page_size')}" if r.get("page_size") not in (None, "", "0") else "contiguous"
+        return f"b={r['batch']} {heads}kv={r['kv_heads']} q={r['seq_q']} d={r['head_dim']} {page} {r.get('lengths', '')}".strip()
     return ""
 
 
@@ -100,6 +104,8 @@ def size_axis(op):
         return (lambda r: int(r["rows"])), "rows"
     if op == "softmax_matmul":
         return (lambda r: int(r["cols"])), "d2"
+    if op in ("decode", "kv_append"):
+        return (lambda r: int(r["seq_k"])), "cache_len"
     return (lambda r: int(r["seq_q"])), "seq_len"
 
 
@@ -189,6 +195,13 @@ def plot_all(rows, ceilings, out_dir, baseline=None):
             if op == "softmax":
                 fig = line_figure(series(sub, x_of, "gbps"), title, x_label, "GB/s (read + write + mask)",
                                   ceiling=ceilings.get("copy_gbps"), ceiling_label="calibrated copy")
+                save(fig, out_dir, f"{tag}-gbps", written)
+            elif op in ("decode", "kv_append"):  # memory-bound: decode reads its cache (the read ceiling)
+                read = op == "decode"
+                fig = line_figure(series(sub, x_of, "gbps"), title, x_label,
+                                  "GB/s (K and V read, q, o)" if read else "GB/s (new K and V read + written)",
+                                  ceiling=ceilings.get("read_gbps" if read else "copy_gbps"),
+                                  ceiling_label="calibrated streaming read" if read else "calibrated copy")
                 save(fig, out_dir, f"{tag}-gbps", written)
             else:
                 peak = (ceilings.get("gemm_tflops") or {}).get(dtype)

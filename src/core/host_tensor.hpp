@@ -10,7 +10,8 @@ namespace fabench {
 struct HostTensor {
   TensorSpec spec;
   std::vector<unsigned char> bytes;  // as stored on the device
-  std::vector<float> values;         // floating-point tensors decoded to float, for the reference
+  std::vector<float> values;         // floating-point inputs decoded to float, for the reference
+                                     // (empty where the spec's host_floats is false)
 
   std::size_t size_bytes() const { return spec.count * elem_size(spec.type); }
   void* data() { return bytes.empty() ? nullptr : bytes.data(); }

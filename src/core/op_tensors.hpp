@@ -20,6 +20,13 @@ enum : std::size_t { x = 0, v = 1, out = 2, count = 3 };
 namespace attention_tensors {
 enum : std::size_t { q = 0, k = 1, v = 2, o = 3, lse = 4, count = 5 };
 }
+// page_table has count 0 (nullptr) for a contiguous cache.
+namespace decode_tensors {
+enum : std::size_t { q = 0, k_cache = 1, v_cache = 2, lengths = 3, page_table = 4, o = 5, lse = 6, count = 7 };
+}
+namespace kv_append_tensors {
+enum : std::size_t { k_new = 0, v_new = 1, lengths = 2, page_table = 3, k_cache = 4, v_cache = 5, count = 6 };
+}
 
 struct HostTensor;
 
@@ -48,6 +55,10 @@ struct TensorSpec {
   bool output = false;
   Fill fill = Fill::none;
   CustomFill custom_fill;  // used when fill is Fill::custom
+  // Whether the host copy of an input is also decoded to float (HostTensor::values) for the
+  // reference. false for inputs too large to hold twice (a KV cache of tens of GB): the op's
+  // validation reads their bytes with load_float.
+  bool host_floats = true;
 };
 
 }  // namespace fabench

@@ -22,6 +22,16 @@ std::optional<MaskKind> parse_mask(std::string_view s) {
 
 const char* mask_choices() { return "none, causal, tensor, lengths"; }
 
+std::string_view to_string(SeqLengths l) { return l == SeqLengths::mixed ? "mixed" : "equal"; }
+
+std::optional<SeqLengths> parse_seq_lengths(std::string_view s) {
+  for (SeqLengths l : {SeqLengths::equal, SeqLengths::mixed})
+    if (to_string(l) == s) return l;
+  return std::nullopt;
+}
+
+const char* seq_lengths_choices() { return "equal, mixed"; }
+
 std::string params_label(const Params& p) {
   std::string s;
   for (const auto& [name, value] : p) s += fmt::format("{}{}={}", s.empty() ? "" : ",", name, value);

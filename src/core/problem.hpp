@@ -13,7 +13,9 @@ namespace fabench {
 // What each op is (its axes, key, tensors, models, validation, columns) is its OpSpec in src/ops/;
 // the functions below that depend on the op are answered there (src/ops/registry.cpp).
 // softmax_matmul: softmax(X) @ V per batch, X [batch, rows (d1), cols (d2)], V [batch, d2, d3].
-enum class OpKind { softmax, attention, softmax_matmul };
+// decode: q_len new query tokens per sequence against a KV cache; kv_append: writes those tokens'
+// K and V into the cache (src/ops/decode.cpp, kv_append.cpp).
+enum class OpKind { softmax, attention, softmax_matmul, decode, kv_append };
 std::string_view to_string(OpKind op);
 std::optional<OpKind> parse_op(std::string_view s);
 const char* op_choices();
@@ -25,6 +27,13 @@ enum class MaskKind { none, causal, tensor, lengths };
 std::string_view to_string(MaskKind m);
 std::optional<MaskKind> parse_mask(std::string_view s);
 const char* mask_choices();
+
+// Decode's current sequence lengths: every sequence at cache_len (equal), or seeded lengths up to
+// cache_len that reach it once (mixed; make_sequence_lengths in core/kv_cache_layout.hpp).
+enum class SeqLengths { equal, mixed };
+std::string_view to_string(SeqLengths l);
+std::optional<SeqLengths> parse_seq_lengths(std::string_view s);
+const char* seq_lengths_choices();
 
 struct Problem {
   OpKind op = OpKind::softmax;
@@ -42,6 +51,13 @@ struct Problem {
   // attention: Q [batch, heads, seq_q, d], K/V [batch, kv_heads, seq_k, d]
   std::int64_t batch = 1, heads = 1, kv_heads = 1, seq_q = 0, seq_k = 0, head_dim = 0;
   bool causal = false;
+
+  // decode and kv_append: seq_q is q_len (new tokens per sequence), seq_k is cache_len (the current
+  // length of every sequence, or the longest under mixed lengths); max_len is the cache's capacity
+  // per sequence; page_size 0 is a contiguous cache, otherwise the tokens per page of a paged one.
+  std::int64_t max_len = 0;
+  SeqLengths lengths = SeqLengths::equal;
+  std::int64_t page_size = 0;
 
   // softmax(scale * x). Unset means the op's default: 1 for softmax, 1/sqrt(d) for attention.
   std::optional<double> scale;

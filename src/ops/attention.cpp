@@ -114,6 +114,27 @@ ShapeColumns shape_columns(const Problem& p) {
   return c;
 }
 
+std::string row_shape(const TextRow& r) {
+  const std::string seq = row_text(r, "seq_q") == row_text(r, "seq_k")
+                              ? "s" + row_text(r, "seq_q")
+                              : "s" + row_text(r, "seq_q") + "x" + row_text(r, "seq_k");
+  return fmt::format("{} b{} {} {} d{}{}", row_text(r, "dtype"), row_text(r, "batch"), row_heads_text(r), seq,
+                     row_text(r, "head_dim"), row_text(r, "causal") == "true" ? " causal" : "");
+}
+
+// Tables per causal and GQA ratio; rows seq_len (seq_q x seq_k when they differ), columns head_dim.
+PivotPlace row_pivot(const TextRow& r) {
+  PivotPlace place;
+  place.title = row_text(r, "causal") == "true" ? " causal" : " non-causal";
+  if (row_text(r, "kv_heads") != row_text(r, "heads"))
+    place.title += fmt::format(" gqa {}:{}", row_text(r, "heads"), row_text(r, "kv_heads"));
+  place.corner = "seq_len \\ head_dim";
+  place.row = row_text(r, "seq_q") == row_text(r, "seq_k") ? row_text(r, "seq_q")
+                                                            : row_text(r, "seq_q") + "x" + row_text(r, "seq_k");
+  place.column = row_text(r, "head_dim");
+  return place;
+}
+
 std::string list_details(const Variant& v) {
   return fmt::format("  head dims: {}\n",
                      v.head_dims.empty() ? std::string("any") : fmt::format("{}", fmt::join(v.head_dims, ", ")));
@@ -146,6 +167,8 @@ const OpSpec& attention_op() {
     s.bytes = bytes;
     s.validate = validate;
     s.shape_columns = shape_columns;
+    s.row_shape = row_shape;
+    s.row_pivot = row_pivot;
     s.list_details = list_details;
     return s;
   }();

@@ -5,6 +5,7 @@
 // (ops/registry.hpp) and asks its OpSpec instead of switching on OpKind, so a new op is one file.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -47,6 +48,17 @@ struct ExtraColumn {
   std::function<std::string(const Result&)> value;
 };
 
+// A result row as the sinks write it and the readers (console, report, compare) take it back:
+// column name -> text (report/rows.hpp builds and reads them).
+using TextRow = std::map<std::string, std::string>;
+
+// Where a result row sits in a markdown pivot table (report/console.hpp's markdown_pivot): tables
+// are titled "<variant> <dtype><title><params>", so `title` holds the options that split tables
+// (" causal gqa 8:2"), `corner` names the rows and columns ("seq_len \\ head_dim").
+struct PivotPlace {
+  std::string title, corner, row, column;
+};
+
 // Which measured bandwidth pct_peak_bw divides by.
 enum class BandwidthCeiling {
   copy,  // device-to-device copy (bytes read + written): ops that write about as much as they read
@@ -76,6 +88,10 @@ struct OpSpec {
   std::function<Validation(const Problem&, const std::vector<HostTensor>&, const ValidationSettings&)> validate;
 
   std::function<ShapeColumns(const Problem&)> shape_columns;
+  // From a result row (possibly read from a file): the shape text of progress lines and summaries
+  // (the label's text), and its place in a markdown pivot.
+  std::function<std::string(const TextRow&)> row_shape;
+  std::function<PivotPlace(const TextRow&)> row_pivot;
   std::vector<ExtraColumn> extra_columns;
   BandwidthCeiling bandwidth_ceiling = BandwidthCeiling::copy;
   // The console quotes GB/s and % of bandwidth for a memory-bound op, TFLOP/s and % of FLOPs otherwise.

@@ -53,4 +53,14 @@ double unit_scale(const Problem&) { return 1.0; }
 
 std::string csv_real(double v) { return fmt::format("{:.6g}", v); }
 
+std::string row_text(const TextRow& row, const std::string& column) {
+  auto it = row.find(column);
+  return it == row.end() ? std::string() : it->second;
+}
+
+std::string row_heads_text(const TextRow& r) {
+  return row_text(r, "kv_heads") == row_text(r, "heads") ? "h" + row_text(r, "heads")
+                                                         : "h" + row_text(r, "heads") + "/" + row_text(r, "kv_heads");
+}
+
 }  // namespace fabench

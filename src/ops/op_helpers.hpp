@@ -44,4 +44,9 @@ double unit_scale(const Problem& p);
 // A real number as every CSV column writes it (%.6g).
 std::string csv_real(double v);
 
+// A result row's column, "" when the row has no such column.
+std::string row_text(const TextRow& row, const std::string& column);
+// "h32" when a row's kv_heads equal its heads, else "h32/8".
+std::string row_heads_text(const TextRow& row);
+
 }  // namespace fabench

@@ -69,6 +69,24 @@ ShapeColumns shape_columns(const Problem& p) {
   return c;
 }
 
+std::string row_shape(const TextRow& r) {
+  std::string s = fmt::format("{} {}x{}", row_text(r, "dtype"), row_text(r, "rows"), row_text(r, "cols"));
+  if (row_text(r, "mask") != "none" && !row_text(r, "mask").empty()) s += " mask=" + row_text(r, "mask");
+  if (!row_text(r, "dropout").empty() && row_text(r, "dropout") != "0") s += " p=" + row_text(r, "dropout");
+  return s;
+}
+
+// Tables per mask and dropout; rows x cols.
+PivotPlace row_pivot(const TextRow& r) {
+  PivotPlace place;
+  if (row_text(r, "mask") != "none") place.title += " mask=" + row_text(r, "mask");
+  if (row_text(r, "dropout") != "0") place.title += " dropout=" + row_text(r, "dropout");
+  place.corner = "rows \\ cols";
+  place.row = row_text(r, "rows");
+  place.column = row_text(r, "cols");
+  return place;
+}
+
 }  // namespace
 
 const OpSpec& softmax_op() {
@@ -90,6 +108,8 @@ const OpSpec& softmax_op() {
     s.bytes = bytes;
     s.validate = validate;
     s.shape_columns = shape_columns;
+    s.row_shape = row_shape;
+    s.row_pivot = row_pivot;
     s.memory_bound = true;
     return s;
   }();

@@ -74,6 +74,12 @@ const OpSpec& softmax_matmul_op() {
     s.bytes = bytes;
     s.validate = validate;
     s.shape_columns = shape_columns;
+    s.row_shape = [](const TextRow& r) {
+      return fmt::format("{} b{} {}x{} @ {}x{}", row_text(r, "dtype"), row_text(r, "batch"), row_text(r, "rows"),
+                         row_text(r, "cols"), row_text(r, "cols"), row_text(r, "d3"));
+    };
+    // Seed 004's tables: rows d2, columns d3.
+    s.row_pivot = [](const TextRow& r) { return PivotPlace{"", "d2 \\ d3", row_text(r, "cols"), row_text(r, "d3")}; };
     return s;
   }();
   return spec;

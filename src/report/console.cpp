@@ -6,33 +6,24 @@
 #include <map>
 #include <set>
 
+#include "ops/op_helpers.hpp"
 #include "ops/registry.hpp"
 
 namespace fabench {
 
 namespace {
 
-std::string get(const TextRow& r, const std::string& col) {
-  auto it = r.find(col);
-  return it == r.end() ? std::string() : it->second;
+std::string get(const TextRow& r, const std::string& col) { return row_text(r, col); }
+
+// A row of an op this build does not know (a file of another build): rows x cols.
+std::string shape_of(const TextRow& r) {
+  if (const OpSpec* op = find_op(get(r, "op")); op && op->row_shape) return op->row_shape(r);
+  return fmt::format("{} {}x{}", get(r, "dtype"), get(r, "rows"), get(r, "cols"));
 }
 
-std::string shape_of(const TextRow& r) {
-  if (get(r, "op") == "attention") {
-    std::string heads = get(r, "kv_heads") == get(r, "heads") ? "h" + get(r, "heads")
-                                                               : "h" + get(r, "heads") + "/" + get(r, "kv_heads");
-    std::string seq = get(r, "seq_q") == get(r, "seq_k") ? "s" + get(r, "seq_q")
-                                                          : "s" + get(r, "seq_q") + "x" + get(r, "seq_k");
-    return fmt::format("{} b{} {} {} d{}{}", get(r, "dtype"), get(r, "batch"), heads, seq, get(r, "head_dim"),
-                       get(r, "causal") == "true" ? " causal" : "");
-  }
-  if (get(r, "op") == "softmax_matmul")
-    return fmt::format("{} b{} {}x{} @ {}x{}", get(r, "dtype"), get(r, "batch"), get(r, "rows"), get(r, "cols"),
-                       get(r, "cols"), get(r, "d3"));
-  std::string s = fmt::format("{} {}x{}", get(r, "dtype"), get(r, "rows"), get(r, "cols"));
-  if (get(r, "mask") != "none" && !get(r, "mask").empty()) s += " mask=" + get(r, "mask");
-  if (!get(r, "dropout").empty() && get(r, "dropout") != "0") s += " p=" + get(r, "dropout");
-  return s;
+PivotPlace pivot_place(const TextRow& r) {
+  if (const OpSpec* op = find_op(get(r, "op")); op && op->row_pivot) return op->row_pivot(r);
+  return {"", "rows \\ cols", get(r, "rows"), get(r, "cols")};
 }
 
 // Whether the row's op is judged by bandwidth (GB/s, % of bandwidth) rather than by FLOP/s.
@@ -143,30 +134,16 @@ std::string markdown_pivot(const std::vector<TextRow>& rows, const std::string& 
     if (std::find(labels.begin(), labels.end(), l) == labels.end()) labels.push_back(l);
   };
   for (const auto& r : rows) {
-    const bool attn = get(r, "op") == "attention";
-    std::string title = fmt::format("{} {}", get(r, "variant"), get(r, "dtype"));
-    if (attn) {
-      title += get(r, "causal") == "true" ? " causal" : " non-causal";
-      if (get(r, "kv_heads") != get(r, "heads")) title += fmt::format(" gqa {}:{}", get(r, "heads"), get(r, "kv_heads"));
-    } else if (get(r, "op") == "softmax") {
-      if (get(r, "mask") != "none") title += " mask=" + get(r, "mask");
-      if (get(r, "dropout") != "0") title += " dropout=" + get(r, "dropout");
-    }
+    const PivotPlace place = pivot_place(r);
+    std::string title = fmt::format("{} {}{}", get(r, "variant"), get(r, "dtype"), place.title);
     if (!get(r, "params").empty()) title += " " + get(r, "params");
     if (!index.count(title)) {
       index[title] = tables.size();
-      const std::string op = get(r, "op");
-      tables.push_back({title,
-                        op == "attention" ? "seq_len \\ head_dim" : op == "softmax_matmul" ? "d2 \\ d3" : "rows \\ cols",
-                        {}, {}, {}});
+      tables.push_back({title, place.corner, {}, {}, {}});
     }
     Table& t = tables[index[title]];
-    const bool matmul = get(r, "op") == "softmax_matmul";  // seed 004: rows d2, columns d3
-    std::string row_label = attn     ? (get(r, "seq_q") == get(r, "seq_k") ? get(r, "seq_q")
-                                                                           : get(r, "seq_q") + "x" + get(r, "seq_k"))
-                            : matmul ? get(r, "cols")
-                                     : get(r, "rows");
-    std::string col_label = attn ? get(r, "head_dim") : matmul ? get(r, "d3") : get(r, "cols");
+    std::string row_label = place.row;
+    const std::string& col_label = place.column;
     std::string v = get(r, "status") == "ok" ? fixed(get(r, value), value == "time_ms_median" ? 4 : 2)
                                              : get(r, "status");
     auto key = std::make_pair(row_label, col_label);

@@ -1,5 +1,6 @@
 #include "report/rows.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 
 #include "ops/op_helpers.hpp"
@@ -83,8 +84,11 @@ std::vector<std::string> result_fields(const Result& r) { return base_fields(r, 
 
 std::vector<Column> file_columns(const std::vector<const OpSpec*>& ops) {
   std::vector<Column> cols = base_columns();
+  // Ops may share a column (decode and kv_append: max_len, lengths, page_size): it appears once.
   for (const OpSpec* op : ops)
-    for (const ExtraColumn& x : op->extra_columns) cols.push_back({x.name, x.type});
+    for (const ExtraColumn& x : op->extra_columns)
+      if (std::none_of(cols.begin(), cols.end(), [&](const Column& c) { return c.name == x.name; }))
+        cols.push_back({x.name, x.type});
   return cols;
 }
 

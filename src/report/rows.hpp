@@ -23,14 +23,14 @@ struct Column {
 const std::vector<std::string>& result_columns();  // the base columns' names
 std::vector<std::string> result_fields(const Result& r);  // aligned with result_columns()
 
-// The base columns, then the extra columns of `ops` in the order given (registry order).
+// The base columns, then the extra columns of `ops` in the order given (registry order), each
+// name once.
 std::vector<Column> file_columns(const std::vector<const OpSpec*>& ops);
 // The columns of a plan's files: the extra columns of the ops its experiments use.
 std::vector<Column> plan_columns(const Plan& plan);
 std::vector<std::string> column_names(const std::vector<Column>& columns);
 
-// A row read back from a file: column name -> text.
-using TextRow = std::map<std::string, std::string>;
+// A row read back from a file: column name -> text (TextRow, ops/op.hpp).
 TextRow to_text_row(const Result& r);                     // the base columns and r's op's extra columns
 TextRow to_text_row(const Result& r, const OpSpec& op);  // ... with `op`'s shape and extra columns
 // The row's fields in `columns` order: "" where it has no such column (another op's extra column).

@@ -72,7 +72,7 @@ std::vector<HostTensor> make_host_tensors(const Problem& p, const std::vector<Te
     t.bytes.resize(t.size_bytes());
     if (!t.spec.output && t.spec.count > 0) {
       fill_tensor(t, p, ti);
-      t.decode();
+      if (t.spec.host_floats) t.decode();
     }
     out.push_back(std::move(t));
   }

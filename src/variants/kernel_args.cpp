@@ -63,6 +63,46 @@ SoftmaxMatmulArgs softmax_matmul_args(const Problem& p, const std::vector<void*>
   return a;
 }
 
+DecodeArgs decode_args(const Problem& p, const std::vector<void*>& t) {
+  DecodeArgs a;
+  a.q = t[decode_tensors::q];
+  a.k_cache = t[decode_tensors::k_cache];
+  a.v_cache = t[decode_tensors::v_cache];
+  a.lengths = static_cast<const std::int32_t*>(t[decode_tensors::lengths]);
+  a.page_table = p.page_size > 0 ? static_cast<const std::int32_t*>(t[decode_tensors::page_table]) : nullptr;
+  a.o = t[decode_tensors::o];
+  a.lse = static_cast<float*>(t[decode_tensors::lse]);
+  a.batch = p.batch;
+  a.heads = p.heads;
+  a.kv_heads = p.kv_heads;
+  a.q_len = p.seq_q;
+  a.max_len = p.max_len;
+  a.head_dim = p.head_dim;
+  a.longest = p.seq_k;
+  a.page_size = static_cast<int>(p.page_size);
+  a.scale = static_cast<float>(p.effective_scale());
+  a.elem = kernel_elem(p.dtype);
+  return a;
+}
+
+KvAppendArgs kv_append_args(const Problem& p, const std::vector<void*>& t) {
+  KvAppendArgs a;
+  a.k_new = t[kv_append_tensors::k_new];
+  a.v_new = t[kv_append_tensors::v_new];
+  a.k_cache = t[kv_append_tensors::k_cache];
+  a.v_cache = t[kv_append_tensors::v_cache];
+  a.lengths = static_cast<const std::int32_t*>(t[kv_append_tensors::lengths]);
+  a.page_table = p.page_size > 0 ? static_cast<const std::int32_t*>(t[kv_append_tensors::page_table]) : nullptr;
+  a.batch = p.batch;
+  a.kv_heads = p.kv_heads;
+  a.q_len = p.seq_q;
+  a.max_len = p.max_len;
+  a.head_dim = p.head_dim;
+  a.page_size = static_cast<int>(p.page_size);
+  a.elem = kernel_elem(p.dtype);
+  return a;
+}
+
 int current_device_sm_count() {
   static int sm_count = [] {
     int dev = 0, n = 0;
