@@ -415,16 +415,17 @@ TEST_CASE("decode result rows: extra columns, shape text and pivot", "[decode][r
   CHECK(progress_line(1, 1, arow, 0).find("kv_append.simple fp32 b2 kv4 q1 c100 max200 d64") != std::string::npos);
 }
 
-TEST_CASE("configs/decode.json expands with every host input under 40 GB", "[decode][config]") {
+TEST_CASE("configs/decode.json expands with every host input under 10 GB", "[decode][config]") {
   const Plan plan = load_plan_file(std::string(FABENCH_SOURCE_DIR) + "/configs/decode.json", test::registry());
   const auto cases = expand_plan(plan, test::registry());
-  CHECK(cases.size() > 300);
+  CHECK(cases.size() > 100);
   double largest = 0;
   for (const ExpandedCase& c : cases) {
     double bytes = 0;
     for (const TensorSpec& t : op_tensors(c.c.problem)) bytes += static_cast<double>(t.count * elem_size(t.type));
     largest = std::max(largest, bytes);
   }
-  CHECK(largest < 40e9);
-  CHECK(largest > 30e9);  // batch 64 x 128k x 8 KV heads: 34 GB of K and V
+  // Sized for one lease: inputs are generated on the host, so the largest case bounds the time.
+  CHECK(largest < 10e9);
+  CHECK(largest > 8e9);  // batch 16 x 128k x 8 KV heads and batch 64 x 32k: 8.6 GB of K and V
 }
