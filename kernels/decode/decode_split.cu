@@ -7,7 +7,11 @@
 // mbarriers, so the 128 threads spend no instructions on loads and several tiles are in flight.
 // A first version loaded K and V rows into registers (16-byte __ldg, 4 tokens per group): at
 // 161 registers it streamed 1.27-2.46 TB/s on an H200 where cuDNN reads 1.75-4.69 (bf16 d128,
-// 32/8 heads, batch 1-64, cache 8k-128k, clean L2), too few bytes in flight per SM.
+// 32/8 heads, batch 1-64, cache 8k-128k, clean L2), too few bytes in flight per SM. The bulk
+// copies (4 stages of 4 tokens per group) took it to 3.2-3.6 TB/s at 32/8 heads and 4.5 at 32/32
+// (H200, the working tree of 9e6fad1): then the CUDA-core arithmetic of 4 query rows per KV head
+// is the limit, which v3 moves to tensor cores. 8 stages at 1 block per SM: 1.9 TB/s; 4 tokens
+// per group beat 2 and 8.
 //
 // Arithmetic. Groups of d/8 lanes (8, 16 or 32), a lane holding 8 elements of d; a group owns
 // kTokensPerGroup consecutive tokens of a tile: ROWS dot products per token (the group's query
@@ -34,14 +38,8 @@ namespace fabench {
 namespace {
 
 constexpr int kThreads = 128;
-#ifndef FABENCH_DECODE_TOKENS_PER_GROUP
-#define FABENCH_DECODE_TOKENS_PER_GROUP 4
-#endif
-#ifndef FABENCH_DECODE_STAGES
-#define FABENCH_DECODE_STAGES 4
-#endif
-constexpr int kTokensPerGroup = FABENCH_DECODE_TOKENS_PER_GROUP;
-constexpr int kStages = FABENCH_DECODE_STAGES;
+constexpr int kTokensPerGroup = 4;
+constexpr int kStages = 4;
 
 template <class T, int D, int ROWS>
 struct SplitTraits {
