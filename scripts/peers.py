@@ -12,6 +12,7 @@ and peer, keyed like fa-bench's own rows (problem key / peer name). Peers:
   softmax:         torch.softmax (plain softmax only: torch has no fused scale/mask/dropout with
                    fa-bench's Philox stream, so those cases are rows with status unsupported)
   softmax_matmul:  torch.softmax_matmul (torch.softmax(x) @ v)
+  decode:          torch.sdpa_flash, torch.sdpa_cudnn (see decode below)
 Timing follows fa-bench's timer: warm-up, then per sample a spin kernel holds the stream while the
 L2 flush (the plan's mode: cold = write then read a second buffer, so the L2 is left clean; dirty
 = write only; hot = none), start event, call and stop event are queued (launch latency stays out of the sample), and
@@ -19,6 +20,23 @@ sampling stops by the plan's rule (samples, measured time, relative standard err
 Each output is validated against a float64 reference over sampled rows with the plan's tolerance.
 Peak memory is what the allocator held during one call (inputs and outputs included).
 Requires PyTorch with CUDA; runs on the GPU machine.
+
+decode (q_len new tokens per sequence against a KV cache; fa-bench's seq_q = q_len, seq_k =
+cache_len): q [batch, heads, q_len, d] and a contiguous cache K, V [batch, kv_heads, max_len, d],
+seeded as for attention. Sequence b holds L_b tokens and its query i sees tokens t <= L_b - q_len + i;
+GQA through enable_gqa. Equal lengths: SDPA over the views k[:, :, :L], v[:, :, :L], no copy, as a
+user would slice a cache (flash and cuDNN both take the strided view when L < max_len: checked with
+PyTorch 2.11 on an H200, so no .contiguous() anywhere), with causal_lower_right(q_len, L) when
+q_len > 1. Mixed lengths: fa-bench's own lengths (a port of its splitmix64 make_sequence_lengths,
+from the problem's seed), the cache sliced to the longest (cache_len) and a boolean attn_mask
+[batch, 1, q_len, cache_len] (True = attend: padding and the causal part), made with the inputs,
+outside the timed call. SDPA then reads every sequence to cache_len, while the plan's bytes count
+the current lengths, so a mixed row's GB/s shows what the padding costs. A backend that takes no
+mask (flash) refuses: an unsupported row with its message. Paged caches (page_size > 0) are
+unsupported rows: SDPA has no paged KV cache. SDPA returns no log-sum-exp, so only O is validated
+(fa-bench's decode checks O and lse), over the first and last query row of every batch x head and
+seeded others. Bytes and FLOPs are the plan's (fa-bench's models), and pct_peak_bw divides by the
+calibration's streaming-read ceiling (read_gbps), as fa-bench's decode rows do; empty without one.
 """
 import argparse
 import csv
@@ -37,15 +55,90 @@ ATTENTION_PEERS = {
 }
 SOFTMAX_PEERS = ["torch.softmax"]
 SOFTMAX_MATMUL_PEERS = ["torch.softmax_matmul"]
+DECODE_PEERS = ["torch.sdpa_flash", "torch.sdpa_cudnn"]
+PAGED_REASON = "PyTorch SDPA has no paged KV cache; compare with the contiguous case"
+# The calibration ceiling an op's pct_peak_bw divides by, as fa-bench's OpSpec::bandwidth_ceiling:
+# decode reads far more than it writes (the read ceiling), the others move as much as a copy.
+BANDWIDTH_CEILING = {"decode": "read_gbps"}
 
 
 def peers_for(op):
-    """The PyTorch peers of an op; none yet for the others (decode, kv_append), whose cases are passed over."""
-    return {"attention": list(ATTENTION_PEERS), "softmax": SOFTMAX_PEERS, "softmax_matmul": SOFTMAX_MATMUL_PEERS}.get(op, [])
+    """The PyTorch peers of an op; none for the others (kv_append), whose cases are passed over."""
+    return {"attention": list(ATTENTION_PEERS), "softmax": SOFTMAX_PEERS, "softmax_matmul": SOFTMAX_MATMUL_PEERS,
+            "decode": DECODE_PEERS}.get(op, [])
 
 
 class Unsupported(Exception):
     pass
+
+
+class SplitMix64:
+    """splitmix64, as src/core/kv_cache_layout.cpp defines it (the stream is fixed by its definition)."""
+    MASK = (1 << 64) - 1
+
+    def __init__(self, state):
+        self.state = state & self.MASK
+
+    def next(self):
+        self.state = (self.state + 0x9E3779B97F4A7C15) & self.MASK
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & self.MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & self.MASK
+        return z ^ (z >> 31)
+
+    def below(self, n):
+        """Uniform in [0, n) without bias: draws under 2^64 mod n are rejected, as in C++."""
+        reject_below = ((1 << 64) - n) % n
+        while True:
+            r = self.next()
+            if r >= reject_below:
+                return r % n
+
+
+LENGTHS_STREAM = 0x6C656E67746873  # "lengths", kv_cache_layout.cpp's kLengthsStream
+
+
+def make_sequence_lengths(mixed, batch, q_len, cache_len, seed):
+    """fa-bench's make_sequence_lengths (src/core/kv_cache_layout.cpp), value for value: every
+    sequence cache_len, or seeded lengths in [q_len, cache_len] with a seeded one at cache_len."""
+    if batch < 1 or q_len < 1 or q_len > cache_len:
+        raise ValueError(f"sequence lengths need batch >= 1 and 1 <= q_len <= cache_len, got batch {batch}, "
+                         f"q_len {q_len}, cache_len {cache_len}")
+    if not mixed:
+        return [cache_len] * batch
+    rng = SplitMix64(seed ^ LENGTHS_STREAM)
+    span = cache_len - q_len + 1
+    lengths = [q_len + rng.below(span) for _ in range(batch)]
+    longest = rng.below(batch)
+    lengths[longest] = cache_len
+    if batch > 1 and span > 1 and all(x == cache_len for x in lengths):
+        other = rng.below(batch - 1)
+        if other >= longest:
+            other += 1
+        lengths[other] = q_len + rng.below(span - 1)
+    return lengths
+
+
+def decode_lengths(case):
+    """The current length of each sequence of a decode case, from the problem's seed."""
+    row = case["row"]
+    return make_sequence_lengths(row["lengths"] == "mixed", row["batch"], row["seq_q"], row["seq_k"], int(case["seed"]))
+
+
+def decode_visible(case):
+    """visible[b][i]: how many cache tokens query i of sequence b sees (L_b - q_len + i + 1)."""
+    q_len = case["row"]["seq_q"]
+    return [[length - q_len + i + 1 for i in range(q_len)] for length in decode_lengths(case)]
+
+
+def refusal(case, peer):
+    """Why a peer cannot run a case at all (before any input is made), or None."""
+    row = case["row"]
+    if row["op"] == "softmax" and (row["mask"] != "none" or row["dropout"] > 0 or row["scale"] != 1):
+        return "torch.softmax peer runs plain softmax only (no fused scale, mask or Philox dropout)"
+    if row["op"] == "decode" and int(row["page_size"]) > 0:
+        return PAGED_REASON
+    return None
 
 
 def distinct_problems(plan):
@@ -75,40 +168,68 @@ def make_inputs(torch, case):
     if row["op"] == "attention":
         b, h, kv, sq, sk, d = (row[k] for k in ("batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim"))
         return {"q": randn(b, h, sq, d), "k": randn(b, kv, sk, d), "v": randn(b, kv, sk, d)}
+    if row["op"] == "decode":
+        b, h, kv, sq, sk, d = (row[k] for k in ("batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim"))
+        max_len = row["max_len"]
+        t = {"q": randn(b, h, sq, d), "k": randn(b, kv, max_len, d), "v": randn(b, kv, max_len, d)}
+        if row["lengths"] == "mixed":
+            # An input the caller holds, as the lengths and page table are fa-bench's: made here,
+            # outside the timed call, and counted with the inputs. [b, 1, q_len, cache_len], True
+            # where query i of sequence b sees token j (j < L_b - q_len + i + 1).
+            visible = torch.tensor(decode_visible(case), dtype=torch.int64, device="cuda")
+            t["mask"] = (torch.arange(sk, device="cuda") < visible[:, :, None])[:, None]
+        return t
     if row["op"] == "softmax":
         return {"x": randn(row["rows"], row["cols"])}
     return {"x": randn(row["batch"], row["rows"], row["cols"]), "v": randn(row["batch"], row["cols"], row["d3"])}
 
 
+def sdpa_call(torch, peer, q, k, v, scale, gqa, mask=None, causal=None):
+    """A zero-argument function running scaled_dot_product_attention pinned to the peer's backend.
+    causal = (seq_q, seq_k) masks causally, aligned to the bottom right as fa-bench's masks are."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    F = torch.nn.functional
+    backend = getattr(SDPBackend, ATTENTION_PEERS[peer])
+    is_causal = False
+    if causal:
+        sq, sk = causal
+        if sq == sk:
+            is_causal = True
+        else:  # torch's is_causal is aligned to the top left
+            from torch.nn.attention.bias import causal_lower_right
+
+            mask = causal_lower_right(sq, sk)
+    kwargs = {"attn_mask": mask, "is_causal": is_causal, "scale": scale}
+    if gqa:
+        kwargs["enable_gqa"] = True
+
+    def call():
+        with sdpa_kernel([backend]):
+            return F.scaled_dot_product_attention(q, k, v, **kwargs)
+
+    return call
+
+
 def make_call(torch, case, peer, t):
     """A zero-argument function running the peer once, or Unsupported with the reason."""
     row = case["row"]
+    reason = refusal(case, peer)
+    if reason:
+        raise Unsupported(reason)
     if row["op"] == "attention":
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-
-        F = torch.nn.functional
-        backend = getattr(SDPBackend, ATTENTION_PEERS[peer])
+        return sdpa_call(torch, peer, t["q"], t["k"], t["v"], row["scale"], row["heads"] != row["kv_heads"],
+                         causal=(row["seq_q"], row["seq_k"]) if row["causal"] else None)
+    if row["op"] == "decode":
+        # Equal lengths: every sequence is cache_len long. Mixed: the longest is, and the mask
+        # hides the rest of each shorter one. Either way the cache's first cache_len tokens, a view.
         sq, sk = row["seq_q"], row["seq_k"]
-        mask, is_causal = None, False
-        if row["causal"]:
-            if sq == sk:
-                is_causal = True
-            else:  # fa-bench aligns causal masks to the bottom right; torch's is_causal is top left
-                from torch.nn.attention.bias import causal_lower_right
-
-                mask = causal_lower_right(sq, sk)
-        kwargs = {"attn_mask": mask, "is_causal": is_causal, "scale": row["scale"]}
-        if row["heads"] != row["kv_heads"]:
-            kwargs["enable_gqa"] = True
-
-        def call():
-            with sdpa_kernel([backend]):
-                return F.scaled_dot_product_attention(t["q"], t["k"], t["v"], **kwargs)
-
-        return call
+        k, v = t["k"][:, :, :sk], t["v"][:, :, :sk]
+        gqa = row["heads"] != row["kv_heads"]
+        if row["lengths"] == "mixed":
+            return sdpa_call(torch, peer, t["q"], k, v, row["scale"], gqa, mask=t["mask"])
+        return sdpa_call(torch, peer, t["q"], k, v, row["scale"], gqa, causal=(sq, sk) if sq > 1 else None)
     if row["op"] == "softmax":
-        if row["mask"] != "none" or row["dropout"] > 0 or row["scale"] != 1:
-            raise Unsupported("torch.softmax peer runs plain softmax only (no fused scale, mask or Philox dropout)")
         return lambda: torch.softmax(t["x"], dim=-1)
     return lambda: torch.softmax(t["x"], dim=-1) @ t["v"]
 
@@ -125,9 +246,64 @@ def sampled_rows(total, max_rows, seed):
     return sorted({min(total - 1, int(i * stride + rng.random() * stride)) for i in range(n)})
 
 
+def group_sampled_rows(groups, rows_per_group, max_rows, seed):
+    """fa-bench's sample_rows (src/ops/validation.cpp): every row when there are at most max_rows,
+    else from each group (batch x head) its first and last row and seeded others, about max_rows in
+    all (at least two a group, so every group is covered). Python's generator, not fa-bench's: the
+    same rule, not the same rows."""
+    import random
+
+    total = groups * rows_per_group
+    if total <= max_rows:
+        return list(range(total))
+    per_group = min(max(min(max_rows // groups, rows_per_group), 2), rows_per_group)
+    rng = random.Random(seed ^ 0xA5A5A5A5)
+    out = []
+    for g in range(groups):
+        picked = {0, rows_per_group - 1}
+        while len(picked) < per_group:
+            picked.add(rng.randrange(rows_per_group))
+        out.extend(g * rows_per_group + r for r in sorted(picked))
+    return out
+
+
+def validation_rows(case, total):
+    """The flat output rows a case's validation checks."""
+    row, v = case["row"], case["validation"]
+    if row["op"] == "decode":
+        return group_sampled_rows(row["batch"] * row["heads"], row["seq_q"], v["max_rows"], int(case["seed"]))
+    return sampled_rows(total, v["max_rows"], int(case["seed"]))
+
+
+def decode_reference_rows(torch, case, t, rows):
+    """float64 decode output of the given flat rows (b, head, query i): softmax over the first
+    L_b - q_len + i + 1 cache tokens of the head's KV head. K and V are widened once per
+    (sequence, KV head), not per row."""
+    row = case["row"]
+    h, sq, scale = row["heads"], row["seq_q"], row["scale"]
+    group = h // row["kv_heads"]
+    lengths = decode_lengths(case)
+    by_cache = {}
+    for at, r in enumerate(rows):
+        b, hi, i = r // (h * sq), (r // sq) % h, r % sq
+        by_cache.setdefault((b, hi // group), []).append((at, hi, i))
+    out = [None] * len(rows)
+    for (b, kvh), queries in by_cache.items():
+        length = lengths[b]
+        k = t["k"][b, kvh, :length].double()
+        v = t["v"][b, kvh, :length].double()
+        for at, hi, i in queries:
+            visible = length - sq + i + 1
+            s = (k[:visible] @ t["q"][b, hi, i].double()) * scale
+            out[at] = torch.softmax(s, dim=0) @ v[:visible]
+    return torch.stack(out)
+
+
 def reference_rows(torch, case, t, rows):
     """float64 reference output for the given flat row indices, as a [len(rows), cols] tensor."""
     row = case["row"]
+    if row["op"] == "decode":
+        return decode_reference_rows(torch, case, t, rows)
     if row["op"] == "attention":
         b, h, kv, sq, sk, d = (row[k] for k in ("batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim"))
         group = h // kv
@@ -159,7 +335,7 @@ def reference_rows(torch, case, t, rows):
 
 def output_rows(case, out, rows):
     row = case["row"]
-    if row["op"] == "attention":
+    if row["op"] in ("attention", "decode"):
         return out.reshape(-1, row["head_dim"])[rows]
     if row["op"] == "softmax":
         return out.reshape(-1, row["cols"])[rows]
@@ -169,8 +345,7 @@ def output_rows(case, out, rows):
 def validate(torch, case, t, out):
     v = case["validation"]
     row = case["row"]
-    total = out.numel() // out.shape[-1]
-    rows = sampled_rows(total, v["max_rows"], int(case["seed"]))
+    rows = validation_rows(case, out.numel() // out.shape[-1])
     got = output_rows(case, out, rows).double()
     ref = reference_rows(torch, case, t, rows)
     if not torch.isfinite(out).all():
@@ -291,6 +466,9 @@ def run_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
     torch.backends.cudnn.allow_tf32 = dtype == "tf32"
     t = None
     try:
+        reason = refusal(case, peer)
+        if reason:  # before any input is made: a paged decode case may ask for tens of GB
+            raise Unsupported(reason)
         torch.cuda.empty_cache()
         base = torch.cuda.memory_allocated()
         t = make_inputs(torch, case)
@@ -339,8 +517,9 @@ def run_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
     tflops, gbps = case["flops"] / seconds / 1e12, case["bytes"] / seconds / 1e9
     row["tflops"], row["gbps"] = f"{tflops:.6g}", f"{gbps:.6g}"
     if ceilings:
-        if ceilings.get("copy_gbps"):
-            row["pct_peak_bw"] = f"{100 * gbps / ceilings['copy_gbps']:.6g}"
+        ceiling = ceilings.get(BANDWIDTH_CEILING.get(case["row"]["op"], "copy_gbps"))
+        if ceiling:
+            row["pct_peak_bw"] = f"{100 * gbps / ceiling:.6g}"
         peak = ceilings.get("gemm_tflops", {}).get(dtype)
         if peak:
             row["pct_peak_flops"] = f"{100 * tflops / peak:.6g}"

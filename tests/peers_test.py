@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
 """scripts/peers.py without a GPU: it reads `fa-bench plan` output, writes rows in fa-bench's
-columns and keys, refuses files that are not plans, and samples validation rows as promised.
+columns and keys, refuses files that are not plans, and samples validation rows as promised;
+decode's lengths equal fa-bench's, and a decode plan runs end to end through a fake torch.
 Usage: peers_test.py FA_BENCH_BINARY"""
+import contextlib
+import csv
 import importlib.util
+import io
 import json
 import math
 import os
 import subprocess
 import sys
 import tempfile
+import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 spec = importlib.util.spec_from_file_location("peers", os.path.join(HERE, "..", "scripts", "peers.py"))
@@ -153,6 +158,298 @@ with tempfile.TemporaryDirectory() as tmp:
         flusher.flush(mode)
     check(fake.log == [("fill", "written", 1), ("sum", "read", "total"), ("fill", "written", 0)],
           f"cold writes then reads the other buffer, dirty only writes, hot does nothing: {fake.log}")
+
+
+# decode: the Python port of fa-bench's sequence lengths, pinned like the C++ one
+# (tests/test_decode_reference.cpp), and its rows run end to end through a fake torch.
+check(peers.make_sequence_lengths(True, 6, 4, 1000, 42) == [209, 1000, 447, 123, 593, 71],
+      f"mixed lengths equal the pinned C++ ones: {peers.make_sequence_lengths(True, 6, 4, 1000, 42)}")
+check(peers.make_sequence_lengths(False, 3, 2, 77, 5) == [77, 77, 77], "equal lengths are all cache_len")
+check(all(max(l) == 100 and min(l) >= 1 for l in (peers.make_sequence_lengths(True, 8, 1, 100, s) for s in range(50))),
+      "mixed lengths in [q_len, cache_len], one at cache_len")
+check(peers.make_sequence_lengths(True, 2, 5, 6, 7) != [6, 6], "two sequences over a range of two are really mixed")
+rows = peers.group_sampled_rows(64 * 32, 1, 256, 9)
+check(rows == list(range(64 * 32)), "one query row a group: every group's row")
+rows = peers.group_sampled_rows(6, 16, 40, 9)
+check(len(rows) == 36 and all({g * 16, g * 16 + 15} <= set(rows) for g in range(6)) and len(set(rows)) == 36,
+      f"every group's first and last row, max_rows // groups a group: {rows}")
+check(peers.group_sampled_rows(4, 3, 12, 9) == list(range(12)), "small cases check every row")
+
+
+class MetaTensor:
+    """A shape and a dtype, no values: enough for peers.py's decode path to run. `zero` marks a
+    difference of two tensors (output - reference), whose norms are 0; every other norm is 1."""
+
+    SIZES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int64": 8, "int32": 4, "uint8": 1, "bool": 1}
+
+    def __init__(self, shape, dtype="float32", zero=False):
+        self.shape, self.dtype, self.zero = tuple(shape), dtype, zero
+
+    def numel(self):
+        return math.prod(self.shape)
+
+    def element_size(self):
+        return self.SIZES[self.dtype]
+
+    def to(self, dtype):
+        return MetaTensor(self.shape, dtype)
+
+    def double(self):
+        return MetaTensor(self.shape, "float64", self.zero)
+
+    def reshape(self, *shape):
+        known = math.prod(n for n in shape if n != -1)
+        return MetaTensor([self.numel() // known if n == -1 else n for n in shape], self.dtype)
+
+    def __getitem__(self, index):
+        index = index if isinstance(index, tuple) else (index,)
+        shape, dim = [], 0
+        for i in index:
+            if i is None:
+                shape.append(1)
+                continue
+            n = self.shape[dim]
+            dim += 1
+            if isinstance(i, slice):  # strict: a slice past the end is a bug in peers.py here
+                assert i.stop is None or 0 <= i.stop <= n, f"slice {i} of {n}"
+                shape.append(len(range(*i.indices(n))))
+            elif isinstance(i, list):
+                assert all(0 <= x < n for x in i), f"index {i} out of {n}"
+                shape.append(len(i))
+            else:
+                assert 0 <= i < n, f"index {i} out of {n}"
+        return MetaTensor(shape + list(self.shape[dim:]), self.dtype)
+
+    @staticmethod
+    def broadcast(a, b):
+        a, b = (1,) * (len(b) - len(a)) + a, (1,) * (len(a) - len(b)) + b
+        assert all(x == y or 1 in (x, y) for x, y in zip(a, b)), f"shapes {a} and {b} do not broadcast"
+        return tuple(max(x, y) for x, y in zip(a, b))
+
+    def __lt__(self, other):
+        return MetaTensor(self.broadcast(self.shape, other.shape), "bool")
+
+    def __sub__(self, other):
+        return MetaTensor(self.broadcast(self.shape, other.shape), self.dtype, zero=True)
+
+    def __mul__(self, scalar):
+        return MetaTensor(self.shape, self.dtype)
+
+    def __matmul__(self, other):
+        a, b = self.shape, other.shape
+        assert a[-1] == b[0 if len(b) == 1 else -2], f"matmul of {a} and {b}"
+        return MetaTensor(a[:-1] + b[1:] if len(b) <= 2 else None, self.dtype)
+
+    def norm(self):
+        return MetaTensor((), self.dtype, self.zero)
+
+    def abs(self):
+        return self
+
+    def max(self):
+        return MetaTensor((), self.dtype, self.zero)
+
+    def all(self):
+        return True
+
+    def fill_(self, value):
+        pass
+
+    def item(self):
+        return 0.0 if self.zero else 1.0
+
+
+class CausalLowerRight:
+    def __init__(self, sq, sk):
+        self.sq, self.sk = sq, sk
+
+
+def fake_torch_modules(sdpa_calls):
+    """torch, torch.nn, torch.nn.attention and its bias module, faked: SDPA records its calls and,
+    like PyTorch, the flash backend refuses a mask tensor."""
+    torch = types.ModuleType("torch")
+    for name in MetaTensor.SIZES:
+        setattr(torch, name, name)
+    torch.Generator = lambda device: types.SimpleNamespace(manual_seed=lambda seed: None)
+    torch.randn = lambda *shape, generator, device, dtype: MetaTensor(shape, dtype)
+    torch.empty = lambda size, dtype, device: MetaTensor((size,), dtype)
+    torch.zeros = lambda size, dtype, device: MetaTensor(size if isinstance(size, tuple) else (size,), dtype)
+    torch.sum = lambda tensor, dim, out: None
+
+    def tensor(data, dtype, device):
+        shape = []
+        while isinstance(data, list):
+            shape.append(len(data))
+            data = data[0]
+        return MetaTensor(shape, dtype)
+
+    torch.tensor = tensor
+    torch.arange = lambda n, device: MetaTensor((n,), "int64")
+    torch.softmax = lambda x, dim: MetaTensor(x.shape, x.dtype)
+    torch.stack = lambda xs: MetaTensor((len(xs),) + xs[0].shape, xs[0].dtype)
+    torch.isfinite = lambda x: MetaTensor(x.shape, "bool")
+    flags = types.SimpleNamespace(allow_tf32=False)
+    torch.backends = types.SimpleNamespace(cuda=types.SimpleNamespace(matmul=flags), cudnn=flags)
+
+    class Event:
+        def __init__(self, enable_timing):
+            pass
+
+        def record(self):
+            pass
+
+        def synchronize(self):
+            pass
+
+        def elapsed_time(self, other):
+            return 1.0  # every sample 1 ms
+
+    torch.cuda = types.SimpleNamespace(
+        is_available=lambda: True, get_device_name=lambda i: "FakeGPU",
+        get_device_properties=lambda i: types.SimpleNamespace(L2_cache_size=1 << 20),
+        empty_cache=lambda: None, memory_allocated=lambda: 0, max_memory_allocated=lambda: 0,
+        reset_peak_memory_stats=lambda: None, synchronize=lambda: None, _sleep=lambda cycles: None,
+        Event=Event, OutOfMemoryError=MemoryError)
+
+    backend = []
+    attention = types.ModuleType("torch.nn.attention")
+    attention.SDPBackend = types.SimpleNamespace(FLASH_ATTENTION="flash", CUDNN_ATTENTION="cudnn",
+                                                 EFFICIENT_ATTENTION="efficient", MATH="math")
+
+    @contextlib.contextmanager
+    def sdpa_kernel(backends):
+        backend.append(backends[0])
+        yield
+        backend.pop()
+
+    attention.sdpa_kernel = sdpa_kernel
+    bias = types.ModuleType("torch.nn.attention.bias")
+    bias.causal_lower_right = CausalLowerRight
+
+    def sdpa(q, k, v, attn_mask=None, is_causal=False, scale=None, enable_gqa=False):
+        sdpa_calls.append(dict(backend=backend[-1], q=q.shape, k=k.shape, v=v.shape, mask=attn_mask,
+                               is_causal=is_causal, scale=scale, enable_gqa=enable_gqa))
+        if backend[-1] == "flash" and isinstance(attn_mask, MetaTensor):
+            raise RuntimeError("No available kernel. Aborting execution.")
+        return MetaTensor(q.shape[:-1] + v.shape[-1:], q.dtype)
+
+    nn = types.ModuleType("torch.nn")
+    nn.functional = types.SimpleNamespace(scaled_dot_product_attention=sdpa)
+    nn.attention = attention
+    attention.bias = bias
+    torch.nn = nn
+    return {"torch": torch, "torch.nn": nn, "torch.nn.attention": attention, "torch.nn.attention.bias": bias}
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    config = os.path.join(tmp, "decode.json")
+    fast = {"warmup": 1, "min_samples": 3, "min_time_s": 0.002, "max_noise": 0.5, "max_time_s": 1}
+    common = {"op": "decode", "variants": ["decode.simple"], "dtype": "bf16", "batch": 3, "heads": 4,
+              "head_dim": 64, "timing": fast}
+    with open(config, "w") as f:
+        json.dump({"name": "d", "experiments": [
+            dict(common, kv_heads=2, cache_len=40, max_len=48, q_len=[1, 3], lengths=["equal", "mixed"]),
+            dict(common, kv_heads=4, cache_len=40, q_len=1),
+            dict(common, kv_heads=2, cache_len=40, q_len=1, page_size=16),
+            {"op": "kv_append", "variants": ["kv_append.simple"], "dtype": "bf16", "kv_heads": 2,
+             "head_dim": 64, "batch": 2, "cache_len": 40}]}, f)
+    plan_path = os.path.join(tmp, "plan.json")
+    subprocess.run([binary, "plan", "--config", config, "-o", plan_path], check=True)
+    with open(plan_path) as f:
+        plan = json.load(f)
+    decode = [c for c in peers.distinct_problems(plan) if c["row"]["op"] == "decode"]
+    check(len(decode) == 6, f"six decode problems: {[c['problem_key'] for c in decode]}")
+    # fa-bench's FLOP model counts every visible (query, token) pair of its own lengths: the
+    # port's lengths give the same count for every case, mixed ones included.
+    for c in decode:
+        row = c["row"]
+        pairs = sum(sum(v) for v in peers.decode_visible(c))
+        check(4 * row["heads"] * row["head_dim"] * pairs == c["flops"],
+              f"the port's lengths give fa-bench's FLOPs for {c['problem_key']}")
+    check(peers.peers_for("decode") == ["torch.sdpa_flash", "torch.sdpa_cudnn"] and peers.peers_for("kv_append") == [],
+          "decode has the flash and cuDNN peers, kv_append none")
+
+    calibration = os.path.join(tmp, "cal.json")
+    with open(calibration, "w") as f:
+        json.dump({"FakeGPU": {"copy_gbps": 3000, "read_gbps": 4000}}, f)
+    sdpa_calls = []
+    saved = {name: sys.modules.get(name) for name in ("torch", "torch.nn", "torch.nn.attention", "torch.nn.attention.bias")}
+    sys.modules.update(fake_torch_modules(sdpa_calls))
+    try:
+        out_path = os.path.join(tmp, "peers.csv")
+        with contextlib.redirect_stdout(io.StringIO()):
+            rc = peers.main(["--plan", plan_path, "--output", out_path, "--calibration", calibration])
+        check(rc == 0, "peers.py ran the decode plan")
+        # Without a read ceiling, decode's pct_peak_bw stays empty (never the copy ceiling).
+        with open(calibration, "w") as f:
+            json.dump({"FakeGPU": {"copy_gbps": 3000}}, f)
+        no_read = os.path.join(tmp, "peers_no_read.csv")
+        with contextlib.redirect_stdout(io.StringIO()):
+            peers.main(["--plan", plan_path, "--output", no_read, "--calibration", calibration, "--peers", "cudnn"])
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+    with open(out_path) as f:
+        got = {r["key"]: r for r in csv.DictReader(f)}
+    with open(out_path) as f:
+        check(next(csv.reader(f)) == plan["columns"], "decode peer rows carry exactly fa-bench's columns")
+    check(set(got) == {f"{c['problem_key']}/{p}" for c in decode for p in ("torch.sdpa_flash", "torch.sdpa_cudnn")},
+          f"one row per decode problem and peer, none for kv_append: {sorted(got)}")
+
+    def peer_row(peer, **want):
+        case = next(c for c in decode if all(c["row"][k] == v for k, v in want.items()))
+        return case, got[f"{case['problem_key']}/{peer}"]
+
+    for peer in ("torch.sdpa_flash", "torch.sdpa_cudnn"):
+        for q_len in (1, 3):
+            case, r = peer_row(peer, seq_q=q_len, lengths="equal", kv_heads=2)
+            check(r["status"] == "ok" and r["seq_q"] == str(q_len) and r["seq_k"] == "40" and r["max_len"] == "48"
+                  and r["lengths"] == "equal" and r["page_size"] == "0" and r["variant"] == peer,
+                  f"equal lengths q_len {q_len} runs on {peer}: {r['status']} {r['reason']}")
+            gbps = case["bytes"] / 1e-3 / 1e9
+            check(r["gbps"] == f"{gbps:.6g}" and r["pct_peak_bw"] == f"{100 * gbps / 4000:.6g}",
+                  f"decode's bytes are the plan's and pct_peak_bw is over the read ceiling: {r['gbps']} {r['pct_peak_bw']}")
+            check(r["tflops"] == f"{case['flops'] / 1e-3 / 1e12:.6g}" and r["rel_l2_err"] == "0", "FLOPs from the plan, validated")
+        case, r = peer_row(peer, page_size=16)
+        check(r["status"] == "unsupported" and r["reason"] == peers.PAGED_REASON and r["page_size"] == "16",
+              f"paged decode is unsupported on {peer}: {r['status']} {r['reason']}")
+    for q_len in (1, 3):
+        _, r = peer_row("torch.sdpa_flash", seq_q=q_len, lengths="mixed")
+        check(r["status"] == "unsupported" and "No available kernel" in r["reason"],
+              f"flash refuses the mixed lengths' mask, in its own words: {r['status']} {r['reason']}")
+        _, r = peer_row("torch.sdpa_cudnn", seq_q=q_len, lengths="mixed")
+        check(r["status"] == "ok" and r["lengths"] == "mixed", f"cuDNN runs mixed lengths q_len {q_len}: {r['reason']}")
+    _, r = peer_row("torch.sdpa_cudnn", kv_heads=4)
+    check(r["status"] == "ok" and r["kv_heads"] == "4", "no GQA runs too")
+
+    # What SDPA was given: the cache sliced to cache_len (a view of max_len 48), GQA only when
+    # kv_heads < heads, causal_lower_right(q_len, cache_len) for q_len > 1 with equal lengths, and
+    # a boolean [batch, 1, q_len, cache_len] mask for mixed ones. No call for a paged case.
+    def calls(backend, q_len, kv_heads=2):
+        return [c for c in sdpa_calls if c["backend"] == backend and c["q"] == (3, 4, q_len, 64) and c["k"][1] == kv_heads]
+
+    check(all(c["k"] == c["v"] == (3, c["k"][1], 40, 64) for c in sdpa_calls) and sdpa_calls,
+          "SDPA sees the first cache_len tokens of the cache")
+    check(all(c["enable_gqa"] == (c["k"][1] == 2) for c in sdpa_calls), "enable_gqa exactly when kv_heads < heads")
+    check(all(c["scale"] == 0.125 for c in sdpa_calls), "the plan's scale")
+    q1 = [c for c in calls("flash", 1) if not isinstance(c["mask"], MetaTensor)]  # equal lengths' calls
+    check(q1 and all(c["mask"] is None and not c["is_causal"] for c in q1), "q_len 1, equal lengths: no mask")
+    q3 = [c for c in calls("flash", 3) if not isinstance(c["mask"], MetaTensor)]
+    check(q3 and all(isinstance(c["mask"], CausalLowerRight) and (c["mask"].sq, c["mask"].sk) == (3, 40) for c in q3),
+          "q_len 3, equal lengths: causal_lower_right(3, 40)")
+    for q_len in (1, 3):
+        masked = [c for c in calls("cudnn", q_len) if isinstance(c["mask"], MetaTensor)]
+        check(masked and all(c["mask"].shape == (3, 1, q_len, 40) and c["mask"].dtype == "bool" for c in masked),
+              f"mixed lengths q_len {q_len}: a boolean [3, 1, {q_len}, 40] mask")
+
+    with open(no_read) as f:
+        rows = [r for r in csv.DictReader(f) if r["status"] == "ok"]
+    check(rows and all(r["pct_peak_bw"] == "" and r["gbps"] for r in rows),
+          "decode without a read ceiling leaves pct_peak_bw empty")
 
 print("peers_test:", "FAILED" if failures else "passed")
 sys.exit(1 if failures else 0)
