@@ -138,7 +138,9 @@ VariantRequest parse_variant(const Node& n, OpKind op, const Registry& registry)
         pn.fail(fmt::format("not a parameter of {} (parameters: {})", req.name,
                             names.empty() ? std::string("none") : fmt::format("{}", fmt::join(names, ", "))));
       }
-      for (const Node& value : pn.list()) req.params[item.key()].push_back(value.integer(1));
+      // Parameters are >= 1, or >= 0 where 0 is one of the allowed values (an off switch, "chosen").
+      const bool zero_allowed = std::find(known->allowed.begin(), known->allowed.end(), 0) != known->allowed.end();
+      for (const Node& value : pn.list()) req.params[item.key()].push_back(value.integer(zero_allowed ? 0 : 1));
     }
   }
   return req;

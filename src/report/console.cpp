@@ -157,7 +157,10 @@ std::string markdown_pivot(const std::vector<TextRow>& rows, const std::string& 
       index[title] = tables.size();
       const std::string op = get(r, "op");
       tables.push_back({title,
-                        op == "attention" ? "seq_len \\ head_dim" : op == "softmax_matmul" ? "d2 \\ d3" : "rows \\ cols",
+                        op == "attention"        ? "seq_len \\ head_dim"
+                        : op == "softmax_matmul" ? "d2 \\ d3"
+                        : op == "generate"       ? "prompt+steps \\ layer"
+                                                 : "rows \\ cols",
                         {}, {}, {}});
     }
     Table& t = tables[index[title]];
@@ -167,7 +170,12 @@ std::string markdown_pivot(const std::vector<TextRow>& rows, const std::string& 
                             : matmul ? get(r, "cols")
                                      : get(r, "rows");
     std::string col_label = attn ? get(r, "head_dim") : matmul ? get(r, "d3") : get(r, "cols");
-    std::string v = get(r, "status") == "ok" ? fixed(get(r, value), value == "time_ms_median" ? 4 : 2)
+    if (get(r, "op") == "generate") {  // the loop's lengths down, the layer's shape across
+      row_label = get(r, "prompt_len") + "+" + get(r, "steps");
+      col_label = fmt::format("h{}/{} d{} m{} page{}", get(r, "heads"), get(r, "kv_heads"), get(r, "head_dim"),
+                              get(r, "d_model"), get(r, "page_size"));
+    }
+    std::string v = get(r, "status") == "ok" ? fixed(get(r, value), value.find("_ms") != std::string::npos ? 4 : 2)
                                              : get(r, "status");
     auto key = std::make_pair(row_label, col_label);
     if (t.cells.count(key)) {

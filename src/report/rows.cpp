@@ -1,5 +1,6 @@
 #include "report/rows.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 
 #include "ops/op_helpers.hpp"
@@ -83,8 +84,13 @@ std::vector<std::string> result_fields(const Result& r) { return base_fields(r, 
 
 std::vector<Column> file_columns(const std::vector<const OpSpec*>& ops) {
   std::vector<Column> cols = base_columns();
+  // A column several ops share (page_size, say) appears once: rows are read and written by name.
+  auto listed = [&](const std::string& name) {
+    return std::any_of(cols.begin(), cols.end(), [&](const Column& c) { return c.name == name; });
+  };
   for (const OpSpec* op : ops)
-    for (const ExtraColumn& x : op->extra_columns) cols.push_back({x.name, x.type});
+    for (const ExtraColumn& x : op->extra_columns)
+      if (!listed(x.name)) cols.push_back({x.name, x.type});
   return cols;
 }
 
