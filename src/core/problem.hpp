@@ -13,7 +13,8 @@ namespace fabench {
 // What each op is (its axes, key, tensors, models, validation, columns) is its OpSpec in src/ops/;
 // the functions below that depend on the op are answered there (src/ops/registry.cpp).
 // softmax_matmul: softmax(X) @ V per batch, X [batch, rows (d1), cols (d2)], V [batch, d2, d3].
-enum class OpKind { softmax, attention, softmax_matmul };
+// generate: seed 001 task 6's prefill + decode loop (src/ops/generate.cpp).
+enum class OpKind { softmax, attention, softmax_matmul, generate };
 std::string_view to_string(OpKind op);
 std::optional<OpKind> parse_op(std::string_view s);
 const char* op_choices();
@@ -42,6 +43,10 @@ struct Problem {
   // attention: Q [batch, heads, seq_q, d], K/V [batch, kv_heads, seq_k, d]
   std::int64_t batch = 1, heads = 1, kv_heads = 1, seq_q = 0, seq_k = 0, head_dim = 0;
   bool causal = false;
+
+  // generate: a prompt of prompt_len tokens, then `steps` decode steps, projections d_model <->
+  // heads * head_dim; page_size 0 is a contiguous KV cache, else the tokens of a page.
+  std::int64_t d_model = 0, prompt_len = 0, steps = 0, page_size = 0;
 
   // softmax(scale * x). Unset means the op's default: 1 for softmax, 1/sqrt(d) for attention.
   std::optional<double> scale;

@@ -10,9 +10,11 @@ namespace fabench {
 const OpSpec& softmax_op();
 const OpSpec& attention_op();
 const OpSpec& softmax_matmul_op();
+const OpSpec& generate_op();
 
 const std::vector<const OpSpec*>& all_ops() {
-  static const std::vector<const OpSpec*> ops = {&softmax_op(), &attention_op(), &softmax_matmul_op()};
+  static const std::vector<const OpSpec*> ops = {&softmax_op(), &attention_op(), &softmax_matmul_op(),
+                                                       &generate_op()};
   return ops;
 }
 

@@ -5,5 +5,6 @@ class Registry;
 void register_softmax_variants(Registry& r);
 void register_attention_variants(Registry& r);
 void register_softmax_matmul_variants(Registry& r);
+void register_generate_variants(Registry& r);
 void register_debug_variants(Registry& r);  // only with FABENCH_DEBUG_VARIANTS set
 }  // namespace fabench
