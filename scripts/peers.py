@@ -13,6 +13,9 @@ and peer, keyed like fa-bench's own rows (problem key / peer name). Peers:
                    fa-bench's Philox stream, so those cases are rows with status unsupported)
   softmax_matmul:  torch.softmax_matmul (torch.softmax(x) @ v)
   decode:          torch.sdpa_flash, torch.sdpa_cudnn (see decode below)
+  generate:        torch.generate_loop (seed 001's prefill + decode loop: torch.matmul projections,
+                   SDPA over the prompt, SDPA over a preallocated cache per step; self-timed like
+                   fa-bench's generate.loop, see run_generate_peer)
 Timing follows fa-bench's timer: warm-up, then per sample a spin kernel holds the stream while the
 L2 flush (the plan's mode: cold = write then read a second buffer, so the L2 is left clean; dirty
 = write only; hot = none), start event, call and stop event are queued (launch latency stays out of the sample), and
@@ -56,16 +59,18 @@ ATTENTION_PEERS = {
 SOFTMAX_PEERS = ["torch.softmax"]
 SOFTMAX_MATMUL_PEERS = ["torch.softmax_matmul"]
 DECODE_PEERS = ["torch.sdpa_flash", "torch.sdpa_cudnn"]
+GENERATE_PEERS = ["torch.generate_loop"]
 PAGED_REASON = "PyTorch SDPA has no paged KV cache; compare with the contiguous case"
 # The calibration ceiling an op's pct_peak_bw divides by, as fa-bench's OpSpec::bandwidth_ceiling:
-# decode reads far more than it writes (the read ceiling), the others move as much as a copy.
-BANDWIDTH_CEILING = {"decode": "read_gbps"}
+# decode and generate read far more than they write (the read ceiling), the others move as much as
+# a copy.
+BANDWIDTH_CEILING = {"decode": "read_gbps", "generate": "read_gbps"}
 
 
 def peers_for(op):
     """The PyTorch peers of an op; none for the others (kv_append), whose cases are passed over."""
     return {"attention": list(ATTENTION_PEERS), "softmax": SOFTMAX_PEERS, "softmax_matmul": SOFTMAX_MATMUL_PEERS,
-            "decode": DECODE_PEERS}.get(op, [])
+            "decode": DECODE_PEERS, "generate": GENERATE_PEERS}.get(op, [])
 
 
 class Unsupported(Exception):
@@ -526,6 +531,171 @@ def run_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
     return row
 
 
+def generate_inputs(torch, case):
+    """generate's inputs: prompt and step embeddings N(0, 1), weights N(0, 1) / sqrt(fan in)."""
+    row = case["row"]
+    gen = torch.Generator(device="cuda")
+    gen.manual_seed(int(case["seed"]) & 0x7FFFFFFFFFFFFFFF)
+    dt = torch_dtype(torch, row["dtype"])
+    b, h, kv, d, m = (row[k] for k in ("batch", "heads", "kv_heads", "head_dim", "d_model"))
+    P, T = row["prompt_len"], row["steps"]
+
+    def randn(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=gen, device="cuda", dtype=torch.float32) * scale).to(dt)
+
+    return {"x_prompt": randn(b, P, m), "x_steps": randn(b, T, m), "wq": randn(m, h * d, scale=m ** -0.5),
+            "wk": randn(m, kv * d, scale=m ** -0.5), "wv": randn(m, kv * d, scale=m ** -0.5),
+            "wo": randn(h * d, m, scale=(h * d) ** -0.5)}
+
+
+def generate_once(torch, row, t, cache):
+    """One launch of the loop: the prefill, then T steps, each waited for (as fa-bench's
+    generate.loop waits). Returns (ttft_ms, [step_ms], total_ms, last q, last o)."""
+    F = torch.nn.functional
+    b, h, kv, d, m = (row[k] for k in ("batch", "heads", "kv_heads", "head_dim", "d_model"))
+    P, T, scale = row["prompt_len"], row["steps"], row["scale"]
+    gqa = {"enable_gqa": True} if h != kv else {}
+    k_cache, v_cache = cache
+    ev = [torch.cuda.Event(enable_timing=True) for _ in range(T + 2)]
+    ev[0].record()
+    x = t["x_prompt"]
+    q = (x @ t["wq"]).view(b, P, h, d).transpose(1, 2)
+    k = (x @ t["wk"]).view(b, P, kv, d).transpose(1, 2)
+    v = (x @ t["wv"]).view(b, P, kv, d).transpose(1, 2)
+    k_cache[:, :, :P] = k
+    v_cache[:, :, :P] = v
+    o = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale, **gqa)
+    y = o.transpose(1, 2).reshape(b, P, h * d) @ t["wo"]  # noqa: F841 (y[:, -1] makes the first token)
+    ev[1].record()
+    ev[1].synchronize()
+    for i in range(T):
+        xi = t["x_steps"][:, i]
+        q = (xi @ t["wq"]).view(b, h, 1, d)
+        k = (xi @ t["wk"]).view(b, kv, d)
+        v = (xi @ t["wv"]).view(b, kv, d)
+        n = P + i + 1
+        k_cache[:, :, n - 1] = k
+        v_cache[:, :, n - 1] = v
+        o = F.scaled_dot_product_attention(q, k_cache[:, :, :n], v_cache[:, :, :n], scale=scale, **gqa)
+        y = o.reshape(b, h * d) @ t["wo"]  # noqa: F841
+        ev[i + 2].record()
+        ev[i + 2].synchronize()
+    steps = [ev[i + 1].elapsed_time(ev[i + 2]) for i in range(T)]
+    return ev[0].elapsed_time(ev[1]), steps, ev[0].elapsed_time(ev[-1]), q, o
+
+
+def percentile(xs, q):
+    """Linear interpolation between closest ranks (numpy's default), as fa-bench's generate columns."""
+    xs = sorted(xs)
+    pos = q / 100 * (len(xs) - 1)
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (pos - lo) * (xs[hi] - xs[lo])
+
+
+def run_generate_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
+    """torch.generate_loop: fa-bench's generate op as a PyTorch loop, self-timed as generate.loop is:
+    the validated launch, warm-up launches, then launches sampled under the plan's stopping rule (the
+    L2 flushed before each, outside its events), each sample the launch's total; the last step's
+    attention validated against float64 over the final cache."""
+    row = blank_row(columns, case, peer)
+    row["gpu"] = gpu_name
+    r = case["row"]
+    b, h, kv, d = r["batch"], r["heads"], r["kv_heads"], r["head_dim"]
+    L = r["prompt_len"] + r["steps"]
+    timing, mode = case["timing"], l2_mode(case["timing"])
+    t = cache = None
+    try:
+        torch.cuda.empty_cache()
+        base = torch.cuda.memory_allocated()
+        t = generate_inputs(torch, case)
+        cache = (torch.empty(b, kv, L, d, dtype=t["wq"].dtype, device="cuda"),
+                 torch.empty(b, kv, L, d, dtype=t["wq"].dtype, device="cuda"))
+        torch.cuda.reset_peak_memory_stats()
+        try:
+            with torch.no_grad():
+                _, _, _, q, o = generate_once(torch, r, t, cache)
+        except RuntimeError as e:  # SDPA or a GEMM that cannot run this case says so here
+            if "out of memory" in str(e).lower():
+                raise
+            row["status"], row["reason"] = "unsupported", str(e).strip().splitlines()[0][:300]
+            return row
+        row["peak_mem_mib"] = f"{(torch.cuda.max_memory_allocated() - base) / 2**20:.6g}"
+        if case["validation"]["enabled"]:
+            group = h // kv
+            qd = q.reshape(b, h, d).double()
+            kd, vd = cache[0].double(), cache[1].double()
+            ref = torch.stack([torch.softmax((kd[bi, hi // group] @ qd[bi, hi]) * r["scale"], dim=0) @ vd[bi, hi // group]
+                               for bi in range(b) for hi in range(h)])
+            got = o.reshape(b * h, d).double()
+            if not torch.isfinite(got).all():
+                rel = max_abs = math.inf
+            else:
+                diff = got - ref
+                rel, max_abs = diff.norm().item() / ref.norm().item(), diff.abs().max().item()
+            row["rel_l2_err"], row["max_abs_err"] = f"{rel:.6g}", f"{max_abs:.6g}"
+            if not rel <= case["validation"]["tolerance"]:
+                row["status"] = "mismatch"
+                row["reason"] = f"o_last rel_l2 {rel:.3g} > tolerance {case['validation']['tolerance']:.3g} over {b * h} rows"
+                return row
+        del q, o
+
+        def launch():
+            flusher.flush(mode)
+            torch.cuda.synchronize()
+            with torch.no_grad():
+                return generate_once(torch, r, t, cache)[:3]
+
+        for _ in range(timing["warmup"]):
+            launch()
+        ttfts, steps, totals, stats, t0, limited = [], [], [], RunningSamples(), time.monotonic(), False
+        while not sampling_done(timing, stats):
+            if time.monotonic() - t0 >= timing["max_time_s"] and stats.n > 0:
+                limited = True
+                break
+            ttft, step_ms, total = launch()
+            ttfts.append(ttft)
+            steps.extend(step_ms)
+            totals.append(total)
+            stats.add(total)
+    except torch.cuda.OutOfMemoryError as e:
+        row["status"], row["reason"] = "oom", str(e).splitlines()[0][:300]
+        return row
+    finally:
+        t = cache = None
+        torch.cuda.empty_cache()
+    totals.sort()
+    n = len(totals)
+    median = percentile(totals, 50)
+    mean = sum(totals) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in totals) / (n - 1)) if n > 1 else 0.0
+    row.update(status="timeout" if limited and n < timing["min_samples"] else "ok",
+               time_ms_median=f"{median:.6g}", time_ms_mean=f"{mean:.6g}", time_ms_std=f"{sd:.6g}",
+               time_ms_min=f"{totals[0]:.6g}", samples=str(n))
+    if row["status"] == "timeout":
+        row["reason"] = f"{n} samples in {timing['max_time_s']} s"
+    tbt_mean = sum(steps) / len(steps) if steps else 0.0
+    metrics = {"ttft_ms": percentile(ttfts, 50)}
+    if steps:
+        metrics.update(tbt_ms_mean=tbt_mean, tbt_ms_p50=percentile(steps, 50), tbt_ms_p90=percentile(steps, 90),
+                       tbt_ms_p99=percentile(steps, 99))
+        if tbt_mean > 0:
+            metrics["tokens_per_s"] = b * 1000.0 / tbt_mean
+    for k, v in metrics.items():
+        if k in row:
+            row[k] = f"{v:.6g}"
+    seconds = median / 1000.0
+    tflops, gbps = case["flops"] / seconds / 1e12, case["bytes"] / seconds / 1e9
+    row["tflops"], row["gbps"] = f"{tflops:.6g}", f"{gbps:.6g}"
+    if ceilings:
+        if ceilings.get("read_gbps"):  # generate's op divides by the read ceiling
+            row["pct_peak_bw"] = f"{100 * gbps / ceilings['read_gbps']:.6g}"
+        peak = ceilings.get("gemm_tflops", {}).get(r["dtype"])
+        if peak:
+            row["pct_peak_flops"] = f"{100 * tflops / peak:.6g}"
+    return row
+
+
 def load_ceilings(path, gpu_name):
     """The calibrated ceilings of this GPU, or None (no file yet, or none for this GPU). A file that
     is empty, as fa-bench leaves none but `mktemp` does, counts as no calibration; one that is not
@@ -577,7 +747,8 @@ def main(argv=None):
         writer.writeheader()
         f.flush()
         for i, (case, peer) in enumerate(todo, 1):
-            row = run_peer(torch, case, peer, columns, gpu_name, ceilings, flusher)
+            run = run_generate_peer if case["row"]["op"] == "generate" else run_peer
+            row = run(torch, case, peer, columns, gpu_name, ceilings, flusher)
             writer.writerow(row)
             f.flush()  # like fa-bench: every finished row is on disk
             speed = f" {float(row['tflops']):.1f} TFLOP/s" if row["tflops"] else ""

@@ -451,5 +451,31 @@ with tempfile.TemporaryDirectory() as tmp:
     check(rows and all(r["pct_peak_bw"] == "" and r["gbps"] for r in rows),
           "decode without a read ceiling leaves pct_peak_bw empty")
 
+# generate: the plan carries the loop's shape and TTFT/TBT columns; one peer, percentiles as fa-bench's.
+with tempfile.TemporaryDirectory() as tmp:
+    config = os.path.join(tmp, "g.json")
+    with open(config, "w") as f:
+        json.dump({"name": "g", "experiments": [
+            {"op": "generate", "variants": [{"name": "generate.loop", "params": {"graph": [0, 1]}}],
+             "heads": 4, "kv_heads": 2, "head_dim": 64, "prompt_len": 33, "steps": 5}]}, f)
+    plan_path = os.path.join(tmp, "plan.json")
+    subprocess.run([binary, "plan", "--config", config, "-o", plan_path], check=True)
+    with open(plan_path) as f:
+        plan = json.load(f)
+    for col in ("prompt_len", "steps", "ttft_ms", "tbt_ms_p50", "tbt_ms_p99", "tokens_per_s"):
+        check(col in plan["columns"], f"generate plan column {col}")
+    cases = peers.distinct_problems(plan)
+    check(len(cases) == 1, f"graph 0 and 1 are one problem for the peer: {len(cases)}")
+    row = cases[0]["row"]
+    check((row["prompt_len"], row["steps"], row["d_model"], row["page_size"]) == (33, 5, 256, 0),
+          f"generate row: {row}")
+    check(peers.peers_for("generate") == ["torch.generate_loop"], "generate peer")
+    blank = peers.blank_row(plan["columns"], cases[0], "torch.generate_loop")
+    check(blank["key"] == cases[0]["problem_key"] + "/torch.generate_loop" and blank["steps"] == "5",
+          f"generate blank row: {blank['key']}")
+    xs = [float(x) for x in range(1, 9)]
+    check(abs(peers.percentile(xs, 90) - 7.3) < 1e-12 and peers.percentile(xs, 50) == 4.5,
+          "percentile interpolates between ranks, as fa-bench's generate columns")
+
 print("peers_test:", "FAILED" if failures else "passed")
 sys.exit(1 if failures else 0)

@@ -28,6 +28,16 @@ namespace kv_append_tensors {
 enum : std::size_t { k_new = 0, v_new = 1, lengths = 2, page_table = 3, k_cache = 4, v_cache = 5, count = 6 };
 }
 
+namespace generate_tensors {
+// Inputs: the prompt and step embeddings, the four projections, the page table (paged caches).
+// Outputs: the prefill's projected output at the last prompt token, the last step's projected
+// output, query, attention output and log-sum-exp, and the final K and V caches (P + T tokens).
+enum : std::size_t {
+  x_prompt = 0, x_steps = 1, wq = 2, wk = 3, wv = 4, wo = 5, page_table = 6,
+  y_first = 7, y_last = 8, q_last = 9, o_last = 10, lse_last = 11, k_cache = 12, v_cache = 13, count = 14
+};
+}
+
 struct HostTensor;
 
 // How an input is filled: seeded, never zeros.

@@ -14,8 +14,9 @@ namespace fabench {
 // the functions below that depend on the op are answered there (src/ops/registry.cpp).
 // softmax_matmul: softmax(X) @ V per batch, X [batch, rows (d1), cols (d2)], V [batch, d2, d3].
 // decode: q_len new query tokens per sequence against a KV cache; kv_append: writes those tokens'
-// K and V into the cache (src/ops/decode.cpp, kv_append.cpp).
-enum class OpKind { softmax, attention, softmax_matmul, decode, kv_append };
+// K and V into the cache (src/ops/decode.cpp, kv_append.cpp); generate: seed 001 task 6's prefill +
+// decode loop (src/ops/generate.cpp).
+enum class OpKind { softmax, attention, softmax_matmul, decode, kv_append, generate };
 std::string_view to_string(OpKind op);
 std::optional<OpKind> parse_op(std::string_view s);
 const char* op_choices();
@@ -58,6 +59,9 @@ struct Problem {
   std::int64_t max_len = 0;
   SeqLengths lengths = SeqLengths::equal;
   std::int64_t page_size = 0;
+  // generate: a prompt of prompt_len tokens, then `steps` decode steps, projections d_model <->
+  // heads * head_dim; page_size as above.
+  std::int64_t d_model = 0, prompt_len = 0, steps = 0;
 
   // softmax(scale * x). Unset means the op's default: 1 for softmax, 1/sqrt(d) for attention.
   std::optional<double> scale;

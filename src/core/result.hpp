@@ -1,8 +1,10 @@
 #pragma once
 // A Case is Problem x Variant x Params; a Result is what running it produced.
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/problem.hpp"
 
@@ -30,6 +32,14 @@ struct TimingStats {
   bool hit_time_limit = false;
 };
 
+// What one launch of a self-timed op (OpSpec::self_timed, e.g. generate's prefill + decode loop)
+// measured of itself: the launch synchronises inside, so the harness cannot time it from outside.
+struct LaunchMetrics {
+  double total_ms = 0;                                 // the sample the stopping rule and time_ms_* see
+  std::map<std::string, double> values;                // named figures of this launch (ttft_ms)
+  std::map<std::string, std::vector<double>> series;   // named lists (step_ms: one per decode step)
+};
+
 struct Result {
   Case c;
   Status status = Status::ok;
@@ -42,6 +52,9 @@ struct Result {
   std::optional<double> max_abs_err, rel_l2_err;
   double tolerance = 0;
   std::string gpu;  // device name, or "cpu" for host variants
+  // Figures an op derives from its self-timed samples (ops/op.hpp's summarize), read by its extra
+  // columns: e.g. generate's ttft_ms and tbt_ms_p50. Empty for other ops.
+  std::map<std::string, double> metrics;
 };
 
 }  // namespace fabench

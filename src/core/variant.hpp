@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/problem.hpp"
+#include "core/result.hpp"
 
 namespace fabench {
 
@@ -42,6 +43,8 @@ struct LaunchArgs {
   const std::vector<void*>& tensors;
   void* workspace = nullptr;
   cudaStream_t stream = nullptr;
+  // Set for the ops whose OpSpec is self_timed: the launch fills in what it measured of itself.
+  LaunchMetrics* metrics = nullptr;
 };
 
 using SupportCheck = std::function<std::optional<std::string>(const Problem&, const Params&, const DeviceCaps&)>;

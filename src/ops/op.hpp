@@ -98,6 +98,15 @@ struct OpSpec {
   bool memory_bound = false;
 
   std::function<std::string(const Variant&)> list_details;  // extra `fa-bench list` lines; may be empty
+
+  // Self-timed ops run a whole loop per launch that synchronises inside (generate: a prefill and
+  // T decode steps, events read per step), which the harness's hold-the-stream timing cannot
+  // wrap. Their variants time themselves into LaunchArgs::metrics; the runner runs the validated
+  // launch, `warmup` launches, then samples launches under the usual stopping rule, each sample
+  // being the launch's total_ms (the L2 flushed as timing.l2 says before each launch, outside its
+  // events). `summarize` then turns the samples into Result::metrics for the extra columns.
+  bool self_timed = false;
+  std::function<void(const Problem&, const std::vector<LaunchMetrics>& samples, Result&)> summarize;
 };
 
 }  // namespace fabench

@@ -144,7 +144,7 @@ std::string markdown_pivot(const std::vector<TextRow>& rows, const std::string& 
     Table& t = tables[index[title]];
     std::string row_label = place.row;
     const std::string& col_label = place.column;
-    std::string v = get(r, "status") == "ok" ? fixed(get(r, value), value == "time_ms_median" ? 4 : 2)
+    std::string v = get(r, "status") == "ok" ? fixed(get(r, value), value.find("_ms") != std::string::npos ? 4 : 2)
                                              : get(r, "status");
     auto key = std::make_pair(row_label, col_label);
     if (t.cells.count(key)) {

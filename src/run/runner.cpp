@@ -34,6 +34,14 @@ void record_timing(const TimingStats& stats, const TimingSettings& ts, Result& r
 
 }  // namespace
 
+void record_self_timed(const Problem& p, const TimingSettings& ts, Result& r,
+                       const std::function<LaunchMetrics()>& launch) {
+  std::vector<LaunchMetrics> samples;
+  record_timing(time_self_timed(launch, ts, samples), ts, r);
+  const OpSpec& op = op_spec(p.op);
+  if (op.summarize && !samples.empty()) op.summarize(p, samples, r);
+}
+
 double bandwidth_ceiling_gbps(const Ceilings& ceilings, const OpSpec& op) {
   switch (op.bandwidth_ceiling) {
     case BandwidthCeiling::copy: return ceilings.copy_gbps;
@@ -162,8 +170,10 @@ void Runner::run_gpu(const Variant& v, const ExpandedCase& ec, Result& r) {
   r.peak_mem_mib = static_cast<double>(total_bytes + ws_bytes) / (1 << 20);
   r.workspace_mib = static_cast<double>(ws_bytes) / (1 << 20);
 
+  LaunchMetrics validated_metrics;  // a self-timed op's first launch measures itself too; not a sample
+  LaunchMetrics* self_metrics = op_spec(p.op).self_timed ? &validated_metrics : nullptr;
   auto launch = [&](cudaStream_t s) {
-    v.launch(LaunchArgs{p, ec.c.params, ptrs, workspace.get(), s});
+    v.launch(LaunchArgs{p, ec.c.params, ptrs, workspace.get(), s, self_metrics});
     cuda_check(cudaPeekAtLastError(), "kernel launch");
   };
   launch(stream);
@@ -177,6 +187,19 @@ void Runner::run_gpu(const Variant& v, const ExpandedCase& ec, Result& r) {
                  "read outputs");
   record_validation(p, in.host, ec.experiment->validation, r);
   const TimingSettings& ts = ec.experiment->timing;
+  if (op_spec(p.op).self_timed) {
+    // The launch times itself; the L2 is flushed before it, outside its events.
+    record_self_timed(p, ts, r, [&] {
+      flusher_->flush(ts.l2, stream);
+      cuda_check(cudaStreamSynchronize(stream), "L2 flush");
+      LaunchMetrics m;
+      v.launch(LaunchArgs{p, ec.c.params, ptrs, workspace.get(), stream, &m});
+      cuda_check(cudaPeekAtLastError(), "kernel launch");
+      cuda_check(cudaStreamSynchronize(stream), "self-timed launch");
+      return m;
+    });
+    return;
+  }
   record_timing(time_on_gpu(launch, stream, flusher_.get(), ts), ts, r);
 }
 
@@ -191,10 +214,22 @@ void Runner::run_cpu(const Variant& v, const ExpandedCase& ec, Result& r) {
     ptrs.push_back(t.data());
   }
   r.peak_mem_mib = static_cast<double>(total_bytes) / (1 << 20);
-  auto launch = [&] { v.launch(LaunchArgs{p, ec.c.params, ptrs, nullptr, nullptr}); };
+  const bool self_timed = op_spec(p.op).self_timed;
+  LaunchMetrics validated_metrics;
+  auto launch = [&] {
+    v.launch(LaunchArgs{p, ec.c.params, ptrs, nullptr, nullptr, self_timed ? &validated_metrics : nullptr});
+  };
   launch();
   record_validation(p, in.host, ec.experiment->validation, r);
   const TimingSettings& ts = ec.experiment->timing;
+  if (self_timed) {
+    record_self_timed(p, ts, r, [&] {
+      LaunchMetrics m;
+      v.launch(LaunchArgs{p, ec.c.params, ptrs, nullptr, nullptr, &m});
+      return m;
+    });
+    return;
+  }
   record_timing(time_on_cpu(launch, ts), ts, r);
 }
 

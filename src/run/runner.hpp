@@ -1,6 +1,7 @@
 #pragma once
 // Runs one case end to end: tensors, poisoned outputs, one validated launch, then timing.
 // Anything that cannot run becomes a status, never a crash.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,12 @@ namespace fabench {
 
 // The measured bandwidth an op's pct_peak_bw divides by (its OpSpec picks which); 0 when not measured.
 double bandwidth_ceiling_gbps(const Ceilings& ceilings, const OpSpec& op);
+
+// A self-timed op's sampling (OpSpec::self_timed): time_self_timed over `launch`, the timing
+// recorded as for any case (a timeout when short of min_samples), then the op's summarize fills
+// r.metrics from the samples. Used by Runner for both backends.
+void record_self_timed(const Problem& p, const TimingSettings& ts, Result& r,
+                       const std::function<LaunchMetrics()>& launch);
 
 class Runner {
  public:

@@ -170,4 +170,21 @@ TimingStats time_on_cpu(const std::function<void()>& run, const TimingSettings& 
   return stats;
 }
 
+TimingStats time_self_timed(const std::function<LaunchMetrics()>& launch, const TimingSettings& t,
+                            std::vector<LaunchMetrics>& samples) {
+  for (int i = 0; i < t.warmup; ++i) launch();
+  std::vector<double> totals;
+  RunningSamples running_stats;
+  auto t0 = std::chrono::steady_clock::now();
+  SamplingVerdict verdict;
+  while ((verdict = sampling_verdict(t, running_stats, seconds_since(t0))) == SamplingVerdict::more) {
+    samples.push_back(launch());
+    totals.push_back(samples.back().total_ms);
+    running_stats.add(totals.back());
+  }
+  TimingStats stats = summarize_samples(totals);
+  stats.hit_time_limit = verdict == SamplingVerdict::time_limit;
+  return stats;
+}
+
 }  // namespace fabench

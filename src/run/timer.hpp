@@ -69,4 +69,11 @@ TimingStats time_on_gpu(const std::function<void(cudaStream_t)>& launch, cudaStr
 // Times a host function with a steady clock, same stopping rule.
 TimingStats time_on_cpu(const std::function<void()>& run, const TimingSettings& t);
 
+// Times a self-timed op (OpSpec::self_timed): `warmup` launches, then launches sampled under the
+// same stopping rule, each sample being the launch's own LaunchMetrics::total_ms (the wall clock
+// only bounds max_time_s). Every sample's metrics are appended to `samples` in order. No CUDA
+// calls of its own: `launch` does whatever the sample needs (flush, launch, read its events).
+TimingStats time_self_timed(const std::function<LaunchMetrics()>& launch, const TimingSettings& t,
+                            std::vector<LaunchMetrics>& samples);
+
 }  // namespace fabench
