@@ -40,6 +40,16 @@ inline SplitShape split_shape(const DecodeArgs& a, const DecodeSplitPlan& plan) 
 template <int V>
 using Int = std::integral_constant<int, V>;
 
+// Grants a kernel its dynamic shared memory (above the 48 KiB default) and says how many of its
+// blocks fit on one SM: what the planner fills waves with.
+template <class Kernel>
+int grant_smem_and_count_resident(Kernel kernel, int smem_bytes, int threads) {
+  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes);
+  int blocks = 0;
+  cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, smem_bytes);
+  return blocks;
+}
+
 // The query rows of one block: rows first_row .. of the GQA group of KV head kvh in sequence b.
 struct BlockRows {
   std::int64_t b, kvh;

@@ -256,13 +256,8 @@ bool with_instance(KernelElem elem, std::int64_t head_dim, int rows, F&& f) {
 // many of its blocks fit on an SM.
 template <class T, int D, int ROWS>
 int prepare_instance() {
-  static const int resident = [] {
-    const int bytes = SplitTraits<T, D, ROWS>::kSmemBytes;
-    cudaFuncSetAttribute(decode_split_kernel<T, D, ROWS>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-    int blocks = 0;
-    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, decode_split_kernel<T, D, ROWS>, kThreads, bytes);
-    return blocks;
-  }();
+  static const int resident =
+      grant_smem_and_count_resident(decode_split_kernel<T, D, ROWS>, SplitTraits<T, D, ROWS>::kSmemBytes, kThreads);
   return resident;
 }
 

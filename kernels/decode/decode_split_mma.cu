@@ -192,7 +192,8 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
 #pragma unroll
     for (int dp = 0; dp < D / 16; ++dp) {
       std::uint32_t v_frag[4];  // tokens 0-7 and 8-15 of d chunk 2dp, then of chunk 2dp + 1
-      ldmatrix_x4_trans(v_frag, v_tile + swizzle<kChunks>(row0 + ((lane >> 3) & 1) * 8 + (lane & 7), 2 * dp + (lane >> 4)));
+      const int token = row0 + ((lane >> 3) & 1) * 8 + (lane & 7);
+      ldmatrix_x4_trans(v_frag, v_tile + swizzle<kChunks>(token, 2 * dp + (lane >> 4)));
       MmaOp<T>::run(o[2 * dp], p_frag, v_frag[0], v_frag[1]);
       MmaOp<T>::run(o[2 * dp + 1], p_frag, v_frag[2], v_frag[3]);
     }
@@ -247,13 +248,8 @@ bool with_instance(KernelElem elem, std::int64_t head_dim, F&& f) {
 // The instance with its dynamic shared memory granted (once), and its resident blocks per SM.
 template <class T, int D>
 int prepare_instance() {
-  static const int resident = [] {
-    const int bytes = MmaDecodeTraits<T, D>::kSmemBytes;
-    cudaFuncSetAttribute(decode_split_mma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-    int blocks = 0;
-    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, decode_split_mma_kernel<T, D>, kThreads, bytes);
-    return blocks;
-  }();
+  static const int resident =
+      grant_smem_and_count_resident(decode_split_mma_kernel<T, D>, MmaDecodeTraits<T, D>::kSmemBytes, kThreads);
   return resident;
 }
 

@@ -6,30 +6,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/seeded_random.hpp"
+
 namespace fabench {
 
 namespace {
-
-// splitmix64 (Steele, Lea, Flood 2014): a tiny generator whose stream is fixed by its definition,
-// so lengths and page tables are the same on every compiler and standard library.
-struct SplitMix64 {
-  std::uint64_t state;
-  std::uint64_t next() {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, n), n >= 1, unbiased: draws below 2^64 mod n are rejected, so every residue
-  // has the same number of preimages (a plain `% n` favours small values).
-  std::uint64_t below(std::uint64_t n) {
-    const std::uint64_t reject_below = (0 - n) % n;  // 2^64 mod n
-    for (;;) {
-      const std::uint64_t r = next();
-      if (r >= reject_below) return r % n;
-    }
-  }
-};
 
 // Separate streams for lengths and page tables: a case that uses both from one seed does not get
 // page tables correlated with its lengths.
@@ -63,7 +44,7 @@ std::vector<std::int32_t> make_sequence_lengths(bool mixed, std::int64_t batch, 
                                 std::to_string(cache_len));
   std::vector<std::int32_t> lengths(static_cast<std::size_t>(batch), static_cast<std::int32_t>(cache_len));
   if (!mixed) return lengths;
-  SplitMix64 rng{seed ^ kLengthsStream};
+  SplitMix rng{seed ^ kLengthsStream};
   const auto span = static_cast<std::uint64_t>(cache_len - q_len + 1);
   for (auto& l : lengths) l = static_cast<std::int32_t>(q_len + static_cast<std::int64_t>(rng.below(span)));
   // Which sequence is the longest is seeded too, so kernels cannot rely on it being the first.
@@ -85,7 +66,7 @@ std::vector<std::int32_t> make_page_table(const KvCacheShape& shape, std::uint64
     throw std::invalid_argument("page pool of " + std::to_string(n) + " pages does not fit int32 page indices");
   std::vector<std::int32_t> table(static_cast<std::size_t>(n));
   std::iota(table.begin(), table.end(), 0);
-  SplitMix64 rng{seed ^ kPagesStream};
+  SplitMix rng{seed ^ kPagesStream};
   // Fisher-Yates, high to low: every permutation equally likely.
   for (std::int64_t i = n - 1; i > 0; --i) {
     const auto j = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(i + 1)));

@@ -14,6 +14,16 @@ struct SplitMix {
     return z ^ (z >> 31);
   }
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
+  // Uniform in [0, n), n >= 1, unbiased: draws below 2^64 mod n are rejected, so every residue
+  // has the same number of preimages (a plain `% n` favours small values). Its stream is fixed by
+  // its definition, so lengths and page tables are the same on every compiler and library.
+  std::uint64_t below(std::uint64_t n) {
+    const std::uint64_t reject_below = (0 - n) % n;  // 2^64 mod n
+    for (;;) {
+      const std::uint64_t r = next();
+      if (r >= reject_below) return r % n;
+    }
+  }
 };
 
 }  // namespace fabench
