@@ -250,9 +250,10 @@ void prefill(const Buffers& b, const PrefillKernel& kernel, cublasHandle_t h, cu
     throw std::runtime_error("generate: head_dim not a multiple of 8");
   gemm(h, p.dtype, static_cast<int>(p.batch) * P, M, H * d, b.at(b.l.o_rows), H * d, 0, b.t[gt::wo], M, 0,
        b.at(b.l.y), M, 0, 1, "generate prefill output projection");
-  cuda_check(cudaMemcpy2DAsync(b.t[gt::y_first], M * es, b.at<unsigned char>(b.l.y) + (P - 1) * M * es,
-                               static_cast<std::size_t>(P) * M * es, M * es, static_cast<std::size_t>(p.batch),
-                               cudaMemcpyDeviceToDevice, s),
+  // The last prompt token's row of each sequence; its offset in size_t, as (P - 1) * M can pass 2^31.
+  const unsigned char* last_row = b.at<unsigned char>(b.l.y) + static_cast<std::size_t>(P - 1) * M * es;
+  cuda_check(cudaMemcpy2DAsync(b.t[gt::y_first], M * es, last_row, static_cast<std::size_t>(P) * M * es, M * es,
+                               static_cast<std::size_t>(p.batch), cudaMemcpyDeviceToDevice, s),
              "generate y_first");
 }
 
