@@ -376,6 +376,11 @@ std::optional<std::string> generate_supports(const Problem& p, const Params& par
     if (!plan.compiled)
       return fmt::format("decode version {} has no instance for {} head_dim {} with {} query heads a KV head",
                          params.at("decode_version"), to_string(p.dtype), p.head_dim, p.heads / p.kv_heads);
+    // decode_split's own refusals (decode.split_kv's split_limits), so a step never throws them.
+    if (plan.row_chunks > 65535) return fmt::format("{} row chunks > 65535 (grid.z)", plan.row_chunks);
+    if (plan.splits > 1 && p.batch * p.kv_heads * plan.row_chunks > (1 << 16))
+      return fmt::format("batch*kv_heads*row chunks {} > 65536 (the decode splits' merge counters)",
+                         p.batch * p.kv_heads * plan.row_chunks);
   }
   return std::nullopt;
 }
