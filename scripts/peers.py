@@ -15,7 +15,8 @@ and peer, keyed like fa-bench's own rows (problem key / peer name). Peers:
   decode:          torch.sdpa_flash, torch.sdpa_cudnn (see decode below)
   generate:        torch.generate_loop (seed 001's prefill + decode loop: torch.matmul projections,
                    SDPA over the prompt, SDPA over a preallocated cache per step; self-timed like
-                   fa-bench's generate.loop, see run_generate_peer)
+                   fa-bench's generate.loop, see run_generate_peer; paged cases are unsupported
+                   rows, as decode's)
 Timing follows fa-bench's timer: warm-up, then per sample a spin kernel holds the stream while the
 L2 flush (the plan's mode: cold = write then read a second buffer, so the L2 is left clean; dirty
 = write only; hot = none), start event, call and stop event are queued (launch latency stays out of the sample), and
@@ -141,7 +142,7 @@ def refusal(case, peer):
     row = case["row"]
     if row["op"] == "softmax" and (row["mask"] != "none" or row["dropout"] > 0 or row["scale"] != 1):
         return "torch.softmax peer runs plain softmax only (no fused scale, mask or Philox dropout)"
-    if row["op"] == "decode" and int(row["page_size"]) > 0:
+    if row["op"] in ("decode", "generate") and int(row["page_size"]) > 0:
         return PAGED_REASON
     return None
 
@@ -604,6 +605,10 @@ def run_generate_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
     b, h, kv, d = r["batch"], r["heads"], r["kv_heads"], r["head_dim"]
     L = r["prompt_len"] + r["steps"]
     timing, mode = case["timing"], l2_mode(case["timing"])
+    reason = refusal(case, peer)
+    if reason:  # a paged case: the loop below would run a contiguous cache under the paged key
+        row["status"], row["reason"] = "unsupported", reason
+        return row
     t = cache = None
     try:
         torch.cuda.empty_cache()

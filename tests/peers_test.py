@@ -470,6 +470,11 @@ with tempfile.TemporaryDirectory() as tmp:
     check((row["prompt_len"], row["steps"], row["d_model"], row["page_size"]) == (33, 5, 256, 0),
           f"generate row: {row}")
     check(peers.peers_for("generate") == ["torch.generate_loop"], "generate peer")
+    paged = json.loads(json.dumps(cases[0]))
+    paged["row"]["page_size"] = 16
+    r = peers.run_generate_peer(None, paged, "torch.generate_loop", plan["columns"], "gpu", None, None)
+    check(r["status"] == "unsupported" and r["reason"] == peers.PAGED_REASON and r["page_size"] == "16",
+          f"paged generate is unsupported, not a contiguous loop under the paged key: {r['status']} {r['reason']}")
     blank = peers.blank_row(plan["columns"], cases[0], "torch.generate_loop")
     check(blank["key"] == cases[0]["problem_key"] + "/torch.generate_loop" and blank["steps"] == "5",
           f"generate blank row: {blank['key']}")
