@@ -323,6 +323,7 @@ void generate_loop(const LaunchArgs& la) {
       decode_step(b, plan, h, s);
     } catch (...) {
       cudaStreamEndCapture(s, &graph.graph);
+      cudaGetLastError();  // an invalidated capture's error is this case's, not the next case's launch check
       throw;
     }
     cuda_check(cudaStreamEndCapture(s, &graph.graph), "cudaStreamEndCapture");
