@@ -31,8 +31,12 @@ TEST_CASE("generate.loop: prefill + decode steps validate, with and without a CU
     for (std::int64_t d : {64, 128})
       for (std::int64_t page : {0, 16})
         for (std::int64_t graph : {0, 1})
-          for (std::int64_t version : {3, 2}) {
-            if (t == DType::fp16 && (page != 0 || version != 3)) continue;  // fp16: one of each
+          for (std::int64_t version : {3, 2})
+            for (std::int64_t prompt : {33, 1000}) {
+            // fp16: one of each; a prompt of 1000 (a decode plan of several splits, some empty at
+            // the first steps, and the last-block merge) once per layout, graph and version in bf16 d128.
+            if (t == DType::fp16 && (page != 0 || version != 3 || prompt != 33)) continue;
+            if (prompt == 1000 && d != 128) continue;
             Problem p;
             p.op = OpKind::generate;
             p.dtype = t;
@@ -41,7 +45,7 @@ TEST_CASE("generate.loop: prefill + decode steps validate, with and without a CU
             p.kv_heads = 2;
             p.head_dim = d;
             p.d_model = 96;  // not heads * d: the projections are rectangular
-            p.prompt_len = 33;
+            p.prompt_len = prompt;
             p.steps = 5;
             p.page_size = page;
             p.causal = true;
@@ -62,5 +66,5 @@ TEST_CASE("generate.loop: prefill + decode steps validate, with and without a CU
             CHECK(r.metrics.at("ttft_ms") < r.timing->median_ms);
             ++ran;
           }
-  CHECK(ran == 2 * 2 * 2 * 2 + 2 * 2);
+  CHECK(ran == 2 * 2 * 2 * 2 + 2 * 2 + 2 * 2 * 2);
 }
