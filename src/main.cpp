@@ -86,7 +86,14 @@ int main(int argc, char** argv) {
   plan_cmd->add_option("-o,--output", plan_opt.output, "write here instead of standard output");
   app.require_subcommand(0, 1);
 
-  CLI11_PARSE(app, argc, argv);
+  // CLI11's own codes for a bad command line (105 for a missing --config file, ...) become 2, the
+  // exit code of every bad input; --help and --version stay 0.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
 
   try {
     if (*list_cmd) {

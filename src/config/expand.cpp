@@ -7,6 +7,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "core/checked_size.hpp"
 #include "core/variant.hpp"
 #include "ops/registry.hpp"
 
@@ -57,14 +58,39 @@ std::vector<Params> param_grid(const VariantRequest& req, const Variant& v) {
   return grid;
 }
 
+// The cases an experiment expands to before duplicates are dropped: the product of its dimensions'
+// sizes times, summed over its variants, the product of their parameter lists' sizes. Errors past
+// kMaxCases, counted with overflow checks (1000 axes of 1000 values stop here), together with the
+// `before` cases of the experiments above it.
+void check_case_count(const Experiment& e, const std::vector<Dimension>& dims, std::size_t& before) {
+  auto too_many = [&]() {
+    return ConfigError(e.path, fmt::format("the plan expands to more than {} cases here (the product of the axes' "
+                                           "lengths and the variants' parameter lists)", kMaxCases));
+  };
+  std::size_t shapes = 1;
+  for (const Dimension& d : dims)
+    if (__builtin_mul_overflow(shapes, d.size(), &shapes) || shapes > kMaxCases) throw too_many();
+  std::size_t per_shape = 0;
+  for (const VariantRequest& req : e.variants) {
+    std::size_t grid = 1;
+    for (const auto& [name, values] : req.params)
+      if (__builtin_mul_overflow(grid, values.size(), &grid) || grid > kMaxCases) throw too_many();
+    if (__builtin_add_overflow(per_shape, grid, &per_shape) || per_shape > kMaxCases) throw too_many();
+  }
+  std::size_t total = 0;
+  if (__builtin_mul_overflow(shapes, per_shape, &total) || total > kMaxCases - before) throw too_many();
+  before += total;
+}
+
 }  // namespace
 
 std::vector<ExpandedCase> expand_plan(const Plan& plan, const Registry& registry, std::size_t* duplicates) {
   std::vector<ExpandedCase> out;
   std::set<std::string> seen;
-  std::size_t dropped = 0;
+  std::size_t dropped = 0, counted = 0;
   for (const Experiment& e : plan.experiments) {
     auto dims = dimensions(e);
+    check_case_count(e, dims, counted);
     const OpSpec& op = op_spec(e.op);
     const AxisGiven given = [&e](const std::string& name) {
       return std::any_of(e.axes.begin(), e.axes.end(), [&](const Axis& a) { return a.name == name; });
@@ -77,8 +103,15 @@ std::vector<ExpandedCase> expand_plan(const Plan& plan, const Registry& registry
       p.seed = plan.seed;
       for (std::size_t d = 0; d < dims.size(); ++d)
         for (const Axis* a : dims[d].axes) apply_axis(a->name, a->values[index[d]], p);  // checked while parsing
-      if (op.complete)
-        if (auto err = op.complete(p, given); !err.empty()) throw ConfigError(e.path, err);
+      try {
+        if (op.complete)
+          if (auto err = op.complete(p, given); !err.empty()) throw ConfigError(e.path, err);
+        // Sizes every tensor with overflow checks: a shape whose element counts would overflow is
+        // this experiment's error here, not a wrapped size when the case runs.
+        (void)op.tensors(p);
+      } catch (const TensorTooLarge& err) {
+        throw ConfigError(e.path, fmt::format("{}: {}", p.shape_label(), err.what()));
+      }
       for (const VariantRequest& req : e.variants) {
         const Variant& v = *registry.find(req.name);
         for (const Params& params : param_grid(req, v)) {

@@ -17,6 +17,10 @@ struct ExpandedCase {
   const Experiment* experiment = nullptr;
 };
 
+// The most cases a plan may expand to (duplicates included): far past any sweep that could run,
+// small enough that expanding it takes seconds.
+constexpr std::size_t kMaxCases = 1000000;
+
 // Throws ConfigError for combinations that are not valid problems (heads not a multiple of kv_heads).
 // A case whose key repeats an earlier one is dropped; `duplicates` counts them.
 std::vector<ExpandedCase> expand_plan(const Plan& plan, const Registry& registry, std::size_t* duplicates = nullptr);

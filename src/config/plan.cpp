@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <fstream>
+#include <limits>
 #include <set>
-#include <sstream>
 
+#include "core/json_depth.hpp"
 #include "core/variant.hpp"
 #include "ops/op_helpers.hpp"
 #include "ops/registry.hpp"
@@ -24,7 +26,10 @@ struct Node {
   const ordered_json& j;
   std::string path;
 
-  Node key(const std::string& k) const { return {j.at(k), path.empty() ? k : path + "." + k}; }
+  Node key(const std::string& k) const {
+    if (!j.is_object() || !j.contains(k)) fail(fmt::format("missing \"{}\"", k));
+    return {j.at(k), path.empty() ? k : path + "." + k};
+  }
   Node index(std::size_t i) const { return {j.at(i), fmt::format("{}[{}]", path, i)}; }
   [[noreturn]] void fail(const std::string& what) const { throw ConfigError(path, what); }
 
@@ -39,11 +44,27 @@ struct Node {
     if (!j.is_string()) fail(fmt::format("expected a string, got {}", describe_json(j)));
     return j.get<std::string>();
   }
-  std::int64_t integer(std::int64_t min) const {
-    if (!j.is_number_integer() && !(j.is_number_float() && std::floor(j.get<double>()) == j.get<double>()))
+  // Any JSON number that is a whole number in [min, max]: 2^64 - 1, 1e300 and 2.5 are errors,
+  // never a cast that wraps or is undefined.
+  std::int64_t integer(std::int64_t min, std::int64_t max = std::numeric_limits<std::int64_t>::max()) const {
+    std::int64_t v = 0;
+    if (j.is_number_unsigned()) {
+      const auto u = j.get<std::uint64_t>();
+      if (u > static_cast<std::uint64_t>(max)) fail(fmt::format("{} is above the maximum {}", u, max));
+      v = static_cast<std::int64_t>(u);
+    } else if (j.is_number_integer()) {
+      v = j.get<std::int64_t>();
+    } else if (j.is_number_float() && std::isfinite(j.get<double>()) && std::floor(j.get<double>()) == j.get<double>()) {
+      const double d = j.get<double>();
+      if (d < static_cast<double>(min)) fail(fmt::format("{} is below the minimum {}", describe_json(j), min));
+      if (d >= 9223372036854775808.0 || d > static_cast<double>(max))
+        fail(fmt::format("{} is above the maximum {}", describe_json(j), max));
+      v = static_cast<std::int64_t>(d);
+    } else {
       fail(fmt::format("expected an integer, got {}", describe_json(j)));
-    auto v = j.get<std::int64_t>();
+    }
     if (v < min) fail(fmt::format("{} is below the minimum {}", v, min));
+    if (v > max) fail(fmt::format("{} is above the maximum {}", v, max));
     return v;
   }
   double number(double min, double max) const {
@@ -85,10 +106,12 @@ std::string apply_axis(const std::string& axis, const ordered_json& v, Problem& 
 
 namespace {
 
+constexpr std::int64_t kMaxInt = std::numeric_limits<int>::max();
+
 void parse_timing(const Node& n, TimingSettings& t) {
   n.expect_object({"warmup", "min_samples", "min_time_s", "max_noise", "max_time_s", "l2"});
-  if (n.j.contains("warmup")) t.warmup = static_cast<int>(n.key("warmup").integer(0));
-  if (n.j.contains("min_samples")) t.min_samples = static_cast<int>(n.key("min_samples").integer(1));
+  if (n.j.contains("warmup")) t.warmup = static_cast<int>(n.key("warmup").integer(0, kMaxInt));
+  if (n.j.contains("min_samples")) t.min_samples = static_cast<int>(n.key("min_samples").integer(1, kMaxInt));
   if (n.j.contains("min_time_s")) t.min_time_s = n.key("min_time_s").number(0, 3600);
   if (n.j.contains("max_noise")) t.max_noise = n.key("max_noise").number(0, 1);
   if (n.j.contains("max_time_s")) t.max_time_s = n.key("max_time_s").number(0.001, 86400);
@@ -103,7 +126,7 @@ void parse_timing(const Node& n, TimingSettings& t) {
 void parse_validation(const Node& n, ValidationSettings& v) {
   n.expect_object({"enabled", "max_rows", "tolerance"});
   if (n.j.contains("enabled")) v.enabled = n.key("enabled").boolean();
-  if (n.j.contains("max_rows")) v.max_rows = static_cast<int>(n.key("max_rows").integer(1));
+  if (n.j.contains("max_rows")) v.max_rows = static_cast<int>(n.key("max_rows").integer(1, kMaxInt));
   if (n.j.contains("tolerance")) {
     Node tol = n.key("tolerance");
     tol.expect_object({"fp32", "tf32", "fp16", "bf16"});
@@ -218,19 +241,36 @@ Experiment parse_experiment(const Node& n, const Plan& plan, const TimingSetting
 
 }  // namespace
 
+namespace {
+
+// A parser message with bytes outside printable ASCII written as \xNN, so a binary file's error
+// is readable text.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) out += c >= 0x20 && c < 0x7F ? std::string(1, static_cast<char>(c)) : fmt::format("\\x{:02X}", c);
+  return out;
+}
+
+}  // namespace
+
 Plan parse_plan(const std::string& text, const Registry& registry, const std::string& source_name) {
   Plan plan;
+  if (auto at = json_too_deep(text))
+    throw ConfigError("", fmt::format("{}: nested deeper than {} levels at byte {}", source_name, kMaxJsonDepth, *at));
   try {
     plan.source = ordered_json::parse(text);
-  } catch (const nlohmann::json::parse_error& err) {
-    throw ConfigError("", fmt::format("{}: not valid JSON: {}", source_name, err.what()));
+  } catch (const nlohmann::json::exception& err) {  // parse_error, and out_of_range for a number like 1e400
+    throw ConfigError("", fmt::format("{}: not valid JSON: {}", source_name, printable(err.what())));
   }
   Node root{plan.source, ""};
   root.expect_object({"name", "description", "seed", "timing", "validation", "experiments"});
   if (plan.source.contains("name")) plan.name = root.key("name").string();
   if (plan.name.empty() || plan.name.find_first_of("/\\ ") != std::string::npos)
     root.key("name").fail("must be a non-empty name without spaces or slashes (it names the output folder)");
-  if (plan.source.contains("seed")) plan.seed = static_cast<std::uint64_t>(root.key("seed").integer(0));
+  if (plan.source.contains("seed")) {
+    const Node seed = root.key("seed");  // any uint64; integer() alone stops at 2^63 - 1
+    plan.seed = seed.j.is_number_unsigned() ? seed.j.get<std::uint64_t>() : static_cast<std::uint64_t>(seed.integer(0));
+  }
   TimingSettings timing;
   ValidationSettings validation;
   if (plan.source.contains("timing")) parse_timing(root.key("timing"), timing);
@@ -244,11 +284,21 @@ Plan parse_plan(const std::string& text, const Registry& registry, const std::st
 }
 
 Plan load_plan_file(const std::string& path, const Registry& registry) {
-  std::ifstream in(path);
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw ConfigError("", fmt::format("config file \"{}\" is a directory, not a file", path));
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError("", fmt::format("cannot read config file \"{}\"", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_plan(ss.str(), registry, path);
+  // Read at most kMaxConfigBytes + 1: a FIFO or /dev/zero given as the config ends here, not in
+  // an endless read.
+  std::string text;
+  char buffer[1 << 16];
+  while (text.size() <= kMaxConfigBytes && in.read(buffer, sizeof buffer).gcount() > 0)
+    text.append(buffer, static_cast<std::size_t>(in.gcount()));
+  if (in.bad()) throw ConfigError("", fmt::format("cannot read config file \"{}\"", path));
+  if (text.size() > kMaxConfigBytes)
+    throw ConfigError("", fmt::format("config file \"{}\" is larger than {} MiB", path, kMaxConfigBytes >> 20));
+  return parse_plan(text, registry, path);
 }
 
 }  // namespace fabench

@@ -57,7 +57,11 @@ struct Plan {
 
 class Registry;
 
-// Parses and checks a whole experiment file. `registry` supplies variant names and parameters.
+// The largest config file load_plan_file reads.
+constexpr std::size_t kMaxConfigBytes = std::size_t{16} << 20;
+
+// Parses and checks a whole experiment file. Every problem with it is a ConfigError: syntax (with
+// the source name), nesting deeper than kMaxJsonDepth (core/json_depth.hpp), or a JSON path. `registry` supplies variant names and parameters.
 Plan parse_plan(const std::string& text, const Registry& registry, const std::string& source_name);
 Plan load_plan_file(const std::string& path, const Registry& registry);
 

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/checked_size.hpp"
 #include "core/seeded_random.hpp"
 
 namespace fabench {
@@ -21,11 +22,11 @@ constexpr std::uint64_t kPagesStream = 0x7061676573ull;        // "pages"
 
 std::int64_t KvCacheShape::pages_per_sequence() const { return paged() ? (max_len + page_size - 1) / page_size : 0; }
 
-std::int64_t KvCacheShape::num_pages() const { return batch * pages_per_sequence(); }
+std::int64_t KvCacheShape::num_pages() const { return checked_elements("page_table", {batch, pages_per_sequence()}); }
 
 std::int64_t KvCacheShape::elements() const {
-  if (paged()) return num_pages() * kv_heads * page_size * head_dim;
-  return batch * kv_heads * max_len * head_dim;
+  if (paged()) return checked_elements("k_cache", {num_pages(), kv_heads, page_size, head_dim});
+  return checked_elements("k_cache", {batch, kv_heads, max_len, head_dim});
 }
 
 std::int64_t kv_offset(const KvCacheShape& shape, const std::int32_t* page_table, std::int64_t b, std::int64_t kvh,

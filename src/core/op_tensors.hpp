@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/checked_size.hpp"
 #include "core/problem.hpp"
 
 namespace fabench {

@@ -59,14 +59,14 @@ std::string label(const Problem& p) {
 // Q [batch, heads, seq_q, d], K/V [batch, kv_heads, seq_k, d], O like Q, lse [batch, heads, seq_q] fp32.
 std::vector<TensorSpec> tensors(const Problem& p) {
   const ElemType et = storage_type(p.dtype);
-  const auto q_rows = static_cast<std::size_t>(p.batch * p.heads * p.seq_q);
-  const auto kv_rows = static_cast<std::size_t>(p.batch * p.kv_heads * p.seq_k);
-  const auto d = static_cast<std::size_t>(p.head_dim);
+  const auto q = checked_count("q", {p.batch, p.heads, p.seq_q, p.head_dim});
+  const auto kv = checked_count("k", {p.batch, p.kv_heads, p.seq_k, p.head_dim});
+  const auto q_rows = checked_count("lse", {p.batch, p.heads, p.seq_q});
   return {
-      {"q", et, q_rows * d, false, Fill::normal},
-      {"k", et, kv_rows * d, false, Fill::normal},
-      {"v", et, kv_rows * d, false, Fill::normal},
-      {"o", et, q_rows * d, true, Fill::none},
+      {"q", et, q, false, Fill::normal},
+      {"k", et, kv, false, Fill::normal},
+      {"v", et, kv, false, Fill::normal},
+      {"o", et, q, true, Fill::none},
       {"lse", ElemType::f32, q_rows, true, Fill::none},
   };
 }

@@ -61,16 +61,16 @@ std::int64_t q_rows(const Problem& p) { return p.batch * p.heads * p.seq_q; }
 // (none when contiguous); o like q; lse fp32 [batch, heads, q_len].
 std::vector<TensorSpec> tensors(const Problem& p) {
   const ElemType et = storage_type(p.dtype);
-  const auto rows = static_cast<std::size_t>(q_rows(p));
-  const auto d = static_cast<std::size_t>(p.head_dim);
+  const auto rows = checked_count("lse", {p.batch, p.heads, p.seq_q});
+  const auto q = checked_count("q", {p.batch, p.heads, p.seq_q, p.head_dim});
   const auto cache = static_cast<std::size_t>(kv_cache_shape(p).elements());
   return {
-      {"q", et, rows * d, false, Fill::normal},
+      {"q", et, q, false, Fill::normal},
       kv_cache_tensor("k_cache", et, cache),
       kv_cache_tensor("v_cache", et, cache),
       lengths_tensor(p),
       page_table_tensor(p),
-      {"o", et, rows * d, true, Fill::none},
+      {"o", et, q, true, Fill::none},
       {"lse", ElemType::f32, rows, true, Fill::none},
   };
 }

@@ -73,13 +73,16 @@ AxisSpec page_size_axis() {
 std::string complete(Problem& p, const AxisGiven& given) {
   if (!given("dtype")) p.dtype = DType::bf16;
   if (!given("kv_heads")) p.kv_heads = p.heads;
-  if (!given("d_model")) p.d_model = p.heads * p.head_dim;
+  if (!given("d_model")) {
+    if (__builtin_mul_overflow(p.heads, p.head_dim, &p.d_model))
+      return fmt::format("heads {} x head_dim {} (the default d_model) overflows", p.heads, p.head_dim);
+  }
   if (!given("prompt_len")) p.prompt_len = 1024;
   if (!given("steps")) p.steps = 100;
   p.causal = true;
   if (p.heads % p.kv_heads != 0) return fmt::format("heads {} is not a multiple of kv_heads {}", p.heads, p.kv_heads);
-  if (p.prompt_len + p.steps > (std::int64_t{1} << 31) - 1)
-    return fmt::format("prompt_len + steps = {} does not fit the int32 lengths", p.prompt_len + p.steps);
+  if (p.prompt_len > (std::int64_t{1} << 31) - 1 - p.steps)  // p.prompt_len + p.steps, without overflowing
+    return fmt::format("prompt_len + steps = {} + {} does not fit the int32 lengths", p.prompt_len, p.steps);
   return {};
 }
 
@@ -138,27 +141,29 @@ namespace {
 
 std::vector<TensorSpec> tensors(const Problem& p) {
   const ElemType et = storage_type(p.dtype);
-  const auto b = static_cast<std::size_t>(p.batch), m = static_cast<std::size_t>(p.d_model);
-  const auto qd = static_cast<std::size_t>(p.heads * p.head_dim), kvd = static_cast<std::size_t>(p.kv_heads * p.head_dim);
+  const auto bm = checked_count("y_first", {p.batch, p.d_model});
+  const auto bqd = checked_count("q_last", {p.batch, p.heads, p.head_dim});
+  const auto wq = checked_count("wq", {p.d_model, p.heads, p.head_dim});
+  const auto wkv = checked_count("wk", {p.d_model, p.kv_heads, p.head_dim});
   const KvCacheShape cache = generate_cache_shape(p);
   const auto cache_elems = static_cast<std::size_t>(cache.elements());
   return {
-      {"x_prompt", et, b * static_cast<std::size_t>(p.prompt_len) * m, false, Fill::normal},
-      {"x_steps", et, b * static_cast<std::size_t>(p.steps) * m, false, Fill::normal},
-      {"wq", et, m * qd, false, Fill::custom, scaled_normal(p.d_model)},
-      {"wk", et, m * kvd, false, Fill::custom, scaled_normal(p.d_model)},
-      {"wv", et, m * kvd, false, Fill::custom, scaled_normal(p.d_model)},
-      {"wo", et, qd * m, false, Fill::custom, scaled_normal(p.heads * p.head_dim)},
+      {"x_prompt", et, checked_count("x_prompt", {p.batch, p.prompt_len, p.d_model}), false, Fill::normal},
+      {"x_steps", et, checked_count("x_steps", {p.batch, p.steps, p.d_model}), false, Fill::normal},
+      {"wq", et, wq, false, Fill::custom, scaled_normal(p.d_model)},
+      {"wk", et, wkv, false, Fill::custom, scaled_normal(p.d_model)},
+      {"wv", et, wkv, false, Fill::custom, scaled_normal(p.d_model)},
+      {"wo", et, wq, false, Fill::custom, scaled_normal(p.heads * p.head_dim)},
       {"page_table", ElemType::i32, static_cast<std::size_t>(cache.num_pages()), false, Fill::custom,
        [](const Problem& pr, std::uint64_t seed, HostTensor& t) {
          const std::vector<std::int32_t> table = make_page_table(generate_cache_shape(pr), seed);
          std::copy(table.begin(), table.end(), t.as_mutable<std::int32_t>());
        }},
-      {"y_first", et, b * m, true, Fill::none},
-      {"y_last", et, b * m, true, Fill::none},
-      {"q_last", et, b * qd, true, Fill::none},
-      {"o_last", et, b * qd, true, Fill::none},
-      {"lse_last", ElemType::f32, b * static_cast<std::size_t>(p.heads), true, Fill::none},
+      {"y_first", et, bm, true, Fill::none},
+      {"y_last", et, bm, true, Fill::none},
+      {"q_last", et, bqd, true, Fill::none},
+      {"o_last", et, bqd, true, Fill::none},
+      {"lse_last", ElemType::f32, checked_count("lse_last", {p.batch, p.heads}), true, Fill::none},
       {"k_cache", et, cache_elems, true, Fill::none},
       {"v_cache", et, cache_elems, true, Fill::none},
   };

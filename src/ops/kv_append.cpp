@@ -44,7 +44,7 @@ std::int64_t new_rows(const Problem& p) { return p.batch * p.kv_heads * p.seq_q;
 // when contiguous); then the outputs, the K and V caches (KvCacheShape::elements).
 std::vector<TensorSpec> tensors(const Problem& p) {
   const ElemType et = storage_type(p.dtype);
-  const auto n = static_cast<std::size_t>(new_rows(p) * p.head_dim);
+  const auto n = checked_count("k_new", {p.batch, p.kv_heads, p.seq_q, p.head_dim});
   const auto cache = static_cast<std::size_t>(kv_cache_shape(p).elements());
   return {
       {"k_new", et, n, false, Fill::normal},

@@ -58,6 +58,9 @@ std::string kv_cache_complete(Problem& p, const AxisGiven& given) {
   if (p.seq_k > p.max_len) return fmt::format("cache_len {} is above max_len {}", p.seq_k, p.max_len);
   if (p.seq_q > p.seq_k)
     return fmt::format("q_len {} is above cache_len {} (the cache holds the new tokens too)", p.seq_q, p.seq_k);
+  // Each case's lengths (and a decode case's FLOP model) are built on the host, batch by batch,
+  // also for --dry-run and plan: a bound keeps those instant.
+  if (p.batch > kMaxKvBatch) return fmt::format("batch {} is above {} sequences", p.batch, kMaxKvBatch);
   if (p.max_len > std::numeric_limits<std::int32_t>::max())
     return fmt::format("max_len {} does not fit the int32 sequence lengths", p.max_len);
   if (kv_cache_shape(p).num_pages() > std::numeric_limits<std::int32_t>::max())

@@ -11,6 +11,9 @@
 
 namespace fabench {
 
+// The most sequences a decode or kv_append case takes.
+constexpr std::int64_t kMaxKvBatch = std::int64_t{1} << 20;
+
 // The most new tokens per sequence a decode step takes (speculative decoding).
 constexpr std::int64_t kMaxDecodeQueryLen = 16;
 

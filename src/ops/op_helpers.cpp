@@ -1,6 +1,7 @@
 #include "ops/op_helpers.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <fmt/format.h>
 
 namespace fabench {
@@ -27,6 +28,9 @@ AxisSpec scale_axis() {
 
 std::string positive_int_error(const nlohmann::ordered_json& v, std::int64_t& out) {
   if (!v.is_number_integer()) return fmt::format("expected a positive integer, got {}", describe_json(v));
+  // Above 2^63 - 1 nlohmann holds an unsigned that get<int64_t> would wrap to a negative.
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+    return fmt::format("{} is too large", describe_json(v));
   out = v.get<std::int64_t>();
   if (out < 1) return fmt::format("{} is not a positive integer", out);
   return {};

@@ -27,7 +27,7 @@ std::string label(const Problem& p) {
 
 std::vector<TensorSpec> tensors(const Problem& p) {
   const ElemType et = storage_type(p.dtype);
-  const std::size_t n = static_cast<std::size_t>(p.rows) * static_cast<std::size_t>(p.cols);
+  const std::size_t n = checked_count("x", {p.rows, p.cols});
   const auto rows = static_cast<std::size_t>(p.rows);
   return {
       {"x", et, n, false, Fill::uniform_wide},

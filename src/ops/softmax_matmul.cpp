@@ -11,12 +11,10 @@ namespace {
 
 std::vector<TensorSpec> tensors(const Problem& p) {
   const ElemType et = storage_type(p.dtype);
-  const auto b = static_cast<std::size_t>(p.batch), d1 = static_cast<std::size_t>(p.rows),
-             d2 = static_cast<std::size_t>(p.cols), d3 = static_cast<std::size_t>(p.d3);
   return {
-      {"x", et, b * d1 * d2, false, Fill::uniform_wide},
-      {"v", et, b * d2 * d3, false, Fill::normal},
-      {"out", et, b * d1 * d3, true, Fill::none},
+      {"x", et, checked_count("x", {p.batch, p.rows, p.cols}), false, Fill::uniform_wide},
+      {"v", et, checked_count("v", {p.batch, p.cols, p.d3}), false, Fill::normal},
+      {"out", et, checked_count("out", {p.batch, p.rows, p.d3}), true, Fill::none},
   };
 }
 

@@ -47,15 +47,16 @@ CsvTable read_csv(const std::string& path) {
   if (!in) throw std::runtime_error(fmt::format("cannot read \"{}\"", path));
   CsvTable t;
   std::string line, record;
-  std::size_t line_no = 0, record_start = 0;
+  std::size_t line_no = 0, record_start = 0, quotes = 0;
   while (std::getline(in, line)) {
     ++line_no;
     if (record.empty()) record_start = line_no;
     record += record.empty() ? line : "\n" + line;
     // A record continues while it holds an odd number of quotes (a newline inside a quoted field).
-    std::size_t quotes = 0;
-    for (char c : record) quotes += c == '"';
+    // Counted per line, not over the whole record: an unclosed quote must not make this quadratic.
+    for (char c : line) quotes += c == '"';
     if (quotes % 2) continue;
+    quotes = 0;
     if (record.empty()) continue;
     std::vector<std::string> fields;
     try {

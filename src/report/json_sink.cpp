@@ -1,8 +1,11 @@
 #include "report/json_sink.hpp"
 
+#include "core/json_depth.hpp"
+
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace fabench {
@@ -35,14 +38,19 @@ void JsonSink::write() {
 }
 
 ordered_json read_result_json(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(fmt::format("cannot read \"{}\"", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+  if (auto at = json_too_deep(text))
+    throw std::runtime_error(fmt::format("\"{}\": nested deeper than {} levels at byte {}", path, kMaxJsonDepth, *at));
   try {
-    ordered_json j = ordered_json::parse(in);
-    if (!j.contains("metadata") || !j.contains("rows"))
+    ordered_json j = ordered_json::parse(text);
+    if (!j.is_object() || !j.contains("metadata") || !j.contains("rows") || !j["metadata"].is_object())
       throw std::runtime_error(fmt::format("\"{}\" is not an fa-bench result file (no metadata/rows)", path));
     return j;
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(fmt::format("\"{}\": not valid JSON: {}", path, e.what()));
   }
 }
