@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <numeric>
 #include <set>
@@ -153,4 +154,30 @@ TEST_CASE("pct_peak_bw divides by the ceiling the op asks for (0 where not measu
   CHECK(bandwidth_ceiling_gbps(c, reads) == 0);  // not calibrated: pct_peak_bw stays empty
   c.read_gbps = 4500;
   CHECK(bandwidth_ceiling_gbps(c, reads) == 4500);
+}
+
+TEST_CASE("the unit uniform fill: mean 0, variance 1, never 0, seeded", "[ops][fill]") {
+  const std::size_t n = (1 << 16) * 3 + 5;  // three chunks and a tail that is not a multiple of 4
+  const std::vector<TensorSpec> specs = {{"x", ElemType::f32, n, false, Fill::uniform_unit},
+                                         {"y", ElemType::bf16, n, false, Fill::uniform_unit}};
+  Problem p;
+  p.seed = 7;
+  const std::vector<HostTensor> a = make_host_tensors(p, specs), b = make_host_tensors(p, specs);
+  CHECK(a[0].bytes == b[0].bytes);
+  double sum = 0, sum2 = 0;
+  bool zero = false, outside = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double x = a[0].values[i];
+    sum += x, sum2 += x * x;
+    zero = zero || x == 0.0;
+    outside = outside || std::fabs(x) > 1.7320509;
+  }
+  CHECK_FALSE(zero);
+  CHECK_FALSE(outside);
+  CHECK(std::fabs(sum / n) < 0.01);
+  CHECK(std::fabs(sum2 / n - 1.0) < 0.01);
+  // bf16 storage: rounding keeps every value nonzero and inside the range.
+  CHECK(std::none_of(a[1].values.begin(), a[1].values.end(), [](float x) { return x == 0.0f || std::fabs(x) > 1.75f; }));
+  p.seed = 8;
+  CHECK(make_host_tensors(p, specs)[0].bytes != a[0].bytes);
 }

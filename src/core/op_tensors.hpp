@@ -45,6 +45,8 @@ struct HostTensor;
 enum class Fill {
   normal,        // N(0, 1): attention Q, K, V
   uniform_wide,  // U(-4, 4): softmax logits, wide enough that exp() spreads over decades
+  uniform_unit,  // U(-sqrt 3, sqrt 3): mean 0, variance 1 like normal, 16 bits a value, never 0;
+                 // about 20x faster than normal's Box-Muller, for multi-GB inputs (KV caches)
   keep_bytes,    // 0/1 bytes, about 80% ones, and some rows fully masked
   row_lengths,   // int32 in [0, cols]
   custom,        // the TensorSpec's own custom_fill (index tensors: lengths, page tables)

@@ -47,9 +47,11 @@ std::string row_shape(const TextRow& r) {
 // Tables per heads, q_len, head dim, layout and lengths; rows cache_len, columns batch.
 PivotPlace row_pivot(const TextRow& r) { return kv_cache_row_pivot(r, " " + row_heads_text(r)); }
 
-// N(0, 1) everywhere (slots past each length and the pool's unused rows too), kept as stored.
+// Unit-variance uniform everywhere (slots past each length and the pool's unused rows too), kept
+// as stored. Not normal: Box-Muller filled 0.68 GB/s on the H200 machine's 16 cores, so the
+// 8.6 GB caches of configs/decode.json spent most of a sweep's time being generated.
 TensorSpec kv_cache_tensor(const char* name, ElemType et, std::size_t count) {
-  TensorSpec spec{name, et, count, false, Fill::normal};
+  TensorSpec spec{name, et, count, false, Fill::uniform_unit};
   spec.host_floats = false;
   return spec;
 }

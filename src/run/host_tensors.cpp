@@ -11,6 +11,7 @@ namespace fabench {
 namespace {
 
 constexpr std::int64_t kChunk = 1 << 16;
+constexpr float kSqrt3 = 1.7320508075688772f;
 
 std::uint64_t tensor_seed(const Problem& p, std::uint64_t tensor_index) {
   return p.seed * 0x100000001B3ull + tensor_index * 0x9E3779B9ull;
@@ -26,6 +27,17 @@ void fill_chunk(HostTensor& t, const Problem& p, std::uint64_t tensor_index, std
       for (std::int64_t i = begin; i < end; ++i) {  // Box-Muller; 1 - u keeps log() finite
         double u1 = 1.0 - rng.uniform(), u2 = rng.uniform();
         store_float(t.bytes.data(), t.spec.type, i, static_cast<float>(std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2)));
+      }
+      break;
+    case Fill::uniform_unit:
+      // Four values per 64-bit draw; (2k + 1) / 65536 - 1 is odd over 65536, so never 0. Chunks
+      // start at multiples of 4 (kChunk is), so a chunk's values do not depend on the split.
+      for (std::int64_t i = begin; i < end; i += 4) {
+        const std::uint64_t r = rng.next();
+        for (std::int64_t k = 0; k < 4 && i + k < end; ++k) {
+          const float level = static_cast<float>((r >> (16 * k)) & 0xFFFF);
+          store_float(t.bytes.data(), t.spec.type, i + k, kSqrt3 * ((2.0f * level + 1.0f) / 65536.0f - 1.0f));
+        }
       }
       break;
     case Fill::uniform_wide:
