@@ -59,8 +59,10 @@ TEST_CASE("every OpKind has one OpSpec, found by kind and by name, in config ord
     CHECK(op->validate);
     CHECK(op->shape_columns);
   }
-  CHECK(names == std::vector<std::string>{"softmax", "attention", "softmax_matmul", "decode", "kv_append", "generate"});
-  CHECK(std::string(op_choices()) == "softmax, attention, softmax_matmul, decode, kv_append, generate");
+  CHECK(names == std::vector<std::string>{"softmax", "attention", "softmax_matmul", "decode", "kv_append", "generate",
+                                        "sparse_attention"});
+  CHECK(std::string(op_choices()) ==
+        "softmax, attention, softmax_matmul, decode, kv_append, generate, sparse_attention");
   CHECK(find_op("prefill") == nullptr);
 }
 

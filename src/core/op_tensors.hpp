@@ -29,6 +29,15 @@ namespace kv_append_tensors {
 enum : std::size_t { k_new = 0, v_new = 1, lengths = 2, page_table = 3, k_cache = 4, v_cache = 5, count = 6 };
 }
 
+// sparse_attention: q, k, v, o, lse as attention's; then the mask as the block-skipping kernels read
+// it (core/sparse_mask.hpp's BlockLayout): block_offsets int32 [masks * q_blocks + 1], block_cols
+// and block_tiles int32 [entries] (tile -1: a full block), partial_tiles uint8 [tiles, block, block].
+namespace sparse_attention_tensors {
+enum : std::size_t {
+  q = 0, k = 1, v = 2, o = 3, lse = 4, block_offsets = 5, block_cols = 6, block_tiles = 7, partial_tiles = 8, count = 9
+};
+}
+
 namespace generate_tensors {
 // Inputs: the prompt and step embeddings, the four projections, the page table (paged caches).
 // Outputs: the prefill's projected output at the last prompt token, the last step's projected

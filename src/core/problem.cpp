@@ -32,6 +32,31 @@ std::optional<SeqLengths> parse_seq_lengths(std::string_view s) {
 
 const char* seq_lengths_choices() { return "equal, mixed"; }
 
+std::string_view to_string(SparsePattern s) {
+  switch (s) {
+    case SparsePattern::random: return "random";
+    case SparsePattern::window: return "window";
+    case SparsePattern::causal: return "causal";
+    case SparsePattern::causal_window: return "causal_window";
+    case SparsePattern::documents: return "documents";
+    case SparsePattern::global_window: return "global_window";
+    case SparsePattern::file: return "file";
+  }
+  return "?";
+}
+
+std::optional<SparsePattern> parse_sparse_pattern(std::string_view s) {
+  for (SparsePattern x : {SparsePattern::random, SparsePattern::window, SparsePattern::causal,
+                          SparsePattern::causal_window, SparsePattern::documents, SparsePattern::global_window,
+                          SparsePattern::file})
+    if (to_string(x) == s) return x;
+  return std::nullopt;
+}
+
+const char* sparse_pattern_choices() {
+  return "random, window, causal, causal_window, documents, global_window, file";
+}
+
 std::string params_label(const Params& p) {
   std::string s;
   for (const auto& [name, value] : p) s += fmt::format("{}{}={}", s.empty() ? "" : ",", name, value);

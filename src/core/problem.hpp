@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/dtype.hpp"
 
@@ -13,10 +14,12 @@ namespace fabench {
 // What each op is (its axes, key, tensors, models, validation, columns) is its OpSpec in src/ops/;
 // the functions below that depend on the op are answered there (src/ops/registry.cpp).
 // softmax_matmul: softmax(X) @ V per batch, X [batch, rows (d1), cols (d2)], V [batch, d2, d3].
+// sparse_attention: attention under a block-granular mask (src/ops/sparse_attention.cpp,
+// core/sparse_mask.hpp).
 // decode: q_len new query tokens per sequence against a KV cache; kv_append: writes those tokens'
 // K and V into the cache (src/ops/decode.cpp, kv_append.cpp); generate: seed 001 task 6's prefill +
 // decode loop (src/ops/generate.cpp).
-enum class OpKind { softmax, attention, softmax_matmul, decode, kv_append, generate };
+enum class OpKind { softmax, attention, softmax_matmul, decode, kv_append, generate, sparse_attention };
 std::string_view to_string(OpKind op);
 std::optional<OpKind> parse_op(std::string_view s);
 const char* op_choices();
@@ -35,6 +38,12 @@ enum class SeqLengths { equal, mixed };
 std::string_view to_string(SeqLengths l);
 std::optional<SeqLengths> parse_seq_lengths(std::string_view s);
 const char* seq_lengths_choices();
+
+// sparse_attention's mask patterns (core/sparse_mask.hpp says what each keeps).
+enum class SparsePattern { random, window, causal, causal_window, documents, global_window, file };
+std::string_view to_string(SparsePattern s);
+std::optional<SparsePattern> parse_sparse_pattern(std::string_view s);
+const char* sparse_pattern_choices();
 
 struct Problem {
   OpKind op = OpKind::softmax;
@@ -62,6 +71,20 @@ struct Problem {
   // generate: a prompt of prompt_len tokens, then `steps` decode steps, projections d_model <->
   // heads * head_dim; page_size as above.
   std::int64_t d_model = 0, prompt_len = 0, steps = 0;
+
+  // sparse_attention: the attention shapes above (causal stays false) and a mask of `pattern` at a
+  // granularity of `block` (64 or 128) query rows x key columns; each pattern reads only its own
+  // parameters (core/sparse_mask.hpp). One mask shared by every batch and head, or one per
+  // (batch, head) when mask_per_head.
+  SparsePattern pattern = SparsePattern::random;
+  std::int64_t block = 128;
+  double density = 0;                     // random: the fraction of blocks kept, (0, 1]
+  std::int64_t window = 0;                // window, causal_window, global_window: tokens per row
+  std::vector<std::int64_t> doc_lengths;  // documents: given lengths (summing to seq_k), or empty
+  std::int64_t doc_count = 0;             // documents: this many seeded random lengths instead
+  std::int64_t global_tokens = 0;         // global_window: the first G tokens are global
+  std::string mask_file;                  // file: a .npy of 0/1 (README: the mask file)
+  bool mask_per_head = false;
 
   // softmax(scale * x). Unset means the op's default: 1 for softmax, 1/sqrt(d) for attention.
   std::optional<double> scale;

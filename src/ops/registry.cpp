@@ -13,10 +13,12 @@ const OpSpec& softmax_matmul_op();
 const OpSpec& decode_op();
 const OpSpec& kv_append_op();
 const OpSpec& generate_op();
+const OpSpec& sparse_attention_op();
 
 const std::vector<const OpSpec*>& all_ops() {
   static const std::vector<const OpSpec*> ops = {&softmax_op(), &attention_op(), &softmax_matmul_op(),
-                                                   &decode_op(),  &kv_append_op(), &generate_op()};
+                                                   &decode_op(),  &kv_append_op(), &generate_op(),
+                                                   &sparse_attention_op()};
   return ops;
 }
 

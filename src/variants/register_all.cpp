@@ -9,6 +9,7 @@ void register_all_variants(Registry& r) {
   register_softmax_matmul_variants(r);
   register_decode_variants(r);
   register_generate_variants(r);
+  register_sparse_attention_variants(r);
   register_debug_variants(r);
 }
 
