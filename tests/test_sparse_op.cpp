@@ -408,3 +408,12 @@ TEST_CASE("configs/sparse.json expands: seed 000's table and the density sweeps"
   CHECK(cpu_runnable >= 10);
   CHECK(cases.size() >= 60);
 }
+
+TEST_CASE("sparse_attention: a mask too large to build on the host is a config error, not a stall", "[sparse][config]") {
+  const std::string huge =
+      R"({"experiments": [{"op": "sparse_attention", "variants": ["sparse.cpu_reference"], "seq_len": 2147483647, "head_dim": 16, "pattern": "causal"}]})";
+  CHECK(error_of(huge).find("experiments[0]: the mask has 2.15e+09 query rows") == 0);
+  const std::string per_head =
+      R"({"experiments": [{"op": "sparse_attention", "variants": ["sparse.cpu_reference"], "batch": 64, "heads": 64, "seq_len": 65536, "head_dim": 16, "pattern": "random", "density": 0.5, "mask_per_head": true}]})";
+  CHECK(error_of(per_head).find("one per batch and head") != std::string::npos);
+}

@@ -65,6 +65,22 @@ std::shared_ptr<const SparseMask> sparse_mask_of(const Problem& p) {
   return e.mask;
 }
 
+const SparseSummary& sparse_summary_of(const Problem& p) {
+  static std::mutex mutex;
+  static std::map<std::string, SparseSummary> summaries;  // a few dozen bytes each
+  const std::string key = cache_key(p);
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (auto it = summaries.find(key); it != summaries.end()) return it->second;
+  }
+  const auto mask = sparse_mask_of(p);
+  const auto layout = sparse_layout_of(p);
+  const SparseSummary summary{mask->kept_total(), mask->density(), layout->offsets.size(), layout->cols.size(),
+                              layout->tiles.size(), layout->partial.size()};
+  std::lock_guard<std::mutex> lock(mutex);
+  return summaries.emplace(key, summary).first->second;  // std::map: references stay valid
+}
+
 std::shared_ptr<const BlockLayout> sparse_layout_of(const Problem& p) {
   const std::string key = cache_key(p);
   {
@@ -194,6 +210,16 @@ std::string patterns_text(const std::vector<SparsePattern>& patterns) {
 std::string complete(Problem& p, const AxisGiven& given) {
   if (!given("kv_heads")) p.kv_heads = p.heads;
   if (p.heads % p.kv_heads != 0) return fmt::format("heads {} is not a multiple of kv_heads {}", p.heads, p.kv_heads);
+  // Masks are built on the host when a plan is checked (FLOPs, bytes and tensor sizes come from
+  // them): bound the rows and block pairs to build, so a huge shape is an error, not a stall.
+  constexpr double kMaxMaskWork = 1 << 26;
+  const double masks = p.mask_per_head ? static_cast<double>(p.batch) * static_cast<double>(p.heads) : 1.0;
+  const double block = static_cast<double>(std::max<std::int64_t>(p.block, 1));
+  const double rows = masks * static_cast<double>(p.seq_q);
+  const double pairs = masks * std::ceil(static_cast<double>(p.seq_q) / block) * std::ceil(static_cast<double>(p.seq_k) / block);
+  if (rows > kMaxMaskWork || pairs > kMaxMaskWork)
+    return fmt::format("the mask{} has {:.3g} query rows and {:.3g} block pairs to build on the host; at most 2^26 of each",
+                       p.mask_per_head ? "s (one per batch and head)" : "", rows, pairs);
   const std::string pattern(to_string(p.pattern));
   for (const PatternParameter& param : pattern_parameters()) {
     const bool used = std::find(param.patterns.begin(), param.patterns.end(), p.pattern) != param.patterns.end();
@@ -373,7 +399,7 @@ std::vector<ExtraColumn> extra_columns() {
       text("density", ColumnType::real,
            [](const Problem& p) {
              try {
-               return csv_real(sparse_mask_of(p)->density());
+               return csv_real(sparse_summary_of(p).density);
              } catch (const std::exception&) {
                return std::string();
              }
@@ -395,20 +421,20 @@ std::vector<TensorSpec> tensors(const Problem& p) {
   const auto q_rows = static_cast<std::size_t>(p.batch * p.heads * p.seq_q);
   const auto kv_rows = static_cast<std::size_t>(p.batch * p.kv_heads * p.seq_k);
   const auto d = static_cast<std::size_t>(p.head_dim);
-  const auto layout = sparse_layout_of(p);
+  const SparseSummary& layout = sparse_summary_of(p);
   return {
       {"q", et, q_rows * d, false, Fill::normal},
       {"k", et, kv_rows * d, false, Fill::normal},
       {"v", et, kv_rows * d, false, Fill::normal},
       {"o", et, q_rows * d, true, Fill::none},
       {"lse", ElemType::f32, q_rows, true, Fill::none},
-      {"block_offsets", ElemType::i32, layout->offsets.size(), false, Fill::custom,
+      {"block_offsets", ElemType::i32, layout.offsets, false, Fill::custom,
        [](const Problem& x, std::uint64_t, HostTensor& t) { copy_into(sparse_layout_of(x)->offsets, t); }},
-      {"block_cols", ElemType::i32, layout->cols.size(), false, Fill::custom,
+      {"block_cols", ElemType::i32, layout.cols, false, Fill::custom,
        [](const Problem& x, std::uint64_t, HostTensor& t) { copy_into(sparse_layout_of(x)->cols, t); }},
-      {"block_tiles", ElemType::i32, layout->tiles.size(), false, Fill::custom,
+      {"block_tiles", ElemType::i32, layout.tiles, false, Fill::custom,
        [](const Problem& x, std::uint64_t, HostTensor& t) { copy_into(sparse_layout_of(x)->tiles, t); }},
-      {"partial_tiles", ElemType::u8, layout->partial.size(), false, Fill::custom,
+      {"partial_tiles", ElemType::u8, layout.partial, false, Fill::custom,
        [](const Problem& x, std::uint64_t, HostTensor& t) { copy_into(sparse_layout_of(x)->partial, t); }},
   };
 }
@@ -416,7 +442,7 @@ std::vector<TensorSpec> tensors(const Problem& p) {
 // 4*d per kept score (Q K^T and P V, a multiply-add = 2) over every batch and head: partial blocks
 // count their kept elements, empty blocks nothing.
 double flops(const Problem& p) {
-  return 4.0 * static_cast<double>(p.head_dim) * static_cast<double>(sparse_mask_of(p)->kept_total());
+  return 4.0 * static_cast<double>(p.head_dim) * static_cast<double>(sparse_summary_of(p).kept_total);
 }
 
 // Q, K, V read once, O and the fp32 lse written once (as attention's, whatever the density: a
@@ -427,9 +453,9 @@ double bytes(const Problem& p) {
   const double q_rows = static_cast<double>(p.batch * p.heads * p.seq_q);
   const double kv_rows = static_cast<double>(p.batch * p.kv_heads * p.seq_k);
   const double d = static_cast<double>(p.head_dim);
-  const auto layout = sparse_layout_of(p);
-  const double mask = 4.0 * static_cast<double>(layout->offsets.size() + layout->cols.size() + layout->tiles.size()) +
-                      static_cast<double>(layout->partial.size());
+  const SparseSummary& layout = sparse_summary_of(p);
+  const double mask = 4.0 * static_cast<double>(layout.offsets + layout.cols + layout.tiles) +
+                      static_cast<double>(layout.partial);
   return (2.0 * q_rows * d + 2.0 * kv_rows * d) * es + 4.0 * q_rows + mask;
 }
 

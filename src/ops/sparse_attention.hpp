@@ -14,4 +14,14 @@ std::shared_ptr<const SparseMask> sparse_mask_of(const Problem& p);
 // Its CSR block lists and partial tiles (the tensors block_offsets .. partial_tiles).
 std::shared_ptr<const BlockLayout> sparse_layout_of(const Problem& p);
 
+// What planning needs of a mask (FLOPs, bytes, tensor sizes, the density column, the CPU
+// variant's limit), kept for every problem seen: a plan, a dry run or a fuzzed config asks about
+// the same problems again and again, and a 16k x 16k mask takes a second to build.
+struct SparseSummary {
+  std::int64_t kept_total = 0;
+  double density = 0;
+  std::size_t offsets = 0, cols = 0, tiles = 0, partial = 0;  // element counts of the layout tensors
+};
+const SparseSummary& sparse_summary_of(const Problem& p);
+
 }  // namespace fabench

@@ -52,7 +52,7 @@ void sparse_cpu_reference(const LaunchArgs& la) {
 }
 
 std::optional<std::string> cpu_reference_limit(const Problem& p, const Params&, const DeviceCaps&) {
-  const double work = static_cast<double>(sparse_mask_of(p)->kept_total()) * static_cast<double>(p.head_dim);
+  const double work = static_cast<double>(sparse_summary_of(p).kept_total) * static_cast<double>(p.head_dim);
   if (work > kCpuReferenceLimit)
     return std::string("more than 2^28 kept scores x head_dim, the CPU reference's limit (tenths of a second a "
                        "launch); a GPU variant runs it");
