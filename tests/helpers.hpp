@@ -1,5 +1,10 @@
 #pragma once
 // Shared by the test files: the registry of this build and problem builders.
+#include <string>
+#include <vector>
+
+#include "config/expand.hpp"
+#include "config/plan.hpp"
 #include "core/problem.hpp"
 #include "core/variant.hpp"
 
@@ -28,6 +33,23 @@ inline Problem attention(std::int64_t b, std::int64_t h, std::int64_t kv, std::i
   p.causal = causal;
   p.seed = seed;
   return p;
+}
+
+// The cases of an experiment file's text; its plan is kept, since cases point into its experiments.
+inline std::vector<ExpandedCase> expand(const std::string& text) {
+  static std::vector<Plan> plans;
+  plans.push_back(parse_plan(text, registry(), "test.json"));
+  return expand_plan(plans.back(), registry());
+}
+
+// The message of the ConfigError that parsing and expanding `text` raises, or "(no error)".
+inline std::string expand_error(const std::string& text) {
+  try {
+    expand(text);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 }  // namespace fabench::test

@@ -20,21 +20,8 @@ using namespace fabench;
 
 namespace {
 
-std::vector<ExpandedCase> expand(const std::string& text) {
-  static std::vector<Plan> plans;  // cases point into their plan's experiments
-  plans.push_back(parse_plan(text, test::registry(), "test.json"));
-  return expand_plan(plans.back(), test::registry());
-}
-
-// The message of the ConfigError that parsing and expanding `text` raises.
-std::string error_of(const std::string& text) {
-  try {
-    expand(text);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::expand;
+std::string error_of(const std::string& text) { return test::expand_error(text); }
 
 std::string decode_exp(const std::string& axes) {
   return R"({"experiments": [{"op": "decode", "variants": ["decode.simple"], )" + axes + "}]}";

@@ -22,15 +22,7 @@ using namespace fabench;
 
 namespace {
 
-std::string error_of(const std::string& text) {
-  try {
-    const Plan plan = parse_plan(text, test::registry(), "test.json");
-    expand_plan(plan, test::registry());
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+std::string error_of(const std::string& text) { return test::expand_error(text); }
 
 std::string generate_json(const std::string& axes) {
   return R"({"experiments": [{"op": "generate", "variants": ["generate.loop"], )" + axes + "}]}";

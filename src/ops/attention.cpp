@@ -13,30 +13,6 @@ namespace fabench {
 
 namespace {
 
-AxisSpec seq_len_axis() {
-  return {"seq_len", [](const nlohmann::ordered_json& v, Problem& p) -> std::string {
-            std::int64_t n = 0;
-            if (auto e = positive_int_error(v, n); !e.empty()) return e;
-            p.seq_q = p.seq_k = n;
-            return {};
-          }};
-}
-
-AxisSpec causal_axis() {
-  return {"causal", [](const nlohmann::ordered_json& v, Problem& p) -> std::string {
-            if (!v.is_boolean()) return fmt::format("expected true or false, got {}", describe_json(v));
-            p.causal = v.get<bool>();
-            return {};
-          }};
-}
-
-std::string check_required(const AxisGiven& given) {
-  if (given("seq_len") && (given("seq_q") || given("seq_k")))
-    return "give either \"seq_len\" or \"seq_q\" and \"seq_k\", not both";
-  if (!given("seq_len") && !(given("seq_q") && given("seq_k"))) return "missing \"seq_len\" (or \"seq_q\" and \"seq_k\")";
-  return first_missing(given, {"head_dim"});
-}
-
 // kv_heads defaults to heads (no GQA).
 std::string complete(Problem& p, const AxisGiven& given) {
   if (!given("kv_heads")) p.kv_heads = p.heads;
@@ -155,9 +131,9 @@ const OpSpec& attention_op() {
               positive_int_axis("seq_q", &Problem::seq_q),
               positive_int_axis("seq_k", &Problem::seq_k),
               positive_int_axis("head_dim", &Problem::head_dim),
-              causal_axis(),
+              bool_axis("causal", &Problem::causal),
               scale_axis()};
-    s.check_required = check_required;
+    s.check_required = [](const AxisGiven& given) { return seq_required(given, {"head_dim"}); };
     s.complete = complete;
     s.key = key;
     s.label = label;

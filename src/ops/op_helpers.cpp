@@ -45,6 +45,30 @@ AxisSpec positive_int_axis(std::string name, std::int64_t Problem::*field) {
           }};
 }
 
+AxisSpec bool_axis(std::string name, bool Problem::*field) {
+  return {std::move(name), [field](const nlohmann::ordered_json& v, Problem& p) -> std::string {
+            if (!v.is_boolean()) return fmt::format("expected true or false, got {}", describe_json(v));
+            p.*field = v.get<bool>();
+            return {};
+          }};
+}
+
+AxisSpec seq_len_axis() {
+  return {"seq_len", [](const nlohmann::ordered_json& v, Problem& p) -> std::string {
+            std::int64_t n = 0;
+            if (auto e = positive_int_error(v, n); !e.empty()) return e;
+            p.seq_q = p.seq_k = n;
+            return {};
+          }};
+}
+
+std::string seq_required(const AxisGiven& given, std::initializer_list<const char*> others) {
+  if (given("seq_len") && (given("seq_q") || given("seq_k")))
+    return "give either \"seq_len\" or \"seq_q\" and \"seq_k\", not both";
+  if (!given("seq_len") && !(given("seq_q") && given("seq_k"))) return "missing \"seq_len\" (or \"seq_q\" and \"seq_k\")";
+  return first_missing(given, others);
+}
+
 std::string first_missing(const AxisGiven& given, std::initializer_list<const char*> axes) {
   for (const char* axis : axes)
     if (!given(axis)) return fmt::format("missing \"{}\"", axis);

@@ -31,6 +31,12 @@ AxisSpec dtype_axis();
 AxisSpec scale_axis();
 // A positive integer stored in `field` (e.g. &Problem::rows).
 AxisSpec positive_int_axis(std::string name, std::int64_t Problem::*field);
+// true or false stored in `field` (e.g. &Problem::causal).
+AxisSpec bool_axis(std::string name, bool Problem::*field);
+// "seq_len": a positive integer that sets seq_q and seq_k together (square attention shapes).
+AxisSpec seq_len_axis();
+// The attention-shaped ops' rule: "seq_len", or both "seq_q" and "seq_k"; then `others`.
+std::string seq_required(const AxisGiven& given, std::initializer_list<const char*> others);
 // Checks a positive integer; the error text, or "" with `out` set.
 std::string positive_int_error(const nlohmann::ordered_json& v, std::int64_t& out);
 

@@ -98,15 +98,6 @@ namespace {
 
 // ---- axes and their checks ---------------------------------------------------------------------
 
-AxisSpec seq_len_axis() {
-  return {"seq_len", [](const nlohmann::ordered_json& v, Problem& p) -> std::string {
-            std::int64_t n = 0;
-            if (auto e = positive_int_error(v, n); !e.empty()) return e;
-            p.seq_q = p.seq_k = n;
-            return {};
-          }};
-}
-
 AxisSpec block_axis() {
   return {"block", [](const nlohmann::ordered_json& v, Problem& p) -> std::string {
             if (!v.is_number_integer() || (v.get<std::int64_t>() != 64 && v.get<std::int64_t>() != 128))
@@ -164,21 +155,6 @@ AxisSpec mask_file_axis() {
             p.mask_file = v.get<std::string>();
             return {};
           }};
-}
-
-AxisSpec mask_per_head_axis() {
-  return {"mask_per_head", [](const nlohmann::ordered_json& v, Problem& p) -> std::string {
-            if (!v.is_boolean()) return fmt::format("expected true or false, got {}", describe_json(v));
-            p.mask_per_head = v.get<bool>();
-            return {};
-          }};
-}
-
-std::string check_required(const AxisGiven& given) {
-  if (given("seq_len") && (given("seq_q") || given("seq_k")))
-    return "give either \"seq_len\" or \"seq_q\" and \"seq_k\", not both";
-  if (!given("seq_len") && !(given("seq_q") && given("seq_k"))) return "missing \"seq_len\" (or \"seq_q\" and \"seq_k\")";
-  return first_missing(given, {"head_dim", "pattern"});
 }
 
 // Which patterns read each pattern parameter.
@@ -508,8 +484,8 @@ const OpSpec& sparse_attention_op() {
               documents_axis(),
               positive_int_axis("global_tokens", &Problem::global_tokens),
               mask_file_axis(),
-              mask_per_head_axis()};
-    s.check_required = check_required;
+              bool_axis("mask_per_head", &Problem::mask_per_head)};
+    s.check_required = [](const AxisGiven& given) { return seq_required(given, {"head_dim", "pattern"}); };
     s.complete = complete;
     s.key = key;
     s.label = label;
