@@ -17,6 +17,8 @@ and peer, keyed like fa-bench's own rows (problem key / peer name). Peers:
                    SDPA over the prompt, SDPA over a preallocated cache per step; self-timed like
                    fa-bench's generate.loop, see run_generate_peer; paged cases are unsupported
                    rows, as decode's)
+  sparse_attention: torch.flex_attention (torch.compile(flex_attention) over a block mask of the
+                   problem's own mask; see sparse_attention below)
 Timing follows fa-bench's timer: warm-up, then per sample a spin kernel holds the stream while the
 L2 flush (the plan's mode: cold = write then read a second buffer, so the L2 is left clean; dirty
 = write only; hot = none), start event, call and stop event are queued (launch latency stays out of the sample), and
@@ -41,6 +43,21 @@ unsupported rows: SDPA has no paged KV cache. SDPA returns no log-sum-exp, so on
 (fa-bench's decode checks O and lse), over the first and last query row of every batch x head and
 seeded others. Bytes and FLOPs are the plan's (fa-bench's models), and pct_peak_bw divides by the
 calibration's streaming-read ceiling (read_gbps), as fa-bench's decode rows do; empty without one.
+
+sparse_attention (torch.flex_attention): the mask is fa-bench's, rebuilt by scripts/fabench_port.py
+(the same seeded draws, every pattern; the .npy of pattern file read with fa-bench's rules, from the
+path the plan names, so run from the directory fa-bench ran in), and a case whose rebuilt mask keeps
+another number of scores than the plan's FLOPs count is a mismatch row that runs nothing. A mask_mod
+computes the mask from indices or indexes a small tensor (documents, random blocks, files);
+torch.compile(create_block_mask) builds Flex's block mask at the case's block (64 or 128) once to
+compile and once timed (mask_build_ms); torch.compile(flex_attention, dynamic=False) is called once
+with that mask, the plan's scale, enable_gqa when kv_heads < heads and the log-sum-exp requested
+(compile_ms: that first call's wall time, outside the samples); Flex's default tile when it does not
+divide 64-token blocks is retried with BLOCK_M = 64, then BLOCK_M = BLOCK_N = 64 (noted). O and lse
+are validated against float64 over every batch x head's first, last and seeded rows, plus rows that
+keep nothing (fa-bench's convention: O = 0 and lse = -inf; a finite lse there is a mismatch). The
+file gains columns compile_ms, mask_build_ms and notes. Bytes and FLOPs are the plan's (kept
+scores, as fa-bench counts them).
 """
 import argparse
 import csv
@@ -353,6 +370,7 @@ def flex_call(torch, case, t, extra):
         raise Unsupported(f"create_block_mask: {first_line(e)}")
     extra["mask_build_ms"] = times[1]
     notes.append(f"create_block_mask first call (compiles it) {times[0]:.0f} ms")
+    extra["notes"] = "; ".join(notes)
     for x in (block_mask.kv_num_blocks, block_mask.kv_indices, block_mask.full_kv_num_blocks,
               block_mask.full_kv_indices):
         if x is not None:
