@@ -69,7 +69,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fabench_port import SparseMaskPort, SplitMix64, make_sequence_lengths  # noqa: E402,F401 (re-exported)
+from fabench_port import MaskFileError, SparseMaskPort, SplitMix64, make_sequence_lengths  # noqa: E402,F401
 
 ATTENTION_PEERS = {
     "torch.sdpa_flash": "FLASH_ATTENTION",
@@ -313,7 +313,9 @@ def flex_mask_mod(torch, port, device):
 def flex_functions(torch):
     """torch.compile(flex_attention) and torch.compile(create_block_mask), made once: static shapes
     (dynamic=False: each shape gets its own kernel, as a user's fixed-shape model does) and a
-    recompile limit far above a sweep's shapes, so no case falls back to the unfused eager path."""
+    recompile limit far above a sweep's shapes, so no case falls back to the unfused eager path; and
+    should one still reach it, an error (an unsupported row) rather than Dynamo's silent fallback to
+    eager, which would time flex_attention's unfused reference path."""
     if not _flex_compiled:
         from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
@@ -321,6 +323,8 @@ def flex_functions(torch):
                      "accumulated_recompile_limit"):
             if hasattr(torch._dynamo.config, name):
                 setattr(torch._dynamo.config, name, 1 << 16)
+        if hasattr(torch._dynamo.config, "fail_on_recompile_limit_hit"):
+            torch._dynamo.config.fail_on_recompile_limit_hit = True
         _flex_compiled["flex"] = torch.compile(flex_attention, dynamic=False)
         _flex_compiled["block_mask"] = torch.compile(create_block_mask, dynamic=False)
     return _flex_compiled["flex"], _flex_compiled["block_mask"]
@@ -347,7 +351,10 @@ def flex_call(torch, case, t, extra):
     BLOCK_M = 64, then BLOCK_M = BLOCK_N = 64, and the options used are noted."""
     row = case["row"]
     device = t["q"].device
-    port = sparse_port(case)
+    try:
+        port = sparse_port(case)
+    except (MaskFileError, ValueError) as e:  # a mask file moved or changed since the plan was made
+        raise Unsupported(f"the mask cannot be rebuilt: {e}")
     kept, planned = port.kept_total(), plan_kept_scores(case)
     if kept != planned:
         raise PortMismatch(f"the Python mask keeps {kept} scores where fa-bench's keeps {planned}: "
@@ -992,6 +999,8 @@ def main(argv=None):
     ap.add_argument("--plan", required=True, help="JSON from `fa-bench plan --config FILE`")
     ap.add_argument("--output", required=True, help="CSV to write (fa-bench's columns)")
     ap.add_argument("--peers", default=".", help="only peers whose name matches this regular expression")
+    ap.add_argument("--experiments", default=".",
+                    help="only problems of the plan's experiments whose name matches this regular expression")
     ap.add_argument("--calibration", default=os.environ.get("FABENCH_CALIBRATION", ""),
                     help="fa-bench calibration JSON for the percent-of-peak columns")
     args = ap.parse_args(argv)
@@ -1002,8 +1011,9 @@ def main(argv=None):
             sys.exit(f"peers.py: {args.plan} has no \"{key}\": is it the output of `fa-bench plan`?")
     try:
         peer_filter = re.compile(args.peers)
+        experiment_filter = re.compile(args.experiments)
     except re.error as e:
-        sys.exit(f"peers.py: --peers {args.peers!r} is not a regular expression: {e}")
+        sys.exit(f"peers.py: --peers or --experiments is not a regular expression: {e}")
     import warnings
 
     import torch
@@ -1017,7 +1027,8 @@ def main(argv=None):
     l2 = getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 64 << 20)
     flusher = L2Flusher(torch, l2)
     columns = plan["columns"]
-    todo = [(c, p) for c in distinct_problems(plan) for p in peers_for(c["row"]["op"]) if peer_filter.search(p)]
+    problems = [c for c in distinct_problems(plan) if experiment_filter.search(c["experiment"])]
+    todo = [(c, p) for c in problems for p in peers_for(c["row"]["op"]) if peer_filter.search(p)]
     if any(p in FLEX_PEERS for _, p in todo):
         columns = columns + [c for c in FLEX_COLUMNS if c not in columns]
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)

@@ -71,9 +71,11 @@ with tempfile.TemporaryDirectory() as tmp:
     check(len(problems) == 13, f"13 problems, got {len(problems)}")
     check(all(peers.peers_for(c["row"]["op"]) == ["torch.flex_attention"] for c in problems), "the sparse peer")
 
-    from torch.nn.attention.flex_attention import create_block_mask, create_mask, flex_attention
+    from torch.nn.attention.flex_attention import create_block_mask, create_mask
 
-    flex = torch.compile(flex_attention, dynamic=False)
+    flex, _ = peers.flex_functions(torch)  # the peer's compiled flex_attention, its recompile limits raised
+    check(torch._dynamo.config.fail_on_recompile_limit_hit and torch._dynamo.config.recompile_limit >= 1 << 16,
+          "no silent fallback to eager flex_attention: the limit is far away, and an error when reached")
     compiled = 0
     for case in problems:
         row, key = case["row"], case["problem_key"]
@@ -93,7 +95,7 @@ with tempfile.TemporaryDirectory() as tmp:
         check(kinds_ok, f"{key}: Flex computes exactly the port's non-empty blocks")
 
         t = peers.make_inputs(torch, case)
-        if compiled < 4 or row["pattern"] in ("documents", "file"):  # each compile takes ~10-40 s here
+        if True:  # a compile takes 3-20 s here
             compiled += 1
             t0 = time.time()
             o = flex(t["q"], t["k"], t["v"], block_mask=bm, scale=row["scale"], enable_gqa=row["heads"] != row["kv_heads"])
@@ -120,7 +122,7 @@ with tempfile.TemporaryDirectory() as tmp:
             wrong = lse.clone()
             wrong.view(-1)[[r for r, i in zip(rows, idle) if not i]] += 0.5
             check("lse rel_l2" in peers.validate_sparse(torch, case, t, (o, wrong))[2], f"{key}: a perturbed lse fails")
-    check(compiled >= 6, f"flex_attention compiled and checked on {compiled} problems")
+    check(compiled == len(problems), f"flex_attention compiled and checked on {compiled} problems")
 
     # What the sweep sees: Unsupported for a case Flex cannot run here (no lse on the CPU), with the
     # compile and build times kept; PortMismatch when the plan's mask is not the port's.
@@ -140,6 +142,13 @@ with tempfile.TemporaryDirectory() as tmp:
         check(False, "a mask other than fa-bench's must not run")
     except peers.PortMismatch as e:
         check("keeps" in str(e), f"the reason gives both counts: {e}")
+
+    moved = dict(problems[-1], problem_key="moved", row=dict(problems[-1]["row"], mask_file=mask_path + ".moved"))
+    try:
+        peers.make_call(torch, moved, "torch.flex_attention", peers.make_inputs(torch, moved), {})
+        check(False, "a mask file gone since the plan must be a row, not an exception")
+    except peers.Unsupported as e:
+        check("cannot be rebuilt" in str(e) and ".moved" in str(e), f"the reason names the file: {e}")
 
 print(f"{passed} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)

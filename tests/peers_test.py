@@ -63,6 +63,7 @@ with tempfile.TemporaryDirectory() as tmp:
           and row["fake_ratio"] == "", f"extra columns carried: {row}")
     check(peers.peers_for("attention") == list(peers.ATTENTION_PEERS) and len(peers.ATTENTION_PEERS) == 4,
           "the four SDPA backends")
+    check(peers.peers_for("sparse_attention") == ["torch.flex_attention"], "FlexAttention for sparse_attention")
 
     masked = next(c for c in problems if c["row"]["op"] == "softmax" and c["row"]["mask"] == "causal")
     try:

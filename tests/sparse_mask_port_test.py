@@ -139,6 +139,7 @@ with tempfile.TemporaryDirectory() as tmp:
         check(round(case["flops"] / (4 * case["row"]["head_dim"])) == kept, f"{key}: the plan's FLOPs are 4 d kept")
         compared.add((case["row"]["pattern"], port.per_head, port.source))
 
+    print(f"{len(problems)} problems compared: {sorted(compared)}")
     patterns = {p for p, _, _ in compared}
     check(patterns == set(fabench_port.PATTERNS), f"every pattern compared: {sorted(patterns)}")
     check(shipped_patterns <= patterns, f"every pattern of configs/sparse.json compared: {sorted(shipped_patterns)}")
