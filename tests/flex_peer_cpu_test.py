@@ -8,8 +8,10 @@ lengths off the block, blocks of 64 and 128):
   reference over the validation rows, rows that keep nothing included (O = 0 there);
 - validate_sparse passes that O with the reference lse, and fails a wrong lse where no key is
   visible (0 instead of -inf), a perturbed O, a NaN, a perturbed lse;
-- make_call turns what cannot run into Unsupported (the CPU's missing lse) and a mask that is not
-  fa-bench's (the plan's FLOPs changed) into PortMismatch, never an exception out of the sweep.
+- make_call turns what cannot run into Unsupported (the CPU's missing lse, a mask file gone) and a
+  mask that is not fa-bench's (the plan's FLOPs changed) into PortMismatch, never an exception;
+- run_peer makes a row end to end (eager flex_attention, which returns the lse on the CPU, and
+  host stand-ins for torch.cuda's events and memory counters).
 Usage: flex_peer_cpu_test.py FA_BENCH_BINARY"""
 import importlib.util
 import json
@@ -149,6 +151,42 @@ with tempfile.TemporaryDirectory() as tmp:
         check(False, "a mask file gone since the plan must be a row, not an exception")
     except peers.Unsupported as e:
         check("cannot be rebuilt" in str(e) and ".moved" in str(e), f"the reason names the file: {e}")
+
+    # run_peer end to end (inputs, mask, compile and build times, validation of O and lse, timing, the
+    # row) with eager flex_attention, whose CPU path returns the lse, and host stand-ins for torch.cuda.
+    class HostEvent:
+        def __init__(self, enable_timing=True):
+            self.at = 0.0
+
+        def record(self):
+            self.at = time.perf_counter()
+
+        def synchronize(self):
+            pass
+
+        def elapsed_time(self, other):
+            return (other.at - self.at) * 1e3
+
+    class NoFlush:
+        def flush(self, mode):
+            pass
+
+    from torch.nn.attention.flex_attention import flex_attention
+
+    cuda = torch.cuda
+    cuda.empty_cache = cuda.synchronize = cuda.reset_peak_memory_stats = lambda: None
+    cuda.memory_allocated = cuda.max_memory_allocated = lambda: 0
+    cuda.Event, cuda._sleep = HostEvent, lambda cycles: None
+    peers._flex_compiled["flex"] = flex_attention
+    columns = plan["columns"] + peers.FLEX_COLUMNS
+    for case in problems[:2] + problems[-3:]:
+        case = dict(case, timing={"warmup": 1, "min_samples": 3, "min_time_s": 0.001, "max_noise": 1.0,
+                                  "max_time_s": 5, "flush_l2": True})
+        row = peers.run_peer(torch, case, "torch.flex_attention", columns, "cpu", None, NoFlush())
+        check(row["status"] == "ok" and float(row["rel_l2_err"]) < 1e-5 and int(row["samples"]) >= 3
+              and float(row["tflops"]) > 0 and float(row["compile_ms"]) > 0 and float(row["mask_build_ms"]) > 0
+              and row["key"] == case["problem_key"] + "/torch.flex_attention" and list(row) == columns,
+              f"run_peer end to end: {row}")
 
 print(f"{passed} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)
