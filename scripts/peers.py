@@ -21,7 +21,8 @@ and peer, keyed like fa-bench's own rows (problem key / peer name). Peers:
                    problem's own mask; see sparse_attention below)
 Timing follows fa-bench's timer: warm-up, then per sample a spin kernel holds the stream while the
 L2 flush (the plan's mode: cold = write then read a second buffer, so the L2 is left clean; dirty
-= write only; hot = none), start event, call and stop event are queued (launch latency stays out of the sample), and
+= write only; hot = none), start event, call and stop event are queued (launch latency stays out of the sample:
+the spin lasts at least three times the host time of a warm-up call), and
 sampling stops by the plan's rule (samples, measured time, relative standard error, time limit).
 Each output is validated against a float64 reference over sampled rows with the plan's tolerance.
 Peak memory is what the allocator held during one call (inputs and outputs included).
@@ -692,11 +693,28 @@ class L2Flusher:
             self.torch.sum(self.read, dim=0, out=self.total)  # into a kept tensor: nothing allocated per sample
 
 
+SPIN_CYCLES = 200_000  # ~0.1 ms at 2 GHz: enough for an SDPA call's host side
+
+
+def spin_cycles(host_seconds):
+    """How long the spin kernel holds the stream: at least SPIN_CYCLES and three times the host time
+    a call takes to queue its work (at 2 GHz; capped at 20 ms), so that a call with a heavier host side
+    (torch.compile'd flex_attention checks its guards on every call) is queued before the GPU reaches
+    the start event, and its launch cost stays out of the sample as SDPA's does."""
+    return int(min(max(SPIN_CYCLES, 3 * host_seconds * 2e9), 40_000_000))
+
+
 def time_call(torch, call, timing, flusher):
     """fa-bench's timer, in PyTorch: see the module docstring."""
-    for _ in range(timing["warmup"]):
+    host = 0.0
+    for i in range(timing["warmup"]):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
         call()
+        if i > 0 or timing["warmup"] == 1:
+            host = max(host, time.perf_counter() - t0)
     torch.cuda.synchronize()
+    spin = spin_cycles(host)
     mode = l2_mode(timing)
     start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     samples, stats, t0 = [], RunningSamples(), time.monotonic()
@@ -705,7 +723,7 @@ def time_call(torch, call, timing, flusher):
         if time.monotonic() - t0 >= timing["max_time_s"] and stats.n > 0:
             limited = True
             break
-        torch.cuda._sleep(200_000)  # ~0.1 ms of spinning: the host queues what follows meanwhile
+        torch.cuda._sleep(spin)  # the GPU spins while the host queues what follows
         flusher.flush(mode)
         start.record()
         call()

@@ -64,6 +64,8 @@ with tempfile.TemporaryDirectory() as tmp:
     check(peers.peers_for("attention") == list(peers.ATTENTION_PEERS) and len(peers.ATTENTION_PEERS) == 4,
           "the four SDPA backends")
     check(peers.peers_for("sparse_attention") == ["torch.flex_attention"], "FlexAttention for sparse_attention")
+    check([peers.spin_cycles(x) for x in (0.0, 1e-5, 1e-3, 1.0)] == [200_000, 200_000, 6_000_000, 40_000_000],
+          "the spin covers three times a call's host time, within bounds")
 
     masked = next(c for c in problems if c["row"]["op"] == "softmax" and c["row"]["mask"] == "causal")
     try:
