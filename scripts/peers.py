@@ -85,7 +85,7 @@ GENERATE_PEERS = ["torch.generate_loop"]
 FLEX_PEERS = ["torch.flex_attention"]
 # Columns a file holding FlexAttention rows adds after the plan's (fa-bench's report and compare read
 # columns by name and pass over these): the first call's compile time, the block mask's build time,
-# and notes (the mask's own compile, kernel options, the convention of rows that keep nothing).
+# and notes (the first build of the block mask, which compiles create_block_mask; kernel options).
 FLEX_COLUMNS = ["compile_ms", "mask_build_ms", "notes"]
 PAGED_REASON = "PyTorch SDPA has no paged KV cache; compare with the contiguous case"
 # The calibration ceiling an op's pct_peak_bw divides by, as fa-bench's OpSpec::bandwidth_ceiling:
