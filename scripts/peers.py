@@ -1012,6 +1012,20 @@ def load_ceilings(path, gpu_name):
         return None
 
 
+def resumed_keys(path, columns):
+    """--resume: the keys of the rows an earlier run wrote to `path` (none when it does not exist), so
+    they are not run again and new rows are appended. A file with other columns (another plan, other
+    peers' extra columns) is an error, not a silent mix."""
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return set()
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != columns:
+            sys.exit(f"peers.py: --resume: {path} has other columns than this run writes "
+                     "(another plan or other peers): give another --output")
+        return {r["key"] for r in reader}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--plan", required=True, help="JSON from `fa-bench plan --config FILE`")
@@ -1019,6 +1033,8 @@ def main(argv=None):
     ap.add_argument("--peers", default=".", help="only peers whose name matches this regular expression")
     ap.add_argument("--experiments", default=".",
                     help="only problems of the plan's experiments whose name matches this regular expression")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the rows already in --output, append the others (runs split by --experiments)")
     ap.add_argument("--calibration", default=os.environ.get("FABENCH_CALIBRATION", ""),
                     help="fa-bench calibration JSON for the percent-of-peak columns")
     args = ap.parse_args(argv)
@@ -1050,9 +1066,12 @@ def main(argv=None):
     if any(p in FLEX_PEERS for _, p in todo):
         columns = columns + [c for c in FLEX_COLUMNS if c not in columns]
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w", newline="") as f:
+    done = resumed_keys(args.output, columns) if args.resume else set()
+    todo = [(c, p) for c, p in todo if f"{c['problem_key']}/{p}" not in done]
+    with open(args.output, "a" if args.resume else "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
+        if f.tell() == 0:
+            writer.writeheader()
         f.flush()
         for i, (case, peer) in enumerate(todo, 1):
             run = run_generate_peer if case["row"]["op"] == "generate" else run_peer
