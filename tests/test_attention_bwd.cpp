@@ -338,7 +338,7 @@ TEST_CASE("attention_bwd and attention_fwd_bwd: bad input is a config error nami
         "experiments[0].variants[0].params.block_m: not a parameter of fwd_bwd.cpu_reference (parameters: none)");
 }
 
-TEST_CASE("attention_bwd: key, label, FLOPs 2.5x the forward's, bytes; fwd_bwd 3.5x", "[bwd][models]") {
+TEST_CASE("attention_bwd: key, label, bytes, and FLOPs at 2.5x the forward's (fwd_bwd 3.5x)", "[bwd][models]") {
   const auto cases = expand(bwd_exp(R"("dtype": "bf16", "batch": 2, "heads": 8, "kv_heads": 2, "seq_q": 100, "seq_k": 300, "head_dim": 64, "causal": [false, true])"));
   REQUIRE(cases.size() == 2);
   const Problem& full = cases[0].c.problem;
@@ -387,7 +387,7 @@ TEST_CASE("attention_bwd's inputs: Q, K, V as the forward op's, O and lse its fo
   CHECK(host[T::dq].values.empty());  // outputs are not filled
 }
 
-TEST_CASE("bwd.cpu_reference validates in every dtype; wrong, unwritten or swapped gradients fail", "[bwd][validate]") {
+TEST_CASE("bwd.cpu_reference validates in every dtype, and wrong, unwritten or swapped gradients fail", "[bwd][validate]") {
   for (DType t : {DType::fp32, DType::fp16, DType::bf16}) {
     const Problem p = bwd_problem(2, 4, 2, 33, 47, 64, true, t);
     auto host = run_cpu_variant(p, "bwd.cpu_reference");
@@ -454,7 +454,7 @@ TEST_CASE("fwd_bwd.cpu_reference: the forward then the backward, each timed, val
   CHECK(op_spec(p.op).validate(p, host, all_rows()).reason.rfind("forward o: o rel_l2", 0) == 0);
 }
 
-TEST_CASE("fwd_bwd pipelines refuse a case naming the phase; fwd_bwd_status keeps the oom phases apart", "[bwd][fwd_bwd]") {
+TEST_CASE("fwd_bwd pipelines refuse a case naming the phase, and fwd_bwd_status keeps the oom phases apart", "[bwd][fwd_bwd]") {
   const Variant& pipeline = *test::registry().find("fwd_bwd.cpu_reference");
   CHECK(pipeline.op == OpKind::attention_fwd_bwd);
   CHECK(pipeline.backend == Backend::cpu);
@@ -493,12 +493,12 @@ TEST_CASE("attention_bwd and attention_fwd_bwd run end to end through the sweep 
   const std::string config = (dir / "sweep.json").string();
   std::ofstream(config) << R"({"name": "b", "timing": {"min_samples": 2, "min_time_s": 0, "max_time_s": 1},
     "experiments": [
-      {"op": "attention_bwd", "variants": "all", "dtype": ["fp32", "bf16"], "batch": 2, "heads": 4, "kv_heads": 2,
-       "seq_q": 48, "seq_k": 80, "head_dim": 64, "causal": [false, true]},
-      {"op": "attention_fwd_bwd", "variants": "all", "dtype": "fp16", "batch": 1, "heads": 2, "seq_len": 65,
-       "head_dim": 128, "causal": true},
-      {"op": "attention_bwd", "variants": "all", "dtype": "bf16", "batch": 1, "heads": 32, "seq_len": 16384,
-       "head_dim": 64}
+      {"op": "attention_bwd", "variants": ["bwd.cpu_reference"], "dtype": ["fp32", "bf16"], "batch": 2, "heads": 4,
+       "kv_heads": 2, "seq_q": 48, "seq_k": 80, "head_dim": 64, "causal": [false, true]},
+      {"op": "attention_fwd_bwd", "variants": ["fwd_bwd.cpu_reference"], "dtype": "fp16", "batch": 1, "heads": 2,
+       "seq_len": 65, "head_dim": 128, "causal": true},
+      {"op": "attention_bwd", "variants": ["bwd.cpu_reference"], "dtype": "bf16", "batch": 1, "heads": 32,
+       "seq_len": 16384, "head_dim": 64}
     ]})";
   SweepOptions o;
   o.config_path = config;

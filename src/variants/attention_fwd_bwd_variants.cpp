@@ -27,10 +27,11 @@ struct Pipeline {
   const char* backward;
 };
 
-// The GPU pipelines join as their backward variants land: fwd_bwd.naive (attn.naive, bwd.naive),
-// fwd_bwd.fa2 (attn.fa2, bwd.fa2), fwd_bwd.fa2_mma, fwd_bwd.wgmma.
+// fwd_bwd.fa2_mma and fwd_bwd.wgmma join as their backward variants land.
 constexpr Pipeline kPipelines[] = {
     {"fwd_bwd.cpu_reference", "attn.cpu_reference", "bwd.cpu_reference"},
+    {"fwd_bwd.naive", "attn.naive", "bwd.naive"},  // seed 004's plain autograd path
+    {"fwd_bwd.fa2", "attn.fa2", "bwd.fa2"},        // seed 004's flash_triton, fp32 on CUDA cores
 };
 
 constexpr const char* kForwardPrefix = "fwd_";
@@ -123,7 +124,7 @@ class EventPair {
 // The phase's workspace is allocated before its start event and freed after its stop (a phase
 // holds only its own: the forward's is gone when the backward allocates), and an allocation that
 // fails names the phase ("backward: workspace of N bytes: out of memory ...").
-// measured: pending (no GPU pipeline yet). Launch latency between the start event and the kernel
+// measured: pending. Launch latency between the start event and the kernel
 // is inside the phase's time, as in the seed's own events; it is microseconds against the
 // milliseconds of the cases seed 004 sweeps.
 double run_gpu_phase(const Phase& ph, cudaStream_t stream) {
