@@ -139,12 +139,12 @@ TEST_CASE("attention backward reference = central finite differences of the forw
     double scale;  // 0: the default 1/sqrt(d)
   };
   const Shape shapes[] = {
-      {2, 2, 2, 5, 5, 4, false, 0},  // plain
-      {1, 2, 2, 5, 5, 4, true, 0},   // causal, square
-      {1, 1, 1, 3, 7, 4, true, 0},   // causal, more keys than queries: bottom right
-      {1, 1, 1, 7, 3, 4, true, 0},   // causal, more queries: the first four see nothing
-      {1, 4, 2, 4, 6, 3, true, 0},   // GQA 4:2, causal
-      {2, 3, 1, 4, 5, 4, false, 0.7} // GQA 3:1 (multi-query), a scale of its own
+      {2, 2, 2, 5, 5, 4, false, 0},   // plain
+      {1, 2, 2, 5, 5, 4, true, 0},    // causal, square
+      {1, 1, 1, 3, 7, 4, true, 0},    // causal, more keys than queries: bottom right
+      {1, 1, 1, 7, 3, 4, true, 0},    // causal, more queries: the first four see nothing
+      {1, 4, 2, 4, 6, 3, true, 0},    // GQA 4:2, causal
+      {2, 3, 1, 4, 5, 4, false, 0.7}  // GQA 3:1 (multi-query), a scale of its own
   };
   for (const Shape& s : shapes) {
     Problem p = bwd_problem(s.b, s.h, s.kv, s.sq, s.sk, s.d, s.causal);
@@ -168,8 +168,8 @@ TEST_CASE("a wrong gradient fails the finite-difference check", "[bwd][reference
   CHECK(worst_fd_error(c, c.k, wrong) > 1e-4);
   // dS without the softmax term D: the gradient of a loss that ignores the normalisation.
   std::vector<double> zero_delta(c.lse.size(), 0.0);
-  const AttentionBwdInputs<double> no_d{c.q.data(), c.k.data(), c.v.data(), c.o.data(), c.d_o.data(), c.lse.data(),
-                                        zero_delta.data()};
+  const AttentionBwdInputs<double> no_d{c.q.data(),   c.k.data(),   c.v.data(),       c.o.data(),
+                                        c.d_o.data(), c.lse.data(), zero_delta.data()};
   std::vector<double> dq(c.dq.size()), dk(c.dk.size()), dv(c.dv.size());
   attention_bwd_reference(c.p, no_d, dq.data(), dk.data(), dv.data());
   CHECK(worst_fd_error(c, c.q, dq) > 1e-4);
@@ -187,8 +187,10 @@ TEST_CASE("GQA gradients are the MHA ones with each KV head repeated, dK and dV 
     for (std::int64_t b = 0; b < B; ++b)
       for (std::int64_t h = 0; h < H; ++h)
         for (std::int64_t x = 0; x < Sk * d; ++x) {
-          mha.k[static_cast<std::size_t>((b * H + h) * Sk * d + x)] = gqa.k[static_cast<std::size_t>((b * KV + h / group) * Sk * d + x)];
-          mha.v[static_cast<std::size_t>((b * H + h) * Sk * d + x)] = gqa.v[static_cast<std::size_t>((b * KV + h / group) * Sk * d + x)];
+          mha.k[static_cast<std::size_t>((b * H + h) * Sk * d + x)] =
+              gqa.k[static_cast<std::size_t>((b * KV + h / group) * Sk * d + x)];
+          mha.v[static_cast<std::size_t>((b * H + h) * Sk * d + x)] =
+              gqa.v[static_cast<std::size_t>((b * KV + h / group) * Sk * d + x)];
         }
     mha.gradients();
     double worst = 0;
@@ -214,23 +216,30 @@ TEST_CASE("causal backward is aligned to the bottom right, as the forward", "[bw
   DoubleCase full(bwd_problem(1, 1, 1, 3, 5, 4, false), 9);
   const std::int64_t d = 4;
   // The last query row sees every key: its dQ row is the non-causal one.
-  for (std::int64_t c = 0; c < d; ++c) CHECK(causal.dq[static_cast<std::size_t>(2 * d + c)] == Approx(full.dq[static_cast<std::size_t>(2 * d + c)]).epsilon(1e-12));
+  for (std::int64_t c = 0; c < d; ++c)
+    CHECK(causal.dq[static_cast<std::size_t>(2 * d + c)] ==
+          Approx(full.dq[static_cast<std::size_t>(2 * d + c)]).epsilon(1e-12));
   // The first row does not: its dQ row differs.
   double diff = 0;
-  for (std::int64_t c = 0; c < d; ++c) diff += std::fabs(causal.dq[static_cast<std::size_t>(c)] - full.dq[static_cast<std::size_t>(c)]);
+  for (std::int64_t c = 0; c < d; ++c)
+    diff += std::fabs(causal.dq[static_cast<std::size_t>(c)] - full.dq[static_cast<std::size_t>(c)]);
   CHECK(diff > 1e-6);
   // Only the last query sees key 4: dV of key 4 = P[2][4] dO[2] (P from its lse).
   double s = 0;
-  for (std::int64_t c = 0; c < d; ++c) s += causal.q[static_cast<std::size_t>(2 * d + c)] * causal.k[static_cast<std::size_t>(4 * d + c)];
+  for (std::int64_t c = 0; c < d; ++c)
+    s += causal.q[static_cast<std::size_t>(2 * d + c)] * causal.k[static_cast<std::size_t>(4 * d + c)];
   const double p24 = std::exp(s / 2.0 - causal.lse[2]);
   for (std::int64_t c = 0; c < d; ++c)
-    CHECK(causal.dv[static_cast<std::size_t>(4 * d + c)] == Approx(p24 * causal.d_o[static_cast<std::size_t>(2 * d + c)]).epsilon(1e-12));
+    CHECK(causal.dv[static_cast<std::size_t>(4 * d + c)] ==
+          Approx(p24 * causal.d_o[static_cast<std::size_t>(2 * d + c)]).epsilon(1e-12));
   // Keys 0..2 are seen by every query: the same keys top-left aligned would leave key 2 to query 2 alone.
   double dv2_all = 0;
   for (std::int64_t i = 0; i < 3; ++i) {
     double si = 0;
-    for (std::int64_t c = 0; c < d; ++c) si += causal.q[static_cast<std::size_t>(i * d + c)] * causal.k[static_cast<std::size_t>(2 * d + c)];
-    dv2_all += std::exp(si / 2.0 - causal.lse[static_cast<std::size_t>(i)]) * causal.d_o[static_cast<std::size_t>(i * d)];
+    for (std::int64_t c = 0; c < d; ++c)
+      si += causal.q[static_cast<std::size_t>(i * d + c)] * causal.k[static_cast<std::size_t>(2 * d + c)];
+    dv2_all +=
+        std::exp(si / 2.0 - causal.lse[static_cast<std::size_t>(i)]) * causal.d_o[static_cast<std::size_t>(i * d)];
   }
   CHECK(causal.dv[static_cast<std::size_t>(2 * d)] == Approx(dv2_all).epsilon(1e-12));
 
@@ -247,14 +256,16 @@ TEST_CASE("row-sampled reference rows equal the full pass bit for bit", "[bwd][r
     const Problem p = bwd_problem(2, 4, 2, 9, 13, 8, causal);
     DoubleCase c(p, 21);
     const std::vector<double> delta = attention_bwd_deltas(p, c.o.data(), c.d_o.data());
-    const AttentionBwdInputs<double> in{c.q.data(), c.k.data(), c.v.data(), c.o.data(), c.d_o.data(), c.lse.data(), delta.data()};
+    const AttentionBwdInputs<double> in{c.q.data(),   c.k.data(),   c.v.data(),  c.o.data(),
+                                        c.d_o.data(), c.lse.data(), delta.data()};
     std::vector<double> row(static_cast<std::size_t>(p.head_dim)), row2(row.size());
     bool same = true;
     for (std::int64_t b = 0; b < p.batch; ++b) {
       for (std::int64_t h = 0; h < p.heads; ++h)
         for (std::int64_t i = 0; i < p.seq_q; ++i) {
           attention_bwd_dq_row(p, in, b, h, i, row.data());
-          same = same && std::equal(row.begin(), row.end(), c.dq.begin() + ((b * p.heads + h) * p.seq_q + i) * p.head_dim);
+          same =
+              same && std::equal(row.begin(), row.end(), c.dq.begin() + ((b * p.heads + h) * p.seq_q + i) * p.head_dim);
         }
       for (std::int64_t kvh = 0; kvh < p.kv_heads; ++kvh)
         for (std::int64_t j = 0; j < p.seq_k; ++j) {
@@ -275,33 +286,37 @@ TEST_CASE("the blocked forward that makes O and lse agrees with attention's refe
     std::int64_t sq, sk;
     bool causal;
   };
-  for (const Shape s : {Shape{37, 150, false}, Shape{37, 150, true}, Shape{150, 37, true}, Shape{1, 1, false}}) {
-    Problem p = test::attention(2, 4, 2, s.sq, s.sk, 24, s.causal, DType::fp32, 4);
-    const auto host = make_host_tensors(p);
-    const float* q = host[0].values.data();
-    const float* k = host[1].values.data();
-    const float* v = host[2].values.data();
-    std::vector<double> o(static_cast<std::size_t>(p.batch * p.heads * p.seq_q * p.head_dim));
-    std::vector<double> lse(static_cast<std::size_t>(p.batch * p.heads * p.seq_q));
-    attention_forward_reference(p, q, k, v, o.data(), lse.data());
-    double worst = 0;
-    std::vector<double> ref(static_cast<std::size_t>(p.head_dim));
-    for (std::int64_t b = 0; b < p.batch; ++b)
-      for (std::int64_t h = 0; h < p.heads; ++h)
-        for (std::int64_t i = 0; i < p.seq_q; ++i) {
-          double ref_lse = 0;
-          attention_reference_row(p, q, k, v, b, h, i, ref.data(), &ref_lse);
-          const auto row = (b * p.heads + h) * p.seq_q + i;
-          if (std::isinf(ref_lse)) {
-            CHECK(std::isinf(lse[static_cast<std::size_t>(row)]));
-            continue;
+  // 13: a head dim the 4 x 4 blocks pad; 150 keys: three chunks, the last partial; 37 rows: three blocks.
+  for (const Shape s : {Shape{37, 150, false}, Shape{37, 150, true}, Shape{150, 37, true}, Shape{1, 1, false}})
+    for (std::int64_t d : {24, 13}) {
+      Problem p = test::attention(2, 4, 2, s.sq, s.sk, d, s.causal, DType::fp32, 4);
+      const auto host = make_host_tensors(p);
+      const float* q = host[0].values.data();
+      const float* k = host[1].values.data();
+      const float* v = host[2].values.data();
+      std::vector<double> o(static_cast<std::size_t>(p.batch * p.heads * p.seq_q * p.head_dim));
+      std::vector<double> lse(static_cast<std::size_t>(p.batch * p.heads * p.seq_q));
+      attention_forward_reference(p, q, k, v, o.data(), lse.data());
+      double worst = 0;
+      std::vector<double> ref(static_cast<std::size_t>(p.head_dim));
+      for (std::int64_t b = 0; b < p.batch; ++b)
+        for (std::int64_t h = 0; h < p.heads; ++h)
+          for (std::int64_t i = 0; i < p.seq_q; ++i) {
+            double ref_lse = 0;
+            attention_reference_row(p, q, k, v, b, h, i, ref.data(), &ref_lse);
+            const auto row = (b * p.heads + h) * p.seq_q + i;
+            if (std::isinf(ref_lse)) {
+              CHECK(std::isinf(lse[static_cast<std::size_t>(row)]));
+              continue;
+            }
+            worst = std::max(worst, std::fabs(lse[static_cast<std::size_t>(row)] - ref_lse));
+            for (std::int64_t c = 0; c < p.head_dim; ++c)
+              worst = std::max(worst, std::fabs(o[static_cast<std::size_t>(row * p.head_dim + c)] -
+                                                ref[static_cast<std::size_t>(c)]));
           }
-          worst = std::max(worst, std::fabs(lse[static_cast<std::size_t>(row)] - ref_lse));
-          for (std::int64_t c = 0; c < p.head_dim; ++c)
-            worst = std::max(worst, std::fabs(o[static_cast<std::size_t>(row * p.head_dim + c)] - ref[static_cast<std::size_t>(c)]));
-        }
-    CHECK(worst < 1e-12);
-  }
+      INFO(p.shape_label());
+      CHECK(worst < 1e-12);
+    }
 }
 
 TEST_CASE("attention_bwd and attention_fwd_bwd: bad input is a config error naming its JSON path", "[bwd][config]") {
@@ -331,15 +346,19 @@ TEST_CASE("attention_bwd and attention_fwd_bwd: bad input is a config error nami
               .rfind("experiments[0].mask: unknown key", 0) == 0);
     CHECK(error_of(bwd_exp(R"("seq_len": 64, "head_dim": 64)", op, "attn.cpu_reference")) ==
           std::string("experiments[0].variants[0]: variant \"attn.cpu_reference\" computes attention, not ") + op);
-    CHECK(error_of(bwd_exp(R"("seq_q": 64, "seq_k": 100, "head_dim": 128, "heads": 8, "kv_heads": 2, "causal": [false, true])",
-                           op, variant)) == "(no error)");
+    CHECK(error_of(bwd_exp(
+              R"("seq_q": 64, "seq_k": 100, "head_dim": 128, "heads": 8, "kv_heads": 2, "causal": [false, true])", op,
+              variant)) == "(no error)");
   }
-  CHECK(error_of(R"({"experiments": [{"op": "attention_fwd_bwd", "variants": [{"name": "fwd_bwd.cpu_reference", "params": {"block_m": [64]}}], "seq_len": 64, "head_dim": 64}]})") ==
-        "experiments[0].variants[0].params.block_m: not a parameter of fwd_bwd.cpu_reference (parameters: none)");
+  CHECK(
+      error_of(
+          R"({"experiments": [{"op": "attention_fwd_bwd", "variants": [{"name": "fwd_bwd.cpu_reference", "params": {"block_m": [64]}}], "seq_len": 64, "head_dim": 64}]})") ==
+      "experiments[0].variants[0].params.block_m: not a parameter of fwd_bwd.cpu_reference (parameters: none)");
 }
 
 TEST_CASE("attention_bwd: key, label, bytes, and FLOPs at 2.5x the forward's (fwd_bwd 3.5x)", "[bwd][models]") {
-  const auto cases = expand(bwd_exp(R"("dtype": "bf16", "batch": 2, "heads": 8, "kv_heads": 2, "seq_q": 100, "seq_k": 300, "head_dim": 64, "causal": [false, true])"));
+  const auto cases = expand(bwd_exp(
+      R"("dtype": "bf16", "batch": 2, "heads": 8, "kv_heads": 2, "seq_q": 100, "seq_k": 300, "head_dim": 64, "causal": [false, true])"));
   REQUIRE(cases.size() == 2);
   const Problem& full = cases[0].c.problem;
   const Problem& causal = cases[1].c.problem;
@@ -377,17 +396,19 @@ TEST_CASE("attention_bwd's inputs: Q, K, V as the forward op's, O and lse its fo
   double worst = 0;
   for (std::int64_t row : {0, 5, 69, 70 * 7 + 3}) {
     double ref_lse = 0;
-    attention_reference_row(p, host[T::q].values.data(), host[T::k].values.data(), host[T::v].values.data(), row / (4 * 70),
-                            (row / 70) % 4, row % 70, ref.data(), &ref_lse);
+    attention_reference_row(p, host[T::q].values.data(), host[T::k].values.data(), host[T::v].values.data(),
+                            row / (4 * 70), (row / 70) % 4, row % 70, ref.data(), &ref_lse);
     CHECK(host[T::lse].values[static_cast<std::size_t>(row)] == Approx(ref_lse).epsilon(1e-6));
     for (std::int64_t c = 0; c < 64; ++c)
-      worst = std::max(worst, std::fabs(host[T::o].values[static_cast<std::size_t>(row * 64 + c)] - ref[static_cast<std::size_t>(c)]));
+      worst = std::max(worst, std::fabs(host[T::o].values[static_cast<std::size_t>(row * 64 + c)] -
+                                        ref[static_cast<std::size_t>(c)]));
   }
-  CHECK(worst < 1e-2);  // bf16 rounding of values below about 2
+  CHECK(worst < 1e-2);                // bf16 rounding of values below about 2
   CHECK(host[T::dq].values.empty());  // outputs are not filled
 }
 
-TEST_CASE("bwd.cpu_reference validates in every dtype, and wrong, unwritten or swapped gradients fail", "[bwd][validate]") {
+TEST_CASE("bwd.cpu_reference validates in every dtype, and wrong, unwritten or swapped gradients fail",
+          "[bwd][validate]") {
   for (DType t : {DType::fp32, DType::fp16, DType::bf16}) {
     const Problem p = bwd_problem(2, 4, 2, 33, 47, 64, true, t);
     auto host = run_cpu_variant(p, "bwd.cpu_reference");
@@ -454,7 +475,8 @@ TEST_CASE("fwd_bwd.cpu_reference: the forward then the backward, each timed, val
   CHECK(op_spec(p.op).validate(p, host, all_rows()).reason.rfind("forward o: o rel_l2", 0) == 0);
 }
 
-TEST_CASE("fwd_bwd pipelines refuse a case naming the phase, and fwd_bwd_status keeps the oom phases apart", "[bwd][fwd_bwd]") {
+TEST_CASE("fwd_bwd pipelines refuse a case naming the phase, and fwd_bwd_status keeps the oom phases apart",
+          "[bwd][fwd_bwd]") {
   const Variant& pipeline = *test::registry().find("fwd_bwd.cpu_reference");
   CHECK(pipeline.op == OpKind::attention_fwd_bwd);
   CHECK(pipeline.backend == Backend::cpu);
@@ -467,7 +489,8 @@ TEST_CASE("fwd_bwd pipelines refuse a case naming the phase, and fwd_bwd_status 
   CHECK(why->rfind("backward (bwd.cpu_reference): more than 2^26 scores x head_dim", 0) == 0);
   Problem tf32 = bwd_problem(1, 1, 1, 8, 8, 64, false, DType::tf32);
   tf32.op = OpKind::attention_fwd_bwd;
-  CHECK(unsupported_reason(pipeline, tf32, {}, none) == std::string("dtype tf32 not supported (supports fp32, fp16, bf16)"));
+  CHECK(unsupported_reason(pipeline, tf32, {}, none) ==
+        std::string("dtype tf32 not supported (supports fp32, fp16, bf16)"));
 
   const OpSpec& op = op_spec(OpKind::attention_fwd_bwd);
   const auto status = std::find_if(op.extra_columns.begin(), op.extra_columns.end(),
