@@ -84,9 +84,9 @@ TEST_CASE("errors name the JSON path and what was expected", "[config]") {
   CHECK(error_of(R"({"experiment": []})").rfind("experiment: unknown key", 0) == 0);
   CHECK(error_of(R"({"experiments": []})") == "experiments: expected a non-empty list of experiments");
   CHECK(error_of(R"({"experiments": [{"op": "matmul", "variants": "all"}]})") ==
-        R"(experiments[0].op: "matmul" is not one of softmax, attention, softmax_matmul, decode, kv_append, generate, sparse_attention)");
+        R"(experiments[0].op: "matmul" is not one of softmax, attention, softmax_matmul, decode, kv_append, generate, sparse_attention, attention_bwd, attention_fwd_bwd)");
   CHECK(error_of(R"({"experiments": [{"variants": "all"}]})") ==
-        "experiments[0]: missing \"op\" (one of softmax, attention, softmax_matmul, decode, kv_append, generate, sparse_attention)");
+        "experiments[0]: missing \"op\" (one of softmax, attention, softmax_matmul, decode, kv_append, generate, sparse_attention, attention_bwd, attention_fwd_bwd)");
   CHECK(error_of(R"({"experiments": [{"op": "softmax", "rows": 1, "cols": 1}]})") ==
         "experiments[0]: missing \"variants\" (a list of variant names, or \"all\")");
   CHECK(error_of(R"({"experiments": [{"op": "softmax", "variants": "all", "cols": 1}]})") ==

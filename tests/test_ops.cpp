@@ -60,9 +60,9 @@ TEST_CASE("every OpKind has one OpSpec, found by kind and by name, in config ord
     CHECK(op->shape_columns);
   }
   CHECK(names == std::vector<std::string>{"softmax", "attention", "softmax_matmul", "decode", "kv_append", "generate",
-                                        "sparse_attention"});
-  CHECK(std::string(op_choices()) ==
-        "softmax, attention, softmax_matmul, decode, kv_append, generate, sparse_attention");
+                                        "sparse_attention", "attention_bwd", "attention_fwd_bwd"});
+  CHECK(std::string(op_choices()) == "softmax, attention, softmax_matmul, decode, kv_append, generate, "
+                                     "sparse_attention, attention_bwd, attention_fwd_bwd");
   CHECK(find_op("prefill") == nullptr);
 }
 

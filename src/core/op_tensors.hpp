@@ -38,6 +38,17 @@ enum : std::size_t {
 };
 }
 
+// attention_bwd: inputs q, k, v, o, d_o (dO) [batch, heads or kv_heads, seq, d] and the fp32 lse
+// [batch, heads, seq_q]; o and lse are the forward's (computed from q, k, v when the inputs are
+// made: Fill::derived); outputs dq like q, dk and dv like k.
+namespace attention_bwd_tensors {
+enum : std::size_t { q = 0, k = 1, v = 2, o = 3, d_o = 4, lse = 5, dq = 6, dk = 7, dv = 8, count = 9 };
+}
+// attention_fwd_bwd: the same tensors, but o and lse are outputs of the forward (inputs first).
+namespace attention_fwd_bwd_tensors {
+enum : std::size_t { q = 0, k = 1, v = 2, d_o = 3, o = 4, lse = 5, dq = 6, dk = 7, dv = 8, count = 9 };
+}
+
 namespace generate_tensors {
 // Inputs: the prompt and step embeddings, the four projections, the page table (paged caches).
 // Outputs: the prefill's projected output at the last prompt token, the last step's projected
@@ -59,6 +70,8 @@ enum class Fill {
   keep_bytes,    // 0/1 bytes, about 80% ones, and some rows fully masked
   row_lengths,   // int32 in [0, cols]
   custom,        // the TensorSpec's own custom_fill (index tensors: lengths, page tables)
+  derived,       // computed from the other inputs once they are filled, by the op's
+                 // OpSpec::derive_inputs (attention_bwd: the forward's O and lse from Q, K, V)
   none           // outputs: poisoned instead of filled
 };
 

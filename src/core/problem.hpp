@@ -18,8 +18,12 @@ namespace fabench {
 // core/sparse_mask.hpp).
 // decode: q_len new query tokens per sequence against a KV cache; kv_append: writes those tokens'
 // K and V into the cache (src/ops/decode.cpp, kv_append.cpp); generate: seed 001 task 6's prefill +
-// decode loop (src/ops/generate.cpp).
-enum class OpKind { softmax, attention, softmax_matmul, decode, kv_append, generate, sparse_attention };
+// decode loop (src/ops/generate.cpp); attention_bwd: dQ, dK, dV from Q, K, V, O, dO and the
+// log-sum-exp (src/ops/attention_bwd.cpp); attention_fwd_bwd: the forward then the backward of one
+// case, each timed (src/ops/attention_fwd_bwd.cpp).
+enum class OpKind {
+  softmax, attention, softmax_matmul, decode, kv_append, generate, sparse_attention, attention_bwd, attention_fwd_bwd
+};
 std::string_view to_string(OpKind op);
 std::optional<OpKind> parse_op(std::string_view s);
 const char* op_choices();

@@ -45,6 +45,10 @@ struct LaunchArgs {
   cudaStream_t stream = nullptr;
   // Set for the ops whose OpSpec is self_timed: the launch fills in what it measured of itself.
   LaunchMetrics* metrics = nullptr;
+  // Set for the timed launches of a self-timed op on the GPU: flushes the L2 as timing.l2 says, on
+  // the stream. A launch that times several phases (attention_fwd_bwd: forward, then backward)
+  // calls it between them, outside its events, so each phase starts as the first did.
+  std::function<void()> flush_l2 = nullptr;
 };
 
 using SupportCheck = std::function<std::optional<std::string>(const Problem&, const Params&, const DeviceCaps&)>;

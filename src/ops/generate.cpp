@@ -47,16 +47,6 @@ AxisSpec generate_dtype_axis() {
           }};
 }
 
-AxisSpec head_dim_axis() {
-  return {"head_dim", [](const nlohmann::ordered_json& v, Problem& p) -> std::string {
-            std::int64_t n = 0;
-            if (auto e = positive_int_error(v, n); !e.empty()) return e;
-            if (n != 64 && n != 128 && n != 256) return fmt::format("{} is not one of 64, 128, 256", n);
-            p.head_dim = n;
-            return {};
-          }};
-}
-
 AxisSpec page_size_axis() {
   return {"page_size", [](const nlohmann::ordered_json& v, Problem& p) -> std::string {
             const std::vector<int>& sizes = decode_page_sizes();
@@ -220,17 +210,6 @@ void project_row(const float* x, const float* w, std::int64_t k, std::int64_t ld
   }
 }
 
-// Folds one output's check into the total: the first failure's reason, the worst errors.
-void fold(Validation& total, const Validation& part, const char* what) {
-  if (total.passed && !part.passed) {
-    total.passed = false;
-    total.reason = fmt::format("{}: {}", what, part.reason);
-  }
-  total.rel_l2 = std::max(total.rel_l2, part.rel_l2);
-  total.max_abs = std::max(total.max_abs, part.max_abs);
-  total.rows_checked += part.rows_checked;
-}
-
 // Checks, each on sampled rows covering every batch and head:
 //   k_cache, v_cache: every token's K and V (prompt and steps) = its x @ Wk, Wv (sampled tokens,
 //                     the first and last of each sequence and KV head always);
@@ -273,7 +252,7 @@ Validation validate(const Problem& p, const std::vector<HostTensor>& t, const Va
         for (std::int64_t tok = 0; tok < L; ++tok)
           std::copy_n(c.data() + kv_offset(cache, pages, b, kvh, tok), d, g + ((b * KV + kvh) * L + tok) * d);
     const float* w = which == 0 ? wk : wv;
-    fold(total,
+    fold_validation(total,
          validate_rows(p, {gathered, B * KV, L, d, false}, s,
                        [&](std::int64_t row, double* ref, RowError&) {
                          const std::int64_t bk = row / L, tok = row % L;
@@ -282,7 +261,7 @@ Validation validate(const Problem& p, const std::vector<HostTensor>& t, const Va
          gathered.spec.name.c_str());
   }
 
-  fold(total,
+  fold_validation(total,
        validate_rows(p, {t[gt::q_last], B * H, 1, d, false}, s,
                      [&](std::int64_t row, double* ref, RowError&) {
                        project_row(x_of(row / H, L - 1), wq, M, H * d, (row % H) * d, d, ref);
@@ -293,7 +272,7 @@ Validation validate(const Problem& p, const std::vector<HostTensor>& t, const Va
   const std::vector<std::int32_t> full(static_cast<std::size_t>(B), static_cast<std::int32_t>(L));
   const DecodeView last{q_last.data(), k.data(), v.data(), full.data(), pages, cache, H, 1, p.effective_scale()};
   const float* lse = t[gt::lse_last].as<float>();
-  fold(total,
+  fold_validation(total,
        validate_rows(p, {t[gt::o_last], B * H, 1, d, true}, s,
                      [&](std::int64_t row, double* ref, RowError& e) {
                        double ref_lse = 0;
@@ -302,7 +281,7 @@ Validation validate(const Problem& p, const std::vector<HostTensor>& t, const Va
                      }),
        "o_last");
 
-  fold(total,
+  fold_validation(total,
        validate_rows(p, {t[gt::y_last], B, 1, M, false}, s,
                      [&](std::int64_t b, double* ref, RowError&) {
                        project_row(o_last.data() + b * H * d, wo, H * d, M, 0, M, ref);
@@ -318,7 +297,7 @@ Validation validate(const Problem& p, const std::vector<HostTensor>& t, const Va
   });
   const std::vector<std::int32_t> prompt(static_cast<std::size_t>(B), static_cast<std::int32_t>(P));
   const DecodeView first{q_first.data(), k.data(), v.data(), prompt.data(), pages, cache, H, 1, p.effective_scale()};
-  fold(total,
+  fold_validation(total,
        validate_rows(p, {t[gt::y_first], B, 1, M, false}, s,
                      [&](std::int64_t b, double* ref, RowError&) {
                        std::vector<double> o(static_cast<std::size_t>(H * d));
@@ -397,7 +376,7 @@ const OpSpec& generate_op() {
               positive_int_axis("batch", &Problem::batch),
               positive_int_axis("heads", &Problem::heads),
               positive_int_axis("kv_heads", &Problem::kv_heads),
-              head_dim_axis(),
+              head_dim_axis({64, 128, 256}),
               positive_int_axis("d_model", &Problem::d_model),
               positive_int_axis("prompt_len", &Problem::prompt_len),
               positive_int_axis("steps", &Problem::steps),

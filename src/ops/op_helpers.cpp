@@ -1,8 +1,10 @@
 #include "ops/op_helpers.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace fabench {
 
@@ -49,6 +51,17 @@ AxisSpec bool_axis(std::string name, bool Problem::*field) {
   return {std::move(name), [field](const nlohmann::ordered_json& v, Problem& p) -> std::string {
             if (!v.is_boolean()) return fmt::format("expected true or false, got {}", describe_json(v));
             p.*field = v.get<bool>();
+            return {};
+          }};
+}
+
+AxisSpec head_dim_axis(std::vector<std::int64_t> dims) {
+  return {"head_dim", [dims = std::move(dims)](const nlohmann::ordered_json& v, Problem& p) -> std::string {
+            std::int64_t n = 0;
+            if (auto e = positive_int_error(v, n); !e.empty()) return e;
+            if (std::find(dims.begin(), dims.end(), n) == dims.end())
+              return fmt::format("{} is not one of {}", n, fmt::join(dims, ", "));
+            p.head_dim = n;
             return {};
           }};
 }

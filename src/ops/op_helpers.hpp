@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ops/op.hpp"
 
@@ -33,6 +34,8 @@ AxisSpec scale_axis();
 AxisSpec positive_int_axis(std::string name, std::int64_t Problem::*field);
 // true or false stored in `field` (e.g. &Problem::causal).
 AxisSpec bool_axis(std::string name, bool Problem::*field);
+// "head_dim": one of `dims` (the head dims an op's kernels are written for).
+AxisSpec head_dim_axis(std::vector<std::int64_t> dims);
 // "seq_len": a positive integer that sets seq_q and seq_k together (square attention shapes).
 AxisSpec seq_len_axis();
 // The attention-shaped ops' rule: "seq_len", or both "seq_q" and "seq_k"; then `others`.

@@ -14,11 +14,14 @@ const OpSpec& decode_op();
 const OpSpec& kv_append_op();
 const OpSpec& generate_op();
 const OpSpec& sparse_attention_op();
+const OpSpec& attention_bwd_op();
+const OpSpec& attention_fwd_bwd_op();
 
 const std::vector<const OpSpec*>& all_ops() {
   static const std::vector<const OpSpec*> ops = {&softmax_op(), &attention_op(), &softmax_matmul_op(),
                                                    &decode_op(),  &kv_append_op(), &generate_op(),
-                                                   &sparse_attention_op()};
+                                                   &sparse_attention_op(), &attention_bwd_op(),
+                                                   &attention_fwd_bwd_op()};
   return ops;
 }
 

@@ -114,4 +114,14 @@ Validation validate_rows(const Problem& p, const OutputRows& o, const Validation
   return v;
 }
 
+void fold_validation(Validation& total, const Validation& part, const char* what) {
+  if (total.passed && !part.passed) {
+    total.passed = false;
+    total.reason = fmt::format("{}: {}", what, part.reason);
+  }
+  total.rel_l2 = std::max(total.rel_l2, part.rel_l2);
+  total.max_abs = std::max(total.max_abs, part.max_abs);
+  total.rows_checked += part.rows_checked;
+}
+
 }  // namespace fabench

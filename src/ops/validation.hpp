@@ -51,4 +51,9 @@ using ReferenceRow = std::function<void(std::int64_t row, double* ref, RowError&
 Validation validate_rows(const Problem& p, const OutputRows& rows, const ValidationSettings& s,
                          const ReferenceRow& reference);
 
+// For ops with several outputs: folds one output's check into `total` (which starts passed, with
+// the dtype's tolerance): the first failure's reason prefixed by `what`, the worst errors, the
+// rows summed.
+void fold_validation(Validation& total, const Validation& part, const char* what);
+
 }  // namespace fabench

@@ -58,7 +58,8 @@ void fill_chunk(HostTensor& t, const Problem& p, std::uint64_t tensor_index, std
         out[i] = (i % 7 == 3) ? 0 : static_cast<std::int32_t>(rng.next() % static_cast<std::uint64_t>(p.cols + 1));
       break;
     }
-    case Fill::custom:  // filled whole by fill_tensor
+    case Fill::custom:   // filled whole by fill_tensor
+    case Fill::derived:  // filled by the op's derive_inputs, after the others
     case Fill::none: break;
   }
 }
@@ -78,15 +79,23 @@ std::vector<HostTensor> make_host_tensors(const Problem& p) { return make_host_t
 
 std::vector<HostTensor> make_host_tensors(const Problem& p, const std::vector<TensorSpec>& specs) {
   std::vector<HostTensor> out;
+  bool any_derived = false;
   for (std::size_t ti = 0; ti < specs.size(); ++ti) {
     HostTensor t;
     t.spec = specs[ti];
     t.bytes.resize(t.size_bytes());
-    if (!t.spec.output && t.spec.count > 0) {
+    const bool derived = t.spec.fill == Fill::derived;
+    any_derived = any_derived || (derived && !t.spec.output && t.spec.count > 0);
+    if (!t.spec.output && t.spec.count > 0 && !derived) {
       fill_tensor(t, p, ti);
       if (t.spec.host_floats) t.decode();
     }
     out.push_back(std::move(t));
+  }
+  if (any_derived) {
+    op_spec(p.op).derive_inputs(p, out);
+    for (HostTensor& t : out)
+      if (t.spec.fill == Fill::derived && !t.spec.output && t.spec.host_floats) t.decode();
   }
   return out;
 }

@@ -193,7 +193,7 @@ void Runner::run_gpu(const Variant& v, const ExpandedCase& ec, Result& r) {
       flusher_->flush(ts.l2, stream);
       cuda_check(cudaStreamSynchronize(stream), "L2 flush");
       LaunchMetrics m;
-      v.launch(LaunchArgs{p, ec.c.params, ptrs, workspace.get(), stream, &m});
+      v.launch(LaunchArgs{p, ec.c.params, ptrs, workspace.get(), stream, &m, [&] { flusher_->flush(ts.l2, stream); }});
       cuda_check(cudaPeekAtLastError(), "kernel launch");
       cuda_check(cudaStreamSynchronize(stream), "self-timed launch");
       return m;

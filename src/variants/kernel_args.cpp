@@ -113,6 +113,30 @@ int current_device_sm_count() {
   return sm_count;
 }
 
+AttentionBwdArgs attention_bwd_args(const Problem& p, const std::vector<void*>& t) {
+  namespace T = attention_bwd_tensors;
+  AttentionBwdArgs a;
+  a.q = t[T::q];
+  a.k = t[T::k];
+  a.v = t[T::v];
+  a.o = t[T::o];
+  a.d_o = t[T::d_o];
+  a.lse = static_cast<const float*>(t[T::lse]);
+  a.dq = t[T::dq];
+  a.dk = t[T::dk];
+  a.dv = t[T::dv];
+  a.batch = p.batch;
+  a.heads = p.heads;
+  a.kv_heads = p.kv_heads;
+  a.seq_q = p.seq_q;
+  a.seq_k = p.seq_k;
+  a.head_dim = p.head_dim;
+  a.causal = p.causal;
+  a.scale = static_cast<float>(p.effective_scale());
+  a.elem = kernel_elem(p.dtype);
+  return a;
+}
+
 CpuAttentionArgs cpu_attention_args(const Problem& p, const std::vector<void*>& t) {
   const AttentionArgs g = attention_args(p, t);  // the same fields, as host fp32 pointers
   CpuAttentionArgs a;

@@ -3,6 +3,7 @@
 // so kernels never see a Problem (or JSON, or output).
 #include "core/variant.hpp"
 #include "kernels/attention/attention.h"
+#include "kernels/attention_bwd/attention_bwd.h"
 #include "kernels/cpu/flash2_cpu.h"
 #include "kernels/decode/decode.h"
 #include "kernels/softmax/softmax.h"
@@ -13,6 +14,9 @@ namespace fabench {
 KernelElem kernel_elem(DType t);
 SoftmaxArgs softmax_args(const LaunchArgs& la);
 AttentionArgs attention_args(const Problem& p, const std::vector<void*>& tensors);
+// attention_bwd's tensors (core/op_tensors.hpp's attention_bwd_tensors); may be all null (to size a
+// workspace before the case runs).
+AttentionBwdArgs attention_bwd_args(const Problem& p, const std::vector<void*>& tensors);
 CpuAttentionArgs cpu_attention_args(const Problem& p, const std::vector<void*>& tensors);
 SoftmaxMatmulArgs softmax_matmul_args(const Problem& p, const std::vector<void*>& tensors);
 // decode: longest = cache_len (the longest sequence: mixed lengths reach it by construction);

@@ -10,6 +10,8 @@ void register_all_variants(Registry& r) {
   register_decode_variants(r);
   register_generate_variants(r);
   register_sparse_attention_variants(r);
+  register_attention_bwd_variants(r);
+  register_attention_fwd_bwd_variants(r);
   register_debug_variants(r);
 }
 

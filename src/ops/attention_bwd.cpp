@@ -1,0 +1,150 @@
+// attention_bwd (issue 19): the attention backward. Given Q, K, V, the forward's O and log-sum-exp
+// and the output's gradient dO, compute dQ, dK and dV (seed 004, section 2.3.2): D = rowsum(dO * O)
+// first, P recomputed from the log-sum-exp (never stored), dV = P^T dO, dP = dO V^T,
+// dS = P * (dP - D), dQ = scale * dS K, dK = scale * dS^T Q. Causal masking aligned to the bottom
+// right as the forward's; GQA sums dK and dV over the query heads of each group.
+//
+// Inputs: Q, K, V and dO are seeded N(0, 1) (Q, K, V the same as the forward op's case of the same
+// shape and seed: they sit at the same tensor indices); O and the lse are the forward of those Q,
+// K, V computed in double on the host (derive_inputs), O rounded to the storage type and the lse to
+// fp32 as a forward kernel would store them. A GPU variant thus gets an O and lse consistent with
+// its Q, K, V, and the reference reads the very same rounded values.
+#include "ops/attention_bwd.hpp"
+
+#include <fmt/format.h>
+
+#include "core/parallel.hpp"
+#include "ops/attention_shape.hpp"
+#include "ops/op_helpers.hpp"
+#include "reference/attention_bwd_reference.hpp"
+
+namespace fabench {
+
+namespace T = attention_bwd_tensors;
+
+const std::vector<std::int64_t>& attention_bwd_head_dims() {
+  static const std::vector<std::int64_t> dims = {64, 128, 256};
+  return dims;
+}
+
+double attention_bwd_flops(const Problem& p) { return 2.5 * attention_forward_flops(p); }
+
+double attention_bwd_bytes(const Problem& p) {
+  const double es = static_cast<double>(elem_size(storage_type(p.dtype)));
+  const double q_rows = static_cast<double>(p.batch * p.heads * p.seq_q);
+  const double kv_rows = static_cast<double>(p.batch * p.kv_heads * p.seq_k);
+  const double d = static_cast<double>(p.head_dim);
+  return (4.0 * q_rows * d + 4.0 * kv_rows * d) * es + 4.0 * q_rows;
+}
+
+AttentionBwdInputs<float> attention_bwd_inputs(const Problem& p, const float* q, const float* k, const float* v,
+                                               const float* o, const float* d_o, const float* lse,
+                                               std::vector<double>& delta) {
+  delta = attention_bwd_deltas(p, o, d_o);
+  return {q, k, v, o, d_o, lse, delta.data()};
+}
+
+Validation validate_attention_gradients(const Problem& p, const AttentionBwdInputs<float>& in, const HostTensor& dq,
+                                        const HostTensor& dk, const HostTensor& dv, const ValidationSettings& s,
+                                        Validation& total) {
+  const std::int64_t q_heads = p.batch * p.heads, kv_heads = p.batch * p.kv_heads;
+  fold_validation(total,
+                  validate_rows(p, {dq, q_heads, p.seq_q, p.head_dim, false}, s,
+                                [&](std::int64_t row, double* ref, RowError&) {
+                                  attention_bwd_dq_row(p, in, row / (p.heads * p.seq_q), (row / p.seq_q) % p.heads,
+                                                       row % p.seq_q, ref);
+                                }),
+                  "dq");
+  // dK and dV rows are key rows: sampled over every (batch, KV head), first and last key of each.
+  fold_validation(total,
+                  validate_rows(p, {dk, kv_heads, p.seq_k, p.head_dim, false}, s,
+                                [&](std::int64_t row, double* ref, RowError&) {
+                                  attention_bwd_key_row(p, in, row / (p.kv_heads * p.seq_k),
+                                                        (row / p.seq_k) % p.kv_heads, row % p.seq_k, ref, nullptr);
+                                }),
+                  "dk");
+  fold_validation(total,
+                  validate_rows(p, {dv, kv_heads, p.seq_k, p.head_dim, false}, s,
+                                [&](std::int64_t row, double* ref, RowError&) {
+                                  attention_bwd_key_row(p, in, row / (p.kv_heads * p.seq_k),
+                                                        (row / p.seq_k) % p.kv_heads, row % p.seq_k, nullptr, ref);
+                                }),
+                  "dv");
+  return total;
+}
+
+namespace {
+
+// Q, K, V, dO seeded; O and lse derived; dQ, dK, dV in the storage type, as PyTorch returns them.
+std::vector<TensorSpec> tensors(const Problem& p) {
+  const ElemType et = storage_type(p.dtype);
+  const auto q = checked_count("q", {p.batch, p.heads, p.seq_q, p.head_dim});
+  const auto kv = checked_count("k", {p.batch, p.kv_heads, p.seq_k, p.head_dim});
+  const auto q_rows = checked_count("lse", {p.batch, p.heads, p.seq_q});
+  return {
+      {"q", et, q, false, Fill::normal},
+      {"k", et, kv, false, Fill::normal},
+      {"v", et, kv, false, Fill::normal},
+      {"o", et, q, false, Fill::derived},
+      {"do", et, q, false, Fill::normal},
+      {"lse", ElemType::f32, q_rows, false, Fill::derived},
+      {"dq", et, q, true, Fill::none},
+      {"dk", et, kv, true, Fill::none},
+      {"dv", et, kv, true, Fill::none},
+  };
+}
+
+// O and lse: the forward in double over the whole problem, rounded as stored.
+void derive_inputs(const Problem& p, std::vector<HostTensor>& t) {
+  const std::size_t rows = t[T::lse].spec.count, elems = t[T::o].spec.count;
+  std::vector<double> o(elems), lse(rows);
+  attention_forward_reference(p, t[T::q].values.data(), t[T::k].values.data(), t[T::v].values.data(), o.data(),
+                              lse.data());
+  const ElemType et = t[T::o].spec.type;
+  constexpr std::int64_t kChunk = 1 << 16;
+  parallel_for((static_cast<std::int64_t>(elems) + kChunk - 1) / kChunk, [&](std::int64_t c) {
+    for (std::size_t i = static_cast<std::size_t>(c * kChunk); i < std::min(elems, static_cast<std::size_t>((c + 1) * kChunk)); ++i)
+      store_float(t[T::o].bytes.data(), et, i, static_cast<float>(o[i]));
+  });
+  auto* lse_out = t[T::lse].as_mutable<float>();
+  for (std::size_t r = 0; r < rows; ++r) lse_out[r] = static_cast<float>(lse[r]);
+}
+
+Validation validate(const Problem& p, const std::vector<HostTensor>& t, const ValidationSettings& s) {
+  std::vector<double> delta;
+  const auto in = attention_bwd_inputs(p, t[T::q].values.data(), t[T::k].values.data(), t[T::v].values.data(),
+                                       t[T::o].values.data(), t[T::d_o].values.data(), t[T::lse].values.data(), delta);
+  Validation total;
+  total.passed = true;
+  total.tolerance = s.tolerance.at(p.dtype);
+  return validate_attention_gradients(p, in, t[T::dq], t[T::dk], t[T::dv], s, total);
+}
+
+}  // namespace
+
+const OpSpec& attention_bwd_op() {
+  static const OpSpec spec = [] {
+    OpSpec s;
+    s.kind = OpKind::attention_bwd;
+    s.name = "attention_bwd";
+    s.axes = attention_axes(head_dim_axis(attention_bwd_head_dims()));
+    s.check_required = [](const AxisGiven& given) { return seq_required(given, {"head_dim"}); };
+    s.complete = attention_complete;
+    s.key = [](const Problem& p) { return attention_key("attention_bwd", p); };
+    s.label = attention_label;
+    s.default_scale = attention_default_scale;
+    s.tensors = tensors;
+    s.derive_inputs = derive_inputs;
+    s.flops = attention_bwd_flops;
+    s.bytes = attention_bwd_bytes;
+    s.validate = validate;
+    s.shape_columns = attention_shape_columns;
+    s.row_shape = attention_row_shape;
+    s.row_pivot = attention_row_pivot;
+    s.list_details = attention_list_details;
+    return s;
+  }();
+  return spec;
+}
+
+}  // namespace fabench

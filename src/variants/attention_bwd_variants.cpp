@@ -1,0 +1,119 @@
+// Registered attention-backward variants (op attention_bwd): the CPU reference, and the kernels of
+// kernels/attention_bwd/ (bwd.naive, bwd.fa2). bwd.fa2_mma (tensor cores, with a deterministic dQ
+// option) and bwd.wgmma (Hopper) come next.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/op_tensors.hpp"
+#include "core/variant.hpp"
+#include "ops/attention_bwd.hpp"
+#include "ops/attention_shape.hpp"
+#include "ops/registry.hpp"
+#include "variants/kernel_args.hpp"
+#include "variants/register.hpp"
+
+namespace fabench {
+
+namespace {
+
+// The single-threaded reference does about 5 multiply-adds per score and head-dim element (two
+// dot products, three updates) at about 10^9 a second: cases above 2^26 scores x head_dim (about
+// 0.3 s a launch) are left to the GPU variants.
+constexpr double kCpuReferenceLimit = double(std::int64_t{1} << 26);
+
+std::optional<std::string> cpu_reference_limit(const Problem& p, const Params&, const DeviceCaps&) {
+  const double scores_x_d = attention_forward_flops(p) / 4.0;  // kept scores x head_dim, every batch and head
+  if (scores_x_d > kCpuReferenceLimit)
+    return std::string("more than 2^26 scores x head_dim, the CPU reference's limit (tenths of a second a launch); "
+                       "a GPU variant runs it");
+  return std::nullopt;
+}
+
+// The CPU reference as a timed variant, single-threaded: the stored inputs decoded, every
+// gradient in double in one pass over the visible (query, key) pairs, stored in the dtype.
+void bwd_cpu_reference(const LaunchArgs& la) {
+  namespace T = attention_bwd_tensors;
+  const Problem& p = la.problem;
+  const std::vector<TensorSpec> specs = op_tensors(p);
+  auto decode = [&](std::size_t index) {
+    std::vector<float> out(specs[index].count);
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = load_float(la.tensors[index], specs[index].type, i);
+    return out;
+  };
+  const auto q = decode(T::q), k = decode(T::k), v = decode(T::v), o = decode(T::o), d_o = decode(T::d_o),
+             lse = decode(T::lse);
+  std::vector<double> delta;
+  const auto in = attention_bwd_inputs(p, q.data(), k.data(), v.data(), o.data(), d_o.data(), lse.data(), delta);
+  std::vector<double> dq(specs[T::dq].count), dk(specs[T::dk].count), dv(specs[T::dv].count);
+  attention_bwd_reference(p, in, dq.data(), dk.data(), dv.data());
+  auto store = [&](std::size_t index, const std::vector<double>& values) {
+    for (std::size_t i = 0; i < values.size(); ++i)
+      store_float(la.tensors[index], specs[index].type, i, static_cast<float>(values[i]));
+  };
+  store(T::dq, dq);
+  store(T::dk, dk);
+  store(T::dv, dv);
+}
+
+constexpr std::int64_t kMaxGridDim = 65535;  // grid.y and grid.z
+
+// bwd.naive's GEMM grids: batch * heads (query-head GEMMs) and batch * kv_heads on grid.z, 16-row
+// tiles of seq_q and seq_k on grid.y.
+std::optional<std::string> naive_limits(const Problem& p, const Params&, const DeviceCaps&) {
+  if (p.batch * p.heads > kMaxGridDim) return fmt::format("batch*heads {} > 65535 (grid.z limit)", p.batch * p.heads);
+  if ((std::max(p.seq_q, p.seq_k) + 15) / 16 > kMaxGridDim)
+    return fmt::format("seq {} needs more than 65535 row tiles", std::max(p.seq_q, p.seq_k));
+  return std::nullopt;
+}
+
+std::optional<std::string> fa2_limits(const Problem& p, const Params&, const DeviceCaps& caps) {
+  if (p.batch * p.kv_heads > kMaxGridDim)
+    return fmt::format("batch*kv_heads {} > 65535 (grid.y limit)", p.batch * p.kv_heads);
+  const std::size_t smem = attention_bwd_fa2_smem_bytes(p.head_dim);
+  if (smem > caps.smem_per_block_optin)
+    return fmt::format("needs {} bytes of shared memory, the device grants {}", smem, caps.smem_per_block_optin);
+  return std::nullopt;
+}
+
+AttentionBwdArgs args_for_sizing(const Problem& p) {
+  return attention_bwd_args(p, std::vector<void*>(attention_bwd_tensors::count));
+}
+
+}  // namespace
+
+void register_attention_bwd_variants(Registry& r) {
+  r.add(Variant{"bwd.cpu_reference", OpKind::attention_bwd, Backend::cpu,
+                "the CPU reference (double accumulation): D = rowsum(dO * O), P from the lse, dV, dP, dS, dQ, dK in "
+                "one pass over the visible scores, single-threaded",
+                {DType::fp32, DType::fp16, DType::bf16}, {}, {},
+                "host memory; dQ, dK, dV held in double; at most 2^26 scores x head_dim", cpu_reference_limit,
+                nullptr, bwd_cpu_reference});
+  r.add(Variant{"bwd.naive", OpKind::attention_bwd, Backend::gpu,
+                "P and dS materialised: D by a warp per row, tiled CUDA-core GEMMs for P = exp(scale QK^T - lse), "
+                "dS, dV = P^T dO, dK = dS^T Q, dQ = dS K (7 kernels)",
+                {DType::fp32, DType::fp16, DType::bf16}, {}, {},
+                "workspace batch*heads*seq_q*seq_k*8 bytes (oom when it does not fit); batch*heads <= 65535",
+                naive_limits,
+                [](const Problem& p, const Params&) { return attention_bwd_naive_workspace_bytes(args_for_sizing(p)); },
+                [](const LaunchArgs& la) {
+                  attention_bwd_naive(attention_bwd_args(la.problem, la.tensors), la.workspace, la.stream);
+                }});
+  r.add(Variant{"bwd.fa2", OpKind::attention_bwd, Backend::gpu,
+                "FlashAttention-2's backward in fp32 on CUDA cores: a block per 32 keys of a KV head keeps dK, dV in "
+                "registers over every query tile of its group, P recomputed from the lse, dQ by fp32 atomics",
+                {DType::fp32}, {64, 128}, {},
+                "workspace 4 bytes per query row (D); shared memory 41.7 KiB (d64), 74.5 KiB (d128); "
+                "batch*kv_heads <= 65535",
+                fa2_limits,
+                [](const Problem& p, const Params&) { return attention_bwd_fa2_workspace_bytes(args_for_sizing(p)); },
+                [](const LaunchArgs& la) {
+                  if (!attention_bwd_fa2(attention_bwd_args(la.problem, la.tensors), la.workspace, la.stream))
+                    throw std::runtime_error("bwd.fa2: the kernel's shared memory could not be granted");
+                }});
+}
+
+}  // namespace fabench

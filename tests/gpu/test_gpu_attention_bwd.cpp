@@ -1,0 +1,109 @@
+// The attention backward's GPU variants (bwd.*) and pipelines (fwd_bwd.*) against the CPU
+// reference at odd shapes: seq 1, 17, 1000, 4097, seq_q != seq_k both ways, batch and heads > 1,
+// GQA, causal and not, every dtype a variant declares, all three gradients (and the pipelines'
+// forward) validated; and oom rows that say which phase ran out of memory. Written without a GPU
+// at hand: measured: pending.
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "../helpers.hpp"
+#include "config/expand.hpp"
+#include "core/variant.hpp"
+#include "ops/registry.hpp"
+#include "report/rows.hpp"
+#include "run/runner.hpp"
+
+using namespace fabench;
+
+namespace {
+
+Experiment checking_experiment() {
+  Experiment e;
+  e.name = "gpu-bwd-test";
+  e.timing.warmup = 0;
+  e.timing.min_samples = 2;
+  e.timing.min_time_s = 0;
+  e.timing.max_time_s = 5;
+  e.validation.max_rows = 512;
+  return e;
+}
+
+std::vector<Problem> backward_problems(OpKind op) {
+  struct Shape {
+    std::int64_t b, h, kv, sq, sk, d;
+  };
+  const Shape shapes[] = {{2, 3, 3, 1, 1, 64},     {2, 4, 2, 17, 17, 64},  {1, 4, 1, 1000, 1000, 64},
+                          {2, 2, 2, 17, 1043, 128}, {2, 2, 1, 1000, 17, 64}, {1, 2, 2, 4097, 4097, 64},
+                          {1, 6, 2, 300, 257, 128}, {1, 2, 1, 65, 33, 256}};
+  std::vector<Problem> out;
+  for (DType t : {DType::fp32, DType::tf32, DType::fp16, DType::bf16})
+    for (const Shape& s : shapes)
+      for (bool causal : {false, true}) {
+        Problem p = test::attention(s.b, s.h, s.kv, s.sq, s.sk, s.d, causal, t, 19);
+        p.op = op;
+        out.push_back(p);
+      }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("every attention backward GPU variant matches the CPU reference at odd shapes", "[gpu][bwd]") {
+  Registry registry;
+  register_all_variants(registry);
+  DeviceInfo device = query_device(0);
+  REQUIRE(device.caps.available);
+  Runner runner(registry, device, std::nullopt);
+  const Experiment exp = checking_experiment();
+  int variants = 0;
+  for (const Variant& v : registry.all()) {
+    if (v.backend != Backend::gpu || (v.op != OpKind::attention_bwd && v.op != OpKind::attention_fwd_bwd)) continue;
+    ++variants;
+    int ran = 0;
+    for (const Problem& p : backward_problems(v.op)) {
+      const Params params = with_defaults(v, {});
+      if (unsupported_reason(v, p, params, device.caps)) continue;
+      ExpandedCase ec{Case{p, v.name, params, exp.name}, &exp};
+      Result r = runner.run(ec);
+      INFO(fmt::format("{} {}: {} {} rel_l2 {}", v.name, p.key(), to_string(r.status), r.reason,
+                       r.rel_l2_err ? *r.rel_l2_err : NAN));
+      CHECK(r.status == Status::ok);
+      REQUIRE_FALSE(runner.context_lost());
+      if (v.op == OpKind::attention_fwd_bwd && r.status == Status::ok) {
+        CHECK(r.metrics.at("forward_ms") > 0);
+        CHECK(r.metrics.at("backward_ms") > 0);
+      }
+      ++ran;
+    }
+    INFO(v.name);
+    CHECK(ran > 0);
+  }
+  CHECK(variants >= 4);  // bwd.naive, bwd.fa2, fwd_bwd.naive, fwd_bwd.fa2
+}
+
+TEST_CASE("fwd_bwd.naive: an oom row says whether the forward or the backward ran out", "[gpu][bwd][oom]") {
+  Registry registry;
+  register_all_variants(registry);
+  DeviceInfo device = query_device(0);
+  REQUIRE(device.caps.available);
+  Runner runner(registry, device, std::nullopt);
+  const Experiment exp = checking_experiment();
+  const OpSpec& op = op_spec(OpKind::attention_fwd_bwd);
+  // attn.naive's workspace is 4 bytes a score, bwd.naive's 8: at 0.6 of the device's memory in
+  // scores x 4 the forward fits and the backward does not; at 1.5 neither does.
+  for (const double share : {0.6, 1.5}) {
+    const double scores = share * static_cast<double>(device.caps.total_mem) / 4.0;
+    const auto seq = static_cast<std::int64_t>(std::sqrt(scores / 8.0));
+    Problem p = test::attention(1, 8, 8, seq, seq, 64, false, DType::fp32, 3);
+    p.op = OpKind::attention_fwd_bwd;
+    const Variant& v = *registry.find("fwd_bwd.naive");
+    ExpandedCase ec{Case{p, v.name, with_defaults(v, {}), exp.name}, &exp};
+    const Result r = runner.run(ec);
+    INFO(fmt::format("seq {}: {} {}", seq, to_string(r.status), r.reason));
+    CHECK(r.status == Status::oom);
+    CHECK(to_text_row(r, op).at("fwd_bwd_status") == (share < 1 ? "oom(backward)" : "oom(forward)"));
+    REQUIRE_FALSE(runner.context_lost());
+  }
+}
