@@ -71,6 +71,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fabench_port import MaskFileError, SparseMaskPort, SplitMix64, make_sequence_lengths  # noqa: E402,F401
+import fabench_core  # noqa: E402
+# The timing and validation core, shared with scripts/user_kernels.py (fabench_core.py).
+from fabench_core import (BANDWIDTH_CEILING, SPIN_CYCLES, L2Flusher, RunningSamples, blank_row,  # noqa: E402,F401
+                          decode_lengths, decode_reference_rows, decode_visible, distinct_problems, finish_row,
+                          first_line, group_sampled_rows, l2_mode, load_ceilings, output_rows, percentile,
+                          reference_rows, resumed_keys, sampled_rows, sampling_done, spin_cycles, time_call,
+                          torch_dtype, validation_rows)
 
 ATTENTION_PEERS = {
     "torch.sdpa_flash": "FLASH_ATTENTION",
@@ -88,12 +95,6 @@ FLEX_PEERS = ["torch.flex_attention"]
 # and notes (the first build of the block mask, which compiles create_block_mask; kernel options).
 FLEX_COLUMNS = ["compile_ms", "mask_build_ms", "notes"]
 PAGED_REASON = "PyTorch SDPA has no paged KV cache; compare with the contiguous case"
-# The calibration ceiling an op's pct_peak_bw divides by, as fa-bench's OpSpec::bandwidth_ceiling:
-# decode and generate read far more than they write (the read ceiling), the others move as much as
-# a copy.
-BANDWIDTH_CEILING = {"decode": "read_gbps", "generate": "read_gbps"}
-
-
 def peers_for(op):
     """The PyTorch peers of an op; none for the others (kv_append), whose cases are passed over."""
     return {"attention": list(ATTENTION_PEERS), "softmax": SOFTMAX_PEERS, "softmax_matmul": SOFTMAX_MATMUL_PEERS,
@@ -102,18 +103,6 @@ def peers_for(op):
 
 class Unsupported(Exception):
     pass
-
-
-def decode_lengths(case):
-    """The current length of each sequence of a decode case, from the problem's seed."""
-    row = case["row"]
-    return make_sequence_lengths(row["lengths"] == "mixed", row["batch"], row["seq_q"], row["seq_k"], int(case["seed"]))
-
-
-def decode_visible(case):
-    """visible[b][i]: how many cache tokens query i of sequence b sees (L_b - q_len + i + 1)."""
-    q_len = case["row"]["seq_q"]
-    return [[length - q_len + i + 1 for i in range(q_len)] for length in decode_lengths(case)]
 
 
 def refusal(case, peer):
@@ -126,50 +115,12 @@ def refusal(case, peer):
     return None
 
 
-def distinct_problems(plan):
-    """The first case of each problem key, in plan order: its row, timing and validation settings."""
-    seen, out = set(), []
-    for case in plan["cases"]:
-        if case["problem_key"] not in seen:
-            seen.add(case["problem_key"])
-            out.append(case)
-    return out
-
-
-def torch_dtype(torch, name):
-    return {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
-
-
 DEVICE = "cuda"  # tests run the FlexAttention path on "cpu"
 
 
 def make_inputs(torch, case):
-    """Seeded random inputs on the GPU (normal, std 1), never zeros."""
-    row = case["row"]
-    gen = torch.Generator(device=DEVICE)
-    gen.manual_seed(int(case["seed"]) & 0x7FFFFFFFFFFFFFFF)
-    dt = torch_dtype(torch, row["dtype"])
-
-    def randn(*shape):
-        return torch.randn(*shape, generator=gen, device=DEVICE, dtype=torch.float32).to(dt)
-
-    if row["op"] in ("attention", "sparse_attention"):
-        b, h, kv, sq, sk, d = (row[k] for k in ("batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim"))
-        return {"q": randn(b, h, sq, d), "k": randn(b, kv, sk, d), "v": randn(b, kv, sk, d)}
-    if row["op"] == "decode":
-        b, h, kv, sq, sk, d = (row[k] for k in ("batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim"))
-        max_len = row["max_len"]
-        t = {"q": randn(b, h, sq, d), "k": randn(b, kv, max_len, d), "v": randn(b, kv, max_len, d)}
-        if row["lengths"] == "mixed":
-            # An input the caller holds, as the lengths and page table are fa-bench's: made here,
-            # outside the timed call, and counted with the inputs. [b, 1, q_len, cache_len], True
-            # where query i of sequence b sees token j (j < L_b - q_len + i + 1).
-            visible = torch.tensor(decode_visible(case), dtype=torch.int64, device="cuda")
-            t["mask"] = (torch.arange(sk, device="cuda") < visible[:, :, None])[:, None]
-        return t
-    if row["op"] == "softmax":
-        return {"x": randn(row["rows"], row["cols"])}
-    return {"x": randn(row["batch"], row["rows"], row["cols"]), "v": randn(row["batch"], row["cols"], row["d3"])}
+    """Seeded random inputs on DEVICE (fabench_core.make_inputs)."""
+    return fabench_core.make_inputs(torch, case, DEVICE)
 
 
 def sdpa_call(torch, peer, q, k, v, scale, gqa, mask=None, causal=None):
@@ -334,14 +285,6 @@ def flex_functions(torch):
 def synchronize(torch, device):
     if str(device).startswith("cuda"):
         torch.cuda.synchronize()
-
-
-def first_line(e):
-    text = str(e).strip()
-    for line in text.splitlines():  # Inductor wraps the cause: keep its most telling line
-        if "Error" in line or "divisible" in line or "out of resource" in line.lower():
-            return line.strip()[:300]
-    return (text.splitlines() or [type(e).__name__])[0][:300]
 
 
 def flex_call(torch, case, t, extra):
@@ -509,247 +452,10 @@ def validate_sparse(torch, case, t, out):
     return rel, max_abs, reason
 
 
-def sampled_rows(total, max_rows, seed):
-    """Up to max_rows distinct row indices spread over the whole [0, total) range, seeded."""
-    import random
-
-    n = min(total, max_rows)
-    if n == total:
-        return list(range(total))
-    rng = random.Random(seed)
-    stride = total / n
-    return sorted({min(total - 1, int(i * stride + rng.random() * stride)) for i in range(n)})
-
-
-def group_sampled_rows(groups, rows_per_group, max_rows, seed):
-    """fa-bench's sample_rows (src/ops/validation.cpp): every row when there are at most max_rows,
-    else from each group (batch x head) its first and last row and seeded others, about max_rows in
-    all (at least two a group, so every group is covered). Python's generator, not fa-bench's: the
-    same rule, not the same rows."""
-    import random
-
-    total = groups * rows_per_group
-    if total <= max_rows:
-        return list(range(total))
-    per_group = min(max(min(max_rows // groups, rows_per_group), 2), rows_per_group)
-    rng = random.Random(seed ^ 0xA5A5A5A5)
-    out = []
-    for g in range(groups):
-        picked = {0, rows_per_group - 1}
-        while len(picked) < per_group:
-            picked.add(rng.randrange(rows_per_group))
-        out.extend(g * rows_per_group + r for r in sorted(picked))
-    return out
-
-
-def validation_rows(case, total):
-    """The flat output rows a case's validation checks."""
-    row, v = case["row"], case["validation"]
-    if row["op"] == "decode":
-        return group_sampled_rows(row["batch"] * row["heads"], row["seq_q"], v["max_rows"], int(case["seed"]))
-    return sampled_rows(total, v["max_rows"], int(case["seed"]))
-
-
-def decode_reference_rows(torch, case, t, rows):
-    """float64 decode output of the given flat rows (b, head, query i): softmax over the first
-    L_b - q_len + i + 1 cache tokens of the head's KV head. K and V are widened once per
-    (sequence, KV head), not per row."""
-    row = case["row"]
-    h, sq, scale = row["heads"], row["seq_q"], row["scale"]
-    group = h // row["kv_heads"]
-    lengths = decode_lengths(case)
-    by_cache = {}
-    for at, r in enumerate(rows):
-        b, hi, i = r // (h * sq), (r // sq) % h, r % sq
-        by_cache.setdefault((b, hi // group), []).append((at, hi, i))
-    out = [None] * len(rows)
-    for (b, kvh), queries in by_cache.items():
-        length = lengths[b]
-        k = t["k"][b, kvh, :length].double()
-        v = t["v"][b, kvh, :length].double()
-        for at, hi, i in queries:
-            visible = length - sq + i + 1
-            s = (k[:visible] @ t["q"][b, hi, i].double()) * scale
-            out[at] = torch.softmax(s, dim=0) @ v[:visible]
-    return torch.stack(out)
-
-
-def reference_rows(torch, case, t, rows):
-    """float64 reference output for the given flat row indices, as a [len(rows), cols] tensor."""
-    row = case["row"]
-    if row["op"] == "decode":
-        return decode_reference_rows(torch, case, t, rows)
-    if row["op"] == "attention":
-        b, h, kv, sq, sk, d = (row[k] for k in ("batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim"))
-        group = h // kv
-        out = []
-        for r in rows:
-            bi, hi, qi = r // (h * sq), (r // sq) % h, r % sq
-            q = t["q"][bi, hi, qi].double()
-            k = t["k"][bi, hi // group].double()
-            v = t["v"][bi, hi // group].double()
-            s = (k @ q) * row["scale"]
-            if row["causal"]:
-                visible = qi + sk - sq  # keys j <= visible are seen
-                s[max(0, visible + 1):] = -math.inf
-                if visible < 0:
-                    out.append(torch.zeros(d, dtype=torch.float64, device="cuda"))
-                    continue
-            out.append(torch.softmax(s, dim=0) @ v)
-        return torch.stack(out)
-    if row["op"] == "softmax":
-        x = t["x"].reshape(-1, row["cols"])[rows].double()
-        return torch.softmax(x, dim=-1)
-    d1 = row["rows"]
-    out = []
-    for r in rows:
-        bi, i = r // d1, r % d1
-        out.append(torch.softmax(t["x"][bi, i].double(), dim=0) @ t["v"][bi].double())
-    return torch.stack(out)
-
-
-def output_rows(case, out, rows):
-    row = case["row"]
-    if row["op"] in ("attention", "decode"):
-        return out.reshape(-1, row["head_dim"])[rows]
-    if row["op"] == "softmax":
-        return out.reshape(-1, row["cols"])[rows]
-    return out.reshape(-1, row["d3"])[rows]
-
-
 def validate(torch, case, t, out):
     if case["row"]["op"] == "sparse_attention":
         return validate_sparse(torch, case, t, out)
-    v = case["validation"]
-    row = case["row"]
-    rows = validation_rows(case, out.numel() // out.shape[-1])
-    got = output_rows(case, out, rows).double()
-    ref = reference_rows(torch, case, t, rows)
-    if not torch.isfinite(out).all():
-        return math.inf, math.inf, "output holds NaN or inf"
-    diff = got - ref
-    ref_norm = ref.norm().item()
-    rel = diff.norm().item() / ref_norm if ref_norm > 0 else diff.norm().item()
-    max_abs = diff.abs().max().item()
-    reason = "" if rel <= v["tolerance"] else f"{row['op']} output rel_l2 {rel:.3g} > tolerance {v['tolerance']:.3g} over {len(rows)} rows"
-    return rel, max_abs, reason
-
-
-class RunningSamples:
-    """Count, sum, mean and squared deviations kept as samples arrive (Welford), as fa-bench's
-    timer keeps them: the stopping rule is checked after every sample, so it must not rescan."""
-
-    def __init__(self):
-        self.n, self.total, self.mean, self.m2 = 0, 0.0, 0.0, 0.0
-
-    def add(self, x):
-        self.n += 1
-        self.total += x
-        delta = x - self.mean
-        self.mean += delta / self.n
-        self.m2 += delta * (x - self.mean)
-
-    def relative_noise(self):
-        """Standard error of the mean over the mean; inf below two samples."""
-        if self.n < 2 or self.mean <= 0:
-            return math.inf
-        return math.sqrt(self.m2 / (self.n - 1)) / (self.mean * math.sqrt(self.n))
-
-
-def sampling_done(timing, stats):
-    """fa-bench's stopping rule: enough samples, enough measured time and little enough noise."""
-    return (stats.n >= timing["min_samples"] and stats.total / 1000.0 >= timing["min_time_s"]
-            and stats.relative_noise() <= timing["max_noise"])
-
-
-def l2_mode(timing):
-    """A plan case's timing.l2: "hot" when it does not flush; the plan names only "dirty" (so that
-    plans of cold sweeps stayed as they were), so a flush without a name is "cold"."""
-    if not timing["flush_l2"]:
-        return "hot"
-    return timing.get("l2", "cold")
-
-
-class L2Flusher:
-    """fa-bench's L2 flush (src/run/timer.hpp). dirty: write twice the L2 (as fa-bench did before,
-    and do_bench does), which leaves the L2 full of dirty lines the timed call pays to write back.
-    cold: the same write, then a sum over a second buffer of twice the L2, which reads all of it:
-    the dirty lines are written back during the flush and the L2 holds clean lines."""
-
-    def __init__(self, torch, l2_bytes):
-        self.torch = torch
-        size = max(2 * l2_bytes, 1 << 20)
-        self.written = torch.empty(size, dtype=torch.uint8, device="cuda")
-        self.read = torch.zeros(size // 4, dtype=torch.int32, device="cuda")
-        self.total = torch.zeros((), dtype=torch.int64, device="cuda")
-        self.value = 0
-
-    def flush(self, mode):
-        if mode == "hot":
-            return
-        self.value ^= 1  # alternate the value so no write can be elided as a repeat
-        self.written.fill_(self.value)
-        if mode == "cold":
-            self.torch.sum(self.read, dim=0, out=self.total)  # into a kept tensor: nothing allocated per sample
-
-
-SPIN_CYCLES = 200_000  # ~0.1 ms at 2 GHz: enough for an SDPA call's host side
-
-
-def spin_cycles(host_seconds):
-    """How long the spin kernel holds the stream: at least SPIN_CYCLES and three times the host time
-    a call takes to queue its work (at 2 GHz; capped at 20 ms), so that a call with a heavier host side
-    (torch.compile'd flex_attention checks its guards on every call) is queued before the GPU reaches
-    the start event, and its launch cost stays out of the sample as SDPA's does."""
-    return int(min(max(SPIN_CYCLES, 3 * host_seconds * 2e9), 40_000_000))
-
-
-def time_call(torch, call, timing, flusher):
-    """fa-bench's timer, in PyTorch: see the module docstring."""
-    host = 0.0
-    for i in range(timing["warmup"]):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        call()
-        if i > 0 or timing["warmup"] == 1:
-            host = max(host, time.perf_counter() - t0)
-    torch.cuda.synchronize()
-    spin = spin_cycles(host)
-    mode = l2_mode(timing)
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    samples, stats, t0 = [], RunningSamples(), time.monotonic()
-    limited = False
-    while not sampling_done(timing, stats):
-        if time.monotonic() - t0 >= timing["max_time_s"] and stats.n > 0:
-            limited = True
-            break
-        torch.cuda._sleep(spin)  # the GPU spins while the host queues what follows
-        flusher.flush(mode)
-        start.record()
-        call()
-        stop.record()
-        stop.synchronize()
-        samples.append(start.elapsed_time(stop))
-        stats.add(samples[-1])
-    return samples, limited
-
-
-def blank_row(columns, case, peer):
-    row = {c: "" for c in columns}
-    for k, v in case["row"].items():  # written as fa-bench writes them (bools lower case, reals %.6g)
-        if v is None:
-            row[k] = ""
-        elif isinstance(v, bool):
-            row[k] = "true" if v else "false"
-        elif isinstance(v, float):
-            row[k] = f"{v:.6g}"
-        else:
-            row[k] = str(v)
-    row["variant"] = peer
-    row["params"] = ""
-    row["key"] = f"{case['problem_key']}/{peer}"
-    row["tolerance"] = f"{case['validation']['tolerance']:.6g}"
-    return row
+    return fabench_core.validate(torch, case, t, out)
 
 
 def run_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
@@ -806,27 +512,7 @@ def run_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
     finally:
         t = None
         torch.cuda.empty_cache()
-    samples.sort()
-    n = len(samples)
-    median = samples[n // 2] if n % 2 else 0.5 * (samples[n // 2 - 1] + samples[n // 2])
-    mean = sum(samples) / n
-    sd = math.sqrt(sum((x - mean) ** 2 for x in samples) / (n - 1)) if n > 1 else 0.0
-    row.update(status="timeout" if limited and n < case["timing"]["min_samples"] else "ok",
-               time_ms_median=f"{median:.6g}", time_ms_mean=f"{mean:.6g}", time_ms_std=f"{sd:.6g}",
-               time_ms_min=f"{samples[0]:.6g}", samples=str(n))
-    if row["status"] == "timeout":
-        row["reason"] = f"{n} samples in {case['timing']['max_time_s']} s"
-    seconds = median / 1000.0
-    tflops, gbps = case["flops"] / seconds / 1e12, case["bytes"] / seconds / 1e9
-    row["tflops"], row["gbps"] = f"{tflops:.6g}", f"{gbps:.6g}"
-    if ceilings:
-        ceiling = ceilings.get(BANDWIDTH_CEILING.get(case["row"]["op"], "copy_gbps"))
-        if ceiling:
-            row["pct_peak_bw"] = f"{100 * gbps / ceiling:.6g}"
-        peak = ceilings.get("gemm_tflops", {}).get(dtype)
-        if peak:
-            row["pct_peak_flops"] = f"{100 * tflops / peak:.6g}"
-    return row
+    return finish_row(row, case, samples, limited, ceilings)
 
 
 def generate_inputs(torch, case):
@@ -880,15 +566,6 @@ def generate_once(torch, row, t, cache):
         ev[i + 2].synchronize()
     steps = [ev[i + 1].elapsed_time(ev[i + 2]) for i in range(T)]
     return ev[0].elapsed_time(ev[1]), steps, ev[0].elapsed_time(ev[-1]), q, o
-
-
-def percentile(xs, q):
-    """Linear interpolation between closest ranks (numpy's default), as fa-bench's generate columns."""
-    xs = sorted(xs)
-    pos = q / 100 * (len(xs) - 1)
-    lo = int(math.floor(pos))
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (pos - lo) * (xs[hi] - xs[lo])
 
 
 def run_generate_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
@@ -996,34 +673,6 @@ def run_generate_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
         if peak:
             row["pct_peak_flops"] = f"{100 * tflops / peak:.6g}"
     return row
-
-
-def load_ceilings(path, gpu_name):
-    """The calibrated ceilings of this GPU, or None (no file yet, or none for this GPU). A file that
-    is empty, as fa-bench leaves none but `mktemp` does, counts as no calibration; one that is not
-    JSON is named in a warning rather than losing the run."""
-    if not path or not os.path.exists(path) or os.path.getsize(path) == 0:
-        return None
-    try:
-        with open(path) as f:
-            return json.load(f).get(gpu_name)
-    except (ValueError, AttributeError) as e:
-        print(f"peers.py: ignoring calibration {path}: not a fa-bench calibration file ({e})", file=sys.stderr)
-        return None
-
-
-def resumed_keys(path, columns):
-    """--resume: the keys of the rows an earlier run wrote to `path` (none when it does not exist), so
-    they are not run again and new rows are appended. A file with other columns (another plan, other
-    peers' extra columns) is an error, not a silent mix."""
-    if not os.path.exists(path) or os.path.getsize(path) == 0:
-        return set()
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames != columns:
-            sys.exit(f"peers.py: --resume: {path} has other columns than this run writes "
-                     "(another plan or other peers): give another --output")
-        return {r["key"] for r in reader}
 
 
 def main(argv=None):
