@@ -1,0 +1,145 @@
+"""triton.softmax: row softmax with scale, mask and dropout (seed 000 task 1), in Triton.
+
+    y = dropout(softmax(scale * x)) over each row's kept columns; a row that keeps nothing is zeros.
+
+Versions (the `version` parameter; numbers never change meaning):
+  v1  one program per row, the whole row in registers (BLOCK = the next power of two >= cols):
+      one read of x, one write of y; num_warps grows with the row (4 up to 1k columns, 8 up to 4k,
+      16 above). Rows over 32768 columns are refused (they do not fit in one program's registers).
+  v2  for long rows: one program per row loops over the row in chunks of 4096 columns, keeping a
+      running max and sum (online softmax), then a second loop writes y: x is read twice, so about
+      1.5x v1's traffic, but any row length runs.
+Mask kinds as fa-bench's: none, causal (column c of row r kept when c <= r mod cols), tensor (uint8
+[rows, cols], 1 = kept), lengths (int32 [rows]: c < lengths[r]). Dropout reproduces fa-bench's
+Philox stream exactly (kernels/common/philox.h; Triton's tl.philox is the same Philox4x32-10):
+element i = r * cols + c reads Philox(key = the problem's seed, counter = i / 8), 16 bits of word
+(i % 8) / 2, and is dropped when they fall under round(p * 65536); each element calls Philox itself
+(8x the work of one call per group of 8, which fa-bench's CUDA kernels share).
+"""
+import torch
+import triton
+import triton.language as tl
+
+from fabench_user import Unsupported, variant
+
+MASKS = {"none": 0, "causal": 1, "tensor": 2, "lengths": 3}
+V1_MAX_COLS = 32768
+V2_CHUNK = 4096
+
+
+@triton.jit
+def _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK: tl.constexpr):
+    """Which columns of the row the mask keeps (and those inside the row)."""
+    keep = cols < n_cols
+    if MASK == 1:
+        keep = keep & (cols <= row % n_cols)
+    if MASK == 2:
+        m = tl.load(mask_ptr + row.to(tl.int64) * stride_m + cols, mask=cols < n_cols, other=0)
+        keep = keep & (m != 0)
+    if MASK == 3:
+        keep = keep & (cols < tl.load(len_ptr + row))
+    return keep
+
+
+@triton.jit
+def _dropout(y, row, cols, n_cols, seed, threshold, keep_scale):
+    """fa-bench's dropout: element i = row * n_cols + col, Philox(counter = i >> 3), 16 bits of word
+    (i >> 1) & 3 (low half for even i), dropped under the threshold."""
+    e = row.to(tl.int64) * n_cols + cols  # int64: no mixed-sign arithmetic
+    counter = e >> 3
+    c0 = (counter & 0xFFFFFFFF).to(tl.uint32)
+    c1 = (counter >> 32).to(tl.uint32)
+    zero = tl.zeros_like(c0)
+    r0, r1, r2, r3 = tl.philox(seed, c0, c1, zero, zero)
+    w = (e >> 1) & 3
+    word = tl.where(w == 0, r0, tl.where(w == 1, r1, tl.where(w == 2, r2, r3)))
+    bits = tl.where((e & 1) == 1, word >> 16, word & 0xFFFF)
+    return tl.where(bits.to(tl.int32) >= threshold, y * keep_scale, 0.0)
+
+
+@triton.jit
+def softmax_v1_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, n_cols, stride_x, stride_y, stride_m, scale,
+                      seed, threshold, keep_scale, MASK: tl.constexpr, DROPOUT: tl.constexpr, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    cols = tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + row.to(tl.int64) * stride_x + cols, mask=cols < n_cols, other=0.0).to(tl.float32)
+    keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
+    s = tl.where(keep, x * scale, float("-inf"))
+    m = tl.max(s, 0)
+    e = tl.where(keep, tl.exp(s - m), 0.0)
+    total = tl.sum(e, 0)
+    y = e * tl.where(total > 0, 1.0 / total, 0.0)
+    if DROPOUT:
+        y = _dropout(y, row, cols, n_cols, seed, threshold, keep_scale)
+    tl.store(y_ptr + row.to(tl.int64) * stride_y + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n_cols)
+
+
+@triton.jit
+def softmax_v2_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, n_cols, stride_x, stride_y, stride_m, scale,
+                      seed, threshold, keep_scale, MASK: tl.constexpr, DROPOUT: tl.constexpr, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    x_row = x_ptr + row.to(tl.int64) * stride_x
+    y_row = y_ptr + row.to(tl.int64) * stride_y
+    m = tl.full([BLOCK], float("-inf"), tl.float32)
+    total = tl.zeros([BLOCK], tl.float32)
+    for start in range(0, n_cols, BLOCK):  # pass 1: running max and sum per lane
+        cols = start + tl.arange(0, BLOCK)
+        keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
+        s = tl.where(keep, tl.load(x_row + cols, mask=cols < n_cols, other=0.0).to(tl.float32) * scale, float("-inf"))
+        m_new = tl.maximum(m, s)
+        m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)
+        total = total * tl.exp(m - m_ref) + tl.where(keep, tl.exp(s - m_ref), 0.0)
+        m = m_new
+    row_max = tl.max(m, 0)
+    row_ref = tl.where(row_max == float("-inf"), 0.0, row_max)
+    row_sum = tl.sum(total * tl.exp(m - row_ref), 0)
+    inv = tl.where(row_sum > 0, 1.0 / row_sum, 0.0)
+    for start in range(0, n_cols, BLOCK):  # pass 2: write y
+        cols = start + tl.arange(0, BLOCK)
+        keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
+        s = tl.load(x_row + cols, mask=cols < n_cols, other=0.0).to(tl.float32) * scale
+        y = tl.where(keep, tl.exp(s - row_ref) * inv, 0.0)
+        if DROPOUT:
+            y = _dropout(y, row, cols, n_cols, seed, threshold, keep_scale)
+        tl.store(y_row + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n_cols)
+
+
+def dropout_threshold(p):
+    """round(p * 65536), as fa-bench's dropout_threshold."""
+    if p <= 0:
+        return 0
+    t = p * 65536.0 + 0.5
+    return 65536 if t >= 65536.0 else int(t)
+
+
+def supports(problem, version):
+    if version == 1 and problem["cols"] > V1_MAX_COLS:
+        return f"v1 keeps a row in registers: at most {V1_MAX_COLS} columns (version 2 loops over longer rows)"
+    return None
+
+
+@variant("triton.softmax", op="softmax", dtypes=["fp32", "fp16", "bf16"], params={"version": [1, 2]},
+         supports=supports, description="row softmax with scale, mask and fa-bench's Philox dropout (seed 000 task 1)")
+def softmax(x, scale, mask_kind, mask, lengths, dropout, seed, version):
+    rows, cols = x.shape
+    y = torch.empty_like(x)
+    if rows == 0:
+        return y
+    seed = seed & 0xFFFFFFFFFFFFFFFF
+    if seed >= 1 << 63:  # a kernel argument is a signed 64-bit int; tl.philox reads its bits
+        seed -= 1 << 64
+    mask_t = mask if mask is not None else x  # an unused pointer when the mask kind does not read it
+    len_t = lengths if lengths is not None else x
+    stride_m = mask.stride(0) if mask is not None else 0
+    args = (x, y, mask_t, len_t, cols, x.stride(0), y.stride(0), stride_m, float(scale), seed,
+            dropout_threshold(dropout), 1.0 / (1.0 - dropout) if dropout > 0 else 1.0)
+    if version == 1:
+        block = triton.next_power_of_2(cols)
+        warps = 4 if block <= 1024 else 8 if block <= 4096 else 16
+        softmax_v1_kernel[(rows,)](*args, MASK=MASKS[mask_kind], DROPOUT=dropout > 0, BLOCK=block, num_warps=warps)
+    elif version == 2:
+        softmax_v2_kernel[(rows,)](*args, MASK=MASKS[mask_kind], DROPOUT=dropout > 0,
+                                   BLOCK=min(V2_CHUNK, triton.next_power_of_2(cols)), num_warps=8)
+    else:
+        raise Unsupported(f"no version {version}")
+    return y
