@@ -176,6 +176,8 @@ def classify(torch, e):
         return "unsupported", str(e) or "unsupported"
     if names & set(UNSUPPORTED_ERRORS):
         return "unsupported", f"{type(e).__name__}: {text}"
+    if "InterpreterError" in names and isinstance(e.__cause__, AssertionError):  # tl.static_assert, interpreted
+        return "unsupported", f"compile-time assertion: {core.first_line(e.__cause__) or 'AssertionError'}"
     if isinstance(e, getattr(torch.cuda, "OutOfMemoryError", ())) or "out of memory" in str(e).lower():
         return "oom", text
     if STICKY.search(str(e)):
@@ -192,7 +194,7 @@ def run_case(torch, case, v, params, ptext, columns, gpu_name, ceilings, flusher
     dtype = case["row"]["dtype"]
     torch.backends.cuda.matmul.allow_tf32 = dtype == "tf32"
     torch.backends.cudnn.allow_tf32 = dtype == "tf32"
-    t = out = None
+    t = None
     notes = []
     try:
         reason = refusal(case, v, params)
@@ -210,10 +212,9 @@ def run_case(torch, case, v, params, ptext, columns, gpu_name, ceilings, flusher
 
         torch.cuda.synchronize()
         t0 = time.perf_counter()
-        out = call()
+        call()  # compiles (Triton: on the first call with new constexprs)
         torch.cuda.synchronize()
         row["compile_ms"] = f"{(time.perf_counter() - t0) * 1e3:.6g}"
-        out = None
         torch.cuda.reset_peak_memory_stats()
         result = call()
         torch.cuda.synchronize()
@@ -243,7 +244,7 @@ def run_case(torch, case, v, params, ptext, columns, gpu_name, ceilings, flusher
     finally:
         if "notes" in row:
             row["notes"] = "; ".join(notes)
-        t = out = None
+        t = None
         if row["status"] != "fault":
             torch.cuda.empty_cache()
     return core.finish_row(row, case, samples, limited, ceilings)
@@ -308,7 +309,7 @@ def main(argv=None):
     ap.add_argument("--output", help="CSV to write (fa-bench's columns, then compile_ms and notes)")
     ap.add_argument("--list", action="store_true", help="list the modules' variants and exit")
     ap.add_argument("--variants", default=".", help="only variants whose name matches this regular expression")
-    ap.add_argument("--params", default=".", help="only parameter settings whose text (BLOCK=32,...) matches this regex")
+    ap.add_argument("--params", default="", help="only parameter settings whose text (BLOCK=32,...) matches this regex")
     ap.add_argument("--experiments", default=".",
                     help="only problems of the plan's experiments whose name matches this regular expression")
     ap.add_argument("--resume", action="store_true", help="keep the rows already in --output, append the others")
@@ -351,7 +352,7 @@ def main(argv=None):
     columns = plan["columns"] + [c for c in USER_COLUMNS if c not in plan["columns"]]
     problems = [c for c in core.distinct_problems(plan) if filters[2].search(c["experiment"])]
     todo = [(c, v, p, text) for c in problems for v in variants if v.op == c["row"]["op"] and filters[0].search(v.name)
-            for p, text in v.expand() if filters[1].search(text)]
+            for p, text in v.expand() if not args.params or filters[1].search(text)]
     if not todo:
         ops = sorted({c["row"]["op"] for c in problems})
         print(f"{PROG}: nothing to run: the plan's ops ({', '.join(ops) or 'none'}) and the variants' "

@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""scripts/user_kernels.py and its module API (scripts/fabench_user.py); exit 77 (skipped) without torch.
+
+- declarations: the decorator and a VARIANTS list, parameter expansion (the cartesian product in the
+  order written, fa-bench's NAME=value text), and every bad declaration an error naming the variant
+  and the field;
+- fabench_core's Philox4x32-10 and dropout decisions against values printed by fa-bench's own
+  kernels/common/philox.h;
+- the runner over `fa-bench plan` output with stub kernels (tests/data/user_kernels_stubs.py): the
+  right status row for a kernel that raises, returns a wrong shape or dtype, wrong values, a wrong
+  dropout stream, a wrong lse, raises an OutOfResources- or compile-time-assertion-like error, runs
+  out of memory, refuses a case or is not declared for its dtype; keys, columns, --resume, --list;
+  the sweep completes;
+- with Triton installed, the shipped examples (examples/triton/) in the interpreter (TRITON_INTERPRET=1)
+  on small odd shapes: every row ok (bf16 is left out on the CPU: the interpreter's tl.dot
+  misreads bf16), and Triton kernels that fail a tl.static_assert are unsupported rows.
+With --device cuda (a GPU machine: ctest -L gpu), the same on the GPU, compiled, with bf16, and a
+tile too large for shared memory (Triton's real OutOfResources) as an unsupported row.
+Usage: user_kernels_test.py FA_BENCH_BINARY [--device cuda]"""
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from contextlib import redirect_stdout
+
+try:
+    import torch
+except ImportError:
+    print("torch is not installed: skipped")
+    sys.exit(77)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SCRIPTS = os.path.join(ROOT, "scripts")
+sys.path.insert(0, SCRIPTS)
+import fabench_core  # noqa: E402
+import fabench_user  # noqa: E402
+import user_kernels  # noqa: E402
+from fabench_user import DeclarationError, check_declaration  # noqa: E402
+
+FA_BENCH = sys.argv[1]
+DEVICE = "cuda" if "--device" in sys.argv and sys.argv[sys.argv.index("--device") + 1] == "cuda" else "cpu"
+if DEVICE == "cuda" and not torch.cuda.is_available():
+    print("no CUDA device: skipped")
+    sys.exit(77)
+failures, passed = [], 0
+
+
+def check(cond, what):
+    global passed
+    if cond:
+        passed += 1
+    else:
+        failures.append(what)
+        print("FAILED:", what)
+
+
+def declaration_error(decl):
+    try:
+        check_declaration(decl)
+    except DeclarationError as e:
+        return str(e)
+    return ""
+
+
+# ---- declarations --------------------------------------------------------------------------------
+def fa(q, k, v, scale, causal, BLOCK_M, BLOCK_N):
+    return q
+
+
+v = check_declaration({"name": "triton.my_fa2", "op": "attention", "fn": fa, "dtypes": ["bf16", "fp16"],
+                       "head_dims": [64, 128], "params": {"BLOCK_M": [64, 128], "BLOCK_N": [16, 32, 64]}})
+expanded = v.expand()
+check([t for _, t in expanded] == [f"BLOCK_M={m},BLOCK_N={n}" for m in (64, 128) for n in (16, 32, 64)],
+      f"parameter expansion: the cartesian product in the order written, the last fastest: {expanded}")
+check(expanded[1][0] == {"BLOCK_M": 64, "BLOCK_N": 32}, "expansion gives the parameter values")
+check(v.call_keywords({"scale": 0.5, "causal": True, "dtype": "bf16", "seq_q": 3}, {"BLOCK_M": 64, "BLOCK_N": 16})
+      == {"scale": 0.5, "causal": True, "BLOCK_M": 64, "BLOCK_N": 16}, "fn gets only the keywords it names")
+check(fabench_user.params_text({"a": True, "b": 0.5, "c": "x"}) == "a=true,b=0.5,c=x", "bools lower case, reals %g")
+check(check_declaration({"name": "x.plain", "op": "softmax", "fn": lambda x, **kw: x}).expand() == [({}, "")],
+      "no parameters: one case, no parameter text")
+check(check_declaration({"name": "x.dt", "op": "softmax", "fn": lambda x: x, "dtypes": "fp32"}).dtypes == ["fp32"],
+      "a dtype alone is a list of one")
+
+bad = [
+    ({"name": "x", "op": "softmax", "fn": fa, "colour": 1}, ["colour", "unknown field"]),
+    ({"name": "x", "op": "softmax"}, ["fn", "missing"]),
+    ({"op": "softmax", "fn": fa}, ["name", "missing"]),
+    ({"name": "bad name/slash", "op": "softmax", "fn": fa}, ["name", "bad name/slash"]),
+    ({"name": "x", "op": "convolution", "fn": fa}, ["'x'", "op", "convolution", "attention, softmax, softmax_matmul"]),
+    ({"name": "x", "op": "softmax", "fn": 3}, ["fn", "not callable"]),
+    ({"name": "x", "op": "softmax", "fn": lambda x: x, "dtypes": ["fp32", "bf17"]}, ["dtypes", "bf17", "fp32, tf32, fp16, bf16"]),
+    ({"name": "x", "op": "softmax", "fn": lambda x: x, "dtypes": []}, ["dtypes", "non-empty"]),
+    ({"name": "x", "op": "softmax", "fn": lambda x: x, "head_dims": [64]}, ["head_dims", "only attention"]),
+    ({"name": "x", "op": "attention", "fn": fa, "head_dims": [64, -1],
+      "params": {"BLOCK_M": [1], "BLOCK_N": [1]}}, ["head_dims", "positive ints"]),
+    ({"name": "x", "op": "attention", "fn": fa, "params": {"BLOCK_M": [], "BLOCK_N": [16]}}, ["params['BLOCK_M']", "no values"]),
+    ({"name": "x", "op": "attention", "fn": fa, "params": {"BLOCK_M": [16], "BLOCK_N": [16], "BLOCK_K": [16]}},
+     ["params['BLOCK_K']", "fa() takes no argument 'BLOCK_K'"]),
+    ({"name": "x", "op": "attention", "fn": fa, "params": {"BLOCK_M": [16]}},
+     ["fn", "fa() needs 'BLOCK_N'", "neither one of attention's values"]),
+    ({"name": "x", "op": "attention", "fn": lambda q, k, v, scale, **kw: q, "params": {"scale": [1.0]}},
+     ["params['scale']", "already one of attention's inputs"]),
+    ({"name": "x", "op": "attention", "fn": fa, "params": {"BLOCK_M": [16, 16], "BLOCK_N": [16]}}, ["repeats a value"]),
+    ({"name": "x", "op": "attention", "fn": fa, "params": {"BLOCK_M": [[16]], "BLOCK_N": [16]}}, ["not an int, float"]),
+    ({"name": "x", "op": "attention", "fn": fa, "params": {"BLOCK-M": [16], "BLOCK_N": [16]}}, ["identifier"]),
+    ({"name": "x", "op": "softmax_matmul", "fn": lambda x: x}, ["fn", "takes 1 positional", "2 tensors (x, v)"]),
+    ({"name": "x", "op": "softmax", "fn": lambda x: x, "supports": "yes"}, ["supports", "not callable"]),
+    ("triton.fa2", ["a dict of fields"]),
+]
+for decl, pieces in bad:
+    msg = declaration_error(decl)
+    check(msg and all(p in msg for p in pieces), f"bad declaration {decl!r}: error {msg!r} should name {pieces}")
+
+with tempfile.TemporaryDirectory() as tmp:
+    def module_error(text):
+        path = os.path.join(tmp, f"m{abs(hash(text))}.py")
+        with open(path, "w") as f:
+            f.write(text)
+        try:
+            user_kernels.load_module(path)
+        except DeclarationError as e:
+            return str(e)
+        return ""
+
+    head = "import torch\nfrom fabench_user import variant\n"
+    msg = module_error(head + "@variant('a.b', op='softmax')\ndef f(x): return x\n"
+                              "@variant('a.b', op='softmax')\ndef g(x): return x\n")
+    check("'a.b'" in msg and "declared twice" in msg, f"duplicate names: {msg}")
+    msg = module_error(head + "x = 1\n")
+    check("no variants" in msg and ".py" in msg, f"a module without variants: {msg}")
+    msg = module_error(head + "VARIANTS = {'name': 'a'}\n")
+    check("VARIANTS" in msg and "list" in msg, f"VARIANTS not a list: {msg}")
+    msg = module_error(head + "VARIANTS = [{'name': 'a', 'op': 'softmax', 'fn': lambda x: x, 'dtype': 'fp32'}]\n")
+    check("'a'" in msg and "dtype" in msg and "unknown field" in msg, f"a typo in VARIANTS: {msg}")
+    msg = module_error(head + "@variant('a', op='softmax', params={'B': [1]})\ndef f(x): return x\n")
+    check("'a'" in msg and "params['B']" in msg and "f() takes no argument 'B'" in msg, f"decorator errors: {msg}")
+    try:
+        user_kernels.load_module(os.path.join(tmp, "gone.py"))
+        check(False, "a missing module is an error")
+    except DeclarationError as e:
+        check("gone.py" in str(e) and "no such file" in str(e), f"a missing module: {e}")
+
+# ---- Philox: values printed by fa-bench's kernels/common/philox.h (g++, 20261121 and another seed) --
+import numpy as np  # noqa: E402
+
+words = fabench_core.philox4x32_10(np.arange(4, dtype=np.uint64), 20261121)
+check([[int(w[i]) for w in words] for i in range(4)] == [
+    [4167169612, 2859311998, 2019520112, 1243942326], [2455298359, 372311436, 3717728038, 1369566861],
+    [1126460415, 1991299956, 670367040, 3998406489], [2485547847, 965108444, 2291241453, 3364446154]],
+    "Philox4x32-10 equals fa-bench's for counters 0..3")
+words = fabench_core.philox4x32_10(np.array([(1 << 33) + 5], dtype=np.uint64), 0xFEDCBA9876543210)
+check([int(w[0]) for w in words] == [2220995966, 490726072, 3055810259, 2746712824],
+      "Philox4x32-10 equals fa-bench's with a 64-bit counter and key")
+check("".join(str(int(b)) for b in fabench_core.dropout_keep(20261121, np.arange(64), 0.1))
+      == "1111110111000111111111111111111111111111110111101111111101111111", "dropout decisions equal fa-bench's")
+check(fabench_core.dropout_threshold(0.1) == 6554 and fabench_core.dropout_threshold(1.0) == 65536, "dropout thresholds")
+
+
+# ---- the runner over a plan, with stubs ------------------------------------------------------------
+def make_plan(tmp, experiments, name):
+    cfg = {"name": name, "seed": 20261121,
+           "timing": {"warmup": 1, "min_samples": 2, "min_time_s": 0, "max_noise": 1, "max_time_s": 5},
+           "validation": {"max_rows": 64}, "experiments": experiments}
+    cfg_path, plan_path = os.path.join(tmp, f"{name}.json"), os.path.join(tmp, f"{name}_plan.json")
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f)
+    subprocess.run([FA_BENCH, "plan", "--config", cfg_path, "-o", plan_path], check=True, stdout=subprocess.DEVNULL)
+    with open(plan_path) as f:
+        return plan_path, json.load(f)
+
+
+def run(argv):
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = user_kernels.main(argv)
+    return code, out.getvalue()
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        return reader.fieldnames, list(reader)
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    plan_path, plan = make_plan(tmp, [
+        {"name": "sm", "op": "softmax", "variants": ["softmax.cpu_reference"], "dtype": ["fp32", "fp16"], "rows": 37,
+         "cols": [1, 100], "scale": 0.5, "mask": ["none", "causal", "tensor", "lengths"], "dropout": [0, 0.1]},
+        {"name": "attn", "op": "attention", "variants": ["attn.cpu_reference"], "dtype": "fp32", "batch": 2, "heads": 4,
+         "kv_heads": 2, "seq_q": [37, 20, 33], "seq_k": [37, 33, 20], "zip": [["seq_q", "seq_k"]], "head_dim": 16,
+         "causal": [False, True]},
+        {"name": "smm", "op": "softmax_matmul", "variants": ["softmax_matmul.naive"], "dtype": "fp32", "batch": 2,
+         "d1": 19, "d2": 33, "d3": 8}], "stubs")
+    stubs = os.path.join(HERE, "data", "user_kernels_stubs.py")
+    out_csv = os.path.join(tmp, "user.csv")
+    code, text = run(["--module", stubs, "--plan", plan_path, "--output", out_csv, "--device", DEVICE])
+    check(code == 0, f"the sweep completes with exit 0 ({code})")
+    columns, rows = read_rows(out_csv)
+    check(columns == plan["columns"] + ["compile_ms", "notes"], f"columns: the plan's, then compile_ms, notes: {columns}")
+    problems = fabench_core.distinct_problems(plan)
+    by_key = {r["key"]: r for r in rows}
+    check(len(by_key) == len(rows), "keys are unique")
+    mod = sys.modules[[m for m in sys.modules if m.endswith("user_kernels_stubs")][0]]
+    declared = user_kernels.fabench_user._registry
+    n_expected = sum(len(v.expand()) for v in declared if v.fn.__module__ == mod.__name__ for c in problems
+                     if c["row"]["op"] == v.op) + sum(1 for c in problems if c["row"]["op"] == "softmax_matmul")
+    check(len(rows) == n_expected, f"one row per problem x variant x parameter setting: {len(rows)} != {n_expected}")
+
+    def rows_of(name):
+        return [r for r in rows if r["variant"] == name]
+
+    for name, (status, piece) in mod.EXPECTED.items():
+        for r in rows_of(name):
+            if name == "stub.wrong_values" and r["cols"] == "1":
+                continue  # a one-column softmax is 1 (or 0): flipping it changes nothing
+            if r["status"] == "unsupported" and "takes dtypes" in r["reason"]:
+                continue
+            check(r["status"] == status and piece in r["reason"], f"{name}: {r['key']}: {r['status']} {r['reason']!r}"
+                  f" (expected {status} with {piece!r})")
+    for r in rows_of("stub.good"):
+        check(r["key"] == f"{r['key'].split('/stub.good/')[0]}/stub.good/{r['params']}" and r["params"] in ("BLOCK=16", "BLOCK=32"),
+              f"key problem/variant/params: {r['key']}")
+        if r["dtype"] == "fp32":
+            check(r["status"] == "ok" and float(r["rel_l2_err"]) < 1e-6 and int(r["samples"]) >= 2
+                  and float(r["time_ms_median"]) > 0 and r["compile_ms"] != "" and r["tolerance"] == "0.0001"
+                  and r["gpu"] == ("cpu" if DEVICE == "cpu" else torch.cuda.get_device_name(0)),
+                  f"an ok row has errors, samples, times and compile_ms: {r}")
+    check(all(r["status"] == "unsupported" and "takes dtypes fp16, not fp32" in r["reason"]
+              for r in rows_of("stub.wrong_dtype") if r["dtype"] == "fp32"), "an undeclared dtype: unsupported")
+    for r in rows_of("stub.wrong_dropout"):
+        expect = "mismatch" if r["dropout"] != "0" else "ok"
+        check(r["status"] == expect, f"torch's dropout stream is not fa-bench's: {r['key']} {r['status']} {r['reason']}")
+    for r in rows_of("stub.refuses"):
+        expect = ("ok", "") if r["mask"] == "none" and r["dropout"] == "0" else ("unsupported", "no masks or dropout")
+        check(r["status"] == expect[0] and expect[1] in r["reason"], f"Unsupported raised by the kernel: {r['key']} {r['status']} {r['reason']}")
+    for r in rows_of("stub.supports"):
+        expect = "ok" if int(r["cols"]) <= int(r["params"].split("=")[1]) else "unsupported"
+        check(r["status"] == expect and (expect == "ok" or f"cols {r['cols']} > BLOCK" in r["reason"]),
+              f"supports(): {r['key']} {r['status']} {r['reason']}")
+    for r in rows_of("stub.attention_no_lse"):
+        check(r["status"] == "ok" and "no lse returned" in r["notes"], f"O without lse: ok with a note: {r}")
+    for r in rows_of("stub.attention_lse"):
+        expect = ("ok", "") if r["params"] == "lse_offset=0" else ("mismatch", "lse rel_l2")
+        check(r["status"] == expect[0] and expect[1] in r["reason"] and r["notes"] == "",
+              f"lse validated: {r['key']} {r['status']} {r['reason']}")
+    check(any(r["seq_q"] == "33" and r["seq_k"] == "20" and r["causal"] == "true" and r["status"] == "ok"
+              for r in rows_of("stub.attention_lse")), "queries that see no key (lse -inf) pass")
+    check("stub.raises" in text and "launch_error" in text, "progress lines name variant and status")
+
+    # --resume: nothing run again; a row removed is run again and appended
+    with open(out_csv, newline="") as f:
+        lines = f.read().splitlines()
+    with open(out_csv, "w", newline="") as f:
+        f.write("\n".join(lines[:-1]) + "\n")
+    code, text = run(["--module", stubs, "--plan", plan_path, "--output", out_csv, "--device", DEVICE, "--resume"])
+    _, resumed = read_rows(out_csv)
+    check(code == 0 and len(resumed) == len(rows) and text.count("\n") == 1, f"--resume runs only the missing row: {text}")
+    code, text = run(["--module", stubs, "--plan", plan_path, "--output", out_csv, "--device", DEVICE,
+                      "--variants", "stub.good", "--params", "BLOCK=32", "--experiments", "sm"])
+    _, some = read_rows(out_csv)
+    check(len(some) == 32 and all(r["params"] == "BLOCK=32" for r in some), "--variants, --params, --experiments filter")
+    code, text = run(["--module", stubs, "--list"])
+    check("stub.good" in text and "BLOCK=16|32" in text and "stub.listed" in text and "declared in VARIANTS" in text,
+          f"--list: {text}")
+
+    # ---- the shipped Triton examples, and Triton kernels that cannot run ----------------------------
+    try:
+        import triton  # noqa: F401
+        have_triton = True
+    except ImportError:
+        have_triton = False
+        print("triton is not installed: the shipped examples are not run")
+    if have_triton:
+        dtypes_dot = ["fp32", "fp16"] + (["bf16", "tf32"] if DEVICE == "cuda" else ["tf32"])
+        plan_path, plan = make_plan(tmp, [
+            {"name": "softmax", "op": "softmax", "variants": ["softmax.cpu_reference"],
+             "dtype": ["fp32", "fp16"] + (["bf16"] if DEVICE == "cuda" else []),
+             "rows": 21, "cols": [1, 300, 4100], "scale": [1, 0.5], "mask": ["none", "causal", "tensor", "lengths"],
+             "dropout": [0, 0.1], "zip": [["scale", "dropout"]]},
+            {"name": "smm", "op": "softmax_matmul", "variants": ["softmax_matmul.naive"], "dtype": dtypes_dot,
+             "batch": 2, "d1": 37, "d2": [50, 16], "d3": 24},
+            {"name": "attn", "op": "attention", "variants": ["attn.cpu_reference"], "dtype": dtypes_dot, "batch": 2,
+             "heads": 4, "kv_heads": [4, 2], "seq_q": [37, 70, 37], "seq_k": [70, 37, 37], "zip": [["seq_q", "seq_k"]],
+             "head_dim": [24, 64], "causal": [False, True]}], "examples")
+        env = dict(os.environ, PYTHONPATH=SCRIPTS)
+        if DEVICE == "cpu":
+            env["TRITON_INTERPRET"] = "1"
+        examples = [os.path.join(ROOT, "examples", "triton", f) for f in ("softmax.py", "softmax_matmul.py", "attention.py")]
+        out_csv = os.path.join(tmp, "examples.csv")
+        args = [sys.executable, os.path.join(SCRIPTS, "user_kernels.py"), "--plan", plan_path, "--output", out_csv,
+                "--device", DEVICE]
+        for e in examples:
+            args += ["--module", e]
+        if DEVICE == "cpu":  # the interpreter is slow: one setting of each attention kernel's tiles
+            args += ["--params", "^version=[12]$|^BLOCK=(16|64),version=[12]$|^BLOCK_M=64,BLOCK_N=64,num_warps=4$|^BLOCK_M=32,BLOCK_N=32$"]
+        proc = subprocess.run(args, env=env, capture_output=True, text=True)
+        check(proc.returncode == 0, f"examples: exit {proc.returncode}: {proc.stderr[-2000:]}")
+        _, rows = read_rows(out_csv)
+        names = {r["variant"] for r in rows}
+        check(names == {"triton.softmax", "triton.softmax_matmul", "triton.fa2", "triton.fa1"}, f"every example ran: {names}")
+        for r in rows:
+            ok = r["status"] == "ok" or (r["status"] == "unsupported" and DEVICE == "cuda" and "OutOfResources" in r["reason"])
+            check(ok, f"example {r['key']}: {r['status']} {r['reason']} (rel_l2 {r['rel_l2_err']})")
+        print(f"examples: {sum(r['status'] == 'ok' for r in rows)} of {len(rows)} rows ok")
+        check(len(rows) > 100, f"the examples ran over every shape ({len(rows)} rows)")
+
+        plan_path, plan = make_plan(tmp, [{"name": "sm", "op": "softmax", "variants": ["softmax.cpu_reference"],
+                                           "dtype": "fp32", "rows": 3, "cols": 40}], "tstubs")
+        out_csv = os.path.join(tmp, "tstubs.csv")
+        args = [sys.executable, os.path.join(SCRIPTS, "user_kernels.py"), "--plan", plan_path, "--output", out_csv,
+                "--device", DEVICE, "--module", os.path.join(HERE, "data", "user_kernels_triton_stubs.py")]
+        if DEVICE == "cpu":  # the interpreter has no shared memory to run out of
+            args += ["--variants", "static_assert"]
+        proc = subprocess.run(args, env=env, capture_output=True, text=True)
+        _, rows = read_rows(out_csv)
+        for r in rows:
+            piece = "cols must be a multiple of BLOCK" if "static_assert" in r["variant"] else "OutOfResources"
+            check(r["status"] == "unsupported" and piece in r["reason"], f"{r['variant']}: {r['status']} {r['reason']}")
+        check(proc.returncode == 0 and len(rows) == (2 if DEVICE == "cuda" else 1), f"Triton stubs: {proc.stderr[-1500:]}")
+
+print(f"{passed} passed, {len(failures)} failed")
+sys.exit(1 if failures else 0)
