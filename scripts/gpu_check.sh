@@ -3,6 +3,8 @@
 # Usage: scripts/gpu_check.sh [config ...]   (build/ made beforehand, e.g. carried from the host)
 #   PEERS=1: after each sweep, scripts/peers.py runs the same cases through PyTorch (peers.csv) and
 #            `fa-bench report` writes report.md with ratios against torch.sdpa_flash.
+#   TRITON=1: after each sweep, scripts/user_kernels.py runs the shipped Triton kernels (examples/triton/)
+#            over the same plan (triton.csv; TRITON_VARIANTS, a regex, narrows them).
 #   SKIP_TESTS=1: sweeps only.
 set -uo pipefail
 FINAL=${OUT:-/tmp/fa-bench-out}
@@ -34,5 +36,13 @@ for cfg in "${@:-}"; do
     echo "peers $name exit $?"; tail -n 3 "$OUT/$name.peers.log"
     "$BIN/fa-bench" report "$OUT/$name/$name.csv" "$OUT/$name/peers.csv" --value tflops --baseline torch.sdpa_flash \
       > "$OUT/$name/report.md" 2>&1
+  fi
+  if [ -n "${TRITON:-}" ]; then
+    echo "== triton $name"
+    "$BIN/fa-bench" plan "${args[@]}" -o "$OUT/$name/plan.json" &&
+      PYTHONUNBUFFERED=1 python3 scripts/user_kernels.py --plan "$OUT/$name/plan.json" --output "$OUT/$name/triton.csv" \
+        --variants "${TRITON_VARIANTS:-.}" --module examples/triton/softmax.py --module examples/triton/softmax_matmul.py \
+        --module examples/triton/attention.py > "$OUT/$name.triton.log" 2>&1
+    echo "triton $name exit $?"; tail -n 3 "$OUT/$name.triton.log"
   fi
 done
