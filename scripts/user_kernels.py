@@ -54,7 +54,7 @@ USER_COLUMNS = ["compile_ms", "notes"]
 UNSUPPORTED_ERRORS = ("OutOfResources", "CompileTimeAssertionFailure", "OutOfResourcesError")
 # A CUDA error after which the context is unusable (the next call fails too).
 STICKY = re.compile(r"illegal memory access|illegal address|misaligned address|unspecified launch failure|"
-                    r"illegal instruction|device-side assert|an illegal|hardware exception", re.I)
+                    r"illegal instruction|device-side assert|hardware exception", re.I)
 
 
 class Fault(Exception):
@@ -218,11 +218,14 @@ def run_case(torch, case, v, params, ptext, columns, gpu_name, ceilings, flusher
         torch.cuda.reset_peak_memory_stats()
         result = call()
         torch.cuda.synchronize()
-        row["peak_mem_mib"] = f"{(torch.cuda.max_memory_allocated() - base) / 2**20:.6g}"
+        peak = torch.cuda.max_memory_allocated() - base
+        row["peak_mem_mib"] = f"{peak / 2**20:.6g}"
         o, lse, reason = split_outputs(torch, case, result)
         if reason:
             row["status"], row["reason"] = "mismatch", reason
             return row
+        moved = sum(x.numel() * x.element_size() for x in list(t.values()) + [o] + ([lse] if lse is not None else []))
+        row["workspace_mib"] = f"{max(0, peak - moved) / 2**20:.6g}"
         if v.op == "attention" and lse is None:
             notes.append("no lse returned: O validated alone")
         if case["validation"]["enabled"]:
