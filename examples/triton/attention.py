@@ -133,7 +133,7 @@ def _check(q, k, v):
 
 
 @variant("triton.fa2", op="attention", dtypes=["fp32", "tf32", "fp16", "bf16"],
-         params={"BLOCK_M": [64, 128], "BLOCK_N": [64], "num_warps": [4, 8]},
+         params={"BLOCK_M": [64, 128], "BLOCK_N": [64, 128], "num_warps": [4, 8]},
          description="FlashAttention-2 forward: Q tile in registers, online softmax over K/V tiles, causal, GQA, lse")
 def fa2(q, k, v, scale, causal, dtype, BLOCK_M, BLOCK_N, num_warps):
     _check(q, k, v)
