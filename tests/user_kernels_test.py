@@ -267,6 +267,20 @@ with tempfile.TemporaryDirectory() as tmp:
     check("stub.good" in text and "BLOCK=16|32" in text and "stub.listed" in text and "declared in VARIANTS" in text,
           f"--list: {text}")
 
+    # a fault (CUDA's sticky error): the row, then the rest in a fresh process (--resume), exit 0
+    plan_path, plan = make_plan(tmp, [{"name": "sm", "op": "softmax", "variants": ["softmax.cpu_reference"],
+                                       "dtype": "fp32", "rows": [5, 6, 7], "cols": 40}], "fault")
+    out_csv = os.path.join(tmp, "fault.csv")
+    proc = subprocess.run([sys.executable, os.path.join(SCRIPTS, "user_kernels.py"), "--plan", plan_path, "--output",
+                           out_csv, "--device", DEVICE, "--module", os.path.join(HERE, "data", "user_kernels_fault_stub.py")],
+                          capture_output=True, text=True)
+    _, rows = read_rows(out_csv)
+    check(proc.returncode == 0 and [r["variant"] for r in rows] == ["fstub.fault", "fstub.good"] * 3
+          and all(r["status"] == ("fault" if r["variant"] == "fstub.fault" else "ok") for r in rows)
+          and "illegal memory access" in rows[0]["reason"] and proc.stderr.count("fresh process") == 3,
+          f"a fault is a row and the sweep goes on in a fresh process: {[(r['variant'], r['status']) for r in rows]} "
+          f"{proc.stderr[-1500:]}")
+
     # ---- the shipped Triton examples, and Triton kernels that cannot run ----------------------------
     try:
         import triton  # noqa: F401
