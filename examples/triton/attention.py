@@ -41,11 +41,15 @@ PRECISION = {"fp32": "ieee", "tf32": "tf32", "fp16": None, "bf16": None}  # None
 
 
 @triton.jit
-def _fa2_tile(acc, m_i, l_i, q, k_ptrs, v_ptrs, start_n, offs_m, offs_n, seq_k, diag, d_mask,
+def _fa2_tile(acc, m_i, l_i, q, k_base, v_base, skn, svn, start_n, offs_m, offs_n, offs_d, seq_k, diag, d_mask,
               MASKED: tl.constexpr, CAUSAL: tl.constexpr, EVEN_D: tl.constexpr, PRECISION: tl.constexpr,
               qk_scale):
-    """One BLOCK_N tile of keys: scores in the log2 domain, the online softmax, acc += P V."""
+    """One BLOCK_N tile of keys: scores in the log2 domain, the online softmax, acc += P V. The tile's
+    pointers are made here from scalar bases (a [BLOCK_N, D] pointer tensor carried through the loop
+    costs 2 registers an element: 255 registers and spills at d 128)."""
     keys = start_n + offs_n
+    k_ptrs = k_base + keys[:, None] * skn + offs_d[None, :]
+    v_ptrs = v_base + keys[:, None] * svn + offs_d[None, :]
     if MASKED:
         kv_mask = (keys < seq_k)[:, None]
         if not EVEN_D:
@@ -94,8 +98,8 @@ def fa2_v1_kernel(q_ptr, k_ptr, v_ptr, o_ptr, lse_ptr,
     if not EVEN_D:
         q_mask = q_mask & d_mask[None, :]
     q = tl.load(q_ptr + b * sqb + h * sqh + offs_m[:, None] * sqm + offs_d[None, :], mask=q_mask, other=0.0)
-    k_ptrs = k_ptr + b * skb + kvh * skh + offs_n[:, None] * skn + offs_d[None, :]
-    v_ptrs = v_ptr + b * svb + kvh * svh + offs_n[:, None] * svn + offs_d[None, :]
+    k_base = k_ptr + b * skb + kvh * skh
+    v_base = v_ptr + b * svb + kvh * svh
     m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, D], tl.float32)
@@ -108,11 +112,11 @@ def fa2_v1_kernel(q_ptr, k_ptr, v_ptr, o_ptr, lse_ptr,
         full_end = tl.minimum(full_end, tl.maximum(first_row_sees, 0) // BLOCK_N * BLOCK_N)
         hi = tl.minimum(seq_k, tl.maximum((start_m + 1) * BLOCK_M + diag, 0))
     for start_n in range(0, full_end, BLOCK_N):
-        acc, m_i, l_i = _fa2_tile(acc, m_i, l_i, q, k_ptrs + start_n * skn, v_ptrs + start_n * svn, start_n,
-                                  offs_m, offs_n, seq_k, diag, d_mask, False, CAUSAL, EVEN_D, PRECISION, qk_scale)
+        acc, m_i, l_i = _fa2_tile(acc, m_i, l_i, q, k_base, v_base, skn, svn, start_n, offs_m, offs_n, offs_d,
+                                  seq_k, diag, d_mask, False, CAUSAL, EVEN_D, PRECISION, qk_scale)
     for start_n in range(full_end, hi, BLOCK_N):
-        acc, m_i, l_i = _fa2_tile(acc, m_i, l_i, q, k_ptrs + start_n * skn, v_ptrs + start_n * svn, start_n,
-                                  offs_m, offs_n, seq_k, diag, d_mask, True, CAUSAL, EVEN_D, PRECISION, qk_scale)
+        acc, m_i, l_i = _fa2_tile(acc, m_i, l_i, q, k_base, v_base, skn, svn, start_n, offs_m, offs_n, offs_d,
+                                  seq_k, diag, d_mask, True, CAUSAL, EVEN_D, PRECISION, qk_scale)
     seen = l_i > 0
     acc = acc * tl.where(seen, 1.0 / l_i, 0.0)[:, None]
     lse = tl.where(seen, (m_i + tl.math.log2(tl.where(seen, l_i, 1.0))) * 0.6931471805599453, float("-inf"))

@@ -5,7 +5,9 @@
 Versions (the `version` parameter; numbers never change meaning):
   v1  one program per row, the whole row in registers (BLOCK = the next power of two >= cols):
       one read of x, one write of y; num_warps grows with the row (4 up to 1k columns, 8 up to 4k,
-      16 above). Rows over 32768 columns are refused (they do not fit in one program's registers).
+      16 above). Rows over 32768 columns are refused (they do not fit in one program's registers;
+      compiled for sm_90, 32768 bf16 columns with a lengths mask and dropout already spill 2.6 KiB
+      a thread: v2 is the version for long rows).
   v2  for long rows: one program per row loops over the row in chunks of 4096 columns, keeping a
       running max and sum (online softmax), then a second loop writes y: x is read twice, so about
       1.5x v1's traffic, but any row length runs.

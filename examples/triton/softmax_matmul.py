@@ -14,9 +14,12 @@ Versions (the `version` parameter):
       + (exp(X_j - m_new) / l_new) @ V_j, so O is normalised at every step.
   v2  FlashAttention-2's order: O = O * exp(m_prev - m_new) + exp(X_j - m_new) @ V_j and one division
       by l at the end: one [BLOCK, d3] multiply and a [BLOCK, BLOCK] division fewer per chunk.
-The accumulator is BLOCK x d3 fp32 registers (d3 512, BLOCK 64: 128 KiB a program): large BLOCKs
-with large d3 spill or fail with OutOfResources, which the runner records as `unsupported` rows
-(seed 004 section 1.5.1.6).
+The accumulator is BLOCK x d3 fp32 registers (d3 512, BLOCK 64: 128 KiB a program): 4 warps at
+BLOCK 16, 8 at 32, 16 at 64 (compiled for sm_90 with d3 512: at BLOCK 32 4 warps spill and 8 do not;
+at BLOCK 64 fp32 8 warps spill 18 KiB a thread, 16 warps 0.5 KiB). The loads are pipelined over as many stages (1-3) as an X and a V chunk
+fit in 200 KiB of shared memory (fp32 BLOCK 64, d3 512: 1 stage; 3 stages would ask 312 KiB, over
+the 227 KiB an H100/H200 block may have). What still does not fit fails with Triton's OutOfResources,
+which the runner records as an `unsupported` row (seed 004 section 1.5.1.6).
 """
 import torch
 import triton
@@ -71,8 +74,10 @@ def softmax_matmul(x, v, dtype, BLOCK, version):
     batch, d1, d2 = x.shape
     d3 = v.shape[2]
     o = torch.empty(batch, d1, d3, dtype=x.dtype, device=x.device)
+    D3 = max(16, triton.next_power_of_2(d3))
+    stage = (BLOCK * BLOCK + BLOCK * D3) * x.element_size()  # an X and a V chunk in shared memory
     grid = (triton.cdiv(d1, BLOCK), batch)
-    softmax_matmul_kernel[grid](x, v, o, d1, d2, d3, *x.stride(), *v.stride(), *o.stride(), BLOCK=BLOCK,
-                                D3=max(16, triton.next_power_of_2(d3)), NORMALISE_EACH_STEP=version == 1,
-                                PRECISION=PRECISION[dtype], num_warps=4)
+    softmax_matmul_kernel[grid](x, v, o, d1, d2, d3, *x.stride(), *v.stride(), *o.stride(), BLOCK=BLOCK, D3=D3,
+                                NORMALISE_EACH_STEP=version == 1, PRECISION=PRECISION[dtype],
+                                num_warps={16: 4, 32: 8}.get(BLOCK, 16), num_stages=max(1, min(3, (200 << 10) // stage)))
     return o
