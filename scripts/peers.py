@@ -17,9 +17,12 @@ and peer, keyed like fa-bench's own rows (problem key / peer name). Peers:
                    SDPA over the prompt, SDPA over a preallocated cache per step; self-timed like
                    fa-bench's generate.loop, see run_generate_peer; paged cases are unsupported
                    rows, as decode's)
+  sparse_attention: torch.flex_attention (torch.compile(flex_attention) over a block mask of the
+                   problem's own mask; see sparse_attention below)
 Timing follows fa-bench's timer: warm-up, then per sample a spin kernel holds the stream while the
 L2 flush (the plan's mode: cold = write then read a second buffer, so the L2 is left clean; dirty
-= write only; hot = none), start event, call and stop event are queued (launch latency stays out of the sample), and
+= write only; hot = none), start event, call and stop event are queued (launch latency stays out of the sample:
+the spin lasts at least three times the host time of a warm-up call), and
 sampling stops by the plan's rule (samples, measured time, relative standard error, time limit).
 Each output is validated against a float64 reference over sampled rows with the plan's tolerance.
 Peak memory is what the allocator held during one call (inputs and outputs included).
@@ -41,6 +44,21 @@ unsupported rows: SDPA has no paged KV cache. SDPA returns no log-sum-exp, so on
 (fa-bench's decode checks O and lse), over the first and last query row of every batch x head and
 seeded others. Bytes and FLOPs are the plan's (fa-bench's models), and pct_peak_bw divides by the
 calibration's streaming-read ceiling (read_gbps), as fa-bench's decode rows do; empty without one.
+
+sparse_attention (torch.flex_attention): the mask is fa-bench's, rebuilt by scripts/fabench_port.py
+(the same seeded draws, every pattern; the .npy of pattern file read with fa-bench's rules, from the
+path the plan names, so run from the directory fa-bench ran in), and a case whose rebuilt mask keeps
+another number of scores than the plan's FLOPs count is a mismatch row that runs nothing. A mask_mod
+computes the mask from indices or indexes a small tensor (documents, random blocks, files);
+torch.compile(create_block_mask) builds Flex's block mask at the case's block (64 or 128) once to
+compile and once timed (mask_build_ms); torch.compile(flex_attention, dynamic=False) is called once
+with that mask, the plan's scale, enable_gqa when kv_heads < heads and the log-sum-exp requested
+(compile_ms: that first call's wall time, outside the samples); Flex's default tile when it does not
+divide 64-token blocks is retried with BLOCK_M = 64, then BLOCK_M = BLOCK_N = 64 (noted). O and lse
+are validated against float64 over every batch x head's first, last and seeded rows, plus rows that
+keep nothing (fa-bench's convention: O = 0 and lse = -inf; a finite lse there is a mismatch). The
+file gains columns compile_ms, mask_build_ms and notes. Bytes and FLOPs are the plan's (kept
+scores, as fa-bench counts them).
 """
 import argparse
 import csv
@@ -50,6 +68,9 @@ import os
 import re
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fabench_port import MaskFileError, SparseMaskPort, SplitMix64, make_sequence_lengths  # noqa: E402,F401
 
 ATTENTION_PEERS = {
     "torch.sdpa_flash": "FLASH_ATTENTION",
@@ -61,6 +82,11 @@ SOFTMAX_PEERS = ["torch.softmax"]
 SOFTMAX_MATMUL_PEERS = ["torch.softmax_matmul"]
 DECODE_PEERS = ["torch.sdpa_flash", "torch.sdpa_cudnn"]
 GENERATE_PEERS = ["torch.generate_loop"]
+FLEX_PEERS = ["torch.flex_attention"]
+# Columns a file holding FlexAttention rows adds after the plan's (fa-bench's report and compare read
+# columns by name and pass over these): the first call's compile time, the block mask's build time,
+# and notes (the first build of the block mask, which compiles create_block_mask; kernel options).
+FLEX_COLUMNS = ["compile_ms", "mask_build_ms", "notes"]
 PAGED_REASON = "PyTorch SDPA has no paged KV cache; compare with the contiguous case"
 # The calibration ceiling an op's pct_peak_bw divides by, as fa-bench's OpSpec::bandwidth_ceiling:
 # decode and generate read far more than they write (the read ceiling), the others move as much as
@@ -71,58 +97,11 @@ BANDWIDTH_CEILING = {"decode": "read_gbps", "generate": "read_gbps"}
 def peers_for(op):
     """The PyTorch peers of an op; none for the others (kv_append), whose cases are passed over."""
     return {"attention": list(ATTENTION_PEERS), "softmax": SOFTMAX_PEERS, "softmax_matmul": SOFTMAX_MATMUL_PEERS,
-            "decode": DECODE_PEERS, "generate": GENERATE_PEERS}.get(op, [])
+            "decode": DECODE_PEERS, "generate": GENERATE_PEERS, "sparse_attention": FLEX_PEERS}.get(op, [])
 
 
 class Unsupported(Exception):
     pass
-
-
-class SplitMix64:
-    """splitmix64, as src/core/kv_cache_layout.cpp defines it (the stream is fixed by its definition)."""
-    MASK = (1 << 64) - 1
-
-    def __init__(self, state):
-        self.state = state & self.MASK
-
-    def next(self):
-        self.state = (self.state + 0x9E3779B97F4A7C15) & self.MASK
-        z = self.state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & self.MASK
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & self.MASK
-        return z ^ (z >> 31)
-
-    def below(self, n):
-        """Uniform in [0, n) without bias: draws under 2^64 mod n are rejected, as in C++."""
-        reject_below = ((1 << 64) - n) % n
-        while True:
-            r = self.next()
-            if r >= reject_below:
-                return r % n
-
-
-LENGTHS_STREAM = 0x6C656E67746873  # "lengths", kv_cache_layout.cpp's kLengthsStream
-
-
-def make_sequence_lengths(mixed, batch, q_len, cache_len, seed):
-    """fa-bench's make_sequence_lengths (src/core/kv_cache_layout.cpp), value for value: every
-    sequence cache_len, or seeded lengths in [q_len, cache_len] with a seeded one at cache_len."""
-    if batch < 1 or q_len < 1 or q_len > cache_len:
-        raise ValueError(f"sequence lengths need batch >= 1 and 1 <= q_len <= cache_len, got batch {batch}, "
-                         f"q_len {q_len}, cache_len {cache_len}")
-    if not mixed:
-        return [cache_len] * batch
-    rng = SplitMix64(seed ^ LENGTHS_STREAM)
-    span = cache_len - q_len + 1
-    lengths = [q_len + rng.below(span) for _ in range(batch)]
-    longest = rng.below(batch)
-    lengths[longest] = cache_len
-    if batch > 1 and span > 1 and all(x == cache_len for x in lengths):
-        other = rng.below(batch - 1)
-        if other >= longest:
-            other += 1
-        lengths[other] = q_len + rng.below(span - 1)
-    return lengths
 
 
 def decode_lengths(case):
@@ -161,17 +140,20 @@ def torch_dtype(torch, name):
     return {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
 
 
+DEVICE = "cuda"  # tests run the FlexAttention path on "cpu"
+
+
 def make_inputs(torch, case):
     """Seeded random inputs on the GPU (normal, std 1), never zeros."""
     row = case["row"]
-    gen = torch.Generator(device="cuda")
+    gen = torch.Generator(device=DEVICE)
     gen.manual_seed(int(case["seed"]) & 0x7FFFFFFFFFFFFFFF)
     dt = torch_dtype(torch, row["dtype"])
 
     def randn(*shape):
-        return torch.randn(*shape, generator=gen, device="cuda", dtype=torch.float32).to(dt)
+        return torch.randn(*shape, generator=gen, device=DEVICE, dtype=torch.float32).to(dt)
 
-    if row["op"] == "attention":
+    if row["op"] in ("attention", "sparse_attention"):
         b, h, kv, sq, sk, d = (row[k] for k in ("batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim"))
         return {"q": randn(b, h, sq, d), "k": randn(b, kv, sk, d), "v": randn(b, kv, sk, d)}
     if row["op"] == "decode":
@@ -217,12 +199,15 @@ def sdpa_call(torch, peer, q, k, v, scale, gqa, mask=None, causal=None):
     return call
 
 
-def make_call(torch, case, peer, t):
-    """A zero-argument function running the peer once, or Unsupported with the reason."""
+def make_call(torch, case, peer, t, extra=None):
+    """A zero-argument function running the peer once, or Unsupported with the reason. `extra`
+    (a dict) receives columns a peer adds (FlexAttention: compile_ms, mask_build_ms, notes)."""
     row = case["row"]
     reason = refusal(case, peer)
     if reason:
         raise Unsupported(reason)
+    if row["op"] == "sparse_attention":
+        return flex_call(torch, case, t, {} if extra is None else extra)
     if row["op"] == "attention":
         return sdpa_call(torch, peer, t["q"], t["k"], t["v"], row["scale"], row["heads"] != row["kv_heads"],
                          causal=(row["seq_q"], row["seq_k"]) if row["causal"] else None)
@@ -238,6 +223,290 @@ def make_call(torch, case, peer, t):
     if row["op"] == "softmax":
         return lambda: torch.softmax(t["x"], dim=-1)
     return lambda: torch.softmax(t["x"], dim=-1) @ t["v"]
+
+
+# ---- sparse_attention: torch.flex_attention ------------------------------------------------------
+#
+# The mask is fa-bench's own, rebuilt in Python (fabench_port.SparseMaskPort: the same seeded draws,
+# pinned against fa-bench's masks by tests/sparse_mask_port_test.py) and checked against the plan
+# before anything runs: its kept scores must equal the plan's FLOP count / (4 d). A mask_mod
+# computes it from indices (window, causal, causal_window, global_window) or indexes a small tensor
+# (documents: the document of each key; random and block files: the kept blocks; element files: the
+# element mask), and create_block_mask (compiled, as its documentation advises for long sequences)
+# turns it into Flex's block mask at the case's block size. The call is torch.compile(flex_attention)
+# with that mask, the plan's scale, enable_gqa where kv_heads < heads, and the log-sum-exp returned,
+# so O and lse are both validated, over sampled rows of every batch x head and rows that keep nothing.
+
+_port_cache = {}  # problem key -> SparseMaskPort: the last problem's, for the call and its validation
+_flex_compiled = {}
+
+
+def sparse_port(case):
+    """The mask port of a sparse_attention case (kept for the last problem only)."""
+    key = case["problem_key"]
+    if key not in _port_cache:
+        _port_cache.clear()
+        _port_cache[key] = SparseMaskPort(case["row"], int(case["seed"]))
+    return _port_cache[key]
+
+
+def plan_kept_scores(case):
+    """The kept scores fa-bench counted: its FLOPs are 4 d per kept score (src/ops/sparse_attention.cpp)."""
+    return round(case["flops"] / (4 * case["row"]["head_dim"]))
+
+
+def flex_mask_mod(torch, port, device):
+    """A FlexAttention mask_mod equal to the port's element mask, and the tensors it reads. Indices
+    past seq_q or seq_k (Flex pads the last block) keep nothing and index nothing out of range."""
+    sq, sk, off = port.seq_q, port.seq_k, port.seq_k - port.seq_q
+    W, G, blk, heads, per_head = port.window, port.global_tokens, port.block, port.heads, port.per_head
+
+    def inside(q, kv):
+        return (q < sq) & (kv < sk)
+
+    def mask_index(b, h):
+        return b * heads + h if per_head else 0
+
+    if port.source == "ranges":
+        def causal(b, h, q, kv):
+            return (kv <= q + off) & inside(q, kv)
+
+        def window(b, h, q, kv):
+            lo = q + off - W // 2
+            return (kv >= lo) & (kv < lo + W) & inside(q, kv)
+
+        def causal_window(b, h, q, kv):
+            t = q + off
+            return (kv > t - W) & (kv <= t) & inside(q, kv)
+
+        def global_window(b, h, q, kv):
+            t = q + off
+            lo = t - W // 2
+            return (((kv >= lo) & (kv < lo + W)) | (kv < G) | ((t >= 0) & (t < G))) & inside(q, kv)
+
+        return {"causal": causal, "window": window, "causal_window": causal_window,
+                "global_window": global_window}[port.pattern], {}
+    import numpy as np
+
+    if port.source == "documents":
+        doc = torch.from_numpy(np.stack(port.doc_ids)).to(device)  # [masks, seq_k] int32
+
+        def documents(b, h, q, kv):
+            t = q + off
+            same = doc[mask_index(b, h), t.clamp(0, sk - 1)] == doc[mask_index(b, h), kv.clamp(0, sk - 1)]
+            return (t >= 0) & same & inside(q, kv)
+
+        return documents, {"mask_doc_ids": doc}
+    bits = torch.from_numpy(np.stack(port.bits).astype(np.uint8)).to(device)  # [masks, rows, cols]
+    if port.source == "blocks":
+        def blocks(b, h, q, kv):
+            kept = bits[mask_index(b, h), q.clamp(0, sq - 1) // blk, kv.clamp(0, sk - 1) // blk]
+            return (kept != 0) & inside(q, kv)
+
+        return blocks, {"mask_block_bits": bits}
+
+    def elements(b, h, q, kv):
+        return (bits[mask_index(b, h), q.clamp(0, sq - 1), kv.clamp(0, sk - 1)] != 0) & inside(q, kv)
+
+    return elements, {"mask_element_bits": bits}
+
+
+def flex_functions(torch):
+    """torch.compile(flex_attention) and torch.compile(create_block_mask), made once: static shapes
+    (dynamic=False: each shape gets its own kernel, as a user's fixed-shape model does) and a
+    recompile limit far above a sweep's shapes, so no case falls back to the unfused eager path; and
+    should one still reach it, an error (an unsupported row) rather than Dynamo's silent fallback to
+    eager, which would time flex_attention's unfused reference path."""
+    if not _flex_compiled:
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+        for name in ("cache_size_limit", "recompile_limit", "accumulated_cache_size_limit",
+                     "accumulated_recompile_limit"):
+            if hasattr(torch._dynamo.config, name):
+                setattr(torch._dynamo.config, name, 1 << 16)
+        if hasattr(torch._dynamo.config, "fail_on_recompile_limit_hit"):
+            torch._dynamo.config.fail_on_recompile_limit_hit = True
+        _flex_compiled["flex"] = torch.compile(flex_attention, dynamic=False)
+        _flex_compiled["block_mask"] = torch.compile(create_block_mask, dynamic=False)
+    return _flex_compiled["flex"], _flex_compiled["block_mask"]
+
+
+def synchronize(torch, device):
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def first_line(e):
+    text = str(e).strip()
+    for line in text.splitlines():  # Inductor wraps the cause: keep its most telling line
+        if "Error" in line or "divisible" in line or "out of resource" in line.lower():
+            return line.strip()[:300]
+    return (text.splitlines() or [type(e).__name__])[0][:300]
+
+
+def flex_call(torch, case, t, extra):
+    """Builds the block mask (timed twice: the first call compiles create_block_mask, the second is
+    mask_build_ms), compiles flex_attention by calling it once (compile_ms, the first call's wall
+    time), and returns the call, whose output is (O, lse). A kernel tile that does not divide the
+    mask's block (Flex's default BLOCK_M 128 under 64 x 64 mask blocks) is retried with
+    BLOCK_M = 64, then BLOCK_M = BLOCK_N = 64, and the options used are noted."""
+    row = case["row"]
+    device = t["q"].device
+    try:
+        port = sparse_port(case)
+    except (MaskFileError, ValueError) as e:  # a mask file moved or changed since the plan was made
+        raise Unsupported(f"the mask cannot be rebuilt: {e}")
+    kept, planned = port.kept_total(), plan_kept_scores(case)
+    if kept != planned:
+        raise PortMismatch(f"the Python mask keeps {kept} scores where fa-bench's keeps {planned}: "
+                           "not the same mask, nothing compared")
+    flex, build = flex_functions(torch)
+    mask_mod, mask_data = flex_mask_mod(torch, port, device)
+    t.update(mask_data)  # inputs, counted with q, k and v
+    B, H = (row["batch"], row["heads"]) if port.per_head else (None, None)
+    notes = []
+    try:
+        times = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            block_mask = build(mask_mod, B, H, row["seq_q"], row["seq_k"], device=device, BLOCK_SIZE=port.block)
+            synchronize(torch, device)
+            times.append((time.perf_counter() - t0) * 1e3)
+    except torch.cuda.OutOfMemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 (any compile or build failure is a row, not the end of the sweep)
+        raise Unsupported(f"create_block_mask: {first_line(e)}")
+    extra["mask_build_ms"] = times[1]
+    notes.append(f"create_block_mask first call (compiles it) {times[0]:.0f} ms")
+    extra["notes"] = "; ".join(notes)
+    for x in (block_mask.kv_num_blocks, block_mask.kv_indices, block_mask.full_kv_num_blocks,
+              block_mask.full_kv_indices):
+        if x is not None:
+            t[f"block_mask_{len(t)}"] = x
+    kwargs = {"block_mask": block_mask, "scale": row["scale"], "enable_gqa": row["heads"] != row["kv_heads"]}
+    try:
+        from torch.nn.attention.flex_attention import AuxRequest
+
+        kwargs["return_aux"] = AuxRequest(lse=True)
+    except ImportError:  # before PyTorch 2.9: return_lse
+        kwargs["return_lse"] = True
+    q, k, v = t["q"], t["k"], t["v"]
+
+    def call_with(options):
+        def call():
+            o, aux = flex(q, k, v, kernel_options=options, **kwargs)
+            return o, getattr(aux, "lse", aux)
+
+        return call
+
+    error = None
+    for options in (None, {"BLOCK_M": 64}, {"BLOCK_M": 64, "BLOCK_N": 64}):
+        call = call_with(options)
+        try:
+            t0 = time.perf_counter()
+            out = call()
+            synchronize(torch, device)
+            extra["compile_ms"] = (time.perf_counter() - t0) * 1e3
+            del out
+            if options:
+                notes.append(f"kernel_options {options} (the default tile does not divide {port.block} x {port.block} blocks)")
+            extra["notes"] = "; ".join(notes)
+            return call
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            error = e
+            if "divisible by BLOCK_M and BLOCK_N" not in str(e):
+                break
+    raise Unsupported(f"flex_attention: {first_line(error)}")
+
+
+class PortMismatch(Exception):
+    """The Python mask is not fa-bench's: the row is a mismatch, as nothing it measures is comparable."""
+
+
+def sparse_validation_rows(case, port):
+    """fa-bench's rule for attention-shaped outputs (every batch x head's first and last query row
+    and seeded others, about max_rows in all), plus up to two rows a batch x head that keep nothing
+    (the first and last such), so the convention for them (O = 0, lse = -inf) is checked too."""
+    row = case["row"]
+    b, h, sq = row["batch"], row["heads"], row["seq_q"]
+    rows = set(group_sampled_rows(b * h, sq, case["validation"]["max_rows"], int(case["seed"])))
+    empty = {}
+    for g in range(b * h):
+        m = port.index(g // h, g % h)
+        if m not in empty:
+            import numpy as np
+
+            idle = np.flatnonzero(port.row_counts(m) == 0)
+            empty[m] = [int(idle[0]), int(idle[-1])] if idle.size else []
+        rows.update(g * sq + i for i in empty[m])
+    return sorted(rows)
+
+
+def sparse_reference_rows(torch, case, t, rows, port):
+    """float64 O and lse of the given flat rows (b, head, query i) over the row's kept keys; a row that
+    keeps nothing gives zeros and -inf. K and V are widened once per (batch, KV head)."""
+    row = case["row"]
+    h, sq, d, scale = row["heads"], row["seq_q"], row["head_dim"], row["scale"]
+    group = h // row["kv_heads"]
+    device = t["q"].device
+    by_kv = {}
+    for at, r in enumerate(rows):
+        b, hi, i = r // (h * sq), (r // sq) % h, r % sq
+        by_kv.setdefault((b, hi // group), []).append((at, hi, i))
+    out = torch.zeros(len(rows), d, dtype=torch.float64, device=device)
+    lse = torch.full((len(rows),), -math.inf, dtype=torch.float64, device=device)
+    for (b, kvh), queries in by_kv.items():
+        k, v = t["k"][b, kvh].double(), t["v"][b, kvh].double()
+        for at, hi, i in queries:
+            keep = torch.from_numpy(port.row(port.index(b, hi), i)).to(device)
+            if not bool(keep.any()):
+                continue
+            s = (k[keep] @ t["q"][b, hi, i].double()) * scale
+            lse[at] = torch.logsumexp(s, dim=0)
+            out[at] = torch.softmax(s, dim=0) @ v[keep]
+    return out, lse
+
+
+def validate_sparse(torch, case, t, out):
+    """O and lse against float64 over sampled rows, with fa-bench's rule (validate_rows and check_lse
+    in src/ops/validation.cpp): an lse is wrong where the reference is -inf and it is not -inf, or
+    where it is not finite; rel_l2 is the larger of O's and lse's; NaN or Inf anywhere in O fails."""
+    v, row = case["validation"], case["row"]
+    o, lse = out
+    port = sparse_port(case)
+    rows = sparse_validation_rows(case, port)
+    bad = (~torch.isfinite(o)).sum().item()
+    if bad:
+        return math.inf, math.inf, f"{bad} of {o.numel()} o elements are NaN or Inf"
+    got_o = o.reshape(-1, row["head_dim"])[rows].double()
+    got_lse = lse.reshape(-1)[rows].double()
+    ref_o, ref_lse = sparse_reference_rows(torch, case, t, rows, port)
+    diff = got_o - ref_o
+    ref_norm = ref_o.norm().item()
+    out_rel = diff.norm().item() / ref_norm if ref_norm > 0 else (0.0 if diff.norm().item() == 0 else math.inf)
+    max_abs = diff.abs().max().item() if len(rows) else 0.0
+    idle = torch.isinf(ref_lse)
+    lse_bad = int((idle & ~(torch.isinf(got_lse) & (got_lse < 0))).sum().item())
+    lse_bad += int((~idle & ~torch.isfinite(got_lse)).sum().item())
+    finite = ~idle & torch.isfinite(got_lse)
+    lse_diff = (got_lse[finite] - ref_lse[finite]).norm().item()
+    lse_ref = ref_lse[finite].norm().item()
+    lse_rel = lse_diff / lse_ref if lse_ref > 0 else (0.0 if lse_diff == 0 else math.inf)
+    rel = max(out_rel, lse_rel)
+    tol = v["tolerance"]
+    if lse_bad:
+        idle_got = sorted({f"{x:g}" for x in got_lse[idle].tolist()})
+        reason = (f"lse wrong in {lse_bad} of {len(rows)} checked rows (NaN, or finite where no key is visible; "
+                  f"rows that keep nothing got {', '.join(idle_got[:3]) or '-'})")
+    elif out_rel > tol:
+        reason = f"o rel_l2 {out_rel:.3g} > tolerance {tol:.3g} over {len(rows)} rows"
+    elif lse_rel > tol:
+        reason = f"lse rel_l2 {lse_rel:.3g} > tolerance {tol:.3g} over {len(rows)} rows"
+    else:
+        reason = ""
+    return rel, max_abs, reason
 
 
 def sampled_rows(total, max_rows, seed):
@@ -349,6 +618,8 @@ def output_rows(case, out, rows):
 
 
 def validate(torch, case, t, out):
+    if case["row"]["op"] == "sparse_attention":
+        return validate_sparse(torch, case, t, out)
     v = case["validation"]
     row = case["row"]
     rows = validation_rows(case, out.numel() // out.shape[-1])
@@ -422,11 +693,28 @@ class L2Flusher:
             self.torch.sum(self.read, dim=0, out=self.total)  # into a kept tensor: nothing allocated per sample
 
 
+SPIN_CYCLES = 200_000  # ~0.1 ms at 2 GHz: enough for an SDPA call's host side
+
+
+def spin_cycles(host_seconds):
+    """How long the spin kernel holds the stream: at least SPIN_CYCLES and three times the host time
+    a call takes to queue its work (at 2 GHz; capped at 20 ms), so that a call with a heavier host side
+    (torch.compile'd flex_attention checks its guards on every call) is queued before the GPU reaches
+    the start event, and its launch cost stays out of the sample as SDPA's does."""
+    return int(min(max(SPIN_CYCLES, 3 * host_seconds * 2e9), 40_000_000))
+
+
 def time_call(torch, call, timing, flusher):
     """fa-bench's timer, in PyTorch: see the module docstring."""
-    for _ in range(timing["warmup"]):
+    host = 0.0
+    for i in range(timing["warmup"]):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
         call()
+        if i > 0 or timing["warmup"] == 1:
+            host = max(host, time.perf_counter() - t0)
     torch.cuda.synchronize()
+    spin = spin_cycles(host)
     mode = l2_mode(timing)
     start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     samples, stats, t0 = [], RunningSamples(), time.monotonic()
@@ -435,7 +723,7 @@ def time_call(torch, call, timing, flusher):
         if time.monotonic() - t0 >= timing["max_time_s"] and stats.n > 0:
             limited = True
             break
-        torch.cuda._sleep(200_000)  # ~0.1 ms of spinning: the host queues what follows meanwhile
+        torch.cuda._sleep(spin)  # the GPU spins while the host queues what follows
         flusher.flush(mode)
         start.record()
         call()
@@ -478,8 +766,14 @@ def run_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
         torch.cuda.empty_cache()
         base = torch.cuda.memory_allocated()
         t = make_inputs(torch, case)
+        extra = {}
+        try:
+            call = make_call(torch, case, peer, t, extra)
+        finally:
+            for k, v in extra.items():  # compile and build times, also on a row that goes no further
+                if k in row:
+                    row[k] = v if isinstance(v, str) else f"{v:.6g}"
         in_bytes = sum(x.numel() * x.element_size() for x in t.values())
-        call = make_call(torch, case, peer, t)
         torch.cuda.reset_peak_memory_stats()
         try:
             out = call()
@@ -489,7 +783,7 @@ def run_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
             raise Unsupported(str(e).strip().splitlines()[0][:300])
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated() - base
-        out_bytes = out.numel() * out.element_size()
+        out_bytes = sum(x.numel() * x.element_size() for x in (out if isinstance(out, tuple) else (out,)))
         row["peak_mem_mib"] = f"{peak / 2**20:.6g}"
         row["workspace_mib"] = f"{max(0, peak - in_bytes - out_bytes) / 2**20:.6g}"
         if case["validation"]["enabled"]:
@@ -502,6 +796,9 @@ def run_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
         samples, limited = time_call(torch, call, case["timing"], flusher)
     except Unsupported as e:
         row["status"], row["reason"] = "unsupported", str(e)
+        return row
+    except PortMismatch as e:
+        row["status"], row["reason"] = "mismatch", str(e)
         return row
     except torch.cuda.OutOfMemoryError as e:
         row["status"], row["reason"] = "oom", str(e).splitlines()[0][:300]
@@ -715,11 +1012,29 @@ def load_ceilings(path, gpu_name):
         return None
 
 
+def resumed_keys(path, columns):
+    """--resume: the keys of the rows an earlier run wrote to `path` (none when it does not exist), so
+    they are not run again and new rows are appended. A file with other columns (another plan, other
+    peers' extra columns) is an error, not a silent mix."""
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return set()
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != columns:
+            sys.exit(f"peers.py: --resume: {path} has other columns than this run writes "
+                     "(another plan or other peers): give another --output")
+        return {r["key"] for r in reader}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--plan", required=True, help="JSON from `fa-bench plan --config FILE`")
     ap.add_argument("--output", required=True, help="CSV to write (fa-bench's columns)")
     ap.add_argument("--peers", default=".", help="only peers whose name matches this regular expression")
+    ap.add_argument("--experiments", default=".",
+                    help="only problems of the plan's experiments whose name matches this regular expression")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the rows already in --output, append the others (runs split by --experiments)")
     ap.add_argument("--calibration", default=os.environ.get("FABENCH_CALIBRATION", ""),
                     help="fa-bench calibration JSON for the percent-of-peak columns")
     args = ap.parse_args(argv)
@@ -730,8 +1045,9 @@ def main(argv=None):
             sys.exit(f"peers.py: {args.plan} has no \"{key}\": is it the output of `fa-bench plan`?")
     try:
         peer_filter = re.compile(args.peers)
+        experiment_filter = re.compile(args.experiments)
     except re.error as e:
-        sys.exit(f"peers.py: --peers {args.peers!r} is not a regular expression: {e}")
+        sys.exit(f"peers.py: --peers or --experiments is not a regular expression: {e}")
     import warnings
 
     import torch
@@ -745,15 +1061,25 @@ def main(argv=None):
     l2 = getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 64 << 20)
     flusher = L2Flusher(torch, l2)
     columns = plan["columns"]
-    todo = [(c, p) for c in distinct_problems(plan) for p in peers_for(c["row"]["op"]) if peer_filter.search(p)]
+    problems = [c for c in distinct_problems(plan) if experiment_filter.search(c["experiment"])]
+    todo = [(c, p) for c in problems for p in peers_for(c["row"]["op"]) if peer_filter.search(p)]
+    if any(p in FLEX_PEERS for _, p in todo):
+        columns = columns + [c for c in FLEX_COLUMNS if c not in columns]
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w", newline="") as f:
+    done = resumed_keys(args.output, columns) if args.resume else set()
+    todo = [(c, p) for c, p in todo if f"{c['problem_key']}/{p}" not in done]
+    with open(args.output, "a" if args.resume else "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
+        if f.tell() == 0:
+            writer.writeheader()
         f.flush()
         for i, (case, peer) in enumerate(todo, 1):
             run = run_generate_peer if case["row"]["op"] == "generate" else run_peer
-            row = run(torch, case, peer, columns, gpu_name, ceilings, flusher)
+            try:
+                row = run(torch, case, peer, columns, gpu_name, ceilings, flusher)
+            except Exception as e:  # noqa: BLE001 (a row with the reason; the sweep goes on)
+                row = blank_row(columns, case, peer)
+                row.update(gpu=gpu_name, status="launch_error", reason=f"{type(e).__name__}: {first_line(e)}")
             writer.writerow(row)
             f.flush()  # like fa-bench: every finished row is on disk
             speed = f" {float(row['tflops']):.1f} TFLOP/s" if row["tflops"] else ""

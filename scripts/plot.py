@@ -9,6 +9,7 @@ For each op found it draws, per dtype and option set (mask, dropout, causal, GQA
   *-gbps / *-tflops   throughput per variant with the calibrated ceiling (copy, or cuBLAS GEMM);
   *-memory    peak device memory per variant (softmax_matmul, attention);
   *-speedup   baseline time / variant time, when --baseline names a variant present;
+  *-tbt, *-ttft  generate: time between tokens (p50) and to the first token against the prompt length;
   *-heatmap   median time over two tunable parameters (block_m x block_n, threads x cluster...)
               for every variant and shape swept over two parameters.
 Ceilings come from the JSON file beside the CSV (its metadata), when there is one. PNG and PDF,
@@ -95,6 +96,9 @@ def options_key(r):
         heads = f"h={r['heads']} " if r["op"] == "decode" else ""
         page = f"page={r.get('page_size')}" if r.get("page_size") not in (None, "", "0") else "contiguous"
         return f"b={r['batch']} {heads}kv={r['kv_heads']} q={r['seq_q']} d={r['head_dim']} {page} {r.get('lengths', '')}".strip()
+    if r["op"] == "generate":  # the x axis is the prompt (the context the decode steps attend to)
+        page = f"page={r.get('page_size')}" if r.get("page_size") not in (None, "", "0") else "contiguous"
+        return f"b={r['batch']} h={r['heads']} kv={r['kv_heads']} d={r['head_dim']} m={r.get('d_model')} t={r.get('steps')} {page}"
     return ""
 
 
@@ -106,15 +110,21 @@ def size_axis(op):
         return (lambda r: int(r["cols"])), "d2"
     if op in ("decode", "kv_append"):
         return (lambda r: int(r["seq_k"])), "cache_len"
+    if op == "generate":
+        return (lambda r: int(r["prompt_len"])), "prompt_len (context before the first decode step)"
     return (lambda r: int(r["seq_q"])), "seq_len"
 
 
-def default_params(rows):
-    """Keep, per variant, the rows of its first parameter setting: sweeps over parameters get their heat map."""
-    first = {}
+def default_params(rows, most_lines=4):
+    """Per variant, a line for each parameter setting when it has a few (decode.split_kv's versions
+    are different kernels), else the rows of its first setting: sweeps over parameters get their heat map."""
+    settings = {}
     for r in rows:
-        first.setdefault(r["variant"], r["params"])
-    return [r for r in rows if r["params"] == first[r["variant"]]]
+        settings.setdefault(r["variant"], [])
+        if r["params"] not in settings[r["variant"]]:
+            settings[r["variant"]].append(r["params"])
+    return [r for r in rows
+            if len(settings[r["variant"]]) <= most_lines or r["params"] == settings[r["variant"]][0]]
 
 
 def speedup_series(rows, x_of, baseline):
@@ -203,6 +213,11 @@ def plot_all(rows, ceilings, out_dir, baseline=None):
                                   ceiling=ceilings.get("read_gbps" if read else "copy_gbps"),
                                   ceiling_label="calibrated streaming read" if read else "calibrated copy")
                 save(fig, out_dir, f"{tag}-gbps", written)
+            elif op == "generate":  # the loop's own columns: time between tokens and to the first token
+                for column, what in (("tbt_ms_p50", "time between tokens, p50, ms"), ("ttft_ms", "time to first token, ms")):
+                    fig = line_figure(series(sub, x_of, column), title, x_label, what)
+                    fig.axes[0].set_yscale("log")
+                    save(fig, out_dir, f"{tag}-{column.split('_')[0]}", written)
             else:
                 peak = (ceilings.get("gemm_tflops") or {}).get(dtype)
                 fig = line_figure(series(sub, x_of, "tflops"), title, x_label, "TFLOP/s", ceiling=peak,

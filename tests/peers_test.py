@@ -63,6 +63,23 @@ with tempfile.TemporaryDirectory() as tmp:
           and row["fake_ratio"] == "", f"extra columns carried: {row}")
     check(peers.peers_for("attention") == list(peers.ATTENTION_PEERS) and len(peers.ATTENTION_PEERS) == 4,
           "the four SDPA backends")
+    check(peers.peers_for("sparse_attention") == ["torch.flex_attention"], "FlexAttention for sparse_attention")
+    # --resume: the keys already written; a file of other columns is refused.
+    written = os.path.join(tmp, "resume.csv")
+    check(peers.resumed_keys(written, plan["columns"]) == set(), "nothing to resume without a file")
+    with open(written, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=plan["columns"])
+        w.writeheader()
+        w.writerow(peers.blank_row(plan["columns"], attn, "torch.sdpa_flash"))
+    check(peers.resumed_keys(written, plan["columns"]) == {attn["problem_key"] + "/torch.sdpa_flash"},
+          "the written rows' keys")
+    try:
+        peers.resumed_keys(written, plan["columns"] + ["compile_ms"])
+        check(False, "a file of other columns must not be resumed")
+    except SystemExit as e:
+        check("other columns" in str(e), f"the message says why: {e}")
+    check([peers.spin_cycles(x) for x in (0.0, 1e-5, 1e-3, 1.0)] == [200_000, 200_000, 6_000_000, 40_000_000],
+          "the spin covers three times a call's host time, within bounds")
 
     masked = next(c for c in problems if c["row"]["op"] == "softmax" and c["row"]["mask"] == "causal")
     try:

@@ -18,7 +18,6 @@ namespace fabench {
 
 namespace {
 
-constexpr int kMaxSplits = 256;
 constexpr int kMaxSplitUnits = 1 << 16;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
@@ -65,10 +64,9 @@ __device__ __forceinline__ int query_row(const DecodeArgs& a, const SplitShape& 
   return (static_cast<int>(rows.b) * static_cast<int>(a.heads) + head) * q_len + row % q_len;
 }
 
-// Dynamic shared memory finish_split reuses for its last-block merge: the splits' weights per row,
-// then a float4 per thread.
+// Dynamic shared memory finish_split reuses for its last-block merge: a float4 and a float2 per thread.
 template <int ROWS, int THREADS>
-constexpr int kCombineSmemBytes = ROWS * kMaxSplits * 4 + THREADS * 16;
+constexpr int kCombineSmemBytes = THREADS * (16 + 8);
 
 // smem holds group_o [GROUPS][ROWS][D], then group_m and group_l [GROUPS][ROWS] (log2-domain max
 // and sum of each group), written and synchronised by the caller; it is reused afterwards, so it
@@ -130,79 +128,85 @@ __device__ __forceinline__ void finish_split(unsigned char* smem, const DecodeAr
 
   // The last split of this unit to arrive merges all of them: o = sum_s exp2(lse_s - lse) o_s with
   // lse = log2 sum_s exp2(lse_s), exact for normalised partials (an empty split: lse_s = -inf).
+  // Arrival as a grid barrier counts it: the block's stores are ordered before thread 0's fence by
+  // the barrier, the fence before the count; the merging block's reads after its fence.
   __shared__ bool merges;
-  __threadfence();  // this block's partials are visible device-wide before it counts itself
   __syncthreads();
-  if (threadIdx.x == 0) merges = atomicAdd(&split_arrivals[unit], 1u) == static_cast<unsigned>(shape.splits - 1);
+  if (threadIdx.x == 0) {
+    __threadfence();
+    merges = atomicAdd(&split_arrivals[unit], 1u) == static_cast<unsigned>(shape.splits - 1);
+    if (merges) __threadfence();
+  }
   __syncthreads();
   if (!merges) return;
-  __threadfence();  // and every other split's partials are seen after the count that said so
-  float* weight = reinterpret_cast<float*>(smem);  // [ROWS][kMaxSplits], the group states no longer needed
-  for (int idx = threadIdx.x; idx < valid_rows * shape.splits; idx += THREADS) {
-    const int r = idx / shape.splits, s = idx % shape.splits;
-    weight[r * kMaxSplits + s] = __ldcg(part_lse + static_cast<std::int64_t>(out_rows[r]) * shape.splits + s);
-  }
-  __syncthreads();
-  const int lane = threadIdx.x % 32;
-  for (int r = threadIdx.x / 32; r < valid_rows; r += THREADS / 32) {
-    float row_max = -INFINITY;
-    for (int s = lane; s < shape.splits; s += 32) row_max = fmaxf(row_max, weight[r * kMaxSplits + s]);
-    row_max = warp_max(row_max);
-    float sum = 0.0f;
-    if (row_max != -INFINITY)
-      for (int s = lane; s < shape.splits; s += 32) sum += exp2f(weight[r * kMaxSplits + s] - row_max);
-    sum = warp_sum(sum);
-    const float lse2 = sum > 0.0f ? row_max + log2f(sum) : -INFINITY;
-    for (int s = lane; s < shape.splits; s += 32)
-      weight[r * kMaxSplits + s] = lse2 == -INFINITY ? 0.0f : exp2f(weight[r * kMaxSplits + s] - lse2);
-    if (lane == 0) row_lse2[r] = lse2;
-  }
-  __syncthreads();
-  // The weighted sums read a few kilobytes per row from L2 and are latency-bound: a thread per
-  // (row, 4-element vector, share of the splits), kBatch loads issued before any is used, the
-  // shares added through shared memory.
-  constexpr int kBatch = 8;
+  // The merge is a chain of L2 round trips on the kernel's critical path, so it takes as few as it
+  // can: a thread per (row, 4-element vector, share of the splits) issues kBatch partials and their
+  // log-sum-exps at once and folds them into a running (max, sum, weighted sum); the shares meet in
+  // shared memory. (The previous merge read the log-sum-exps first, then the partials 8 at a time.)
+  constexpr int kBatch = 16;
   const int items = valid_rows * kVectors;
   int parts = 1;
   while (items * parts * 2 <= THREADS && parts * kBatch < shape.splits) parts *= 2;
-  float4* part_sums = reinterpret_cast<float4*>(weight + ROWS * kMaxSplits);  // [THREADS]
+  float4* share_acc = reinterpret_cast<float4*>(smem);              // [THREADS], the group states are spent
+  float2* share_state = reinterpret_cast<float2*>(share_acc + THREADS);  // [THREADS]: max, sum
   const int per_pass = THREADS / parts;
   for (int first_item = 0; first_item < items; first_item += per_pass) {
     const int item = first_item + static_cast<int>(threadIdx.x) % per_pass;
     const int part = static_cast<int>(threadIdx.x) / per_pass;
     const int r = item / kVectors, vec = item % kVectors;
+    float m = -INFINITY, sum = 0.0f;
     float4 acc = make_float4(0, 0, 0, 0);
     if (item < items) {
-      const float4* partials =
-          reinterpret_cast<const float4*>(part_o + static_cast<std::int64_t>(out_rows[r]) * shape.splits * D) + vec;
+      const std::int64_t first_slot = static_cast<std::int64_t>(out_rows[r]) * shape.splits;
       for (int s0 = part; s0 < shape.splits; s0 += parts * kBatch) {
         float4 x[kBatch];
-        float w[kBatch];
+        float lse[kBatch];
 #pragma unroll
         for (int k = 0; k < kBatch; ++k) {
           const int s = s0 + k * parts;
           const bool inside = s < shape.splits;
-          x[k] = inside ? __ldcg(partials + s * kVectors) : make_float4(0, 0, 0, 0);
-          w[k] = inside ? weight[r * kMaxSplits + s] : 0.0f;
+          x[k] = inside ? __ldcg(reinterpret_cast<const float4*>(part_o + (first_slot + s) * D) + vec)
+                        : make_float4(0, 0, 0, 0);
+          lse[k] = inside ? __ldcg(part_lse + first_slot + s) : -INFINITY;
         }
+        float m_new = m;
 #pragma unroll
-        for (int k = 0; k < kBatch; ++k)
-          acc = make_float4(fmaf(w[k], x[k].x, acc.x), fmaf(w[k], x[k].y, acc.y), fmaf(w[k], x[k].z, acc.z),
-                            fmaf(w[k], x[k].w, acc.w));
+        for (int k = 0; k < kBatch; ++k) m_new = fmaxf(m_new, lse[k]);
+        if (m_new == -INFINITY) continue;  // all empty so far
+        const float c = exp2f(m - m_new);  // 0 while m is -inf
+        acc = make_float4(acc.x * c, acc.y * c, acc.z * c, acc.w * c);
+        sum *= c;
+#pragma unroll
+        for (int k = 0; k < kBatch; ++k) {
+          const float w = exp2f(lse[k] - m_new);
+          sum += w;
+          acc = make_float4(fmaf(w, x[k].x, acc.x), fmaf(w, x[k].y, acc.y), fmaf(w, x[k].z, acc.z),
+                            fmaf(w, x[k].w, acc.w));
+        }
+        m = m_new;
       }
     }
-    part_sums[threadIdx.x] = acc;
+    share_acc[threadIdx.x] = acc;
+    share_state[threadIdx.x] = make_float2(m, sum);
     __syncthreads();
     if (part == 0 && item < items) {
       for (int p = 1; p < parts; ++p) {
-        const float4 x = part_sums[p * per_pass + threadIdx.x];
-        acc.x += x.x, acc.y += x.y, acc.z += x.z, acc.w += x.w;
+        const float2 other = share_state[p * per_pass + threadIdx.x];
+        const float m_new = fmaxf(m, other.x);
+        if (m_new == -INFINITY) continue;
+        const float c = exp2f(m - m_new), c_other = exp2f(other.x - m_new);
+        const float4 x = share_acc[p * per_pass + threadIdx.x];
+        acc = make_float4(fmaf(c_other, x.x, acc.x * c), fmaf(c_other, x.y, acc.y * c), fmaf(c_other, x.z, acc.z * c),
+                          fmaf(c_other, x.w, acc.w * c));
+        sum = sum * c + other.y * c_other;
+        m = m_new;
       }
+      const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
       const int out = out_rows[r];
       T* dst = static_cast<T*>(a.o) + static_cast<std::int64_t>(out) * D + vec * 4;
-      dst[0] = from_float<T>(acc.x), dst[1] = from_float<T>(acc.y), dst[2] = from_float<T>(acc.z);
-      dst[3] = from_float<T>(acc.w);
-      if (vec == 0) a.lse[out] = row_lse2[r] * kLn2;
+      dst[0] = from_float<T>(acc.x * inv), dst[1] = from_float<T>(acc.y * inv), dst[2] = from_float<T>(acc.z * inv);
+      dst[3] = from_float<T>(acc.w * inv);
+      if (vec == 0) a.lse[out] = sum > 0.0f ? (m + log2f(sum)) * kLn2 : -INFINITY;
     }
     __syncthreads();
   }

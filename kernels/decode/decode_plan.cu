@@ -7,7 +7,7 @@
 namespace fabench {
 
 namespace {
-constexpr int kMaxPlannedSplits = 256;  // decode_merge.cuh's kMaxSplits
+constexpr int kMaxPlannedSplits = 256;  // more would only shrink each split below a useful read
 constexpr std::int64_t kMaxUnits = 1 << 16;
 }  // namespace
 

@@ -21,6 +21,12 @@
 //     splits: merging only valid rows, a thread per row for the weights and 8 loads in flight in
 //     the last block's sums took it to 19.6 us (cuDNN 19.2).
 //   - Skipping the O rescale when no row's maximum moved: +1-2% at large caches.
+//   - At 1a3c1ad (H200, scratch A/B): the last block's merge issuing 16 partials and their
+//     log-sum-exps at once (decode_merge.cuh): batch 1 x 8k 1702 -> 1768 GB/s, 1 x 32k +2%.
+//     L2 hints on the K/V copies do not help: .L2::256B prefetch -8% at large caches (so does an
+//     evict-first policy with it), .L2::128B +-0.3%. Splits at batch 1 (splits.csv of
+//     results/h200/decode_1a3c1adaa680): 16 instead of the planner's 32 (one block an SM, not two)
+//     is 12% faster at 2k, 2% at 8k, and 11-15% slower from 32k; the planner is unchanged.
 #include <cuda_runtime.h>
 
 #include <algorithm>
