@@ -1,7 +1,8 @@
 #pragma once
 // bwd.fa2_mma (attention_bwd_mma.cu): FlashAttention-2's backward on tensor cores, fp16 and bf16,
 // head dims 64 and 128. dQ is accumulated in fp32 by atomics in the workspace, then scaled and
-// converted. Arguments and layouts: attention_bwd.h.
+// converted, or (deterministic) computed by a second pass without atomics. Arguments and layouts:
+// attention_bwd.h.
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
@@ -10,11 +11,12 @@
 
 namespace fabench {
 
-// D (one fp32 a query row, rounded up to 4) and the fp32 dQ accumulator.
-std::size_t attention_bwd_mma_workspace_bytes(const AttentionBwdArgs& a);
+// D (one fp32 a query row, rounded up to 4) and, unless deterministic, the fp32 dQ accumulator.
+std::size_t attention_bwd_mma_workspace_bytes(const AttentionBwdArgs& a, bool deterministic);
 // Shared memory a block needs for a's dtype and head dim; 0 when not compiled.
 std::size_t attention_bwd_mma_smem_bytes(const AttentionBwdArgs& a);
-// False when (dtype, head dim) is not compiled or the shared memory cannot be granted.
-bool attention_bwd_mma(const AttentionBwdArgs& a, void* workspace, cudaStream_t stream);
+// deterministic: dQ by a second pass that owns its rows instead of atomics (the same bits every
+// run). False when (dtype, head dim) is not compiled or the shared memory cannot be granted.
+bool attention_bwd_mma(const AttentionBwdArgs& a, void* workspace, bool deterministic, cudaStream_t stream);
 
 }  // namespace fabench

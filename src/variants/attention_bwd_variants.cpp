@@ -1,6 +1,6 @@
 // Registered attention-backward variants (op attention_bwd): the CPU reference, and the kernels of
-// kernels/attention_bwd/ (bwd.naive, bwd.fa2, bwd.fa2_mma). bwd.wgmma (Hopper) and a deterministic
-// dQ option for bwd.fa2_mma come next.
+// kernels/attention_bwd/ (bwd.naive, bwd.fa2, bwd.fa2_mma with its deterministic option). bwd.wgmma
+// (Hopper) comes next.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -128,13 +128,19 @@ void register_attention_bwd_variants(Registry& r) {
                 "FlashAttention-2's backward on tensor cores (mma.sync): a block per 128 keys of a KV head keeps dK, "
                 "dV in registers over every query tile of its group; S^T, dP^T and the products from registers; dQ "
                 "by fp32 vector atomics, then scaled",
-                {DType::fp16, DType::bf16}, {64, 128}, {},
-                "workspace 4 bytes per query row (D) + 4 * head_dim per query row (the fp32 dQ accumulator); shared "
-                "memory 83 KiB (d64), 106.5 KiB (d128); batch*kv_heads <= 65535",
+                {DType::fp16, DType::bf16}, {64, 128},
+                {{"deterministic", 0, {0, 1},
+                  "1: dQ by a second pass over query tiles that recomputes S, P, dP and owns its rows (no atomics, "
+                  "the same bits every run); 0: fp32 atomics"}},
+                "workspace 4 bytes per query row (D) + 4 * head_dim per query row (the fp32 dQ accumulator, not with "
+                "deterministic=1); shared memory 83 KiB (d64), 106.5 KiB (d128); batch*kv_heads <= 65535",
                 mma_limits,
-                [](const Problem& p, const Params&) { return attention_bwd_mma_workspace_bytes(args_for_sizing(p)); },
+                [](const Problem& p, const Params& params) {
+                  return attention_bwd_mma_workspace_bytes(args_for_sizing(p), params.at("deterministic") != 0);
+                },
                 [](const LaunchArgs& la) {
-                  if (!attention_bwd_mma(attention_bwd_args(la.problem, la.tensors), la.workspace, la.stream))
+                  if (!attention_bwd_mma(attention_bwd_args(la.problem, la.tensors), la.workspace,
+                                         la.params.at("deterministic") != 0, la.stream))
                     throw std::runtime_error("bwd.fa2_mma: the kernel's shared memory could not be granted");
                 }});
 }
