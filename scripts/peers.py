@@ -937,7 +937,11 @@ def backward_call(torch, case, peer, t):
     q, k, v, do = t["q"], t["k"], t["v"], t["do"]
     o = run_phase(torch, "forward", forward_call(torch, case, peer, t))
     t["o"] = o
-    return lambda: torch.autograd.grad(o, (q, k, v), grad_outputs=do, retain_graph=True)
+
+    def backward():
+        return torch.autograd.grad(o, (q, k, v), grad_outputs=do, retain_graph=True)
+
+    return lambda: run_phase(torch, "backward", backward)
 
 
 def gradient_rows(case):
