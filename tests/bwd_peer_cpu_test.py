@@ -133,6 +133,12 @@ for case in problems[:6]:
     bad.view(-1, 64)[5] += 0.5
     reason = peers.validate_backward(torch, case, t, None, (grads[0], bad, grads[2]))[2]
     check(reason.startswith("dk: dk rel_l2") and "> tolerance 0.0001" in reason, f"{key}: a perturbed dK fails: {reason}")
+    tol = case["validation"]["tolerance"]
+    rel, _, reason = peers.validate_backward(torch, case, t, None, (grads[0], grads[1] * (1 + tol / 3), grads[2]))
+    check(reason == "" and abs(rel - tol / 3) < tol / 10, f"{key}: dK off by a third of the tolerance passes: {rel} {reason}")
+    rel, _, reason = peers.validate_backward(torch, case, t, None, (grads[0], grads[1], grads[2] * (1 + 3 * tol)))
+    check(reason.startswith("dv: dv rel_l2 0.0003") and abs(rel - 3 * tol) < tol / 10,
+          f"{key}: dV off by three times the tolerance fails: {rel} {reason}")
     bad = grads[2].clone()
     bad.view(-1)[7] = math.nan
     rel, _, reason = peers.validate_backward(torch, case, t, None, (grads[0], grads[1], bad))
