@@ -19,6 +19,9 @@ and peer, keyed like fa-bench's own rows (problem key / peer name). Peers:
                    rows, as decode's)
   sparse_attention: torch.flex_attention (torch.compile(flex_attention) over a block mask of the
                    problem's own mask; see sparse_attention below)
+  attention_bwd, attention_fwd_bwd: torch.sdpa_flash, torch.sdpa_cudnn, torch.sdpa_efficient,
+                   torch.sdpa_math (SDPA's backward through autograd) and torch.naive_attention (seed
+                   004's naive path); see attention_bwd below
 Timing follows fa-bench's timer: warm-up, then per sample a spin kernel holds the stream while the
 L2 flush (the plan's mode: cold = write then read a second buffer, so the L2 is left clean; dirty
 = write only; hot = none), start event, call and stop event are queued (launch latency stays out of the sample:
@@ -59,6 +62,23 @@ are validated against float64 over every batch x head's first, last and seeded r
 keep nothing (fa-bench's convention: O = 0 and lse = -inf; a finite lse there is a mismatch). The
 file gains columns compile_ms, mask_build_ms and notes. Bytes and FLOPs are the plan's (kept
 scores, as fa-bench counts them).
+
+attention_bwd (the backward alone): Q, K, V (requires_grad) and dO seeded; the peer's forward runs
+once outside the samples (SDPA pinned to the backend, causal as the attention peers express it:
+is_causal when seq_q == seq_k, else causal_lower_right; enable_gqa when kv_heads < heads; or the
+naive path: S = Q K^T * scale materialised, masked, softmax, P V, GQA by repeat_interleave), then
+each sample is torch.autograd.grad(O, (Q, K, V), dO, retain_graph=True) under the timer above.
+Flash and cuDNN take bf16/fp16 (PyTorch refuses fp32: an unsupported row in its words, "forward:
+..."), efficient and math fp32; tf32 runs math and naive with TF32 matmuls, and efficient is
+refused (no TF32 mode). dQ (query rows), dK and dV (key rows), each over every batch x head resp.
+batch x KV head, are validated against float64 gradients from Q, K, V and dO with fa-bench's rule
+(relative L2 per output, NaN or Inf anywhere fails, the first failing output named: "dk: dk rel_l2
+..."). attention_fwd_bwd: each launch runs the forward (a new graph) and its backward, each phase
+with its own spin, L2 flush and events; forward_ms and backward_ms (with _std) are the phases'
+medians, time_ms_* the totals'; forward_peak_MiB, backward_peak_MiB and saved_activations_MiB come
+from the allocator on the validated launch (see run_fwd_bwd_peer); fwd_bwd_status keeps
+oom(forward) and oom(backward) apart, and after oom(backward) the forward is still timed. O is
+validated before the gradients. FLOPs and bytes are the plan's.
 """
 import argparse
 import csv
