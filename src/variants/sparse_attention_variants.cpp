@@ -182,7 +182,7 @@ void register_sparse_attention_variants(Registry& r) {
       "sparse.masked", OpKind::sparse_attention, Backend::gpu,
       "attn.fa2_mma's loop over every key tile, each score kept or dropped from the block mask element by "
       "element (empty blocks computed, then dropped): seed 000's mask-pointer baseline",
-      {DType::fp16, DType::bf16}, {64, 128}, sparse_tile_params({0, 64, 128}, {0, 64}),
+      {DType::fp16, DType::bf16}, {64, 128}, sparse_tile_params({0, 64}, {0, 64}),
       masked_text() + "; block_m and block_n divide the mask's block; no workspace",
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
         if (auto e = needs_mma_sync(caps)) return e;
