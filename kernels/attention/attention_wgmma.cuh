@@ -215,10 +215,14 @@ __global__ void __launch_bounds__(WGS * 128, 1)
   // registers (kt_next, and kt_ahead read at the top of step j), so no load waits on the list.
   const MaskRowOf<Keys, BN> mrow(mask, bh, i0);
   const int n_steps = Keys::kSkip ? mrow.steps() : n_tiles;
+  // A key tile wholly past seq_k (the last block's second half when block_n < block) is loaded as
+  // zeros from the head's first row, so no address past the tensor is formed and its buffer holds
+  // no stale values (its scores are masked; P = 0 must not meet a NaN in V).
   auto load_kv_step = [&](int step, int kt, bool key) {
     const std::int64_t r0 = static_cast<std::int64_t>(kt) * BN;
     const std::uint32_t buf = (key ? k_s : v_s) + (step % 2) * Tr::kTileBytes;
-    if (step < n_steps) wg_load_tile<Tr, BN>(buf, (key ? k : v) + r0 * D, a.seq_k - r0);
+    const bool past = r0 >= a.seq_k;
+    if (step < n_steps) wg_load_tile<Tr, BN>(buf, (key ? k : v) + (past ? 0 : r0 * D), past ? 0 : a.seq_k - r0);
     cp_async_commit();
   };
   [[maybe_unused]] int kt = 0, kt_next = 0;
