@@ -474,6 +474,8 @@ __global__ void __launch_bounds__(WARPS * 32)
       }
       if constexpr (Keys::kSkip) kt = kt_next;
     }
+    // A query tile whose list is empty ran no step: its Q copy may still be in flight.
+    if constexpr (Keys::kSkip) cp_async_wait<0>();
 
     if (persistent) unit = AttentionUnit{unit_item_s, unit_keys_s[0], unit_keys_s[1]};
     // The block index read anew (block_index_unhoisted) keeps what derives from it, the split
