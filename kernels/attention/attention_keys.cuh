@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/attention/attention_mask_row.h"
 #include "kernels/attention/attention_sparse.h"
 
 namespace fabench {
@@ -32,49 +33,6 @@ struct SparseKeys {
   static constexpr bool kBlockMask = true;
   static constexpr bool kSkip = true;
   using Args = SparseBlockArgs;
-};
-
-// What a block mask asks of one key tile: kKeysEmpty (MaskedKeys only: drop every score),
-// kKeysFull (keep every score that exists), or a partial tile's index (keep its bytes' ones).
-constexpr int kKeysEmpty = -2, kKeysFull = -1;
-
-// The CSR row of one query tile, read through the read-only cache. Step s of the tile's key loop
-// (SparseKeys) is key tile (s mod 2^shift) of entry s >> shift, shift = log2(block / BN).
-template <int BN>
-struct MaskRow {
-  const std::int32_t* cols;     // the row's first entry
-  const std::int32_t* tiles;
-  const std::uint8_t* partial;  // partial tile 0 at the query tile's first row (rows `block` bytes apart)
-  int entries, shift, block;
-
-  __device__ __forceinline__ MaskRow(const SparseBlockArgs& m, std::int64_t bh, std::int64_t i0) {
-    const std::int64_t r = (m.per_head ? bh : 0) * m.q_blocks + i0 / m.block;
-    const int begin = __ldg(m.offsets + r);
-    entries = __ldg(m.offsets + r + 1) - begin;
-    cols = m.cols + begin;
-    tiles = m.tiles + begin;
-    block = m.block;
-    shift = __ffs(m.block / BN) - 1;
-    partial = m.partial + static_cast<std::size_t>(i0 % m.block) * m.block;
-  }
-  __device__ __forceinline__ int steps() const { return entries << shift; }
-  // The key tile (of BN keys) of step `step` < steps().
-  __device__ __forceinline__ int key_tile(int step) const {
-    return (__ldg(cols + (step >> shift)) << shift) | (step & ((1 << shift) - 1));
-  }
-  // kKeysFull or the partial tile of step `step` < steps().
-  __device__ __forceinline__ int kind(int step) const { return __ldg(tiles + (step >> shift)); }
-  // MaskedKeys: the kind of key tile kt, the entries walked in ascending order from `cursor`
-  // (key tiles come in ascending order, so each entry is passed once).
-  __device__ __forceinline__ int kind_of_tile(int kt, int& cursor) const {
-    const int kb = kt >> shift;
-    while (cursor < entries && __ldg(cols + cursor) < kb) ++cursor;
-    return cursor < entries && __ldg(cols + cursor) == kb ? __ldg(tiles + cursor) : kKeysEmpty;
-  }
-  // The bytes of key tile kt in partial tile `tile`, at the query tile's first row.
-  __device__ __forceinline__ const std::uint8_t* bytes(int tile, int kt) const {
-    return partial + static_cast<std::size_t>(tile) * block * block + (kt & ((1 << shift) - 1)) * BN;
-  }
 };
 
 // DenseKeys has no mask row: the same calls, never made at run time (the kernels test the
