@@ -11,8 +11,10 @@ and write rows in fa-bench's CSV schema and keys, so their rows and fa-bench's s
   stream while the L2 flush (L2Flusher: cold = write then read a second buffer, so the L2 is left
   clean; dirty = write only; hot = none), start event, call and stop event are queued, until the
   plan's stopping rule (sampling_done) is met or its time limit runs out;
-- rows: blank_row, finish_row (median, mean, std, min, samples, status timeout, TFLOP/s, GB/s and
-  percent of the calibrated peaks), load_ceilings, resumed_keys.
+- timing over phases: time_phases (attention_fwd_bwd: forward then backward, each phase its own
+  spin, flush and events);
+- rows: blank_row, fill_timing (median, mean, std, min, samples, status timeout, TFLOP/s, GB/s and
+  percent of the calibrated peaks), allow_tf32, load_ceilings, resumed_keys.
 Nothing here imports torch at module level: callers pass the module in."""
 import csv
 import json
@@ -28,6 +30,7 @@ from fabench_port import make_sequence_lengths  # noqa: E402
 # decode and generate read far more than they write (the read ceiling), the others move as much as
 # a copy.
 BANDWIDTH_CEILING = {"decode": "read_gbps", "generate": "read_gbps"}
+BACKWARD_OPS = ("attention_bwd", "attention_fwd_bwd")
 
 
 def torch_dtype(torch, name):
@@ -69,9 +72,12 @@ def make_inputs(torch, case, device="cuda"):
     def randn(*shape):
         return torch.randn(*shape, generator=gen, device=device, dtype=torch.float32).to(dt)
 
-    if row["op"] in ("attention", "sparse_attention"):
+    if row["op"] in ("attention", "sparse_attention") + BACKWARD_OPS:
         b, h, kv, sq, sk, d = (row[k] for k in ("batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim"))
-        return {"q": randn(b, h, sq, d), "k": randn(b, kv, sk, d), "v": randn(b, kv, sk, d)}
+        t = {"q": randn(b, h, sq, d), "k": randn(b, kv, sk, d), "v": randn(b, kv, sk, d)}
+        if row["op"] in BACKWARD_OPS:  # the output's gradient, seeded as fa-bench's dO
+            t["do"] = randn(b, h, sq, d)
+        return t
     if row["op"] == "decode":
         b, h, kv, sq, sk, d = (row[k] for k in ("batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim"))
         max_len = row["max_len"]
@@ -416,34 +422,46 @@ def spin_cycles(host_seconds):
     return int(min(max(SPIN_CYCLES, 3 * host_seconds * 2e9), 40_000_000))
 
 
-def time_call(torch, call, timing, flusher):
-    """fa-bench's timer, in PyTorch: see the module docstring."""
+def time_phases(torch, phases, timing, flusher):
+    """fa-bench's timer, in PyTorch (see the module docstring), over a launch of one or more phases
+    run in order (attention_fwd_bwd: the forward, then the backward): per sample each phase gets
+    its own spin, L2 flush and events, as fa-bench's fwd_bwd pipelines flush between the phases as
+    before the first. The stopping rule sees each sample's total. Returns ([[ms of each phase]]
+    a sample, limited)."""
     host = 0.0
     for i in range(timing["warmup"]):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        call()
-        if i > 0 or timing["warmup"] == 1:
-            host = max(host, time.perf_counter() - t0)
+        for phase in phases:
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            phase()
+            if i > 0 or timing["warmup"] == 1:
+                host = max(host, time.perf_counter() - t0)
     torch.cuda.synchronize()
     spin = spin_cycles(host)
     mode = l2_mode(timing)
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in phases]
     samples, stats, t0 = [], RunningSamples(), time.monotonic()
     limited = False
     while not sampling_done(timing, stats):
         if time.monotonic() - t0 >= timing["max_time_s"] and stats.n > 0:
             limited = True
             break
-        torch.cuda._sleep(spin)  # the GPU spins while the host queues what follows
-        flusher.flush(mode)
-        start.record()
-        call()
-        stop.record()
-        stop.synchronize()
-        samples.append(start.elapsed_time(stop))
-        stats.add(samples[-1])
+        for phase, (start, stop) in zip(phases, events):
+            torch.cuda._sleep(spin)  # the GPU spins while the host queues what follows
+            flusher.flush(mode)
+            start.record()
+            phase()
+            stop.record()
+        events[-1][1].synchronize()
+        samples.append([start.elapsed_time(stop) for start, stop in events])
+        stats.add(sum(samples[-1]))
     return samples, limited
+
+
+def time_call(torch, call, timing, flusher):
+    """fa-bench's timer over one call: the samples in ms, and whether the time limit cut them short."""
+    samples, limited = time_phases(torch, [call], timing, flusher)
+    return [s[0] for s in samples], limited
 
 
 def blank_row(columns, case, peer):
@@ -464,18 +482,25 @@ def blank_row(columns, case, peer):
     return row
 
 
-def finish_row(row, case, samples, limited, ceilings):
-    """Fills a row's timing columns from its samples (ms): median (quoted), mean, standard deviation,
-    minimum and count; status timeout when the time limit stopped it short of min_samples, else ok;
-    TFLOP/s and GB/s from the plan's FLOPs and bytes; percent of the calibrated ceilings."""
-    samples.sort()
+def summary(samples):
+    """Median, mean, standard deviation (n - 1) and minimum of a list of samples, as fa-bench's."""
+    xs = sorted(samples)
+    n = len(xs)
+    median = xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+    mean = sum(xs) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1)) if n > 1 else 0.0
+    return median, mean, sd, xs[0]
+
+
+def fill_timing(row, case, samples, limited, ceilings):
+    """The timing, throughput and percent-of-peak columns of a row from its samples (ms): status ok,
+    or timeout when the time limit came before the minimum sample count. FLOPs and bytes are the
+    plan's (fa-bench's models)."""
+    median, mean, sd, low = summary(samples)
     n = len(samples)
-    median = samples[n // 2] if n % 2 else 0.5 * (samples[n // 2 - 1] + samples[n // 2])
-    mean = sum(samples) / n
-    sd = math.sqrt(sum((x - mean) ** 2 for x in samples) / (n - 1)) if n > 1 else 0.0
     row.update(status="timeout" if limited and n < case["timing"]["min_samples"] else "ok",
                time_ms_median=f"{median:.6g}", time_ms_mean=f"{mean:.6g}", time_ms_std=f"{sd:.6g}",
-               time_ms_min=f"{samples[0]:.6g}", samples=str(n))
+               time_ms_min=f"{low:.6g}", samples=str(n))
     if row["status"] == "timeout":
         row["reason"] = f"{n} samples in {case['timing']['max_time_s']} s"
     seconds = median / 1000.0
@@ -489,6 +514,12 @@ def finish_row(row, case, samples, limited, ceilings):
         if peak:
             row["pct_peak_flops"] = f"{100 * tflops / peak:.6g}"
     return row
+
+
+def allow_tf32(torch, dtype):
+    """TF32 matmuls (cuBLAS and cuDNN) exactly when fa-bench's dtype is tf32."""
+    torch.backends.cuda.matmul.allow_tf32 = dtype == "tf32"
+    torch.backends.cudnn.allow_tf32 = dtype == "tf32"
 
 
 def percentile(xs, q):

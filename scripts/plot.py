@@ -89,7 +89,7 @@ def line_figure(groups, title, xlabel, ylabel, log_x=True, ceiling=None, ceiling
 def options_key(r):
     if r["op"] == "softmax":
         return f"mask={r['mask']} dropout={r['dropout']} scale={r['scale']}"
-    if r["op"] == "attention":
+    if r["op"] in ("attention", "attention_bwd", "attention_fwd_bwd"):
         gqa = f" h={r['heads']} kv={r['kv_heads']}" if r["heads"] != r["kv_heads"] else ""  # GQA apart from MHA
         return f"{'causal' if r['causal'] == 'true' else 'non-causal'} d={r['head_dim']}{gqa}"
     if r["op"] in ("decode", "kv_append"):  # seq_q is q_len; the x axis is cache_len (seq_k)

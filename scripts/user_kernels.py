@@ -191,9 +191,7 @@ def run_case(torch, case, v, params, ptext, columns, gpu_name, ceilings, flusher
     row["params"] = ptext
     row["key"] = f"{case['problem_key']}/{v.name}" + (f"/{ptext}" if ptext else "")
     row["gpu"] = gpu_name
-    dtype = case["row"]["dtype"]
-    torch.backends.cuda.matmul.allow_tf32 = dtype == "tf32"
-    torch.backends.cudnn.allow_tf32 = dtype == "tf32"
+    core.allow_tf32(torch, case["row"]["dtype"])
     t = None
     notes = []
     try:
@@ -250,7 +248,7 @@ def run_case(torch, case, v, params, ptext, columns, gpu_name, ceilings, flusher
         t = None
         if row["status"] != "fault":
             torch.cuda.empty_cache()
-    return core.finish_row(row, case, samples, limited, ceilings)
+    return core.fill_timing(row, case, samples, limited, ceilings)
 
 
 class _HostEvent:
