@@ -65,7 +65,7 @@ def build(label, fn, types, consts, num_warps, num_stages=3, must_fit=True):
 
 
 for dt, cols, version, mask, dropout in [("fp32", 4096, 1, 0, False), ("fp32", 4096, 1, 2, True), ("bf16", 32768, 1, 3, True),
-                                          ("fp16", 1000, 1, 1, False), ("fp32", 131072, 2, 2, True), ("bf16", 4100, 2, 0, False)]:
+                                          ("fp16", 1000, 1, 1, False), ("fp32", 1, 1, 1, True), ("fp32", 131072, 2, 2, True), ("bf16", 4100, 2, 0, False)]:
     fn = softmax.softmax_v1_kernel if version == 1 else softmax.softmax_v2_kernel
     block = triton.next_power_of_2(cols) if version == 1 else softmax.V2_CHUNK
     warps = (4 if block <= 1024 else 8 if block <= 4096 else 16) if version == 1 else 8
@@ -86,7 +86,8 @@ for dt, block, version in [("fp32", 16, 1), ("fp32", 32, 2), ("fp32", 64, 2), ("
 
 for dt, d, bm, bn, warps, causal in [("bf16", 128, 128, 64, 8, False), ("bf16", 128, 128, 64, 8, True), ("bf16", 64, 128, 128, 4, True),
                                      ("fp16", 64, 64, 64, 4, False), ("bf16", 256, 64, 64, 4, True), ("fp32", 64, 64, 64, 4, True),
-                                     ("tf32", 128, 64, 64, 4, False), ("bf16", 96, 64, 64, 4, True)]:
+                                     ("tf32", 128, 64, 64, 4, False), ("bf16", 96, 64, 64, 4, True),
+                                     ("fp16", 24, 64, 64, 4, True)]:
     el = "fp32" if dt == "tf32" else dt
     D = max(16, triton.next_power_of_2(d))
     types = {"q_ptr": "*" + el, "k_ptr": "*" + el, "v_ptr": "*" + el, "o_ptr": "*" + el, "lse_ptr": "*fp32", "qk_scale": "fp32"}
