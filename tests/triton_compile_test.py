@@ -65,14 +65,16 @@ def build(label, fn, types, consts, num_warps, num_stages=3, must_fit=True):
 
 
 for dt, cols, version, mask, dropout in [("fp32", 4096, 1, 0, False), ("fp32", 4096, 1, 2, True), ("bf16", 32768, 1, 3, True),
-                                          ("fp16", 1000, 1, 1, False), ("fp32", 1, 1, 1, True), ("fp32", 131072, 2, 2, True), ("bf16", 4100, 2, 0, False)]:
-    fn = softmax.softmax_v1_kernel if version == 1 else softmax.softmax_v2_kernel
-    block = triton.next_power_of_2(cols) if version == 1 else softmax.V2_CHUNK
-    warps = (4 if block <= 1024 else 8 if block <= 4096 else 16) if version == 1 else 8
+                                          ("fp16", 1000, 1, 1, False), ("fp32", 1, 1, 1, True), ("fp32", 131072, 2, 2, True), ("bf16", 4100, 2, 0, False),
+                                          ("fp32", 4096, 3, 0, False), ("fp32", 4096, 3, 3, True), ("bf16", 32768, 3, 2, False)]:
+    fn = {1: softmax.softmax_v1_kernel, 2: softmax.softmax_v2_kernel, 3: softmax.softmax_v3_kernel}[version]
+    block = softmax.V2_CHUNK if version == 2 else triton.next_power_of_2(cols)
+    warps = 8 if version == 2 else 4 if block <= 1024 else 8 if block <= 4096 else 16
+    consts = {"MASK": mask, "DROPOUT": dropout, "BLOCK": block} | ({"NUM_STAGES": 2} if version == 3 else {})
     types = {"x_ptr": "*" + dt, "y_ptr": "*" + dt, "mask_ptr": "*u8", "len_ptr": "*i32", "scale": "fp32",
              "keep_scale": "fp32", "seed": "i64"}
     build(f"triton.softmax v{version} {dt} cols {cols} mask {mask} dropout {dropout}", fn, types,
-          {"MASK": mask, "DROPOUT": dropout, "BLOCK": block}, warps)
+          consts, warps)
 
 for dt, block, version in [("fp32", 16, 1), ("fp32", 32, 2), ("fp32", 64, 2), ("bf16", 64, 1), ("fp16", 16, 2), ("tf32", 32, 2)]:
     d3 = 512

@@ -312,9 +312,9 @@ with tempfile.TemporaryDirectory() as tmp:
         # a few settings of each attention kernel's tiles (the interpreter is slow; the GPU compiles each)
         tiles = "^BLOCK_M=64,BLOCK_N=64,num_warps=4$|^BLOCK_M=32,BLOCK_N=32$"
         if DEVICE == "cpu":
-            args += ["--params", "^version=[12]$|^BLOCK=(16|64),version=[12]$|" + tiles]
+            args += ["--params", "^version=[123]$|^BLOCK=(16|64),version=[12]$|" + tiles]
         else:
-            args += ["--params", "^version=[12]$|^BLOCK=|^BLOCK_M=128,BLOCK_N=64,num_warps=8$|" + tiles]
+            args += ["--params", "^version=[123]$|^BLOCK=|^BLOCK_M=128,BLOCK_N=64,num_warps=8$|" + tiles]
         proc = subprocess.run(args, env=env, capture_output=True, text=True)
         check(proc.returncode == 0, f"examples: exit {proc.returncode}: {proc.stderr[-2000:]}")
         _, rows = read_rows(out_csv)

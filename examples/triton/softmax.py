@@ -8,6 +8,10 @@ Versions (the `version` parameter; numbers never change meaning):
       16 above). Rows over 32768 columns are refused (they do not fit in one program's registers;
       compiled for sm_90, 32768 bf16 columns with a lengths mask and dropout already spill 2.6 KiB
       a thread: v2 is the version for long rows).
+  v3  v1 made persistent (the Triton tutorial's design): a few programs per SM (4 x SMs, at most one
+      per row) each loop over rows start, start + programs, ..., with the loop software-pipelined
+      (tl.range, 2 stages) so the next row's load is in flight while the current row is reduced and
+      written; fewer, longer programs than v1's one per row. The same row-length limit as v1.
   v2  for long rows: one program per row loops over the row in chunks of 4096 columns, keeping a
       running max and sum (online softmax), then a second loop writes y: x is read twice, so about
       1.5x v1's traffic, but any row length runs.
@@ -36,7 +40,7 @@ def _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK: tl.constexpr):
     if MASK == 1:
         keep = keep & (cols <= row % n_cols)
     if MASK == 2:
-        m = tl.load(mask_ptr + row.to(tl.int64) * stride_m + cols, mask=cols < n_cols, other=0)
+        m = tl.load(mask_ptr + row * stride_m + cols, mask=cols < n_cols, other=0)
         keep = keep & (m != 0)
     if MASK == 3:
         keep = keep & (cols < tl.load(len_ptr + row))
@@ -47,7 +51,7 @@ def _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK: tl.constexpr):
 def _dropout(y, row, cols, n_cols, seed, threshold, keep_scale):
     """fa-bench's dropout: element i = row * n_cols + col, Philox(counter = i >> 3), 16 bits of word
     (i >> 1) & 3 (low half for even i), dropped under the threshold."""
-    e = row.to(tl.int64) * n_cols + cols  # int64: no mixed-sign arithmetic
+    e = cols.to(tl.int64) + row * n_cols  # int64 (no mixed-sign arithmetic)
     counter = e >> 3
     c0 = (counter & 0xFFFFFFFF).to(tl.uint32)
     c1 = (counter >> 32).to(tl.uint32)
@@ -62,9 +66,9 @@ def _dropout(y, row, cols, n_cols, seed, threshold, keep_scale):
 @triton.jit
 def softmax_v1_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, n_cols, stride_x, stride_y, stride_m, scale,
                       seed, threshold, keep_scale, MASK: tl.constexpr, DROPOUT: tl.constexpr, BLOCK: tl.constexpr):
-    row = tl.program_id(0)
+    row = tl.program_id(0).to(tl.int64)  # int64 offsets: rows x cols may pass 2^31
     cols = tl.arange(0, BLOCK)
-    x = tl.load(x_ptr + row.to(tl.int64) * stride_x + cols, mask=cols < n_cols, other=0.0).to(tl.float32)
+    x = tl.load(x_ptr + row * stride_x + cols, mask=cols < n_cols, other=0.0).to(tl.float32)
     keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
     s = tl.where(keep, x * scale, float("-inf"))
     m = tl.max(s, 0)
@@ -73,15 +77,33 @@ def softmax_v1_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, n_cols, stride_x, stride_
     y = e * tl.where(total > 0, 1.0 / total, 0.0)
     if DROPOUT:
         y = _dropout(y, row, cols, n_cols, seed, threshold, keep_scale)
-    tl.store(y_ptr + row.to(tl.int64) * stride_y + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n_cols)
+    tl.store(y_ptr + row * stride_y + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n_cols)
+
+
+@triton.jit
+def softmax_v3_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, n_rows, n_cols, stride_x, stride_y, stride_m, scale,
+                      seed, threshold, keep_scale, MASK: tl.constexpr, DROPOUT: tl.constexpr, BLOCK: tl.constexpr,
+                      NUM_STAGES: tl.constexpr):
+    cols = tl.arange(0, BLOCK)
+    for row in tl.range(tl.program_id(0).to(tl.int64), n_rows, tl.num_programs(0), num_stages=NUM_STAGES):
+        x = tl.load(x_ptr + row * stride_x + cols, mask=cols < n_cols, other=0.0).to(tl.float32)
+        keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
+        s = tl.where(keep, x * scale, float("-inf"))
+        m = tl.max(s, 0)
+        e = tl.where(keep, tl.exp(s - m), 0.0)
+        total = tl.sum(e, 0)
+        y = e * tl.where(total > 0, 1.0 / total, 0.0)
+        if DROPOUT:
+            y = _dropout(y, row, cols, n_cols, seed, threshold, keep_scale)
+        tl.store(y_ptr + row * stride_y + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n_cols)
 
 
 @triton.jit
 def softmax_v2_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, n_cols, stride_x, stride_y, stride_m, scale,
                       seed, threshold, keep_scale, MASK: tl.constexpr, DROPOUT: tl.constexpr, BLOCK: tl.constexpr):
-    row = tl.program_id(0)
-    x_row = x_ptr + row.to(tl.int64) * stride_x
-    y_row = y_ptr + row.to(tl.int64) * stride_y
+    row = tl.program_id(0).to(tl.int64)
+    x_row = x_ptr + row * stride_x
+    y_row = y_ptr + row * stride_y
     m = tl.full([BLOCK], float("-inf"), tl.float32)
     total = tl.zeros([BLOCK], tl.float32)
     for start in range(0, n_cols, BLOCK):  # pass 1: running max and sum per lane
@@ -115,12 +137,18 @@ def dropout_threshold(p):
 
 
 def supports(problem, version):
-    if version == 1 and problem["cols"] > V1_MAX_COLS:
-        return f"v1 keeps a row in registers: at most {V1_MAX_COLS} columns (version 2 loops over longer rows)"
+    if version in (1, 3) and problem["cols"] > V1_MAX_COLS:
+        return f"v{version} keeps a row in registers: at most {V1_MAX_COLS} columns (version 2 loops over longer rows)"
     return None
 
 
-@variant("triton.softmax", op="softmax", dtypes=["fp32", "fp16", "bf16"], params={"version": [1, 2]},
+def multiprocessors(x):
+    if x.device.type == "cuda":
+        return torch.cuda.get_device_properties(x.device).multi_processor_count
+    return 4  # the interpreter (TRITON_INTERPRET=1, tensors on the CPU)
+
+
+@variant("triton.softmax", op="softmax", dtypes=["fp32", "fp16", "bf16"], params={"version": [1, 2, 3]},
          supports=supports, description="row softmax with scale, mask and fa-bench's Philox dropout (seed 000 task 1)")
 def softmax(x, scale, mask_kind, mask, lengths, dropout, seed, version):
     rows, cols = x.shape
@@ -139,6 +167,12 @@ def softmax(x, scale, mask_kind, mask, lengths, dropout, seed, version):
         block = triton.next_power_of_2(cols)
         warps = 4 if block <= 1024 else 8 if block <= 4096 else 16
         softmax_v1_kernel[(rows,)](*args, MASK=MASKS[mask_kind], DROPOUT=dropout > 0, BLOCK=block, num_warps=warps)
+    elif version == 3:
+        block = triton.next_power_of_2(cols)
+        warps = 4 if block <= 1024 else 8 if block <= 4096 else 16
+        programs = min(rows, 4 * multiprocessors(x))
+        softmax_v3_kernel[(programs,)](args[0], args[1], args[2], args[3], rows, *args[4:], MASK=MASKS[mask_kind],
+                                       DROPOUT=dropout > 0, BLOCK=block, NUM_STAGES=2, num_warps=warps)
     elif version == 2:
         softmax_v2_kernel[(rows,)](*args, MASK=MASKS[mask_kind], DROPOUT=dropout > 0,
                                    BLOCK=min(V2_CHUNK, triton.next_power_of_2(cols)), num_warps=8)
