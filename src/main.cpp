@@ -37,7 +37,12 @@ int calibrate(int device_index) {
 
 int main(int argc, char** argv) {
   Registry registry;
-  register_all_variants(registry);
+  try {
+    register_all_variants(registry);
+  } catch (const std::exception& e) {  // a mistake in a FABENCH_USER_KERNELS file, named by the message
+    fmt::print(stderr, "fa-bench: {}\n", e.what());
+    return 2;
+  }
 
   CLI::App app{"fa-bench: validated, honestly timed softmax and attention kernels"};
   app.set_version_flag("--version", [] { return version_text(); });
