@@ -46,7 +46,8 @@ __device__ float warp_sum(float x) {
 // those up to the diagonal aligned to the bottom right (fa-bench's convention when seq_q != seq_k).
 __device__ int visible_keys(const AttentionShape& s, int i) {
   if (!s.causal) return s.seq_k;
-  return min(max(i + s.seq_k - s.seq_q + 1, 0), s.seq_k);
+  const long long diagonal = static_cast<long long>(i) + s.seq_k - s.seq_q + 1;  // int could overflow
+  return static_cast<int>(min(max(diagonal, 0LL), static_cast<long long>(s.seq_k)));
 }
 
 template <class T>
@@ -154,8 +155,9 @@ void launch_attention_simple(const fabench::LaunchArgs& la) {
   dispatch_storage(p.dtype, [&](auto zero) {
     using T = decltype(zero);
     // Over 48 KiB of shared memory a block must opt in (`supports` checked the device allows it).
-    cudaFuncSetAttribute(attention_simple_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         static_cast<int>(smem));
+    if (smem > 48 * 1024)
+      cudaFuncSetAttribute(attention_simple_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(smem));
     attention_simple_kernel<T><<<grid, block_rows * kWarpSize, smem, la.stream>>>(
         input<T>(la, attention_tensors::q), input<T>(la, attention_tensors::k), input<T>(la, attention_tensors::v),
         output<T>(la, attention_tensors::o), output<float>(la, attention_tensors::lse), shape_of(p), block_keys);
