@@ -165,10 +165,11 @@ const std::vector<std::string>& seed_columns(SeedFormat f) {
 SeedTable to_seed_table(SeedFormat f, const std::vector<TextRow>& rows, const SeedNames& names) {
   SeedTable t = f == SeedFormat::softmax_matmul_004 ? softmax_matmul_table(rows, names) : attention_table(rows, names);
   if (t.rows.empty()) {
-    const char* op = f == SeedFormat::softmax_matmul_004 ? "softmax_matmul" : "attention_fwd_bwd";
-    throw std::invalid_argument(fmt::format(
-        "no {} rows to write{}{} (seed 004's sweeps: configs/softmax_matmul.json, configs/backward.json)", op,
-        t.notes.empty() ? "" : "; ", t.notes.empty() ? "" : t.notes.front()));
+    const bool softmax_matmul = f == SeedFormat::softmax_matmul_004;
+    throw std::invalid_argument(fmt::format("no {} rows to write{}{} (seed 004's sweep: {})",
+                                            softmax_matmul ? "softmax_matmul" : "attention_fwd_bwd",
+                                            t.notes.empty() ? "" : "; ", t.notes.empty() ? "" : t.notes.front(),
+                                            softmax_matmul ? "configs/softmax_matmul.json" : "configs/backward.json"));
   }
   return t;
 }
