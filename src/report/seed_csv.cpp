@@ -68,8 +68,15 @@ std::string seed_status(const std::string& status) {
 
 // What fa-bench knows of a row that the seed's columns drop, to say why two rows collide.
 std::string row_origin(const TextRow& row) {
-  return fmt::format("{} {} {}{}", field(row, "variant"), field(row, "dtype"), field(row, "key"),
-                     field(row, "params").empty() ? "" : " " + field(row, "params"));
+  return fmt::format("{}{}", field(row, "key"), field(row, "params").empty() ? "" : " " + field(row, "params"));
+}
+
+// The first column the seed drops in which two rows differ, as a --where that keeps the first.
+std::string where_hint(const TextRow& a, const TextRow& b) {
+  for (const char* column : {"experiment", "dtype", "batch", "causal", "heads", "kv_heads", "head_dim", "scale",
+                             "mask", "dropout", "variant", "params"})
+    if (field(a, column) != field(b, column)) return fmt::format("--where {}={}", column, field(a, column));
+  return "--where";
 }
 
 void add_row(SeedTable& t, std::map<std::vector<std::string>, const TextRow*>& seen, std::vector<std::string> fields,
@@ -79,8 +86,8 @@ void add_row(SeedTable& t, std::map<std::vector<std::string>, const TextRow*>& s
   if (!fresh)
     throw std::invalid_argument(fmt::format(
         "two rows become the same row of the seed's table ({}): {} and {}; the seed has no column for what tells "
-        "them apart, so keep one with --where (e.g. --where dtype=fp32) or name them apart with --seed-name",
-        fmt::join(identity, ", "), row_origin(*it->second), row_origin(source)));
+        "them apart, so keep one with {} or name them apart with --seed-name",
+        fmt::join(identity, ", "), row_origin(*it->second), row_origin(source), where_hint(*it->second, source)));
   t.rows.push_back(std::move(fields));
 }
 
