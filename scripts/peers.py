@@ -19,6 +19,9 @@ and peer, keyed like fa-bench's own rows (problem key / peer name). Peers:
                    rows, as decode's)
   sparse_attention: torch.flex_attention (torch.compile(flex_attention) over a block mask of the
                    problem's own mask; see sparse_attention below)
+  attention_bwd, attention_fwd_bwd: torch.sdpa_flash, torch.sdpa_cudnn, torch.sdpa_efficient,
+                   torch.sdpa_math (SDPA's backward through autograd) and torch.naive_attention (seed
+                   004's naive path); see attention_bwd below
 Timing follows fa-bench's timer: warm-up, then per sample a spin kernel holds the stream while the
 L2 flush (the plan's mode: cold = write then read a second buffer, so the L2 is left clean; dirty
 = write only; hot = none), start event, call and stop event are queued (launch latency stays out of the sample:
@@ -59,6 +62,23 @@ are validated against float64 over every batch x head's first, last and seeded r
 keep nothing (fa-bench's convention: O = 0 and lse = -inf; a finite lse there is a mismatch). The
 file gains columns compile_ms, mask_build_ms and notes. Bytes and FLOPs are the plan's (kept
 scores, as fa-bench counts them).
+
+attention_bwd (the backward alone): Q, K, V (requires_grad) and dO seeded; the peer's forward runs
+once outside the samples (SDPA pinned to the backend, causal as the attention peers express it:
+is_causal when seq_q == seq_k, else causal_lower_right; enable_gqa when kv_heads < heads; or the
+naive path: S = Q K^T * scale materialised, masked, softmax, P V, GQA by repeat_interleave), then
+each sample is torch.autograd.grad(O, (Q, K, V), dO, retain_graph=True) under the timer above.
+Flash and cuDNN take bf16/fp16 (PyTorch refuses fp32: an unsupported row in its words, "forward:
+..."), efficient and math fp32; tf32 runs math and naive with TF32 matmuls, and efficient is
+refused (no TF32 mode). dQ (query rows), dK and dV (key rows), each over every batch x head resp.
+batch x KV head, are validated against float64 gradients from Q, K, V and dO with fa-bench's rule
+(relative L2 per output, NaN or Inf anywhere fails, the first failing output named: "dk: dk rel_l2
+..."). attention_fwd_bwd: each launch runs the forward (a new graph) and its backward, each phase
+with its own spin, L2 flush and events; forward_ms and backward_ms (with _std) are the phases'
+medians, time_ms_* the totals'; forward_peak_MiB, backward_peak_MiB and saved_activations_MiB come
+from the allocator on the validated launch (see run_fwd_bwd_peer); fwd_bwd_status keeps
+oom(forward) and oom(backward) apart, and after oom(backward) the forward is still timed. O is
+validated before the gradients. FLOPs and bytes are the plan's.
 """
 import argparse
 import csv
@@ -83,6 +103,14 @@ SOFTMAX_MATMUL_PEERS = ["torch.softmax_matmul"]
 DECODE_PEERS = ["torch.sdpa_flash", "torch.sdpa_cudnn"]
 GENERATE_PEERS = ["torch.generate_loop"]
 FLEX_PEERS = ["torch.flex_attention"]
+# attention_bwd and attention_fwd_bwd: SDPA's four backends (their backward through autograd) and
+# seed 004's naive attention (S = Q K^T * scale materialised, masked, softmax, P V; autograd's
+# backward through it).
+NAIVE_PEER = "torch.naive_attention"
+BACKWARD_PEERS = list(ATTENTION_PEERS) + [NAIVE_PEER]
+BACKWARD_OPS = ("attention_bwd", "attention_fwd_bwd")
+TF32_EFFICIENT_REASON = ("SDPA's efficient backend has no TF32 mode (its fp32 kernel keeps fp32 accuracy): "
+                         "see its fp32 row; torch.sdpa_math and torch.naive_attention run tf32 with TF32 matmuls")
 # Columns a file holding FlexAttention rows adds after the plan's (fa-bench's report and compare read
 # columns by name and pass over these): the first call's compile time, the block mask's build time,
 # and notes (the first build of the block mask, which compiles create_block_mask; kernel options).
@@ -97,7 +125,8 @@ BANDWIDTH_CEILING = {"decode": "read_gbps", "generate": "read_gbps"}
 def peers_for(op):
     """The PyTorch peers of an op; none for the others (kv_append), whose cases are passed over."""
     return {"attention": list(ATTENTION_PEERS), "softmax": SOFTMAX_PEERS, "softmax_matmul": SOFTMAX_MATMUL_PEERS,
-            "decode": DECODE_PEERS, "generate": GENERATE_PEERS, "sparse_attention": FLEX_PEERS}.get(op, [])
+            "decode": DECODE_PEERS, "generate": GENERATE_PEERS, "sparse_attention": FLEX_PEERS,
+            "attention_bwd": BACKWARD_PEERS, "attention_fwd_bwd": BACKWARD_PEERS}.get(op, [])
 
 
 class Unsupported(Exception):
@@ -123,6 +152,8 @@ def refusal(case, peer):
         return "torch.softmax peer runs plain softmax only (no fused scale, mask or Philox dropout)"
     if row["op"] in ("decode", "generate") and int(row["page_size"]) > 0:
         return PAGED_REASON
+    if row["op"] in BACKWARD_OPS and row["dtype"] == "tf32" and peer == "torch.sdpa_efficient":
+        return TF32_EFFICIENT_REASON
     return None
 
 
@@ -140,7 +171,7 @@ def torch_dtype(torch, name):
     return {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
 
 
-DEVICE = "cuda"  # tests run the FlexAttention path on "cpu"
+DEVICE = "cuda"  # tests run the FlexAttention and backward paths on "cpu"
 
 
 def make_inputs(torch, case):
@@ -153,9 +184,12 @@ def make_inputs(torch, case):
     def randn(*shape):
         return torch.randn(*shape, generator=gen, device=DEVICE, dtype=torch.float32).to(dt)
 
-    if row["op"] in ("attention", "sparse_attention"):
+    if row["op"] in ("attention", "sparse_attention") + BACKWARD_OPS:
         b, h, kv, sq, sk, d = (row[k] for k in ("batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim"))
-        return {"q": randn(b, h, sq, d), "k": randn(b, kv, sk, d), "v": randn(b, kv, sk, d)}
+        t = {"q": randn(b, h, sq, d), "k": randn(b, kv, sk, d), "v": randn(b, kv, sk, d)}
+        if row["op"] in BACKWARD_OPS:  # the output's gradient, seeded as fa-bench's dO
+            t["do"] = randn(b, h, sq, d)
+        return t
     if row["op"] == "decode":
         b, h, kv, sq, sk, d = (row[k] for k in ("batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim"))
         max_len = row["max_len"]
@@ -208,6 +242,8 @@ def make_call(torch, case, peer, t, extra=None):
         raise Unsupported(reason)
     if row["op"] == "sparse_attention":
         return flex_call(torch, case, t, {} if extra is None else extra)
+    if row["op"] == "attention_bwd":
+        return backward_call(torch, case, peer, t)
     if row["op"] == "attention":
         return sdpa_call(torch, peer, t["q"], t["k"], t["v"], row["scale"], row["heads"] != row["kv_heads"],
                          causal=(row["seq_q"], row["seq_k"]) if row["causal"] else None)
@@ -620,6 +656,8 @@ def output_rows(case, out, rows):
 def validate(torch, case, t, out):
     if case["row"]["op"] == "sparse_attention":
         return validate_sparse(torch, case, t, out)
+    if case["row"]["op"] in BACKWARD_OPS:
+        return validate_backward(torch, case, t, None, out)
     v = case["validation"]
     row = case["row"]
     rows = validation_rows(case, out.numel() // out.shape[-1])
@@ -704,34 +742,80 @@ def spin_cycles(host_seconds):
     return int(min(max(SPIN_CYCLES, 3 * host_seconds * 2e9), 40_000_000))
 
 
-def time_call(torch, call, timing, flusher):
-    """fa-bench's timer, in PyTorch: see the module docstring."""
+def time_phases(torch, phases, timing, flusher):
+    """fa-bench's timer, in PyTorch (see the module docstring), over a launch of one or more phases
+    run in order (attention_fwd_bwd: the forward, then the backward): per sample each phase gets
+    its own spin, L2 flush and events, as fa-bench's fwd_bwd pipelines flush between the phases as
+    before the first. The stopping rule sees each sample's total. Returns ([[ms of each phase]]
+    a sample, limited)."""
     host = 0.0
     for i in range(timing["warmup"]):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        call()
-        if i > 0 or timing["warmup"] == 1:
-            host = max(host, time.perf_counter() - t0)
+        for phase in phases:
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            phase()
+            if i > 0 or timing["warmup"] == 1:
+                host = max(host, time.perf_counter() - t0)
     torch.cuda.synchronize()
     spin = spin_cycles(host)
     mode = l2_mode(timing)
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in phases]
     samples, stats, t0 = [], RunningSamples(), time.monotonic()
     limited = False
     while not sampling_done(timing, stats):
         if time.monotonic() - t0 >= timing["max_time_s"] and stats.n > 0:
             limited = True
             break
-        torch.cuda._sleep(spin)  # the GPU spins while the host queues what follows
-        flusher.flush(mode)
-        start.record()
-        call()
-        stop.record()
-        stop.synchronize()
-        samples.append(start.elapsed_time(stop))
-        stats.add(samples[-1])
+        for phase, (start, stop) in zip(phases, events):
+            torch.cuda._sleep(spin)  # the GPU spins while the host queues what follows
+            flusher.flush(mode)
+            start.record()
+            phase()
+            stop.record()
+        events[-1][1].synchronize()
+        samples.append([start.elapsed_time(stop) for start, stop in events])
+        stats.add(sum(samples[-1]))
     return samples, limited
+
+
+def time_call(torch, call, timing, flusher):
+    """fa-bench's timer over one call: the samples in ms, and whether the time limit cut them short."""
+    samples, limited = time_phases(torch, [call], timing, flusher)
+    return [s[0] for s in samples], limited
+
+
+def summary(samples):
+    """Median, mean, standard deviation (n - 1) and minimum of a list of samples, as fa-bench's."""
+    xs = sorted(samples)
+    n = len(xs)
+    median = xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+    mean = sum(xs) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1)) if n > 1 else 0.0
+    return median, mean, sd, xs[0]
+
+
+def fill_timing(row, case, samples, limited, ceilings):
+    """The timing, throughput and percent-of-peak columns of a row from its samples (ms): status ok,
+    or timeout when the time limit came before the minimum sample count. FLOPs and bytes are the
+    plan's (fa-bench's models)."""
+    median, mean, sd, low = summary(samples)
+    n = len(samples)
+    row.update(status="timeout" if limited and n < case["timing"]["min_samples"] else "ok",
+               time_ms_median=f"{median:.6g}", time_ms_mean=f"{mean:.6g}", time_ms_std=f"{sd:.6g}",
+               time_ms_min=f"{low:.6g}", samples=str(n))
+    if row["status"] == "timeout":
+        row["reason"] = f"{n} samples in {case['timing']['max_time_s']} s"
+    seconds = median / 1000.0
+    tflops, gbps = case["flops"] / seconds / 1e12, case["bytes"] / seconds / 1e9
+    row["tflops"], row["gbps"] = f"{tflops:.6g}", f"{gbps:.6g}"
+    if ceilings:
+        ceiling = ceilings.get(BANDWIDTH_CEILING.get(case["row"]["op"], "copy_gbps"))
+        if ceiling:
+            row["pct_peak_bw"] = f"{100 * gbps / ceiling:.6g}"
+        peak = ceilings.get("gemm_tflops", {}).get(case["row"]["dtype"])
+        if peak:
+            row["pct_peak_flops"] = f"{100 * tflops / peak:.6g}"
+    return row
 
 
 def blank_row(columns, case, peer):
@@ -752,12 +836,16 @@ def blank_row(columns, case, peer):
     return row
 
 
+def allow_tf32(torch, dtype):
+    """TF32 matmuls (cuBLAS and cuDNN) exactly when fa-bench's dtype is tf32."""
+    torch.backends.cuda.matmul.allow_tf32 = dtype == "tf32"
+    torch.backends.cudnn.allow_tf32 = dtype == "tf32"
+
+
 def run_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
     row = blank_row(columns, case, peer)
     row["gpu"] = gpu_name
-    dtype = case["row"]["dtype"]
-    torch.backends.cuda.matmul.allow_tf32 = dtype == "tf32"
-    torch.backends.cudnn.allow_tf32 = dtype == "tf32"
+    allow_tf32(torch, case["row"]["dtype"])
     t = None
     try:
         reason = refusal(case, peer)
@@ -806,27 +894,292 @@ def run_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
     finally:
         t = None
         torch.cuda.empty_cache()
-    samples.sort()
-    n = len(samples)
-    median = samples[n // 2] if n % 2 else 0.5 * (samples[n // 2 - 1] + samples[n // 2])
-    mean = sum(samples) / n
-    sd = math.sqrt(sum((x - mean) ** 2 for x in samples) / (n - 1)) if n > 1 else 0.0
-    row.update(status="timeout" if limited and n < case["timing"]["min_samples"] else "ok",
-               time_ms_median=f"{median:.6g}", time_ms_mean=f"{mean:.6g}", time_ms_std=f"{sd:.6g}",
-               time_ms_min=f"{samples[0]:.6g}", samples=str(n))
-    if row["status"] == "timeout":
-        row["reason"] = f"{n} samples in {case['timing']['max_time_s']} s"
-    seconds = median / 1000.0
-    tflops, gbps = case["flops"] / seconds / 1e12, case["bytes"] / seconds / 1e9
-    row["tflops"], row["gbps"] = f"{tflops:.6g}", f"{gbps:.6g}"
-    if ceilings:
-        ceiling = ceilings.get(BANDWIDTH_CEILING.get(case["row"]["op"], "copy_gbps"))
-        if ceiling:
-            row["pct_peak_bw"] = f"{100 * gbps / ceiling:.6g}"
-        peak = ceilings.get("gemm_tflops", {}).get(dtype)
-        if peak:
-            row["pct_peak_flops"] = f"{100 * tflops / peak:.6g}"
+    return fill_timing(row, case, samples, limited, ceilings)
+
+
+# ---- attention_bwd and attention_fwd_bwd: PyTorch's backward --------------------------------------
+#
+# The inputs are the attention op's (Q, K, V seeded N(0, 1)) and the output's gradient dO (seeded
+# too), made with requires_grad on Q, K and V. attention_bwd: the forward runs once, outside the
+# samples (the peer's own O and saved tensors, as autograd keeps them), then each sample is
+# torch.autograd.grad(O, (Q, K, V), dO, retain_graph=True): the backward alone, under the other
+# peers' timer. attention_fwd_bwd: each launch is the forward (a new graph) and then its backward,
+# each phase timed on its own (time_phases), with seed 004's memory columns from the validated launch.
+# Validation: dQ over sampled query rows, dK and dV over sampled key rows, each covering every
+# (batch, head) resp. (batch, KV head), against float64 gradients computed here from Q, K, V and dO
+# (fa-bench's rule, src/ops/attention_bwd.cpp: relative L2 per output over its rows, NaN or Inf
+# anywhere fails, the first failing output names itself); attention_fwd_bwd checks the forward's
+# O first ("forward o: ...", as fa-bench's), and gradients only after a valid O.
+
+
+def naive_attention(torch, q, k, v, scale, causal):
+    """Seed 004's naive attention: S = Q K^T * scale materialised, the causal mask (bottom right:
+    query i sees keys j <= i + seq_k - seq_q) filled with -inf, softmax, P V; GQA by repeating each
+    KV head over its group (autograd sums their gradients back). A row that sees no key gives NaN,
+    as the plain softmax does."""
+    group = q.shape[1] // k.shape[1]
+    if group > 1:
+        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+    s = (q @ k.transpose(-2, -1)) * scale
+    if causal:
+        sq, sk = causal
+        hidden = torch.ones(sq, sk, dtype=torch.bool, device=q.device).triu(sk - sq + 1)
+        s = s.masked_fill(hidden, -math.inf)
+    return torch.softmax(s, dim=-1) @ v
+
+
+def forward_call(torch, case, peer, t):
+    """The peer's forward over t's q, k, v (made to require gradients): SDPA pinned to the peer's
+    backend, causal as the forward peers express it (is_causal when seq_q == seq_k, else
+    causal_lower_right), enable_gqa when kv_heads < heads; or the naive path."""
+    row = case["row"]
+    q, k, v = (t[name].requires_grad_() for name in ("q", "k", "v"))
+    causal = (row["seq_q"], row["seq_k"]) if row["causal"] else None
+    if peer == NAIVE_PEER:
+        return lambda: naive_attention(torch, q, k, v, row["scale"], causal)
+    return sdpa_call(torch, peer, q, k, v, row["scale"], row["heads"] != row["kv_heads"], causal=causal)
+
+
+def run_phase(torch, phase, call):
+    """Runs one phase; a backend that refuses the case (a RuntimeError other than out of memory)
+    becomes Unsupported, an out-of-memory error is raised again with the phase named."""
+    try:
+        return call()
+    except torch.cuda.OutOfMemoryError as e:
+        raise torch.cuda.OutOfMemoryError(f"{phase}: {first_line(e)}") from None
+    except RuntimeError as e:
+        raise Unsupported(f"{phase}: {str(e).strip().splitlines()[0][:300]}") from None
+
+
+def backward_call(torch, case, peer, t):
+    """attention_bwd: the forward once (not timed; its O joins the inputs), then a zero-argument
+    function running the backward alone, returning (dQ, dK, dV)."""
+    q, k, v, do = t["q"], t["k"], t["v"], t["do"]
+    o = run_phase(torch, "forward", forward_call(torch, case, peer, t))
+    t["o"] = o
+
+    def backward():
+        return torch.autograd.grad(o, (q, k, v), grad_outputs=do, retain_graph=True)
+
+    return lambda: run_phase(torch, "backward", backward)
+
+
+def gradient_rows(case):
+    """The flat rows validation checks: query rows of [batch, heads, seq_q] (O and dQ) and key rows of
+    [batch, kv_heads, seq_k] (dK and dV), each every group's first and last row and seeded others."""
+    row, v = case["row"], case["validation"]
+    seed = int(case["seed"])
+    return (group_sampled_rows(row["batch"] * row["heads"], row["seq_q"], v["max_rows"], seed),
+            group_sampled_rows(row["batch"] * row["kv_heads"], row["seq_k"], v["max_rows"], seed))
+
+
+REFERENCE_CHUNK = 1 << 24  # float64 scores per chunk of query rows (128 MiB)
+
+
+def attention_reference(torch, case, t, q_rows, k_rows):
+    """float64 O and dQ of the flat query rows q_rows, dK and dV of the flat key rows k_rows, from
+    t's q, k, v and do (seed 004's formulas: P = exp(scale Q K^T - lse), D = rowsum(dO * O),
+    dV = P^T dO, dP = dO V^T, dS = P * (dP - D), dQ = scale dS K, dK = scale dS^T Q; a KV head's dK
+    and dV sum over the query heads of its group). Per (batch, KV head): the lse and D of all the
+    group's query rows in chunks (the costly part, a float64 forward), then the sampled rows. A
+    query row that sees no key has O = 0 and dQ = 0 (fa-bench's convention)."""
+    row = case["row"]
+    B, H, KV, sq, sk, d, scale = (row[x] for x in ("batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim", "scale"))
+    group, off, causal = H // KV, sk - sq, bool(row["causal"])
+    f64 = torch.float64
+    device = t["q"].device
+    out = {name: torch.zeros(n, d, dtype=f64, device=device)
+           for name, n in (("o", len(q_rows)), ("dq", len(q_rows)), ("dk", len(k_rows)), ("dv", len(k_rows)))}
+    q_by, k_by = {}, {}
+    for at, r in enumerate(q_rows):  # flat query row -> (batch, KV head), row within the group
+        b, h, i = r // (H * sq), (r // sq) % H, r % sq
+        q_by.setdefault((b, h // group), []).append((at, (h % group) * sq + i))
+    for at, r in enumerate(k_rows):
+        q_by.setdefault((r // (KV * sk), (r // sk) % KV), [])
+        k_by.setdefault((r // (KV * sk), (r // sk) % KV), []).append((at, r % sk))
+
+    def scores(q, k, q_pos, k_pos):
+        """scale q k^T, -inf where the causal mask hides key position k_pos[j] from query q_pos[i]."""
+        s = (q @ k.T) * scale
+        if causal:
+            s = s.masked_fill(k_pos[None, :] > (q_pos[:, None] + off), -math.inf)
+        return s
+
+    with torch.no_grad():
+        for (b, g), queries in q_by.items():
+            qg = t["q"][b, g * group:(g + 1) * group].reshape(group * sq, d).to(f64)
+            dog = t["do"][b, g * group:(g + 1) * group].reshape(group * sq, d).to(f64)
+            k, v = t["k"][b, g].to(f64), t["v"][b, g].to(f64)
+            pos_all = torch.arange(group * sq, device=device) % sq
+            keys_all = torch.arange(sk, device=device)
+            lse = torch.empty(group * sq, dtype=f64, device=device)
+            delta = torch.empty(group * sq, dtype=f64, device=device)
+            step = max(1, REFERENCE_CHUNK // sk)
+            for lo in range(0, group * sq, step):
+                s = scores(qg[lo:lo + step], k, pos_all[lo:lo + step], keys_all)
+                m = torch.logsumexp(s, dim=-1)
+                lse[lo:lo + step] = m
+                p = torch.exp(s - torch.where(torch.isfinite(m), m, 0.0)[:, None])  # 0 where nothing is seen
+                delta[lo:lo + step] = (dog[lo:lo + step] * (p @ v)).sum(-1)
+            safe = torch.where(torch.isfinite(lse), lse, 0.0)
+            if queries:
+                ats = [a for a, _ in queries]
+                idx = torch.tensor([x for _, x in queries], device=device)
+                s = scores(qg[idx], k, pos_all[idx], keys_all)
+                p = torch.exp(s - safe[idx][:, None])
+                ds = p * ((dog[idx] @ v.T) - delta[idx][:, None])
+                out["o"][ats] = p @ v
+                out["dq"][ats] = scale * (ds @ k)
+            keys = k_by.get((b, g), [])
+            if keys:
+                ats = [a for a, _ in keys]
+                idx = torch.tensor([x for _, x in keys], device=device)
+                s = scores(qg, k[idx], pos_all, idx)
+                p = torch.exp(s - safe[:, None])  # [group * sq, keys]
+                ds = p * ((dog @ v[idx].T) - delta[:, None])
+                out["dv"][ats] = p.T @ dog
+                out["dk"][ats] = scale * (ds.T @ qg)
+    return out
+
+
+def check_output(torch, name, got, rows, ref, tolerance):
+    """fa-bench's validate_rows for one output: NaN or Inf anywhere fails; else relative L2 and max
+    abs error over the sampled rows, failing above the tolerance. Returns (rel, max_abs, reason)."""
+    bad = int((~torch.isfinite(got)).sum().item())
+    if bad:
+        return math.inf, math.inf, f"{bad} of {got.numel()} {name} elements are NaN or Inf"
+    diff = got.detach().reshape(-1, got.shape[-1])[rows].double() - ref
+    diff2, ref2 = float((diff * diff).sum().item()), float((ref * ref).sum().item())
+    rel = math.sqrt(diff2 / ref2) if ref2 > 0 else (0.0 if diff2 == 0 else math.inf)
+    max_abs = float(diff.abs().max().item()) if len(rows) else 0.0
+    reason = f"{name} rel_l2 {rel:.3g} > tolerance {tolerance:.3g} over {len(rows)} rows" if rel > tolerance else ""
+    return rel, max_abs, reason
+
+
+def validate_backward(torch, case, t, o, grads):
+    """dQ, dK, dV (and O first when given: attention_fwd_bwd) against attention_reference, folded
+    as fa-bench folds them: rel_l2 and max_abs the largest, the reason the first failing output's
+    ("dk: dk rel_l2 ... > tolerance ..."). Gradients are judged only after a valid O."""
+    tol = case["validation"]["tolerance"]
+    q_rows, k_rows = gradient_rows(case)
+    ref = attention_reference(torch, case, t, q_rows, k_rows)
+    parts = [] if o is None else [("forward o", "o", o, q_rows)]
+    parts += [(name, name, g, rows) for name, g, rows in zip(("dq", "dk", "dv"), grads, (q_rows, k_rows, k_rows))]
+    rel = max_abs = 0.0
+    for what, name, got, rows in parts:
+        r, m, reason = check_output(torch, name, got, rows, ref[name], tol)
+        rel, max_abs = max(rel, r), max(max_abs, m)
+        if reason:
+            return rel, max_abs, f"{what}: {reason}"
+    return rel, max_abs, ""
+
+
+def nbytes(*tensors):
+    return sum(x.numel() * x.element_size() for x in tensors)
+
+
+def mib(n):
+    return f"{n / 2**20:.6g}"
+
+
+def run_fwd_bwd_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
+    """attention_fwd_bwd: a launch is the peer's forward (a new autograd graph over Q, K, V) and
+    then its backward (torch.autograd.grad with dO, freeing the graph), each phase timed on its own
+    by time_phases; time_ms_* are the launches' totals and FLOPs the plan's (forward + backward).
+    The validated launch (the first) gives seed 004's memory columns, from the allocator, in fa-bench's
+    meaning (ops/attention_fwd_bwd.cpp): forward_peak_MiB = the high-water mark during the forward
+    less what was allocated before the inputs were made, less dO (not the forward's): Q, K, V, O and
+    what the forward saves or uses; backward_peak_MiB = the same during the backward, everything
+    included (Q, K, V, dO, O and the saved tensors, dQ, dK, dV, workspace); saved_activations_MiB =
+    allocated after the forward less before it (O and what autograd keeps for the backward).
+    fwd_bwd_status: ok, oom(forward) (the inputs or the forward), oom(backward), or the status. When
+    the backward runs out of memory the forward is still timed alone, so forward_ms and its memory
+    columns are filled, as seed 004's OOM(backward) rows are."""
+    row = blank_row(columns, case, peer)
+    row["gpu"] = gpu_name
+    allow_tf32(torch, case["row"]["dtype"])
+    timing = case["timing"]
+    t = state = None
+    phase = ["forward"]  # the phase running, for an out-of-memory error's column
+    backward_oom = ""
+    try:
+        reason = refusal(case, peer)
+        if reason:
+            raise Unsupported(reason)
+        torch.cuda.empty_cache()
+        base = torch.cuda.memory_allocated()
+        t = make_inputs(torch, case)
+        fwd = forward_call(torch, case, peer, t)
+        q, k, v, do = t["q"], t["k"], t["v"], t["do"]
+        state = {}
+
+        def forward():
+            phase[0] = "forward"
+            state["o"] = fwd()
+
+        def backward():
+            phase[0] = "backward"
+            return torch.autograd.grad(state.pop("o"), (q, k, v), grad_outputs=do)
+
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        run_phase(torch, "forward", forward)
+        torch.cuda.synchronize()
+        forward_peak = torch.cuda.max_memory_allocated() - base
+        row["forward_peak_MiB"] = mib(forward_peak - nbytes(do))
+        row["saved_activations_MiB"] = mib(torch.cuda.memory_allocated() - before)
+        o = state["o"]
+        torch.cuda.reset_peak_memory_stats()
+        try:
+            grads = run_phase(torch, "backward", backward)
+        except torch.cuda.OutOfMemoryError as e:
+            backward_oom = str(e).splitlines()[0][:300]
+        if not backward_oom:
+            torch.cuda.synchronize()
+            backward_peak = torch.cuda.max_memory_allocated() - base
+            row["backward_peak_MiB"] = mib(backward_peak)
+            peak = max(forward_peak, backward_peak)
+            row["peak_mem_mib"] = mib(peak)
+            row["workspace_mib"] = mib(max(0, peak - nbytes(q, k, v, do, o, *grads)))
+            if case["validation"]["enabled"]:
+                rel, max_abs, reason = validate_backward(torch, case, t, o, grads)
+                row["rel_l2_err"], row["max_abs_err"] = f"{rel:.6g}", f"{max_abs:.6g}"
+                if reason:
+                    row.update(status="mismatch", reason=reason, fwd_bwd_status="mismatch")
+                    return row
+            del grads
+            del o
+            samples, limited = time_phases(torch, [forward, backward], timing, flusher)
+        else:  # the forward alone, each graph dropped: seed 004 reports its time beside OOM(backward)
+            del o
+            state.clear()
+            torch.cuda.empty_cache()
+            samples, limited = time_phases(torch, [lambda: (forward(), state.clear())], timing, flusher)
+    except Unsupported as e:
+        row.update(status="unsupported", reason=str(e), fwd_bwd_status="unsupported")
+        return row
+    except torch.cuda.OutOfMemoryError as e:
+        text = str(e).splitlines()[0][:300]
+        if not text.startswith(phase[0] + ":"):
+            text = f"{phase[0]}: {text}"
+        row.update(status="oom", reason=text, fwd_bwd_status=f"oom({phase[0]})")
+        return row
+    finally:
+        t = state = None
+        torch.cuda.empty_cache()
+    forward_ms = [s[0] for s in samples]
+    median, _, sd, _ = summary(forward_ms)
+    row["forward_ms"], row["forward_ms_std"] = f"{median:.6g}", f"{sd:.6g}"
+    if backward_oom:
+        row.update(status="oom", reason=backward_oom, fwd_bwd_status="oom(backward)", samples=str(len(samples)))
+        return row
+    median, _, sd, _ = summary([s[1] for s in samples])
+    row["backward_ms"], row["backward_ms_std"] = f"{median:.6g}", f"{sd:.6g}"
+    fill_timing(row, case, [sum(s) for s in samples], limited, ceilings)
+    row["fwd_bwd_status"] = row["status"]
     return row
+
 
 
 def generate_inputs(torch, case):
@@ -1074,7 +1427,7 @@ def main(argv=None):
             writer.writeheader()
         f.flush()
         for i, (case, peer) in enumerate(todo, 1):
-            run = run_generate_peer if case["row"]["op"] == "generate" else run_peer
+            run = {"generate": run_generate_peer, "attention_fwd_bwd": run_fwd_bwd_peer}.get(case["row"]["op"], run_peer)
             try:
                 row = run(torch, case, peer, columns, gpu_name, ceilings, flusher)
             except Exception as e:  # noqa: BLE001 (a row with the reason; the sweep goes on)

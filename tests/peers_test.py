@@ -499,5 +499,228 @@ with tempfile.TemporaryDirectory() as tmp:
     check(abs(peers.percentile(xs, 90) - 7.3) < 1e-12 and peers.percentile(xs, 50) == 4.5,
           "percentile interpolates between ranks, as fa-bench's generate columns")
 
+# attention_bwd and attention_fwd_bwd: the plan's columns and peers, the rows validation samples, the
+# phases' timer, and both ops end to end through a fake torch (SDPA, autograd.grad and the
+# allocator's counters faked: exact memory columns; out of memory in either phase).
+with tempfile.TemporaryDirectory() as tmp:
+    config = os.path.join(tmp, "bwd.json")
+    fast = {"warmup": 1, "min_samples": 3, "min_time_s": 0.002, "max_noise": 0.5, "max_time_s": 1}
+    common = {"batch": 2, "heads": 4, "head_dim": 64, "timing": fast, "validation": {"enabled": False}}
+    with open(config, "w") as f:
+        json.dump({"name": "b", "experiments": [
+            dict(common, op="attention_bwd", variants=["bwd.cpu_reference"], dtype=["fp32", "bf16", "tf32"],
+                 kv_heads=[4, 2], seq_len=48, causal=[False, True]),
+            dict(common, op="attention_fwd_bwd", variants=["fwd_bwd.cpu_reference"], dtype=["fp32", "bf16"],
+                 kv_heads=2, seq_q=[40, 24], seq_k=24, causal=[False, True])]}, f)
+    plan_path = os.path.join(tmp, "plan.json")
+    subprocess.run([binary, "plan", "--config", config, "-o", plan_path], check=True)
+    with open(plan_path) as f:
+        plan = json.load(f)
+    fwd_bwd_columns = ["forward_ms", "forward_ms_std", "backward_ms", "backward_ms_std", "forward_peak_MiB",
+                       "backward_peak_MiB", "saved_activations_MiB", "fwd_bwd_status"]
+    check(plan["columns"][-len(fwd_bwd_columns):] == fwd_bwd_columns, f"fwd_bwd's columns in the plan: {plan['columns']}")
+    problems = peers.distinct_problems(plan)
+    check(len(problems) == 12 + 8, f"20 backward problems: {len(problems)}")
+    for op in ("attention_bwd", "attention_fwd_bwd"):
+        check(peers.peers_for(op) == list(peers.ATTENTION_PEERS) + ["torch.naive_attention"],
+              f"{op}: SDPA's four backends and the naive path")
+    tf32 = next(c for c in problems if c["row"]["dtype"] == "tf32")
+    check(peers.refusal(tf32, "torch.sdpa_efficient") == peers.TF32_EFFICIENT_REASON
+          and peers.refusal(tf32, "torch.sdpa_math") is None
+          and all(peers.refusal(c, "torch.sdpa_efficient") is None for c in problems if c["row"]["dtype"] != "tf32"),
+          "tf32: efficient refuses with its reason, math runs (TF32 matmuls)")
+
+    # Validation rows: query rows over [batch, heads, seq_q], key rows over [batch, kv_heads, seq_k],
+    # every group's first and last.
+    gqa = next(c for c in problems if c["row"]["op"] == "attention_fwd_bwd" and c["row"]["seq_q"] == 40)
+    sampled = dict(gqa, validation={"enabled": True, "max_rows": 20, "tolerance": 0.01})
+    q_rows, k_rows = peers.gradient_rows(sampled)
+    check(len(q_rows) == 8 * 2 and all({g * 40, g * 40 + 39} <= set(q_rows) for g in range(8)),
+          f"query rows: two of each (batch, head)'s 40: {q_rows}")
+    check(len(k_rows) == 4 * 5 and all({g * 24, g * 24 + 23} <= set(k_rows) for g in range(4)) and max(k_rows) < 4 * 24,
+          f"key rows: five of each (batch, KV head)'s 24: {k_rows}")
+    check(peers.gradient_rows(dict(gqa, validation={"enabled": True, "max_rows": 1000, "tolerance": 0.01}))
+          == (list(range(8 * 40)), list(range(4 * 24))), "small cases check every row")
+
+    # The phases' timer: per sample and phase a spin, the flush, the events around the phase; the
+    # stopping rule on the totals; time_call is its one-phase case.
+    class PhaseEvent:
+        clock = [0.0]
+
+        def __init__(self, enable_timing):
+            self.at = 0.0
+
+        def record(self):
+            self.at = PhaseEvent.clock[0]
+
+        def synchronize(self):
+            pass
+
+        def elapsed_time(self, other):
+            return other.at - self.at
+
+    log = []
+    fake_cuda = types.SimpleNamespace(synchronize=lambda: None, Event=PhaseEvent, _sleep=lambda c: log.append("spin"))
+    fake = types.SimpleNamespace(cuda=fake_cuda)
+
+    class LogFlush:
+        def flush(self, mode):
+            log.append("flush " + mode)
+
+    def phase(name, ms):
+        def run():
+            log.append(name)
+            PhaseEvent.clock[0] += ms
+        return run
+
+    timing = {"warmup": 2, "min_samples": 4, "min_time_s": 0.0, "max_noise": 1.0, "max_time_s": 10, "flush_l2": True}
+    got, limited = peers.time_phases(fake, [phase("fwd", 2.0), phase("bwd", 5.0)], timing, LogFlush())
+    check(got == [[2.0, 5.0]] * 4 and not limited, f"a sample per launch, each phase's own time: {got}")
+    check(log[:4] == ["fwd", "bwd", "fwd", "bwd"] and log[4:9] == ["spin", "flush cold", "fwd", "spin", "flush cold"]
+          and log.count("flush cold") == 8, f"warm-up, then spin and flush before each phase: {log[:12]}")
+    check(peers.time_call(fake, phase("x", 3.0), dict(timing, flush_l2=False), LogFlush()) == ([3.0] * 4, False)
+          and "flush hot" in log, "time_call: one phase")
+    check(peers.summary([4.0, 1.0, 3.0, 2.0]) == (2.5, 2.5, math.sqrt(5 / 3), 1.0), "median, mean, std, min")
+
+    # Both ops through main(), faked: flash refuses fp32 as PyTorch does; memory counters move by
+    # fixed amounts in SDPA (O + 64 bytes saved, 1000 bytes of workspace) and in autograd.grad (dQ,
+    # dK, dV, 3000 bytes of workspace); events give 1 ms a phase. oom: a flag makes the forward or
+    # the backward of the seq_q 40 problems raise torch.cuda.OutOfMemoryError.
+    sdpa_calls, grad_calls = [], []
+    mem = {"now": 0, "peak": 0}
+    fail = {"forward": False, "backward": False}
+    modules = fake_torch_modules(sdpa_calls)
+    torch = modules["torch"]
+
+    def alloc(n, work=0):
+        mem["now"] += n
+        mem["peak"] = max(mem["peak"], mem["now"] + work)
+
+    def randn(*shape, generator, device, dtype):
+        alloc(math.prod(shape) * 4)
+        return MetaTensor(shape, dtype)
+
+    torch.randn = randn
+    torch.cuda.memory_allocated = lambda: mem["now"]
+    torch.cuda.max_memory_allocated = lambda: mem["peak"]
+    torch.cuda.reset_peak_memory_stats = lambda: mem.update(peak=mem["now"])
+    sdpa = modules["torch.nn"].functional.scaled_dot_product_attention
+
+    def sdpa_fwd(q, k, v, **kwargs):
+        if fail["forward"] and q.shape[2] == 40:
+            raise MemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        if current_backend[-1] == "flash" and q.dtype == "float32":
+            raise RuntimeError("No available kernel. Aborting execution.")
+        o = sdpa(q, k, v, **kwargs)
+        alloc(o.numel() * o.element_size() + 64, 1000)
+        return o
+
+    current_backend = []
+    kernel = modules["torch.nn.attention"].sdpa_kernel
+
+    @contextlib.contextmanager
+    def sdpa_kernel(backends):
+        current_backend.append(backends[0])
+        with kernel(backends):
+            yield
+        current_backend.pop()
+
+    modules["torch.nn.attention"].sdpa_kernel = sdpa_kernel
+    modules["torch.nn"].functional.scaled_dot_product_attention = sdpa_fwd
+
+    def grad(outputs, inputs, grad_outputs, retain_graph=False):
+        grad_calls.append((retain_graph, inputs[0].shape[2]))
+        if fail["backward"] and inputs[0].shape[2] == 40:
+            raise MemoryError("CUDA out of memory. Tried to allocate 4.00 GiB")
+        alloc(sum(x.numel() * x.element_size() for x in inputs), 3000)
+        return tuple(MetaTensor(x.shape, x.dtype) for x in inputs)
+
+    torch.autograd = types.SimpleNamespace(grad=grad)
+    MetaTensor.requires_grad_ = lambda self: self
+    saved = {name: sys.modules.get(name) for name in modules}
+    sys.modules.update(modules)
+    try:
+        out_path = os.path.join(tmp, "peers.csv")
+        with contextlib.redirect_stdout(io.StringIO()):
+            rc = peers.main(["--plan", plan_path, "--output", out_path, "--peers", "sdpa"])
+        check(rc == 0, "peers.py ran the backward plan")
+        fail.update(forward=True)
+        oom_fwd = os.path.join(tmp, "oom_forward.csv")
+        with contextlib.redirect_stdout(io.StringIO()):
+            peers.main(["--plan", plan_path, "--output", oom_fwd, "--peers", "math", "--experiments", "."])
+        fail.update(forward=False, backward=True)
+        oom_bwd = os.path.join(tmp, "oom_backward.csv")
+        with contextlib.redirect_stdout(io.StringIO()):
+            peers.main(["--plan", plan_path, "--output", oom_bwd, "--peers", "math"])
+    finally:
+        del MetaTensor.requires_grad_
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+    with open(out_path) as f:
+        check(next(csv.reader(f)) == plan["columns"], "backward peer rows carry exactly fa-bench's columns")
+    with open(out_path) as f:
+        got = {r["key"]: r for r in csv.DictReader(f)}
+    check(set(got) == {f"{c['problem_key']}/{p}" for c in problems for p in peers.ATTENTION_PEERS},
+          f"a row per problem and SDPA peer: {len(got)}")
+    check(all(r["backward_ms"] == r["forward_ms"] == "" for r in got.values() if r["op"] == "attention_bwd"),
+          "attention_bwd rows leave fwd_bwd's columns empty")
+    check(grad_calls and all(keep == (seq == 48) for keep, seq in grad_calls),
+          "attention_bwd keeps its one graph over the samples (retain_graph), fwd_bwd frees each launch's")
+    for case in problems:
+        r, key = case["row"], case["problem_key"]
+        for peer in peers.ATTENTION_PEERS:
+            row = got[f"{key}/{peer}"]
+            what = f"{key}/{peer}: {row['status']} {row['reason']}"
+            if peer == "torch.sdpa_flash" and r["dtype"] in ("fp32", "tf32"):
+                check(row["status"] == "unsupported" and row["reason"] == "forward: No available kernel. Aborting execution.",
+                      f"{what}: flash refuses fp32 in its forward, in its own words")
+                continue
+            if peer == "torch.sdpa_efficient" and r["dtype"] == "tf32":
+                check(row["status"] == "unsupported" and row["reason"] == peers.TF32_EFFICIENT_REASON, what)
+                continue
+            check(row["status"] == "ok", what)
+            if r["op"] == "attention_bwd":
+                check(row["time_ms_median"] == "1" and row["tflops"] == f"{case['flops'] / 1e-3 / 1e12:.6g}", f"{what}: backward timed")
+                continue
+            check(row["forward_ms"] == row["backward_ms"] == "1" and row["forward_ms_std"] == row["backward_ms_std"] == "0"
+                  and row["time_ms_median"] == "2" and row["tflops"] == f"{case['flops'] / 2e-3 / 1e12:.6g}"
+                  and row["fwd_bwd_status"] == "ok", f"{what}: each phase timed, the total's throughput")
+            if r["dtype"] == "fp32":
+                qb = 2 * 4 * r["seq_q"] * 64 * 4
+                kb = 2 * 2 * r["seq_k"] * 64 * 4
+                want = {"forward_peak_MiB": qb + 2 * kb + qb + 64 + 1000,  # Q, K, V, O, saved, workspace
+                        "saved_activations_MiB": qb + 64,
+                        "backward_peak_MiB": 2 * qb + 2 * kb + qb + 64 + qb + 2 * kb + 3000}
+                check(all(row[c] == f"{n / 2**20:.6g}" for c, n in want.items()),
+                      f"{what}: memory columns {[row[c] for c in want]} against {[f'{n / 2**20:.6g}' for n in want.values()]}")
+    sdpa_bwd = [c for c in sdpa_calls if c["q"][2] == 48]
+    check(sdpa_bwd and all(c["is_causal"] in (True, False) and c["mask"] is None for c in sdpa_bwd),
+          "seq_q == seq_k: is_causal, no mask")
+    lower = [c for c in sdpa_calls if c["q"][2] == 40 and c["mask"] is not None]
+    check(lower and all(isinstance(c["mask"], CausalLowerRight) and (c["mask"].sq, c["mask"].sk) == (40, 24) for c in lower),
+          "seq_q != seq_k, causal: causal_lower_right(40, 24)")
+    check(all(c["enable_gqa"] == (c["k"][1] != 4) for c in sdpa_calls), "enable_gqa exactly when kv_heads < heads")
+
+    for path, phase_name in ((oom_fwd, "forward"), (oom_bwd, "backward")):
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+        hit = [r for r in rows if r["seq_q"] == "40"]
+        rest = [r for r in rows if r["seq_q"] != "40"]
+        check(hit and all(r["status"] == "oom" and r["reason"].startswith(f"{phase_name}: CUDA out of memory") for r in hit),
+              f"oom in the {phase_name}: rows with the phase named: {[(r['status'], r['reason']) for r in hit]}")
+        check(rest and all(r["status"] == "ok" for r in rest), f"the sweep goes on after an oom in the {phase_name}")
+        fb = [r for r in hit if r["op"] == "attention_fwd_bwd"]
+        check(fb and all(r["fwd_bwd_status"] == f"oom({phase_name})" and r["backward_ms"] == "" and r["time_ms_median"] == ""
+                         for r in fb), f"fwd_bwd_status oom({phase_name})")
+        if phase_name == "backward":
+            check(all(r["forward_ms"] == "1" and r["forward_peak_MiB"] and r["saved_activations_MiB"] and r["samples"]
+                      for r in fb), "oom(backward): the forward still timed and measured, as seed 004 reports it")
+        else:
+            check(all(r["forward_ms"] == "" for r in fb), "oom(forward): no times")
+
 print("peers_test:", "FAILED" if failures else "passed")
 sys.exit(1 if failures else 0)

@@ -253,40 +253,40 @@ Validation validate(const Problem& p, const std::vector<HostTensor>& t, const Va
           std::copy_n(c.data() + kv_offset(cache, pages, b, kvh, tok), d, g + ((b * KV + kvh) * L + tok) * d);
     const float* w = which == 0 ? wk : wv;
     fold_validation(total,
-         validate_rows(p, {gathered, B * KV, L, d, false}, s,
-                       [&](std::int64_t row, double* ref, RowError&) {
-                         const std::int64_t bk = row / L, tok = row % L;
-                         project_row(x_of(bk / KV, tok), w, M, KV * d, (bk % KV) * d, d, ref);
-                       }),
-         gathered.spec.name.c_str());
+                    validate_rows(p, {gathered, B * KV, L, d, false}, s,
+                                  [&](std::int64_t row, double* ref, RowError&) {
+                                    const std::int64_t bk = row / L, tok = row % L;
+                                    project_row(x_of(bk / KV, tok), w, M, KV * d, (bk % KV) * d, d, ref);
+                                  }),
+                    gathered.spec.name.c_str());
   }
 
   fold_validation(total,
-       validate_rows(p, {t[gt::q_last], B * H, 1, d, false}, s,
-                     [&](std::int64_t row, double* ref, RowError&) {
-                       project_row(x_of(row / H, L - 1), wq, M, H * d, (row % H) * d, d, ref);
-                     }),
-       "q_last");
+                  validate_rows(p, {t[gt::q_last], B * H, 1, d, false}, s,
+                                [&](std::int64_t row, double* ref, RowError&) {
+                                  project_row(x_of(row / H, L - 1), wq, M, H * d, (row % H) * d, d, ref);
+                                }),
+                  "q_last");
 
   const std::vector<float> q_last = decoded(t[gt::q_last]), o_last = decoded(t[gt::o_last]);
   const std::vector<std::int32_t> full(static_cast<std::size_t>(B), static_cast<std::int32_t>(L));
   const DecodeView last{q_last.data(), k.data(), v.data(), full.data(), pages, cache, H, 1, p.effective_scale()};
   const float* lse = t[gt::lse_last].as<float>();
   fold_validation(total,
-       validate_rows(p, {t[gt::o_last], B * H, 1, d, true}, s,
-                     [&](std::int64_t row, double* ref, RowError& e) {
-                       double ref_lse = 0;
-                       decode_reference_row(last, row / H, row % H, 0, ref, &ref_lse);
-                       check_lse(lse[row], ref_lse, e);
-                     }),
-       "o_last");
+                  validate_rows(p, {t[gt::o_last], B * H, 1, d, true}, s,
+                                [&](std::int64_t row, double* ref, RowError& e) {
+                                  double ref_lse = 0;
+                                  decode_reference_row(last, row / H, row % H, 0, ref, &ref_lse);
+                                  check_lse(lse[row], ref_lse, e);
+                                }),
+                  "o_last");
 
   fold_validation(total,
-       validate_rows(p, {t[gt::y_last], B, 1, M, false}, s,
-                     [&](std::int64_t b, double* ref, RowError&) {
-                       project_row(o_last.data() + b * H * d, wo, H * d, M, 0, M, ref);
-                     }),
-       "y_last");
+                  validate_rows(p, {t[gt::y_last], B, 1, M, false}, s,
+                                [&](std::int64_t b, double* ref, RowError&) {
+                                  project_row(o_last.data() + b * H * d, wo, H * d, M, 0, M, ref);
+                                }),
+                  "y_last");
 
   // The prefill's last prompt token, from the inputs and the (checked) cache only.
   std::vector<float> q_first(static_cast<std::size_t>(B * H * d));
@@ -298,16 +298,17 @@ Validation validate(const Problem& p, const std::vector<HostTensor>& t, const Va
   const std::vector<std::int32_t> prompt(static_cast<std::size_t>(B), static_cast<std::int32_t>(P));
   const DecodeView first{q_first.data(), k.data(), v.data(), prompt.data(), pages, cache, H, 1, p.effective_scale()};
   fold_validation(total,
-       validate_rows(p, {t[gt::y_first], B, 1, M, false}, s,
-                     [&](std::int64_t b, double* ref, RowError&) {
-                       std::vector<double> o(static_cast<std::size_t>(H * d));
-                       std::vector<float> o_f(o.size());
-                       double unused = 0;
-                       for (std::int64_t h = 0; h < H; ++h) decode_reference_row(first, b, h, 0, o.data() + h * d, &unused);
-                       std::copy(o.begin(), o.end(), o_f.begin());
-                       project_row(o_f.data(), wo, H * d, M, 0, M, ref);
-                     }),
-       "y_first");
+                  validate_rows(p, {t[gt::y_first], B, 1, M, false}, s,
+                                [&](std::int64_t b, double* ref, RowError&) {
+                                  std::vector<double> o(static_cast<std::size_t>(H * d));
+                                  std::vector<float> o_f(o.size());
+                                  double unused = 0;
+                                  for (std::int64_t h = 0; h < H; ++h)
+                                    decode_reference_row(first, b, h, 0, o.data() + h * d, &unused);
+                                  std::copy(o.begin(), o.end(), o_f.begin());
+                                  project_row(o_f.data(), wo, H * d, M, 0, M, ref);
+                                }),
+                  "y_first");
   return total;
 }
 

@@ -1,6 +1,6 @@
 // Registered attention-backward variants (op attention_bwd): the CPU reference, and the kernels of
-// kernels/attention_bwd/ (bwd.naive, bwd.fa2). bwd.fa2_mma (tensor cores, with a deterministic dQ
-// option) and bwd.wgmma (Hopper) come next.
+// kernels/attention_bwd/ (bwd.naive, bwd.fa2, bwd.fa2_mma with its deterministic option). bwd.wgmma
+// (Hopper) comes next.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 
 #include "core/op_tensors.hpp"
 #include "core/variant.hpp"
+#include "kernels/attention_bwd/attention_bwd_mma.h"
 #include "ops/attention_bwd.hpp"
 #include "ops/attention_shape.hpp"
 #include "ops/registry.hpp"
@@ -83,6 +84,15 @@ AttentionBwdArgs args_for_sizing(const Problem& p) {
   return attention_bwd_args(p, std::vector<void*>(attention_bwd_tensors::count));
 }
 
+std::optional<std::string> mma_limits(const Problem& p, const Params&, const DeviceCaps& caps) {
+  if (p.batch * p.kv_heads > kMaxGridDim)
+    return fmt::format("batch*kv_heads {} > 65535 (grid.y limit)", p.batch * p.kv_heads);
+  const std::size_t smem = attention_bwd_mma_smem_bytes(args_for_sizing(p));
+  if (smem > caps.smem_per_block_optin)
+    return fmt::format("needs {} bytes of shared memory, the device grants {}", smem, caps.smem_per_block_optin);
+  return std::nullopt;
+}
+
 }  // namespace
 
 void register_attention_bwd_variants(Registry& r) {
@@ -113,6 +123,25 @@ void register_attention_bwd_variants(Registry& r) {
                 [](const LaunchArgs& la) {
                   if (!attention_bwd_fa2(attention_bwd_args(la.problem, la.tensors), la.workspace, la.stream))
                     throw std::runtime_error("bwd.fa2: the kernel's shared memory could not be granted");
+                }});
+  r.add(Variant{"bwd.fa2_mma", OpKind::attention_bwd, Backend::gpu,
+                "FlashAttention-2's backward on tensor cores (mma.sync): a block per 128 keys of a KV head keeps dK, "
+                "dV in registers over every query tile of its group; S^T, dP^T and the products from registers; dQ "
+                "by fp32 vector atomics, then scaled",
+                {DType::fp16, DType::bf16}, {64, 128},
+                {{"deterministic", 0, {0, 1},
+                  "1: dQ by a second pass over query tiles that recomputes S, P, dP and owns its rows (no atomics, "
+                  "the same bits every run); 0: fp32 atomics"}},
+                "workspace 4 bytes per query row (D) + 4 * head_dim per query row (the fp32 dQ accumulator, not with "
+                "deterministic=1); shared memory 83 KiB (d64), 106.5 KiB (d128); batch*kv_heads <= 65535",
+                mma_limits,
+                [](const Problem& p, const Params& params) {
+                  return attention_bwd_mma_workspace_bytes(args_for_sizing(p), params.at("deterministic") != 0);
+                },
+                [](const LaunchArgs& la) {
+                  if (!attention_bwd_mma(attention_bwd_args(la.problem, la.tensors), la.workspace,
+                                         la.params.at("deterministic") != 0, la.stream))
+                    throw std::runtime_error("bwd.fa2_mma: the kernel's shared memory could not be granted");
                 }});
 }
 

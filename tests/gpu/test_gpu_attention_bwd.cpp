@@ -62,12 +62,16 @@ TEST_CASE("every attention backward GPU variant matches the CPU reference at odd
     if (v.backend != Backend::gpu || (v.op != OpKind::attention_bwd && v.op != OpKind::attention_fwd_bwd)) continue;
     ++variants;
     int ran = 0;
+    // Every value of a deterministic option (bwd.fa2_mma's; a pipeline's prefixed one).
+    std::vector<Params> settings = {with_defaults(v, {})};
+    for (const TunableParam& tp : v.params)
+      if (tp.name.find("deterministic") != std::string::npos) settings.push_back(with_defaults(v, {{tp.name, 1}}));
+    for (const Params& params : settings)
     for (const Problem& p : backward_problems(v.op)) {
-      const Params params = with_defaults(v, {});
       if (unsupported_reason(v, p, params, device.caps)) continue;
       ExpandedCase ec{Case{p, v.name, params, exp.name}, &exp};
       Result r = runner.run(ec);
-      INFO(fmt::format("{} {}: {} {} rel_l2 {}", v.name, p.key(), to_string(r.status), r.reason,
+      INFO(fmt::format("{} {} {}: {} {} rel_l2 {}", v.name, params_label(params), p.key(), to_string(r.status), r.reason,
                        r.rel_l2_err ? *r.rel_l2_err : NAN));
       CHECK(r.status == Status::ok);
       REQUIRE_FALSE(runner.context_lost());
@@ -80,7 +84,7 @@ TEST_CASE("every attention backward GPU variant matches the CPU reference at odd
     INFO(v.name);
     CHECK(ran > 0);
   }
-  CHECK(variants >= 4);  // bwd.naive, bwd.fa2, fwd_bwd.naive, fwd_bwd.fa2
+  CHECK(variants >= 6);  // bwd.naive, bwd.fa2, bwd.fa2_mma and their fwd_bwd pipelines
 }
 
 TEST_CASE("fwd_bwd.naive: an oom row says whether the forward or the backward ran out", "[gpu][bwd][oom]") {
