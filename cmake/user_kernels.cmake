@@ -50,10 +50,11 @@ if(FABENCH_USER_KERNELS)
   message(STATUS "FABENCH_USER_KERNELS: ${_source_count} file(s) from ${_user_dir}, registrations: ${_user_functions}")
 
   # Device code stays out of src/: the user's files build as their own objects, with the kernel
-  # library's CUDA options, and join fabench_core's archive.
+  # library's CUDA options, and join fabench_core's archive. They see the public header (and src/,
+  # which it includes) and their own folder, not fa-bench's kernels/: the header is the interface.
   add_library(fabench_user_kernels OBJECT ${_user_sources})
   target_include_directories(fabench_user_kernels PRIVATE
-    ${CMAKE_CURRENT_SOURCE_DIR}/include ${CMAKE_CURRENT_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR} "${_user_dir}")
+    ${CMAKE_CURRENT_SOURCE_DIR}/include ${CMAKE_CURRENT_SOURCE_DIR}/src "${_user_dir}")
   target_compile_options(fabench_user_kernels PRIVATE
     $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -lineinfo -Xptxas=-warn-spills>)
   target_link_libraries(fabench_user_kernels PRIVATE CUDA::cudart_static fmt::fmt-header-only nlohmann_json::nlohmann_json)
