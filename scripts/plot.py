@@ -10,6 +10,7 @@ For each op found it draws, per dtype and option set (mask, dropout, causal, GQA
   *-memory    peak device memory per variant (softmax_matmul, attention);
   *-speedup   baseline time / variant time, when --baseline names a variant present;
   *-tbt, *-ttft  generate: time between tokens (p50) and to the first token against the prompt length;
+  sparse_attention-*  time and TFLOP/s against density per pattern, with density x time at density 1;
   *-heatmap   median time over two tunable parameters (block_m x block_n, threads x cluster...)
               for every variant and shape swept over two parameters.
 Ceilings come from the JSON file beside the CSV (its metadata), when there is one. PNG and PDF,
@@ -92,7 +93,7 @@ def line_figure(groups, title, xlabel, ylabel, log_x=True, ceiling=None, ceiling
 def options_key(r):
     if r["op"] == "softmax":
         return f"mask={r['mask']} dropout={r['dropout']} scale={r['scale']}"
-    if r["op"] == "attention":
+    if r["op"] in ("attention", "attention_bwd", "attention_fwd_bwd"):
         gqa = f" h={r['heads']} kv={r['kv_heads']}" if r["heads"] != r["kv_heads"] else ""  # GQA apart from MHA
         return f"{'causal' if r['causal'] == 'true' else 'non-causal'} d={r['head_dim']}{gqa}"
     if r["op"] in ("decode", "kv_append"):  # seq_q is q_len; the x axis is cache_len (seq_k)
@@ -182,11 +183,41 @@ def heatmaps(rows, gpu, out_dir, written):
         save(fig, out_dir, f"heatmap-{slug}", written)
 
 
+def sparse_figures(rows, gpu, out_dir, written):
+    """sparse_attention: per (dtype, seq, d, block), time and TFLOP/s (on kept scores) against the
+    kept fraction, a line per variant and pattern, with each variant's density x its own time at
+    density 1 (a random mask of density 1 in the same shape) drawn dashed: what perfect skipping gives."""
+    groups = {}
+    for r in rows:
+        if r["op"] == "sparse_attention" and r["status"] == "ok" and r.get("density"):
+            groups.setdefault((r["dtype"], r["seq_q"], r["seq_k"], r["head_dim"], r.get("block", "")), []).append(r)
+    for (dtype, sq, sk, d, block), group in sorted(groups.items()):
+        if len({r["density"] for r in group}) < 2:
+            continue
+        tag = f"sparse_attention-{dtype}-s{sq}x{sk}_d{d}_blk{block}"
+        title = f"sparse_attention {dtype}, seq {sq}x{sk} d={d} block {block} - {gpu}"
+        full = {r["variant"]: float(r["time_ms_median"]) for r in group if float(r["density"]) > 0.999}
+        for column, what in (("time_ms_median", "median time, ms"), ("tflops", "TFLOP/s on kept scores")):
+            lines = {}
+            for r in group:
+                lines.setdefault(f"{r['variant']} [{r['pattern']}]", []).append((float(r["density"]), float(r[column])))
+            fig = line_figure({k: sorted(v) for k, v in lines.items()}, title, "density (kept fraction of the scores)",
+                              what, log_x=False)
+            if column == "time_ms_median":
+                for variant, t in sorted(full.items()):
+                    fig.axes[0].plot([0, 1], [0, t], linestyle="--", linewidth=1, label=f"density x {variant} at 1")
+                fig.axes[0].legend(fontsize=6, loc="best")
+            save(fig, out_dir, f"{tag}-{'time' if column == 'time_ms_median' else 'tflops'}", written)
+
+
 def plot_all(rows, ceilings, out_dir, baseline=None):
     written = []
     gpu = next((r["gpu"] for r in rows if r["gpu"] and r["gpu"] != "cpu"), "cpu")
+    sparse_figures(rows, gpu, out_dir, written)
     groups = {}
     for r in rows:
+        if r["op"] == "sparse_attention":
+            continue  # sparse_figures
         groups.setdefault((r["op"], r["dtype"], options_key(r)), []).append(r)
     for (op, dtype, opts), group in sorted(groups.items()):
         slug = "-".join(x for x in (op, dtype, opts.replace(" ", "_").replace("=", "")) if x)

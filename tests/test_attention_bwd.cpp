@@ -452,6 +452,28 @@ TEST_CASE("bwd.cpu_reference validates in every dtype, and wrong, unwritten or s
   }
 }
 
+TEST_CASE("a gradient that is zero in exact arithmetic is judged against a floor, not its own norm", "[bwd][validate]") {
+  // One key: P = 1, dP - D = 0, so dQ is exactly 0 and a GPU's rounding alone would be an infinite
+  // relative error (it was, for every variant, on the first H200 run).
+  namespace T = attention_bwd_tensors;
+  const Problem p = bwd_problem(2, 3, 3, 1, 1, 64, false);
+  {
+    auto host = run_cpu_variant(p, "bwd.cpu_reference");
+    auto* dq = host[T::dq].as_mutable<float>();
+    for (std::size_t i = 0; i < host[T::dq].spec.count; ++i) dq[i] += (i % 2 ? 1e-7f : -1e-7f);  // rounding
+    const Validation v = op_spec(p.op).validate(p, host, all_rows());
+    INFO(v.reason);
+    CHECK(v.passed);
+  }
+  {
+    auto host = run_cpu_variant(p, "bwd.cpu_reference");
+    host[T::dq].as_mutable<float>()[5] = 0.5f;  // a real error is still one
+    const Validation v = op_spec(p.op).validate(p, host, all_rows());
+    CHECK_FALSE(v.passed);
+    CHECK(v.reason.rfind("dq: dq rel_l2", 0) == 0);
+  }
+}
+
 TEST_CASE("fwd_bwd.cpu_reference: the forward then the backward, each timed, validated", "[bwd][fwd_bwd]") {
   Problem p = bwd_problem(1, 4, 2, 40, 40, 64, true);
   p.op = OpKind::attention_fwd_bwd;

@@ -14,6 +14,7 @@
 #include "app/sweep.hpp"
 #include "config/expand.hpp"
 #include "helpers.hpp"
+#include "kernels/attention/attention.h"
 #include "ops/registry.hpp"
 #include "ops/sparse_attention.hpp"
 #include "reference/attention_reference.hpp"
@@ -339,11 +340,11 @@ TEST_CASE("sparse.cpu_reference runs end to end through the sweep, large cases l
   const std::string config = (dir / "sweep.json").string();
   std::ofstream(config) << R"({"name": "s", "timing": {"min_samples": 2, "min_time_s": 0, "max_time_s": 1},
     "experiments": [
-      {"op": "sparse_attention", "variants": "all", "dtype": ["fp32", "bf16"], "batch": 2, "heads": 2,
+      {"op": "sparse_attention", "variants": ["sparse.cpu_reference"], "dtype": ["fp32", "bf16"], "batch": 2, "heads": 2,
        "seq_len": 150, "head_dim": 16, "block": 64, "pattern": "random", "density": 0.5, "mask_per_head": true},
-      {"op": "sparse_attention", "variants": "all", "batch": 1, "heads": 2, "seq_len": 150, "head_dim": 16,
+      {"op": "sparse_attention", "variants": ["sparse.cpu_reference"], "batch": 1, "heads": 2, "seq_len": 150, "head_dim": 16,
        "pattern": "causal_window", "window": 33},
-      {"op": "sparse_attention", "variants": "all", "batch": 2, "heads": 16, "seq_len": 8192, "head_dim": 128,
+      {"op": "sparse_attention", "variants": ["sparse.cpu_reference"], "batch": 2, "heads": 16, "seq_len": 8192, "head_dim": 128,
        "pattern": "causal"}
     ]})";
   SweepOptions o;
@@ -354,8 +355,9 @@ TEST_CASE("sparse.cpu_reference runs end to end through the sweep, large cases l
   CHECK(run_sweep(o, test::registry()) == 0);
   const CsvTable t = read_csv((dir / "out/s.csv").string());
   for (const char* column : {"pattern", "block", "density_requested", "window", "documents", "global_tokens", "mask_file",
-                             "mask_per_head", "density"})
+                             "mask_per_head", "density", "mask_build_ms"})
     CHECK(std::find(t.header.begin(), t.header.end(), column) != t.header.end());
+  for (const auto& row : t.rows) CHECK(std::stod(row.at("mask_build_ms")) >= 0);
   REQUIRE(t.rows.size() == 4);
   for (std::size_t r = 0; r < 3; ++r) {
     const auto& row = t.rows[r];
@@ -379,6 +381,52 @@ TEST_CASE("sparse.cpu_reference runs end to end through the sweep, large cases l
   const OpSpec& op = op_spec(OpKind::sparse_attention);
   CHECK(op.row_shape(t.rows[2]) == "fp32 b1 h2 s150 d16 causal_window w33 blk128");
   CHECK(op.row_pivot(t.rows[0]).title == " random 0.5 blk64 per-head");
+}
+
+TEST_CASE("the sparse GPU variants: listed, refused without a device, tiles chosen to fit the mask's block",
+          "[sparse][variants]") {
+  const Registry& r = test::registry();
+  DeviceCaps none;
+  none.unavailable_reason = "no CUDA device";
+  DeviceCaps h200;
+  h200.available = true;
+  h200.cc_major = 9;
+  h200.smem_per_block_optin = 227 * 1024;
+  Problem p = sparse(SparsePattern::window, DType::bf16, 333, 300);
+  p.window = 50;
+  p.head_dim = 128;
+  for (const char* name : {"sparse.masked", "sparse.block_skip", "sparse.wgmma"}) {
+    INFO(name);
+    const Variant* v = r.find(name);
+    REQUIRE(v);
+    CHECK(v->op == OpKind::sparse_attention);
+    CHECK(v->backend == Backend::gpu);
+    CHECK(unsupported_reason(*v, p, with_defaults(*v, {}), none) == std::optional<std::string>("no CUDA device"));
+    for (std::int64_t block : {64, 128}) {
+      p.block = block;
+      const auto reason = unsupported_reason(*v, p, with_defaults(*v, {}), h200);
+      if (std::string(name) != "sparse.wgmma" || attention_wgmma_compiled()) CHECK_FALSE(reason);
+    }
+    // A 128-key tile cannot run blocks of 64 (sparse.wgmma), nor a 64-key tile ask for 128 rows at
+    // d128 (none compiled): refused, naming the rule and the compiled tiles.
+    p.block = 64;
+    const Params asked = std::string(name) == "sparse.wgmma" ? Params{{"block_n", 128}} : Params{{"block_n", 64}};
+    Params tile = with_defaults(*v, asked);
+    if (std::string(name) == "sparse.block_skip") tile["block_m"] = 128;
+    const auto reason = unsupported_reason(*v, p, tile, h200);
+    if (std::string(name) == "sparse.masked") {
+      CHECK_FALSE(reason);  // 64 x 64 fits
+      continue;
+    }
+    REQUIRE(reason);
+    if (std::string(name) != "sparse.wgmma" || attention_wgmma_compiled())
+      CHECK(reason->find("divide the mask's block 64") != std::string::npos);
+  }
+  // fp32 runs on CUDA cores (attn.fa2's tiles) up to d256; sparse.masked has no fp32.
+  Problem f = sparse(SparsePattern::causal, DType::fp32, 200, 200);
+  f.head_dim = 256;
+  CHECK_FALSE(unsupported_reason(*r.find("sparse.block_skip"), f, with_defaults(*r.find("sparse.block_skip"), {}), h200));
+  CHECK(unsupported_reason(*r.find("sparse.masked"), f, with_defaults(*r.find("sparse.masked"), {}), h200));
 }
 
 TEST_CASE("configs/sparse.json expands: seed 000's table and the density sweeps", "[sparse][config]") {

@@ -17,6 +17,8 @@
 //               query rows, operands read by the tensor cores from swizzled shared memory, P from
 //               registers; fp16/bf16.
 //   attn.cublas: (src/variants) cuBLAS GEMMs around attention_softmax_rows below.
+// The tiled kernels' key loops take a policy (attention_keys.cuh); block-sparse attention runs them
+// under a block mask (attention_sparse.h: sparse.masked, sparse.block_skip, sparse.wgmma).
 #include <cuda_runtime_api.h>
 
 #include <cstddef>

@@ -12,12 +12,14 @@
 //              a warp per row, then tiled CUDA-core GEMMs (P = Q K^T then exp in place, dP = dO V^T,
 //              dS = scale * P * (dP - D) in place, dV = P^T dO and dK = dS^T Q over each group's
 //              query rows at once, dQ = dS K). Memory grows with seq_q * seq_k: 8 bytes a score.
-//              Every dtype (fp32 accumulation). measured: pending.
+//              Every dtype (fp32 accumulation). Validated on an H200 at 391aa3b; timed only on
+//              the sanitizer's small case (0.042 ms at 2 x 6 heads x 77 x 150, d 64).
 //   bwd.fa2:   FlashAttention-2's backward (Dao 2023, Algorithm 2) in fp32 on CUDA cores: a block
 //              per (KV head, tile of keys) keeps its dK and dV in registers and streams the query
 //              tiles of every query head of its group (so GQA needs no reduction), recomputing P
 //              from the lse; dQ is accumulated in fp32 by atomics. D first, by a warp per row.
-//              Head dims 64 and 128. measured: pending.
+//              Head dims 64 and 128. Validated on an H200 at 391aa3b (timed only on the sanitizer's
+//              small case: 0.080 ms there, 1.9x bwd.naive's time).
 #include <cuda_runtime_api.h>
 
 #include <cstddef>

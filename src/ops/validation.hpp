@@ -42,6 +42,10 @@ struct OutputRows {
   const HostTensor& out;
   std::int64_t groups = 1, rows_per_group = 0, width = 0;
   bool has_lse = false;  // the reference row also checks a log-sum-exp through check_lse
+  // The relative error divides by the reference's norm, or by this RMS per element where that is
+  // larger: a gradient that is zero in exact arithmetic (dQ with one key: P = 1, dP - D = 0) is
+  // left with rounding alone, whose ratio to zero is infinite. 0: no floor.
+  double ref_rms_floor = 0;
 };
 
 // Fills ref[0..width) with the reference for global row `row`; may add lse errors to `e`.

@@ -50,22 +50,6 @@ std::optional<std::string> naive_grid_limits(const Problem& p, const Params& par
   return std::nullopt;
 }
 
-std::int64_t param_or_zero(const Params& params, const char* name) {
-  auto it = params.find(name);
-  return it == params.end() ? 0 : it->second;
-}
-
-// Whether tile `t` is what every nonzero tile parameter the variant has asks for (block_m,
-// block_n, warps, stages, pipeline); 0, or a parameter the variant lacks, matches any.
-bool tile_matches(const AttentionTile& t, const Params& params) {
-  auto fits = [&](const char* name, int value) {
-    const std::int64_t asked = param_or_zero(params, name);
-    return asked == 0 || asked == value;
-  };
-  return fits("block_m", t.block_m) && fits("block_n", t.block_n) && fits("warps", t.warps) &&
-         fits("stages", t.stages) && fits("pipeline", t.pipeline);
-}
-
 // The first tile of `configs` for the case's element type and head dim that tile_matches.
 std::optional<AttentionTile> find_tile(const std::vector<AttentionTile>& configs, const Problem& p,
                                        const Params& params) {
@@ -93,22 +77,6 @@ std::string fa2_configs_text() {
   std::string s = "compiled (head_dim, block_m, block_n, warps, shared KiB):";
   for (const AttentionTile& t : fa2_configs())
     s += fmt::format(" ({}, {}, {}, {}, {:.0f})", t.head_dim, t.block_m, t.block_n, t.warps, t.smem_bytes / 1024.0);
-  return s;
-}
-
-std::string tiles_text(const std::vector<AttentionTile>& configs, bool with_warps_stages) {
-  std::string s = with_warps_stages ? "compiled (elem, head_dim, block_m, block_n, warps, stages, shared KiB):"
-                                    : "compiled (elem, head_dim, block_m, block_n, pipeline, shared KiB):";
-  for (const AttentionTile& t : configs) {
-    const char* elem = t.elem == KernelElem::f16    ? "fp16"
-                       : t.elem == KernelElem::bf16 ? "bf16"
-                       : t.tf32x3                   ? "fp32"
-                                                    : "tf32";
-    s += with_warps_stages ? fmt::format(" ({}, {}, {}, {}, {}, {}, {:.0f})", elem, t.head_dim, t.block_m,
-                                         t.block_n, t.warps, t.stages, t.smem_bytes / 1024.0)
-                           : fmt::format(" ({}, {}, {}, {}, {}, {:.0f})", elem, t.head_dim, t.block_m, t.block_n,
-                                         t.pipeline, t.smem_bytes / 1024.0);
-  }
   return s;
 }
 

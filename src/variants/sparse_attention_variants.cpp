@@ -1,15 +1,21 @@
-// Registered sparse-attention variants. The GPU kernels (sparse.masked, sparse.block_skip,
-// sparse.wgmma) come next; they read the block layout of core/op_tensors.hpp's
-// sparse_attention_tensors.
+// Registered sparse-attention variants: the CPU reference, and the GPU kernels of
+// kernels/attention/attention_sparse.h (sparse.masked, sparse.block_skip, sparse.wgmma), which read
+// the block layout of core/op_tensors.hpp's sparse_attention_tensors.
 
+#include <fmt/format.h>
+
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "core/op_tensors.hpp"
 #include "core/variant.hpp"
+#include "kernels/attention/attention_sparse.h"
 #include "ops/registry.hpp"
 #include "ops/sparse_attention.hpp"
 #include "reference/attention_reference.hpp"
+#include "variants/attention_tiles.hpp"
+#include "variants/kernel_args.hpp"
 #include "variants/register.hpp"
 
 namespace fabench {
@@ -59,6 +65,111 @@ std::optional<std::string> cpu_reference_limit(const Problem& p, const Params&, 
   return std::nullopt;
 }
 
+// ---- the GPU variants --------------------------------------------------------------------------
+
+// The block layout's device tensors as the kernels read them (attention_sparse.h).
+SparseBlockArgs sparse_block_args(const Problem& p, const std::vector<void*>& t) {
+  namespace T = sparse_attention_tensors;
+  SparseBlockArgs m;
+  m.offsets = static_cast<const std::int32_t*>(t[T::block_offsets]);
+  m.cols = static_cast<const std::int32_t*>(t[T::block_cols]);
+  m.tiles = static_cast<const std::int32_t*>(t[T::block_tiles]);
+  m.partial = static_cast<const std::uint8_t*>(t[T::partial_tiles]);
+  m.q_blocks = (p.seq_q + p.block - 1) / p.block;
+  m.block = static_cast<int>(p.block);
+  m.per_head = p.mask_per_head;
+  return m;
+}
+
+// One kernel family of the sparse variants: its compiled tiles and its launcher.
+struct SparseKernel {
+  const char* name;  // for messages: "attn.fa2_mma's tiles"
+  const std::vector<AttentionTile>& (*configs)();
+  bool (*launch)(const AttentionArgs&, const SparseBlockArgs&, const AttentionTile&, cudaStream_t);
+  std::string (*text)();  // its compiled tiles, for `list` and refusals
+};
+
+#define FA_CONFIG_LIST(FN, CALL)                         \
+  const std::vector<AttentionTile>& FN() {               \
+    static const std::vector<AttentionTile> list = CALL(); \
+    return list;                                         \
+  }
+FA_CONFIG_LIST(masked_configs, attention_sparse_masked_configs)
+FA_CONFIG_LIST(mma_configs, attention_sparse_mma_configs)
+FA_CONFIG_LIST(fa2_configs, attention_sparse_fa2_configs)
+FA_CONFIG_LIST(wgmma_configs, attention_sparse_wgmma_configs)
+#undef FA_CONFIG_LIST
+
+std::string masked_text() { return tiles_text(masked_configs(), true); }
+std::string mma_text() { return tiles_text(mma_configs(), true); }
+std::string wgmma_text() { return tiles_text(wgmma_configs(), false); }
+std::string fa2_text() {
+  std::string s = "compiled fp32 (head_dim, block_m, block_n, warps, shared KiB):";
+  for (const AttentionTile& t : fa2_configs())
+    s += fmt::format(" ({}, {}, {}, {}, {:.0f})", t.head_dim, t.block_m, t.block_n, t.warps, t.smem_bytes / 1024.0);
+  return s;
+}
+
+const SparseKernel kMasked{"attn.fa2_mma's tiles", masked_configs, attention_sparse_masked, masked_text};
+const SparseKernel kMma{"attn.fa2_mma's tiles", mma_configs, attention_sparse_mma, mma_text};
+const SparseKernel kFa2{"attn.fa2's tiles (CUDA cores)", fa2_configs, attention_sparse_fa2, fa2_text};
+const SparseKernel kWgmma{"attn.wgmma's tiles", wgmma_configs, attention_sparse_wgmma, wgmma_text};
+
+// sparse.block_skip runs fp32 on CUDA cores (attn.fa2's tiles) and tf32/fp16/bf16 on mma.sync.
+const SparseKernel& block_skip_kernel(const Problem& p) { return p.dtype == DType::fp32 ? kFa2 : kMma; }
+
+// The first compiled tile of `k` for the case's element type and head dim that its tile
+// parameters ask for and whose block_m and block_n divide the mask's block.
+std::optional<AttentionTile> sparse_tile(const SparseKernel& k, const Problem& p, const Params& params) {
+  for (const AttentionTile& t : k.configs())
+    if (t.elem == kernel_elem(p.dtype) && t.head_dim == p.head_dim && tile_matches(t, params) &&
+        sparse_tile_fits(t, static_cast<int>(p.block)))
+      return t;
+  return std::nullopt;
+}
+
+std::string params_text(const Params& params) {
+  std::string s;
+  for (const auto& [name, value] : params) s += fmt::format("{}{}={}", s.empty() ? "" : " ", name, value);
+  return s;
+}
+
+// What a sparse GPU variant cannot run: no compiled tile that fits the mask's block, more shared
+// memory than the device grants, grid limits.
+std::optional<std::string> sparse_limits(const SparseKernel& k, const Problem& p, const Params& params,
+                                         const DeviceCaps& caps) {
+  const auto tile = sparse_tile(k, p, params);
+  if (!tile)
+    return fmt::format(
+        "no tile of {} for {} head_dim {} with {} whose block_m and block_n divide the mask's block {} ({})", k.name,
+        to_string(p.dtype), p.head_dim, params_text(params), p.block, k.text());
+  if (tile->smem_bytes > caps.smem_per_block_optin)
+    return fmt::format("needs {} bytes of shared memory, the device grants {}", tile->smem_bytes,
+                       caps.smem_per_block_optin);
+  if (p.heads > 65535 || p.batch > 65535) return std::string("heads or batch > 65535 (grid.y/z)");
+  return std::nullopt;
+}
+
+std::optional<std::string> needs_mma_sync(const DeviceCaps& caps) {
+  if (caps.available && caps.cc_major < 8)
+    return fmt::format("mma.sync with bf16/tf32 needs compute capability 8.0, the device has {}.{}", caps.cc_major,
+                       caps.cc_minor);
+  return std::nullopt;
+}
+
+void launch_sparse(const SparseKernel& k, const char* variant, const LaunchArgs& la) {
+  const Problem& p = la.problem;
+  const AttentionTile tile = *sparse_tile(k, p, la.params);
+  if (!k.launch(attention_args(p, la.tensors), sparse_block_args(p, la.tensors), tile, la.stream))
+    throw std::runtime_error(std::string(variant) + ": the kernel's shared memory could not be granted");
+}
+
+std::vector<TunableParam> sparse_tile_params(std::vector<std::int64_t> block_m, std::vector<std::int64_t> block_n) {
+  return {{"block_m", 0, std::move(block_m),
+           "query rows per block (0: the first compiled for the dtype and head dim that divides the mask's block)"},
+          {"block_n", 0, std::move(block_n), "key rows per tile (0: the first compiled that divides the mask's block)"}};
+}
+
 }  // namespace
 
 void register_sparse_attention_variants(Registry& r) {
@@ -67,6 +178,45 @@ void register_sparse_attention_variants(Registry& r) {
                 {DType::fp32, DType::fp16, DType::bf16}, {}, {},
                 "host memory; O(seq_k) scratch per row; at most 2^28 kept scores x head_dim", cpu_reference_limit,
                 nullptr, sparse_cpu_reference});
+  r.add(Variant{
+      "sparse.masked", OpKind::sparse_attention, Backend::gpu,
+      "attn.fa2_mma's loop over every key tile, each score kept or dropped from the block mask element by "
+      "element (empty blocks computed, then dropped): seed 000's mask-pointer baseline",
+      {DType::fp16, DType::bf16}, {64, 128}, sparse_tile_params({0, 64}, {0, 64}),
+      masked_text() + "; block_m and block_n divide the mask's block; no workspace",
+      [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
+        if (auto e = needs_mma_sync(caps)) return e;
+        return sparse_limits(kMasked, p, params, caps);
+      },
+      nullptr, [](const LaunchArgs& la) { launch_sparse(kMasked, "sparse.masked", la); }});
+  r.add(Variant{
+      "sparse.block_skip", OpKind::sparse_attention, Backend::gpu,
+      "per query tile the list of its non-empty key blocks only: empty blocks cost nothing, full blocks no mask "
+      "arithmetic, partial blocks a byte tile; mma.sync tiles (tf32, fp16, bf16), fp32 on CUDA cores (attn.fa2)",
+      {DType::fp32, DType::tf32, DType::fp16, DType::bf16}, {64, 128, 256}, sparse_tile_params({0, 64, 128}, {0, 32, 64}),
+      mma_text() + "; " + fa2_text() +
+          "; block_m and block_n divide the mask's block; no workspace",
+      [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
+        if (p.dtype != DType::fp32)
+          if (auto e = needs_mma_sync(caps)) return e;
+        return sparse_limits(block_skip_kernel(p), p, params, caps);
+      },
+      nullptr, [](const LaunchArgs& la) { launch_sparse(block_skip_kernel(la.problem), "sparse.block_skip", la); }});
+  r.add(Variant{
+      "sparse.wgmma", OpKind::sparse_attention, Backend::gpu,
+      "sparse.block_skip's lists on Hopper's warpgroup MMA (attn.wgmma's tiles, sm_90a): the next key blocks read "
+      "ahead of their loads, full blocks run the dense tile",
+      {DType::fp16, DType::bf16}, {64, 128}, sparse_tile_params({0, 64, 128}, {0, 64, 128}),
+      wgmma_text() + "; block_m and block_n divide the mask's block; no workspace",
+      [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
+        if (!attention_wgmma_compiled())
+          return std::string("this build has no sm_90a code (configure with CMAKE_CUDA_ARCHITECTURES=90a)");
+        if (caps.available && (caps.cc_major != 9 || caps.cc_minor != 0))
+          return fmt::format("wgmma needs compute capability 9.0 (sm_90a), the device has {}.{}", caps.cc_major,
+                             caps.cc_minor);
+        return sparse_limits(kWgmma, p, params, caps);
+      },
+      nullptr, [](const LaunchArgs& la) { launch_sparse(kWgmma, "sparse.wgmma", la); }});
 }
 
 }  // namespace fabench

@@ -1,0 +1,69 @@
+#pragma once
+// A block mask's CSR row as a tiled attention kernel walks it (attention_keys.cuh's MaskedKeys and
+// SparseKeys): host and device code, so the CPU tests walk the same indexing the kernels do.
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/attention/attention_sparse.h"
+#include "kernels/common/host_device.h"
+
+namespace fabench {
+
+// A value the kernel only reads: through the read-only data cache on the device.
+template <class T>
+FA_HOST_DEVICE T read_only(const T* p) {
+#ifdef __CUDA_ARCH__
+  return __ldg(p);
+#else
+  return *p;
+#endif
+}
+
+// log2(block / bn) for the ratios a kernel runs (1, 2, 4: blocks of 64 and 128 over key tiles of
+// 32, 64 or 128).
+FA_HOST_DEVICE int block_shift(int block, int bn) { return block >= 4 * bn ? 2 : block >= 2 * bn ? 1 : 0; }
+
+// What a block mask asks of one key tile: kKeysEmpty (MaskedKeys only: drop every score),
+// kKeysFull (keep every score that exists), or a partial tile's index (keep its bytes' ones).
+constexpr int kKeysEmpty = -2, kKeysFull = -1;
+
+// The CSR row of one query tile, read through the read-only cache. Step s of the tile's key loop
+// (SparseKeys) is key tile (s mod 2^shift) of entry s >> shift, shift = log2(block / BN).
+template <int BN>
+struct MaskRow {
+  const std::int32_t* cols;     // the row's first entry
+  const std::int32_t* tiles;
+  const std::uint8_t* partial;  // partial tile 0 at the query tile's first row (rows `block` bytes apart)
+  int entries, shift, block;
+
+  FA_HOST_DEVICE MaskRow(const SparseBlockArgs& m, std::int64_t bh, std::int64_t i0) {
+    const std::int64_t r = (m.per_head ? bh : 0) * m.q_blocks + i0 / m.block;
+    const int begin = read_only(m.offsets + r);
+    entries = read_only(m.offsets + r + 1) - begin;
+    cols = m.cols + begin;
+    tiles = m.tiles + begin;
+    block = m.block;
+    shift = block_shift(m.block, BN);
+    partial = m.partial ? m.partial + static_cast<std::size_t>(i0 % m.block) * m.block : nullptr;  // none: no partial block
+  }
+  FA_HOST_DEVICE int steps() const { return entries << shift; }
+  // The key tile (of BN keys) of step `step` < steps().
+  FA_HOST_DEVICE int key_tile(int step) const {
+    return (read_only(cols + (step >> shift)) << shift) | (step & ((1 << shift) - 1));
+  }
+  // kKeysFull or the partial tile of step `step` < steps().
+  FA_HOST_DEVICE int kind(int step) const { return read_only(tiles + (step >> shift)); }
+  // MaskedKeys: the kind of key tile kt, the entries walked in ascending order from `cursor`
+  // (key tiles come in ascending order, so each entry is passed once).
+  FA_HOST_DEVICE int kind_of_tile(int kt, int& cursor) const {
+    const int kb = kt >> shift;
+    while (cursor < entries && read_only(cols + cursor) < kb) ++cursor;
+    return cursor < entries && read_only(cols + cursor) == kb ? read_only(tiles + cursor) : kKeysEmpty;
+  }
+  // The bytes of key tile kt in partial tile `tile`, at the query tile's first row.
+  FA_HOST_DEVICE const std::uint8_t* bytes(int tile, int kt) const {
+    return partial + static_cast<std::size_t>(tile) * block * block + (kt & ((1 << shift) - 1)) * BN;
+  }
+};
+
+}  // namespace fabench

@@ -1,0 +1,76 @@
+// sparse.wgmma: attn.wgmma's kernel (attention_wgmma.cuh) with a block mask in its key loop
+// (attention_keys.cuh, attention_sparse.h), fp16 and bf16 on sm_90a.
+//
+// v1: sparse.block_skip's list on the warpgroup MMA. Step j of the key loop is the list's key
+//    tile; K and V of step j + 2 are fetched into buffer j % 2 while step j + 1 is computed, as
+//    attn.wgmma fetches tile j + 2, and the key tiles of steps j + 1 and j + 2 are already in
+//    registers when their loads are issued (step j + 2's is read at the top of step j, behind S),
+//    so the list costs the loop two cached 4-byte loads a step and no wait. Full blocks run
+//    attn.wgmma's tile unchanged (the seq_k bound only on a tile that crosses it); partial blocks
+//    drop scores by their byte tile (16-bit loads, a row half at a time) before the softmax. The
+//    dense kernel's one-tile-in-flight loop (pipeline 1), a block per query tile, last tiles first.
+//    Measured on an H200 at 9de0466 (bf16 d128, batch 2, 16 heads, blocks of 128;
+//    results/h200/sparse_9de046644854): at density 1, 404 and 414 TFLOP/s at seq 8k and 16k,
+//    0.98x attn.wgmma; random masks at 8k 255 / 310 / 368 / 386 / 397 TFLOP/s on the kept
+//    scores at density 0.05 / 0.1 / 0.25 / 0.5 / 0.75, 0.97-1.01x FlexAttention (causal 0.95x);
+//    below density 0.25 the time is 1.3-1.6x density x the full time (a block's Q load and the
+//    first K/V tiles are no longer hidden behind a long list).
+#include "kernels/attention/attention_sparse.h"
+#include "kernels/attention/attention_wgmma.cuh"
+
+namespace fabench {
+
+namespace {
+
+template <class T, int D, int BN, int WGS>
+bool launch_sparse_wgmma(const AttentionArgs& a, const SparseBlockArgs& m, cudaStream_t stream) {
+  using Tr = WgTraits<T, D, BN, WGS>;
+  constexpr auto kernel = attention_wgmma_kernel<T, D, BN, WGS, false, SparseKeys>;
+  if (a.causal || m.block % Tr::kBM != 0 || m.block % BN != 0) return false;
+  static const bool smem_granted = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                        static_cast<int>(Tr::kSmemBytes)) == cudaSuccess;
+  if (!smem_granted) return false;
+  const AttentionSchedule sched = attention_schedule(a, Tr::kBM, AttentionResidency{}, false);
+  kernel<<<sched.grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, sched, m);
+  return true;
+}
+
+// The compiled tiles: (element, head_dim, block_n, warpgroups); block_m = 64 x warpgroups. The first
+// that fits the mask's block is the default: attn.wgmma's defaults where a block of 128 holds them
+// (d64 2 x 64, d128 2 x 128), one warpgroup over 64 keys for blocks of 64. ptxas -v (CUDA 13.0), no
+// spills: d128 2 x 128 245 registers (attn.wgmma's 224), 1 x 64 198; d64 2 x 64 128 (110), 1 x 64 138.
+// At low density a query tile has few steps and its prologue (Q and the first K/V) is not hidden
+// when one block holds the SM (2 x 128 at d128: 161 KiB): block_m 64 / block_n 64 runs two a SM.
+#define FA_SPARSE_WGMMA_CONFIGS(X)       \
+  X(f16, __half, 64, 64, 2)              \
+  X(f16, __half, 64, 64, 1)              \
+  X(f16, __half, 128, 128, 2)            \
+  X(f16, __half, 128, 64, 1)             \
+  X(bf16, __nv_bfloat16, 64, 64, 2)      \
+  X(bf16, __nv_bfloat16, 64, 64, 1)      \
+  X(bf16, __nv_bfloat16, 128, 128, 2)    \
+  X(bf16, __nv_bfloat16, 128, 64, 1)
+
+}  // namespace
+
+std::vector<AttentionTile> attention_sparse_wgmma_configs() {
+  std::vector<AttentionTile> out;
+#define FA_LIST(E, T, D, BN, WGS) \
+  out.push_back({D, 64 * WGS, BN, WgTraits<T, D, BN, WGS>::kSmemBytes, 4 * WGS, KernelElem::E, 2, false, 1});
+  FA_SPARSE_WGMMA_CONFIGS(FA_LIST)
+#undef FA_LIST
+  return out;
+}
+
+bool attention_sparse_wgmma(const AttentionArgs& a, const SparseBlockArgs& m, const AttentionTile& tile,
+                            cudaStream_t stream) {
+  if (!attention_wgmma_compiled()) return false;
+#define FA_DISPATCH(E, T, D, BN, WGS)                                                                       \
+  if (a.elem == KernelElem::E && a.head_dim == D && tile.block_m == 64 * WGS && tile.block_n == BN) \
+    return launch_sparse_wgmma<T, D, BN, WGS>(a, m, stream);
+  FA_SPARSE_WGMMA_CONFIGS(FA_DISPATCH)
+#undef FA_DISPATCH
+  return false;
+}
+
+}  // namespace fabench

@@ -1,0 +1,101 @@
+// The sparse kernels' walk of a block mask (kernels/attention/attention_mask_row.h, the same code
+// the GPU runs), on the host over the layouts the op uploads: for every query tile of every kernel
+// tile shape that fits the block (block_m 64/128, block_n 32/64/128), the key tiles a block-skipping
+// kernel visits and the mask it applies to each score there (a full block keeps every score that
+// exists, a partial one its byte), against SparseMask::keep for every score; every key tile it
+// skips keeps nothing; and sparse.masked's walk over all key tiles finds the same kinds.
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <vector>
+
+#include "helpers.hpp"
+#include "kernels/attention/attention_mask_row.h"
+#include "ops/sparse_attention.hpp"
+
+using namespace fabench;
+
+namespace {
+
+Problem walk_problem(SparsePattern pattern, std::int64_t sq, std::int64_t sk, std::int64_t block, bool per_head) {
+  Problem p = test::attention(2, 2, 1, sq, sk, 64, false, DType::bf16, 13);
+  p.op = OpKind::sparse_attention;
+  p.pattern = pattern;
+  p.block = block;
+  p.mask_per_head = per_head;
+  p.density = 0.3;
+  p.window = 57;
+  p.doc_count = 3;
+  p.global_tokens = 5;
+  return p;
+}
+
+// Mismatches between the kernels' walk with block_n BN and query tiles of bm rows, and the mask.
+template <int BN>
+std::int64_t walk_mismatches(const Problem& p, int bm) {
+  const auto mask = sparse_mask_of(p);
+  const auto layout = sparse_layout_of(p);
+  SparseBlockArgs m;
+  m.offsets = layout->offsets.data();
+  m.cols = layout->cols.data();
+  m.tiles = layout->tiles.data();
+  m.partial = layout->partial.empty() ? nullptr : layout->partial.data();
+  m.q_blocks = layout->q_blocks;
+  m.block = static_cast<int>(p.block);
+  m.per_head = p.mask_per_head;
+  const int n_tiles = static_cast<int>((p.seq_k + BN - 1) / BN);
+  std::int64_t bad = 0;
+  for (std::int64_t b = 0; b < p.batch; ++b)
+    for (std::int64_t h = 0; h < p.heads; ++h) {
+      const std::int64_t bh = b * p.heads + h, mi = mask->index(b, h);
+      for (std::int64_t i0 = 0; i0 < p.seq_q; i0 += bm) {
+        const MaskRow<BN> row(m, bh, i0);
+        std::vector<int> kind_of(static_cast<std::size_t>(n_tiles), kKeysEmpty);
+        int previous = -1;
+        for (int step = 0; step < row.steps(); ++step) {
+          const int kt = row.key_tile(step), kind = row.kind(step);
+          if (kt <= previous) ++bad;  // ascending, each once
+          previous = kt;
+          if (static_cast<std::int64_t>(kt) * BN >= p.seq_k) continue;  // the last block's half past seq_k
+          kind_of[static_cast<std::size_t>(kt)] = kind;
+          for (int r = 0; r < bm && i0 + r < p.seq_q; ++r)
+            for (int c = 0; c < BN && static_cast<std::int64_t>(kt) * BN + c < p.seq_k; ++c) {
+              const bool kernel_keeps = kind < 0 || row.bytes(kind, kt)[r * m.block + c] != 0;
+              if (kernel_keeps != mask->keep(mi, i0 + r, static_cast<std::int64_t>(kt) * BN + c)) ++bad;
+            }
+        }
+        int cursor = 0;
+        for (int kt = 0; kt < n_tiles; ++kt) {
+          if (row.kind_of_tile(kt, cursor) != kind_of[static_cast<std::size_t>(kt)]) ++bad;  // sparse.masked's walk
+          if (kind_of[static_cast<std::size_t>(kt)] != kKeysEmpty) continue;
+          for (int r = 0; r < bm && i0 + r < p.seq_q; ++r)  // a skipped tile keeps nothing
+            for (int c = 0; c < BN && static_cast<std::int64_t>(kt) * BN + c < p.seq_k; ++c)
+              if (mask->keep(mi, i0 + r, static_cast<std::int64_t>(kt) * BN + c)) ++bad;
+        }
+      }
+    }
+  return bad;
+}
+
+}  // namespace
+
+TEST_CASE("the sparse kernels' walk of the block lists keeps exactly the mask's scores", "[sparse][kernels]") {
+  using S = SparsePattern;
+  struct Seq {
+    std::int64_t sq, sk;
+  };
+  for (const Seq seq : {Seq{150, 290}, Seq{333, 130}, Seq{200, 200}})
+    for (std::int64_t block : {64, 128})
+      for (S pattern : {S::random, S::window, S::causal, S::causal_window, S::documents, S::global_window})
+        for (bool per_head : {false, true}) {
+          if (per_head && pattern != S::random && pattern != S::documents) continue;
+          const Problem p = walk_problem(pattern, seq.sq, seq.sk, block, per_head);
+          for (int bm : {64, 128}) {
+            if (block % bm != 0) continue;
+            INFO(fmt::format("{} block_m {}", p.key(), bm));
+            CHECK(walk_mismatches<32>(p, bm) == 0);
+            CHECK(walk_mismatches<64>(p, bm) == 0);
+            if (block == 128) CHECK(walk_mismatches<128>(p, bm) == 0);
+          }
+        }
+}
