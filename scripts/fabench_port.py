@@ -180,7 +180,7 @@ class SparseMaskPort:
 
     def __init__(self, row, seed):
         if np is None:
-            raise RuntimeError("the sparse mask port needs numpy")
+            raise RuntimeError("the sparse mask port needs numpy: python3 -m pip install -r scripts/requirements.txt")
         self.pattern = row["pattern"]
         self.batch, self.heads = int(row["batch"]), int(row["heads"])
         self.seq_q, self.seq_k = int(row["seq_q"]), int(row["seq_k"])

@@ -13,6 +13,12 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
+# Debian's python3-* packages serve /usr/bin/python3 only; a python3 ahead of it on PATH (pyenv,
+# conda, a venv) needs the scripts' packages installed into it.
+if command -v python3 >/dev/null && ! python3 -c 'import matplotlib, numpy' 2>/dev/null; then
+  echo "note: $(command -v python3) lacks matplotlib or numpy (the python3-* packages serve /usr/bin/python3):" \
+       "python3 -m pip install -r scripts/requirements.txt" >&2
+fi
 if ! command -v nvcc >/dev/null && [ ! -x /usr/local/cuda/bin/nvcc ]; then
   echo "error: the CUDA toolkit (nvcc) is not installed; see https://developer.nvidia.com/cuda-downloads" >&2
   exit 1

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Figures from fa-bench result CSVs (headless; Debian's python3-matplotlib).
+"""Figures from fa-bench result CSVs (headless; matplotlib: scripts/requirements.txt).
 
     scripts/plot.py results/h200/softmax/softmax.csv --out results/h200/softmax/figures [--baseline softmax.cudnn]
 
@@ -22,10 +22,13 @@ import json
 import os
 import sys
 
-import matplotlib
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from python_deps import require  # noqa: E402
 
+# A python3 without matplotlib (pyenv, conda, a venv) stops here with one line and the install command.
+matplotlib = require("matplotlib", "plot.py")
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+plt = require("matplotlib.pyplot", "plot.py")
 
 REQUIRED = ["key", "op", "variant", "dtype", "status", "params", "time_ms_median", "tflops", "gbps", "peak_mem_mib", "gpu"]
 

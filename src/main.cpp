@@ -37,7 +37,12 @@ int calibrate(int device_index) {
 
 int main(int argc, char** argv) {
   Registry registry;
-  register_all_variants(registry);
+  try {
+    register_all_variants(registry);
+  } catch (const std::exception& e) {  // a mistake in a FABENCH_USER_KERNELS file, named by the message
+    fmt::print(stderr, "fa-bench: {}\n", e.what());
+    return 2;
+  }
 
   CLI::App app{"fa-bench: validated, honestly timed softmax and attention kernels"};
   app.set_version_flag("--version", [] { return version_text(); });
@@ -71,6 +76,13 @@ int main(int argc, char** argv) {
   report_cmd->add_option("inputs", report_opt.inputs, "result CSV files")->required()->check(CLI::ExistingFile);
   report_cmd->add_option("--value", report_opt.value, "the column in the cells (time_ms_median, tflops, gbps, ...)");
   report_cmd->add_option("--baseline", report_opt.baseline, "also print each variant's speed ratio against this variant");
+  report_cmd->add_option("--where", report_opt.where, "only rows whose COLUMN holds VALUE (COLUMN=VALUE; repeatable)");
+  report_cmd->add_option("--seed-format", report_opt.seed_format,
+                         "write the rows in a seed's CSV instead: 004-softmax-matmul (softmax_matmul_benchmark.csv) "
+                         "or 004-attention (attention_benchmark.csv)");
+  report_cmd->add_option("--seed-name", report_opt.seed_names,
+                         "VARIANT=NAME: the seed's implementation name for a variant (repeatable)");
+  report_cmd->add_option("-o,--output", report_opt.output, "--seed-format: write the CSV here (default: standard output)");
   CompareOptions compare_opt;
   auto* compare_cmd = app.add_subcommand("compare", "the cases of two result files side by side, with noise-aware verdicts");
   compare_cmd->add_option("a", compare_opt.a, "result CSV A (the reference)")->required()->check(CLI::ExistingFile);

@@ -1,5 +1,6 @@
 #include "core/variant.hpp"
 #include "variants/register.hpp"
+#include "variants/user_variants.hpp"
 
 namespace fabench {
 
@@ -13,6 +14,8 @@ void register_all_variants(Registry& r) {
   register_attention_bwd_variants(r);
   register_attention_fwd_bwd_variants(r);
   register_debug_variants(r);
+  // Last: the built-in names are taken first, so a user's duplicate is the one reported.
+  register_user_variants(r);
 }
 
 }  // namespace fabench
