@@ -1016,7 +1016,9 @@ def main(argv=None):
         sys.exit(f"peers.py: --peers or --experiments is not a regular expression: {e}")
     import warnings
 
-    import torch
+    from python_deps import require
+
+    torch = require("torch", "peers.py")
 
     # A backend that cannot run a case warns before it raises; the row's reason already says why.
     warnings.filterwarnings("ignore", message=r".*(not used because|fused kernels require|runtime disabled)")

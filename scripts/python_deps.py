@@ -22,12 +22,22 @@ def missing_message(script, package):
     return f"{script}: the Python package '{package}' is missing; install it with: {install_hint()}"
 
 
+# Packages requirements.txt leaves out, each with how to install it.
+SEPARATE = {
+    "torch": "install the PyTorch wheel for this machine's CUDA (https://pytorch.org/get-started/locally/), "
+             "for example: {python} -m pip install torch",
+}
+
+
 def require(module, script):
     """The imported module, or exit(1) with one line when it (or a package it needs) cannot be imported."""
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as e:
         top = (e.name or module).split(".")[0]
+        if top in SEPARATE:
+            sys.exit(f"{script}: the Python package '{top}' is missing; "
+                     + SEPARATE[top].format(python=sys.executable or "python3"))
         sys.exit(missing_message(script, PIP_NAMES.get(top, top)))
     except ImportError as e:  # installed but broken (a wheel built for another numpy, ...)
         first = str(e).splitlines()[0] if str(e) else type(e).__name__

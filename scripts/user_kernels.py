@@ -338,7 +338,9 @@ def main(argv=None):
     for key in ("columns", "cases"):
         if key not in plan:
             sys.exit(f"{PROG}: {args.plan} has no \"{key}\": is it the output of `fa-bench plan`?")
-    import torch
+    from python_deps import require
+
+    torch = require("torch", PROG)
 
     if args.device == "cuda":
         if not torch.cuda.is_available():

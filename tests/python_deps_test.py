@@ -39,6 +39,17 @@ with tempfile.TemporaryDirectory() as out:
         assert lines[0].endswith("-m pip install -r " + os.path.relpath(os.path.join(scripts, "requirements.txt"))), lines[0]
         assert not os.listdir(out)
 
+# peers.py without PyTorch: one line naming it and where its wheel comes from (it is not in
+# requirements.txt), after the plan is read, so a bad plan still says so first.
+with tempfile.TemporaryDirectory() as out:
+    plan = os.path.join(out, "plan.json")
+    with open(plan, "w") as f:
+        f.write('{"columns": [], "cases": []}')
+    run = run_without(["torch"], os.path.join(scripts, "peers.py"), "--plan", plan, "--output", os.path.join(out, "p.csv"))
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 1 and len(lines) == 1 and "Traceback" not in run.stderr, (run.returncode, run.stderr)
+    assert lines[0].startswith("peers.py: the Python package 'torch' is missing; install the PyTorch wheel"), lines[0]
+
 # Every third-party package a script imports is in requirements.txt; PyTorch and Triton excepted
 # (their wheels depend on the machine's CUDA: the file's comment says where to get them).
 with open(os.path.join(scripts, "requirements.txt")) as f:
