@@ -11,9 +11,7 @@ namespace {
 // Q [batch, heads, seq_q, d], K/V [batch, kv_heads, seq_k, d], O like Q, lse [batch, heads, seq_q] fp32.
 std::vector<TensorSpec> tensors(const Problem& p) {
   const ElemType et = storage_type(p.dtype);
-  const auto q = checked_count("q", {p.batch, p.heads, p.seq_q, p.head_dim});
-  const auto kv = checked_count("k", {p.batch, p.kv_heads, p.seq_k, p.head_dim});
-  const auto q_rows = checked_count("lse", {p.batch, p.heads, p.seq_q});
+  const auto [q, kv, q_rows] = attention_counts(p);
   return {
       {"q", et, q, false, Fill::normal},
       {"k", et, kv, false, Fill::normal},

@@ -82,9 +82,7 @@ namespace {
 // Q, K, V, dO seeded; O and lse derived; dQ, dK, dV in the storage type, as PyTorch returns them.
 std::vector<TensorSpec> tensors(const Problem& p) {
   const ElemType et = storage_type(p.dtype);
-  const auto q = checked_count("q", {p.batch, p.heads, p.seq_q, p.head_dim});
-  const auto kv = checked_count("k", {p.batch, p.kv_heads, p.seq_k, p.head_dim});
-  const auto q_rows = checked_count("lse", {p.batch, p.heads, p.seq_q});
+  const auto [q, kv, q_rows] = attention_counts(p);
   return {
       {"q", et, q, false, Fill::normal},
       {"k", et, kv, false, Fill::normal},

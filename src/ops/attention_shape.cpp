@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/checked_size.hpp"
 #include "core/models.hpp"
 #include "core/variant.hpp"
 #include "ops/op_helpers.hpp"
@@ -92,6 +93,12 @@ double attention_forward_bytes(const Problem& p) {
   const double kv_rows = static_cast<double>(p.batch * p.kv_heads * p.seq_k);
   const double d = static_cast<double>(p.head_dim);
   return (2.0 * q_rows * d + 2.0 * kv_rows * d) * es + 4.0 * q_rows;
+}
+
+AttentionCounts attention_counts(const Problem& p) {
+  return {checked_count("q", {p.batch, p.heads, p.seq_q, p.head_dim}),
+          checked_count("k", {p.batch, p.kv_heads, p.seq_k, p.head_dim}),
+          checked_count("lse", {p.batch, p.heads, p.seq_q})};
 }
 
 }  // namespace fabench

@@ -2,6 +2,7 @@
 // What the dense attention ops share (attention, attention_bwd, attention_fwd_bwd): the axes, the
 // GQA check, the key and label, the CSV shape columns, the progress-line shape and the pivot place.
 // Written once here so the forward's outputs and the backward's read the same.
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,14 @@ PivotPlace attention_row_pivot(const TextRow& r);
 // "  head dims: 64, 128\n" (`fa-bench list`).
 std::string attention_list_details(const Variant& v);
 double attention_default_scale(const Problem& p);  // 1 / sqrt(head_dim)
+
+// Element counts of the attention tensors, checked (a config error above 2^60 elements): Q (and O,
+// dO, dQ) [batch, heads, seq_q, d], K (and V, dK, dV) [batch, kv_heads, seq_k, d], and the query
+// rows [batch, heads, seq_q] (the log-sum-exp).
+struct AttentionCounts {
+  std::size_t q = 0, kv = 0, rows = 0;
+};
+AttentionCounts attention_counts(const Problem& p);
 
 // The dense forward's FLOPs: 4*B*H*d per unmasked score (QK^T and PV, a multiply-add = 2); causal
 // counts only the unmasked scores, so Sq == Sk gives about half.

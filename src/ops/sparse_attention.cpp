@@ -17,6 +17,7 @@
 #include <numeric>
 
 #include "core/variant.hpp"
+#include "ops/attention_shape.hpp"
 #include "ops/op_helpers.hpp"
 #include "reference/attention_reference.hpp"
 
@@ -416,15 +417,13 @@ void copy_into(const std::vector<T>& values, HostTensor& t) {
 // seq_q] (attention's), then the block layout (core/op_tensors.hpp's sparse_attention_tensors).
 std::vector<TensorSpec> tensors(const Problem& p) {
   const ElemType et = storage_type(p.dtype);
-  const auto q_rows = static_cast<std::size_t>(p.batch * p.heads * p.seq_q);
-  const auto kv_rows = static_cast<std::size_t>(p.batch * p.kv_heads * p.seq_k);
-  const auto d = static_cast<std::size_t>(p.head_dim);
+  const auto [q, kv, q_rows] = attention_counts(p);
   const SparseSummary& layout = sparse_summary_of(p);
   return {
-      {"q", et, q_rows * d, false, Fill::normal},
-      {"k", et, kv_rows * d, false, Fill::normal},
-      {"v", et, kv_rows * d, false, Fill::normal},
-      {"o", et, q_rows * d, true, Fill::none},
+      {"q", et, q, false, Fill::normal},
+      {"k", et, kv, false, Fill::normal},
+      {"v", et, kv, false, Fill::normal},
+      {"o", et, q, true, Fill::none},
       {"lse", ElemType::f32, q_rows, true, Fill::none},
       {"block_offsets", ElemType::i32, layout.offsets, false, Fill::custom,
        [](const Problem& x, std::uint64_t, HostTensor& t) { copy_into(sparse_layout_of(x)->offsets, t); }},
