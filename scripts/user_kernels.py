@@ -27,6 +27,12 @@ reason; out of memory `oom`; a wrong output shape or dtype, or a result over tol
 any other exception `launch_error`; a CUDA error that poisons the context (an illegal address) is
 a `fault` row, and the runner goes on in a fresh process with --resume, as fa-bench does.
 
+Ops: attention, softmax, softmax_matmul, sparse_attention (fa-bench's mask of the problem rebuilt by
+fabench_port and handed over as block kinds, the per-query-block list and the element mask;
+validated as peers.py's torch.flex_attention) and attention_bwd (o and lse from a float32 forward
+made outside the timed call; dQ, dK, dV validated as peers.py's backward peers); what fn receives
+and returns: scripts/fabench_user.py, OPS.
+
 `--device cpu` checks a module without a GPU (Triton kernels under TRITON_INTERPRET=1): the same
 inputs, validation and rows, timed by the host clock with no L2 flush (the times say nothing).
 """
@@ -126,8 +132,16 @@ def problem_values(case, t=None):
                    seq_q=row["seq_q"], seq_k=row["seq_k"], head_dim=row["head_dim"])
         if op == "attention_bwd":
             return dict(out, causal=bool(row["causal"]))
-        masks = (row["batch"] * row["heads"]) if (row["mask_per_head"] and row["pattern"] not in RANGE_PATTERNS) else 1
-        return dict(out, block=int(row["block"]), masks=int(t["mask"].shape[0]) if "mask" in t else masks,
+        if "mask" in t:
+            masks = int(t["mask"].shape[0])
+        else:  # for supports(): the port's count (a mask file's shape decides), else the row's
+            try:
+                import peers
+
+                masks = peers.sparse_port(case).count
+            except Exception:  # noqa: BLE001 (the call itself says why the mask cannot be rebuilt)
+                masks = row["batch"] * row["heads"] if row["mask_per_head"] and row["pattern"] not in RANGE_PATTERNS else 1
+        return dict(out, block=int(row["block"]), masks=masks,
                     block_kind=t.get("block_kind"), kv_num_blocks=t.get("kv_num_blocks"),
                     kv_indices=t.get("kv_indices"), mask=t.get("mask"))
     return dict(common, batch=row["batch"], d1=row["rows"], d2=row["cols"], d3=row["d3"])

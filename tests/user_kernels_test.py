@@ -11,6 +11,8 @@
   dropout stream, a wrong lse, raises an OutOfResources- or compile-time-assertion-like error, runs
   out of memory, refuses a case or is not declared for its dtype; keys, columns, --resume, --list;
   the sweep completes;
+- sparse_attention and attention_bwd with stub kernels (tests/data/user_kernels_sparse_bwd_stubs.py):
+  the mask forms handed over agree with fa-bench's mask, and wrong kernels are mismatch rows;
 - with Triton installed, the shipped examples (examples/triton/) in the interpreter (TRITON_INTERPRET=1)
   on small odd shapes: every row ok (bf16 is left out on the CPU: the interpreter's tl.dot
   misreads bf16), and Triton kernels that fail a tl.static_assert are unsupported rows.

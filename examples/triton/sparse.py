@@ -46,6 +46,8 @@ def sparse_v1_kernel(q_ptr, k_ptr, v_ptr, o_ptr, lse_ptr, kind_ptr, num_ptr, idx
     offs_d = tl.arange(0, D)
     d_mask = offs_d < HEAD_DIM
     row_in = offs_m < seq_q
+    offs_r = tl.arange(0, BLOCK)  # rows within the block
+    rows_left = seq_q - qb * BLOCK
     q = tl.load(q_ptr + b * sqb + h * sqh + offs_m[:, None] * sqm + offs_d[None, :],
                 mask=row_in[:, None] & d_mask[None, :], other=0.0)
     k_base = k_ptr + b * skb + kvh * skh
@@ -64,12 +66,13 @@ def sparse_v1_kernel(q_ptr, k_ptr, v_ptr, o_ptr, lse_ptr, kind_ptr, num_ptr, idx
         k = tl.load(k_base + keys[:, None] * skn + offs_d[None, :], mask=kv_mask, other=0.0)
         v = tl.load(v_base + keys[:, None] * svn + offs_d[None, :], mask=kv_mask, other=0.0)
         s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * qk_scale
-        seen = key_in[None, :] & row_in[:, None]  # a full block: every score that exists is kept
-        if kind == 2:  # partial: the element mask's tile
-            tile = tl.load(mask_ptr + (m * seq_q + offs_m[:, None]) * seq_k + keys[None, :],
-                           mask=row_in[:, None] & key_in[None, :], other=0)
-            seen = seen & (tile != 0)
-        s = tl.where(seen, s, float("-inf"))
+        if kind == 2:  # partial: the element mask's tile (0 past seq_q or seq_k), from a scalar base
+            tile_base = mask_ptr + (m * seq_q + qb * BLOCK) * seq_k + kb * BLOCK
+            tile = tl.load(tile_base + (offs_r[:, None] * seq_k + offs_n[None, :]),
+                           mask=(offs_r[:, None] < rows_left) & (offs_n[None, :] < seq_k - kb * BLOCK), other=0)
+            s = tl.where(tile != 0, s, float("-inf"))
+        else:  # full: every score that exists is kept (rows past seq_q are never stored)
+            s = tl.where(key_in[None, :], s, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(s, 1))
         m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)  # a row that has seen nothing yet
         alpha = tl.math.exp2(m_i - m_ref)
