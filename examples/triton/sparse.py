@@ -17,6 +17,9 @@ Versions:
       (empty blocks are never loaded); per block, block_kind says full (no mask but the sequence
       end) or partial (the element mask's [block, block] tile, uint8, is loaded and applied). Online
       softmax in the exp2 domain, 1/l once at the end. num_warps a parameter; num_stages 2.
+      Compiled for sm_90 without a GPU (tests/triton_compile_test.py): bf16 d 128 at blocks of 64
+      uses 255 registers and spills ~128 B (triton.fa2 at 64 x 64 tiles: none), so expect the mask
+      walk to cost registers; block 128 wants num_warps 8.
       Validated only in Triton's interpreter (TRITON_INTERPRET=1, CPU, fp32 and fp16); GPU pending.
 """
 import torch
