@@ -14,12 +14,12 @@ fa-bench does, over the cases of `fa-bench plan`:
 
 Fields (only name, op and fn are required; anything else is an error naming the field):
 - name: the variant's name in the rows (`triton.my_fa2`): letters, digits, `_ . -`, unique.
-- op: attention, softmax or softmax_matmul.
+- op: attention, softmax, softmax_matmul, sparse_attention or attention_bwd.
 - fn: the function (the decorated one). It gets the op's tensors positionally and, by keyword,
   the problem's values and one value of each parameter; it may take only the keywords it names
   (or **kwargs). It returns the op's outputs as new tensors (see OPS below).
 - dtypes: the dtypes it takes (default: every dtype of the op). Others are `unsupported` rows.
-- head_dims: attention only, the head dims it takes (default: any).
+- head_dims: attention, sparse_attention and attention_bwd, the head dims it takes (default: any).
 - params: {name: [values]}: the tunable parameters; every combination is a case (the cartesian
   product in the order written, the last varying fastest), keyed `NAME=value,NAME=value` as
   fa-bench keys its own parameters. Values are ints, floats, strings or bools.
@@ -65,8 +65,36 @@ OPS = {
         "keywords": ("dtype", "batch", "d1", "d2", "d3"),
         "returns": "o [batch, d1, d3] in the input dtype",
     },
+    "sparse_attention": {
+        "tensors": ("q", "k", "v"),
+        # q, k, v as attention's (GQA alike), and fa-bench's mask of the problem (every pattern, rebuilt
+        # by scripts/fabench_port.py, made by the runner outside the timed call, counted as inputs).
+        # Mask m of (batch b, head h) is b * heads + h when masks > 1 (per-head masks), else 0; blocks
+        # are `block` x `block` (64 or 128), query block i holds rows [i * block, (i + 1) * block):
+        #   block_kind   uint8 [masks, q_blocks, k_blocks]: 0 empty (skip it), 1 full (every score of it
+        #                that exists is kept: no mask), 2 partial (apply `mask`);
+        #   kv_num_blocks int32 [masks, q_blocks] and kv_indices int32 [masks, q_blocks, k_blocks]: the
+        #                non-empty key blocks of each query block, ascending, in the first kv_num_blocks
+        #                entries (the rest -1): the per-query-block list (CSR-like, Flex's layout);
+        #   mask         uint8 [masks, seq_q, seq_k], 1 = kept: the element mask (read it on partial
+        #                blocks). Query i sees key j only where mask is 1; no causal flag (the pattern
+        #                has it). A query row that keeps nothing: O = 0, lse = -inf.
+        "keywords": ("scale", "dtype", "batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim", "block",
+                     "masks", "block_kind", "kv_num_blocks", "kv_indices", "mask"),
+        "returns": "(o, lse): o [batch, heads, seq_q, d] in the input dtype, lse [batch, heads, seq_q] float32 "
+                   "(both validated, as the torch.flex_attention peer's)",
+    },
+    "attention_bwd": {
+        "tensors": ("q", "k", "v", "o", "do", "lse"),
+        # attention's q, k, v (GQA, causal bottom-right aligned), the forward's o (input dtype) and lse
+        # (float32 [batch, heads, seq_q], -inf where a query sees no key) made by the runner outside the
+        # timed call (a float32 forward), and do, the output's gradient, like q.
+        "keywords": ("scale", "causal", "dtype", "batch", "heads", "kv_heads", "seq_q", "seq_k", "head_dim"),
+        "returns": "(dq, dk, dv) like q, k, v in the input dtype (a KV head's dk, dv sum over its query heads)",
+    },
 }
 
+HEAD_DIM_OPS = ("attention", "sparse_attention", "attention_bwd")
 _FIELDS = ("name", "op", "fn", "dtypes", "head_dims", "params", "supports", "description")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -154,8 +182,8 @@ def check_declaration(decl, where="VARIANTS"):
             fail("dtypes", f"{d!r} is not one of {', '.join(DTYPES)}")
     head_dims = decl.get("head_dims")
     if head_dims is not None:
-        if op != "attention":
-            fail("head_dims", f"only attention has a head dim, not {op}")
+        if op not in HEAD_DIM_OPS:
+            fail("head_dims", f"only {', '.join(HEAD_DIM_OPS)} have a head dim, not {op}")
         if isinstance(head_dims, int):
             head_dims = [head_dims]
         if not isinstance(head_dims, (list, tuple)) or not head_dims or \

@@ -27,6 +27,12 @@ reason; out of memory `oom`; a wrong output shape or dtype, or a result over tol
 any other exception `launch_error`; a CUDA error that poisons the context (an illegal address) is
 a `fault` row, and the runner goes on in a fresh process with --resume, as fa-bench does.
 
+Ops: attention, softmax, softmax_matmul, sparse_attention (fa-bench's mask of the problem rebuilt by
+fabench_port and handed over as block kinds, the per-query-block list and the element mask;
+validated as peers.py's torch.flex_attention) and attention_bwd (o and lse from a float32 forward
+made outside the timed call; dQ, dK, dV validated as peers.py's backward peers); what fn receives
+and returns: scripts/fabench_user.py, OPS.
+
 `--device cpu` checks a module without a GPU (Triton kernels under TRITON_INTERPRET=1): the same
 inputs, validation and rows, timed by the host clock with no L2 flush (the times say nothing).
 """
@@ -34,6 +40,7 @@ import argparse
 import csv
 import importlib.util
 import json
+import math
 import os
 import re
 import sys
@@ -119,16 +126,119 @@ def problem_values(case, t=None):
         return dict(common, scale=float(row["scale"]), mask_kind=row["mask"], mask=t.get("mask"),
                     lengths=t.get("lengths"), dropout=float(row["dropout"] or 0), seed=int(case["seed"]),
                     rows=row["rows"], cols=row["cols"])
+    if op in ("sparse_attention", "attention_bwd"):
+        t = t or {}
+        out = dict(common, scale=float(row["scale"]), batch=row["batch"], heads=row["heads"], kv_heads=row["kv_heads"],
+                   seq_q=row["seq_q"], seq_k=row["seq_k"], head_dim=row["head_dim"])
+        if op == "attention_bwd":
+            return dict(out, causal=bool(row["causal"]))
+        if "mask" in t:
+            masks = int(t["mask"].shape[0])
+        else:  # for supports(): the port's count (a mask file's shape decides), else the row's
+            try:
+                import peers
+
+                masks = peers.sparse_port(case).count
+            except Exception:  # noqa: BLE001 (the call itself says why the mask cannot be rebuilt)
+                masks = row["batch"] * row["heads"] if row["mask_per_head"] and row["pattern"] not in RANGE_PATTERNS else 1
+        return dict(out, block=int(row["block"]), masks=masks,
+                    block_kind=t.get("block_kind"), kv_num_blocks=t.get("kv_num_blocks"),
+                    kv_indices=t.get("kv_indices"), mask=t.get("mask"))
     return dict(common, batch=row["batch"], d1=row["rows"], d2=row["cols"], d3=row["d3"])
 
 
-def expected_shape(row):
+RANGE_PATTERNS = ("window", "causal_window", "global_window", "causal")  # one mask for every (batch, head)
+
+
+def expected_shapes(row):
+    """The outputs' shapes, in the order fn returns them (attention's optional lse aside)."""
     op = row["op"]
-    if op == "attention":
-        return (row["batch"], row["heads"], row["seq_q"], row["head_dim"])
+    if op in ("attention", "sparse_attention"):
+        return [(row["batch"], row["heads"], row["seq_q"], row["head_dim"])]
+    if op == "attention_bwd":
+        kv = (row["batch"], row["kv_heads"], row["seq_k"], row["head_dim"])
+        return [(row["batch"], row["heads"], row["seq_q"], row["head_dim"]), kv, kv]
     if op == "softmax":
-        return (row["rows"], row["cols"])
-    return (row["batch"], row["rows"], row["d3"])
+        return [(row["rows"], row["cols"])]
+    return [(row["batch"], row["rows"], row["d3"])]
+
+
+def sparse_mask_inputs(torch, case, device):
+    """The sparse_attention mask in the form fn receives (fabench_user.OPS["sparse_attention"]), from
+    fa-bench's mask rebuilt by fabench_port (through peers.py's cache, as the Flex peer builds it):
+    a case whose rebuilt mask keeps another number of scores than the plan counts is a mismatch row
+    that runs nothing, as the Flex peer's."""
+    import numpy as np
+
+    import peers
+
+    try:
+        port = peers.sparse_port(case)
+    except (peers.MaskFileError, ValueError) as e:  # a mask file moved or changed since the plan was made
+        raise Unsupported(f"the mask cannot be rebuilt: {e}") from None
+    kept, planned = port.kept_total(), peers.plan_kept_scores(case)
+    if kept != planned:
+        raise peers.PortMismatch(f"the Python mask keeps {kept} scores where fa-bench's keeps {planned}: "
+                                 "not the same mask, nothing compared")
+    masks = range(port.count)
+    element = np.stack([port.element_mask(m) for m in masks]).astype(np.uint8)
+    kind = np.stack([port.classify(m) for m in masks])
+    nk = kind.shape[-1]
+    order = np.where(kind != 0, np.arange(nk)[None, None, :], nk)
+    order.sort(axis=-1)
+    indices = np.where(order < nk, order, -1).astype(np.int32)
+    return {"mask": torch.from_numpy(element).to(device), "block_kind": torch.from_numpy(kind).to(device),
+            "kv_num_blocks": torch.from_numpy((kind != 0).sum(-1).astype(np.int32)).to(device),
+            "kv_indices": torch.from_numpy(indices).to(device)}
+
+
+def attention_forward(torch, q, k, v, scale, causal):
+    """attention_bwd's o (input dtype) and lse (float32, -inf where a query sees no key, whose o is 0):
+    a float32 forward in chunks of query rows, made outside the timed call."""
+    batch, heads, seq_q, d = q.shape
+    seq_k, group = k.shape[2], heads // k.shape[1]
+    o = torch.empty_like(q)
+    lse = torch.empty(batch, heads, seq_q, dtype=torch.float32, device=q.device)
+    step = max(1, (1 << 26) // max(seq_k, 1))
+    keys = torch.arange(seq_k, device=q.device)
+    for b in range(batch):
+        for h in range(heads):
+            kf, vf = k[b, h // group].float(), v[b, h // group].float()
+            for lo in range(0, seq_q, step):
+                s = (q[b, h, lo:lo + step].float() @ kf.T) * scale
+                if causal:
+                    rows = torch.arange(lo, min(seq_q, lo + step), device=q.device)
+                    s = s.masked_fill(keys[None, :] > rows[:, None] + (seq_k - seq_q), -math.inf)
+                m = torch.logsumexp(s, dim=-1)
+                p = torch.exp(s - torch.where(torch.isfinite(m), m, 0.0)[:, None])
+                lse[b, h, lo:lo + step] = m
+                o[b, h, lo:lo + step] = (p @ vf).to(q.dtype)
+    return o, lse
+
+
+def op_inputs(torch, case, device):
+    """The op's tensors (fabench_core.make_inputs, then sparse_attention's mask or attention_bwd's o
+    and lse)."""
+    t = core.make_inputs(torch, case, device)
+    row = case["row"]
+    if row["op"] == "sparse_attention":
+        t.update(sparse_mask_inputs(torch, case, device))
+    elif row["op"] == "attention_bwd":
+        t["o"], t["lse"] = attention_forward(torch, t["q"], t["k"], t["v"], float(row["scale"]), bool(row["causal"]))
+    return t
+
+
+def validate(torch, case, t, outs, lse):
+    """(rel_l2, max_abs, reason): sparse_attention as the torch.flex_attention peer (O and lse),
+    attention_bwd as the backward peers (dQ, dK, dV), the others by fabench_core."""
+    import peers
+
+    op = case["row"]["op"]
+    if op == "sparse_attention":
+        return peers.validate_sparse(torch, case, t, (outs[0], lse))
+    if op == "attention_bwd":
+        return peers.validate_backward(torch, case, t, None, outs)
+    return core.validate(torch, case, t, outs[0], lse)
 
 
 def refusal(case, v, params):
@@ -145,24 +255,37 @@ def refusal(case, v, params):
     return None
 
 
+WANTS = {"attention": "o or (o, lse)", "sparse_attention": "(o, lse)", "attention_bwd": "(dq, dk, dv)"}
+
+
 def split_outputs(torch, case, result):
-    """(o, lse or None) from what fn returned, or a mismatch reason."""
+    """([outputs], lse or None) from what fn returned, or a mismatch reason."""
     row = case["row"]
+    op = row["op"]
     lse = None
+    n = 3 if op == "attention_bwd" else 1
+    takes_lse = op in ("attention", "sparse_attention")
     if isinstance(result, (tuple, list)):
-        if row["op"] == "attention" and len(result) == 2:
-            result, lse = result
-        else:
-            wants = "o or (o, lse)" if row["op"] == "attention" else "one tensor"
-            return None, None, f"returned {len(result)} values; {row['op']} returns {wants}"
-    if not isinstance(result, torch.Tensor):
-        return None, None, f"returned {type(result).__name__}, not a torch tensor"
-    expect = expected_shape(row)
-    if tuple(result.shape) != expect:
-        return None, None, f"output shape {list(result.shape)}, expected {list(expect)}"
+        result = list(result)
+        if takes_lse and len(result) == 2:
+            result, lse = result[:1], result[1]
+        elif len(result) != n:
+            return None, None, f"returned {len(result)} values; {op} returns {WANTS.get(op, 'one tensor')}"
+    else:
+        result = [result]
+    if op == "sparse_attention" and lse is None:
+        return None, None, "returned no lse; sparse_attention returns (o, lse)"
+    if len(result) != n:
+        return None, None, f"returned 1 value; {op} returns {WANTS.get(op, 'one tensor')}"
     want = core.torch_dtype(torch, row["dtype"])
-    if result.dtype != want:
-        return None, None, f"output dtype {str(result.dtype).replace('torch.', '')}, expected {str(want).replace('torch.', '')}"
+    names = ("dq", "dk", "dv") if op == "attention_bwd" else ("output",)
+    for name, x, expect in zip(names, result, expected_shapes(row)):
+        if not isinstance(x, torch.Tensor):
+            return None, None, f"returned {type(x).__name__}, not a torch tensor"
+        if tuple(x.shape) != expect:
+            return None, None, f"{name} shape {list(x.shape)}, expected {list(expect)}"
+        if x.dtype != want:
+            return None, None, f"{name} dtype {str(x.dtype).replace('torch.', '')}, expected {str(want).replace('torch.', '')}"
     if lse is not None and (not isinstance(lse, torch.Tensor) or lse.dtype != torch.float32):
         return None, None, "lse is not a float32 tensor"
     return result, lse, ""
@@ -174,6 +297,8 @@ def classify(torch, e):
     text = core.first_line(e)
     if isinstance(e, Unsupported):
         return "unsupported", str(e) or "unsupported"
+    if "PortMismatch" in names:  # the Python mask is not fa-bench's: nothing comparable to measure
+        return "mismatch", text
     if names & set(UNSUPPORTED_ERRORS):
         return "unsupported", f"{type(e).__name__}: {text}"
     if "InterpreterError" in names and isinstance(e.__cause__, AssertionError):  # tl.static_assert, interpreted
@@ -201,7 +326,7 @@ def run_case(torch, case, v, params, ptext, columns, gpu_name, ceilings, flusher
             return row
         torch.cuda.empty_cache()
         base = torch.cuda.memory_allocated()
-        t = core.make_inputs(torch, case, device)
+        t = op_inputs(torch, case, device)
         args = [t[name] for name in OPS[v.op]["tensors"]]
         kw = v.call_keywords(problem_values(case, t), params)
 
@@ -218,21 +343,21 @@ def run_case(torch, case, v, params, ptext, columns, gpu_name, ceilings, flusher
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated() - base
         row["peak_mem_mib"] = f"{peak / 2**20:.6g}"
-        o, lse, reason = split_outputs(torch, case, result)
+        outs, lse, reason = split_outputs(torch, case, result)
         if reason:
             row["status"], row["reason"] = "mismatch", reason
             return row
-        moved = sum(x.numel() * x.element_size() for x in list(t.values()) + [o] + ([lse] if lse is not None else []))
+        moved = sum(x.numel() * x.element_size() for x in list(t.values()) + outs + ([lse] if lse is not None else []))
         row["workspace_mib"] = f"{max(0, peak - moved) / 2**20:.6g}"
         if v.op == "attention" and lse is None:
             notes.append("no lse returned: O validated alone")
         if case["validation"]["enabled"]:
-            rel, max_abs, reason = core.validate(torch, case, t, o, lse)
+            rel, max_abs, reason = validate(torch, case, t, outs, lse)
             row["rel_l2_err"], row["max_abs_err"] = f"{rel:.6g}", f"{max_abs:.6g}"
             if reason:
                 row["status"], row["reason"] = "mismatch", reason
                 return row
-        result = o = lse = None
+        result = outs = lse = None
         samples, limited = core.time_call(torch, call, case["timing"], flusher)
     except Exception as e:  # noqa: BLE001 (every failure is a row; the sweep goes on)
         row["status"], row["reason"] = classify(torch, e)

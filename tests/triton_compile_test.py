@@ -22,6 +22,8 @@ except ImportError:
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, "..", "scripts"), os.path.join(HERE, "..", "examples", "triton")]
 import attention  # noqa: E402
+import attention_bwd  # noqa: E402
+import sparse  # noqa: E402
 import softmax  # noqa: E402
 import softmax_matmul  # noqa: E402
 
@@ -103,6 +105,30 @@ for dt, d, bm, bn, causal in [("bf16", 128, 64, 64, True), ("fp32", 64, 32, 32, 
              "m_ptr": "*fp32", "scale": "fp32"}
     build(f"triton.fa1 {dt} d {d} BLOCK_M {bm} BLOCK_N {bn} causal {causal}", attention.fa1_v1_kernel, types,
           {"HEAD_DIM": d, "D": D, "BLOCK_M": bm, "BLOCK_N": bn, "CAUSAL": causal, "PRECISION": attention.PRECISION[dt]}, 4)
+
+for dt, d, block, warps in [("bf16", 128, 64, 4), ("bf16", 128, 128, 8), ("fp16", 64, 128, 4), ("fp32", 64, 64, 4),
+                            ("tf32", 128, 64, 4), ("bf16", 96, 64, 4)]:
+    el = "fp32" if dt == "tf32" else dt
+    D = max(16, triton.next_power_of_2(d))
+    types = {"q_ptr": "*" + el, "k_ptr": "*" + el, "v_ptr": "*" + el, "o_ptr": "*" + el, "lse_ptr": "*fp32",
+             "kind_ptr": "*u8", "num_ptr": "*i32", "idx_ptr": "*i32", "mask_ptr": "*u8", "qk_scale": "fp32"}
+    build(f"triton.sparse {dt} d {d} block {block} warps {warps}", sparse.sparse_v1_kernel, types,
+          {"HEAD_DIM": d, "D": D, "BLOCK": block, "PRECISION": sparse.PRECISION[dt]}, warps, 2)
+
+for dt, d, bm, bn, warps, causal in [("bf16", 128, 64, 64, 4, True), ("bf16", 128, 128, 64, 8, False),
+                                     ("fp16", 64, 64, 128, 4, True), ("fp32", 64, 32, 32, 4, True),
+                                     ("tf32", 128, 64, 32, 4, False), ("bf16", 96, 32, 64, 4, True)]:
+    el = "fp32" if dt == "tf32" else dt
+    D = max(16, triton.next_power_of_2(d))
+    types = {n: "*" + el for n in ("q_ptr", "k_ptr", "v_ptr", "o_ptr", "do_ptr", "dq_ptr", "dk_ptr", "dv_ptr")}
+    types.update(lse_ptr="*fp32", delta_ptr="*fp32", scale="fp32", qk_scale="fp32")
+    consts = {"HEAD_DIM": d, "D": D, "BLOCK_M": bm, "BLOCK_N": bn, "CAUSAL": causal,
+              "PRECISION": attention_bwd.PRECISION[dt]}
+    label = f"{dt} d {d} BLOCK_M {bm} BLOCK_N {bn} warps {warps} causal {causal}"
+    build(f"triton.fa2_bwd dK/dV {label}", attention_bwd.bwd_dkdv_kernel, types, consts, warps, 2)
+    build(f"triton.fa2_bwd dQ {label}", attention_bwd.bwd_dq_kernel, types, consts, warps, 2)
+    build(f"triton.fa2_bwd D {dt} d {d} BLOCK_M {bm}", attention_bwd.bwd_preprocess_kernel, types,
+          {"HEAD_DIM": d, "D": D, "BLOCK_M": bm}, warps, 1)
 
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)

@@ -11,6 +11,8 @@
   dropout stream, a wrong lse, raises an OutOfResources- or compile-time-assertion-like error, runs
   out of memory, refuses a case or is not declared for its dtype; keys, columns, --resume, --list;
   the sweep completes;
+- sparse_attention and attention_bwd with stub kernels (tests/data/user_kernels_sparse_bwd_stubs.py):
+  the mask forms handed over agree with fa-bench's mask, and wrong kernels are mismatch rows;
 - with Triton installed, the shipped examples (examples/triton/) in the interpreter (TRITON_INTERPRET=1)
   on small odd shapes: every row ok (bf16 is left out on the CPU: the interpreter's tl.dot
   misreads bf16), and Triton kernels that fail a tl.static_assert are unsupported rows.
@@ -281,6 +283,46 @@ with tempfile.TemporaryDirectory() as tmp:
           f"a fault is a row and the sweep goes on in a fresh process: {[(r['variant'], r['status']) for r in rows]} "
           f"{proc.stderr[-1500:]}")
 
+    # ---- sparse_attention and attention_bwd: the mask forms, and wrong kernels as mismatch rows ------
+    def sparse_bwd_experiments(dtypes):
+        """Odd shapes: seq not a multiple of the block, GQA, queries that see nothing (seq_q > seq_k
+        under causal patterns), shared and per-head masks, empty block rows (random)."""
+        base = {"op": "sparse_attention", "variants": ["sparse.block_skip"], "dtype": dtypes, "batch": 2, "heads": 4,
+                "kv_heads": 2, "seq_q": [100, 70], "seq_k": [70, 100], "zip": [["seq_q", "seq_k"]], "head_dim": 64,
+                "block": 64}
+        return [dict(base, name="sp_causal", pattern="causal"),
+                dict(base, name="sp_cwin", pattern="causal_window", window=30),
+                dict(base, name="sp_docs", pattern="documents", documents={"random": 3}, mask_per_head=True),
+                dict(base, name="sp_random", pattern="random", density=0.3, mask_per_head=True),
+                dict(base, name="sp_b128", pattern="global_window", window=40, global_tokens=5, block=128,
+                     seq_q=[150], seq_k=[150], zip=[], heads=2, kv_heads=1),
+                {"name": "bwd", "op": "attention_bwd", "variants": ["bwd.naive"], "dtype": dtypes, "batch": 2,
+                 "heads": 4, "kv_heads": [4, 2], "seq_q": [37, 70], "seq_k": [70, 37], "zip": [["seq_q", "seq_k"]],
+                 "head_dim": 64, "causal": [False, True]}]
+
+    plan_path, plan = make_plan(tmp, sparse_bwd_experiments(["fp32", "fp16"]), "sparse_bwd")
+    out_csv = os.path.join(tmp, "sparse_bwd.csv")
+    code, text = run(["--module", os.path.join(HERE, "data", "user_kernels_sparse_bwd_stubs.py"), "--plan", plan_path,
+                      "--output", out_csv, "--device", DEVICE])
+    _, rows = read_rows(out_csv)
+    check(code == 0 and len(rows) == 18 * 4 + 16 * 4, f"sparse/bwd stubs: every row written ({len(rows)})")
+    by = {}
+    for r in rows:
+        by.setdefault(r["variant"], []).append(r)
+    for name in ("stub.sparse_elements", "stub.sparse_blocks", "stub.bwd_autograd"):
+        bad = [(r["key"], r["status"], r["reason"]) for r in by.get(name, []) if r["status"] != "ok"]
+        check(not bad and len(by.get(name, [])) in (18, 16), f"{name}: every row ok: {bad[:3]}")
+    check(any(r["experiment"] in ("sp_causal", "sp_docs") and r["seq_q"] == "100" for r in by["stub.sparse_elements"]),
+          "sparse rows with queries that keep nothing ran")
+    for name, piece in (("stub.sparse_ignores_mask", ""), ("stub.sparse_no_lse", "returned no lse"),
+                        ("stub.bwd_scaled_dk", "dk: dk rel_l2"), ("stub.bwd_two", "returned 2 values")):
+        got = [(r["status"], r["reason"]) for r in by[name] if r["dtype"] == "fp32"]
+        check(got and all(s == "mismatch" and piece in why for s, why in got), f"{name}: mismatch rows: {got[:3]}")
+    for r in by["stub.bwd_one_head"]:
+        if r["dtype"] == "fp32":
+            expect = "ok" if r["kv_heads"] == r["heads"] else "mismatch"
+            check(r["status"] == expect, f"dK, dV not summed over the GQA group: {r['key']} {r['status']} {r['reason']}")
+
     # ---- the shipped Triton examples, and Triton kernels that cannot run ----------------------------
     try:
         import triton  # noqa: F401
@@ -325,6 +367,31 @@ with tempfile.TemporaryDirectory() as tmp:
             check(ok, f"example {r['key']}: {r['status']} {r['reason']} (rel_l2 {r['rel_l2_err']})")
         print(f"examples: {sum(r['status'] == 'ok' for r in rows)} of {len(rows)} rows ok")
         check(len(rows) > 100, f"the examples ran over every shape ({len(rows)} rows)")
+
+        # triton.sparse and triton.fa2_bwd over the same odd shapes (seed 000 task 3, seed 004's bonus)
+        plan_path, plan = make_plan(tmp, sparse_bwd_experiments(["fp32", "fp16"] + (["bf16"] if DEVICE == "cuda" else [])),
+                                    "triton_sparse_bwd")
+        out_csv = os.path.join(tmp, "triton_sparse_bwd.csv")
+        args = [sys.executable, os.path.join(SCRIPTS, "user_kernels.py"), "--plan", plan_path, "--output", out_csv,
+                "--device", DEVICE, "--module", os.path.join(ROOT, "examples", "triton", "sparse.py"),
+                "--module", os.path.join(ROOT, "examples", "triton", "attention_bwd.py")]
+        if DEVICE == "cpu":  # one tile setting each in the interpreter, two of the backward's
+            args += ["--params", "^version=1,num_warps=4$|^version=1,BLOCK_M=(32,BLOCK_N=64|64,BLOCK_N=32),num_warps=4$"]
+        else:  # the GPU compiles every setting: a few
+            args += ["--params", "^version=1,num_warps=[48]$|^version=1,BLOCK_M=(32,BLOCK_N=64,num_warps=4|"
+                                 "64,BLOCK_N=64,num_warps=4|128,BLOCK_N=64,num_warps=8)$"]
+        proc = subprocess.run(args, env=env, capture_output=True, text=True)
+        check(proc.returncode == 0, f"sparse/bwd examples: exit {proc.returncode}: {proc.stderr[-2000:]}")
+        _, rows = read_rows(out_csv)
+        names = {r["variant"] for r in rows}
+        check(names == {"triton.sparse", "triton.fa2_bwd"}, f"triton.sparse and triton.fa2_bwd ran: {names}")
+        for r in rows:
+            ok = r["status"] == "ok" or (r["status"] == "unsupported" and DEVICE == "cuda" and "OutOfResources" in r["reason"])
+            check(ok, f"example {r['key']}: {r['status']} {r['reason']} (rel_l2 {r['rel_l2_err']})")
+        n_sparse = sum(r["variant"] == "triton.sparse" for r in rows)
+        n_bwd = sum(r["variant"] == "triton.fa2_bwd" for r in rows)
+        check(n_sparse >= 18 and n_bwd >= 32, f"sparse/bwd examples over every shape ({n_sparse} and {n_bwd} rows)")
+        print(f"sparse/bwd examples: {sum(r['status'] == 'ok' for r in rows)} of {len(rows)} rows ok")
 
         plan_path, plan = make_plan(tmp, [{"name": "sm", "op": "softmax", "variants": ["softmax.cpu_reference"],
                                            "dtype": "fp32", "rows": 3, "cols": 40}], "tstubs")
