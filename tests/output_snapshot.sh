@@ -38,7 +38,8 @@ snapshot() {
 normalise_csv() {
   python3 - "$1" <<'PY'
 import csv, sys
-timing = ("time_ms_", "samples", "tflops", "gbps", "pct_")
+timing = ("time_ms_", "samples", "tflops", "gbps", "pct_", "mask_build_ms", "forward_ms", "backward_ms", "ttft_ms",
+          "tbt_ms", "tokens_per_s")  # the ops' own timings too
 rows = list(csv.reader(open(sys.argv[1], newline="")))
 header = rows[0]
 drop = {i for i, c in enumerate(header) if c.startswith(timing)}
@@ -51,7 +52,8 @@ PY
 normalise_json() {
   python3 - "$1" <<'PY'
 import json, sys
-timing = ("time_ms_", "samples", "tflops", "gbps", "pct_")
+timing = ("time_ms_", "samples", "tflops", "gbps", "pct_", "mask_build_ms", "forward_ms", "backward_ms", "ttft_ms",
+          "tbt_ms", "tokens_per_s")  # the ops' own timings too
 doc = json.load(open(sys.argv[1]))
 meta = doc["metadata"]
 for k in ("started_at", "finished_at", "tool", "host", "command"):

@@ -46,23 +46,11 @@ Validation validate(const Problem& p, const std::vector<HostTensor>& t, const Va
 
 const OpSpec& attention_op() {
   static const OpSpec spec = [] {
-    OpSpec s;
-    s.kind = OpKind::attention;
-    s.name = "attention";
-    s.axes = attention_axes(positive_int_axis("head_dim", &Problem::head_dim));
-    s.check_required = [](const AxisGiven& given) { return seq_required(given, {"head_dim"}); };
-    s.complete = attention_complete;
-    s.key = [](const Problem& p) { return attention_key("attention", p); };
-    s.label = attention_label;
-    s.default_scale = attention_default_scale;
+    OpSpec s = attention_shaped_op(OpKind::attention, "attention", positive_int_axis("head_dim", &Problem::head_dim));
     s.tensors = tensors;
     s.flops = flops;
     s.bytes = bytes;
     s.validate = validate;
-    s.shape_columns = attention_shape_columns;
-    s.row_shape = attention_row_shape;
-    s.row_pivot = attention_row_pivot;
-    s.list_details = attention_list_details;
     return s;
   }();
   return spec;

@@ -126,24 +126,12 @@ Validation validate(const Problem& p, const std::vector<HostTensor>& t, const Va
 
 const OpSpec& attention_bwd_op() {
   static const OpSpec spec = [] {
-    OpSpec s;
-    s.kind = OpKind::attention_bwd;
-    s.name = "attention_bwd";
-    s.axes = attention_axes(head_dim_axis(attention_bwd_head_dims()));
-    s.check_required = [](const AxisGiven& given) { return seq_required(given, {"head_dim"}); };
-    s.complete = attention_complete;
-    s.key = [](const Problem& p) { return attention_key("attention_bwd", p); };
-    s.label = attention_label;
-    s.default_scale = attention_default_scale;
+    OpSpec s = attention_shaped_op(OpKind::attention_bwd, "attention_bwd", head_dim_axis(attention_bwd_head_dims()));
     s.tensors = tensors;
     s.derive_inputs = derive_inputs;
     s.flops = attention_bwd_flops;
     s.bytes = attention_bwd_bytes;
     s.validate = validate;
-    s.shape_columns = attention_shape_columns;
-    s.row_shape = attention_row_shape;
-    s.row_pivot = attention_row_pivot;
-    s.list_details = attention_list_details;
     return s;
   }();
   return spec;

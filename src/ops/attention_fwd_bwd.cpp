@@ -129,23 +129,11 @@ std::string fwd_bwd_status(const Result& r) {
 
 const OpSpec& attention_fwd_bwd_op() {
   static const OpSpec spec = [] {
-    OpSpec s;
-    s.kind = OpKind::attention_fwd_bwd;
-    s.name = "attention_fwd_bwd";
-    s.axes = attention_axes(head_dim_axis(attention_bwd_head_dims()));
-    s.check_required = [](const AxisGiven& given) { return seq_required(given, {"head_dim"}); };
-    s.complete = attention_complete;
-    s.key = [](const Problem& p) { return attention_key("attention_fwd_bwd", p); };
-    s.label = attention_label;
-    s.default_scale = attention_default_scale;
+    OpSpec s = attention_shaped_op(OpKind::attention_fwd_bwd, "attention_fwd_bwd", head_dim_axis(attention_bwd_head_dims()));
     s.tensors = tensors;
     s.flops = flops;
     s.bytes = bytes;
     s.validate = validate;
-    s.shape_columns = attention_shape_columns;
-    s.row_shape = attention_row_shape;
-    s.row_pivot = attention_row_pivot;
-    s.list_details = attention_list_details;
     s.extra_columns = {metric_column(M::forward_ms),
                        metric_column(std::string(M::forward_ms) + "_std"),
                        metric_column(M::backward_ms),

@@ -79,7 +79,6 @@ std::string attention_list_details(const Variant& v) {
                      v.head_dims.empty() ? std::string("any") : fmt::format("{}", fmt::join(v.head_dims, ", ")));
 }
 
-double attention_default_scale(const Problem& p) { return 1.0 / std::sqrt(static_cast<double>(p.head_dim)); }
 
 double attention_forward_flops(const Problem& p) {
   const double pairs = p.causal ? causal_pairs(p.seq_q, p.seq_k)
@@ -99,6 +98,23 @@ AttentionCounts attention_counts(const Problem& p) {
   return {checked_count("q", {p.batch, p.heads, p.seq_q, p.head_dim}),
           checked_count("k", {p.batch, p.kv_heads, p.seq_k, p.head_dim}),
           checked_count("lse", {p.batch, p.heads, p.seq_q})};
+}
+
+OpSpec attention_shaped_op(OpKind kind, const char* name, AxisSpec head_dim) {
+  OpSpec s;
+  s.kind = kind;
+  s.name = name;
+  s.axes = attention_axes(std::move(head_dim));
+  s.check_required = [](const AxisGiven& given) { return seq_required(given, {"head_dim"}); };
+  s.complete = attention_complete;
+  s.key = [name](const Problem& p) { return attention_key(name, p); };
+  s.label = attention_label;
+  s.default_scale = inverse_sqrt_head_dim;
+  s.shape_columns = attention_shape_columns;
+  s.row_shape = attention_row_shape;
+  s.row_pivot = attention_row_pivot;
+  s.list_details = attention_list_details;
+  return s;
 }
 
 }  // namespace fabench

@@ -23,9 +23,12 @@ ShapeColumns attention_shape_columns(const Problem& p);
 std::string attention_row_shape(const TextRow& r);
 // Tables per causal and GQA ratio; rows seq_len (seq_q x seq_k when they differ), columns head_dim.
 PivotPlace attention_row_pivot(const TextRow& r);
+// The OpSpec fields the three ops share: kind, name, axes (with `head_dim`), required axes,
+// completion, key ("<name>/..."), label, default scale, shape columns, row shape, pivot place and
+// list details. The op adds its tensors, models, validation and anything of its own.
+OpSpec attention_shaped_op(OpKind kind, const char* name, AxisSpec head_dim);
 // "  head dims: 64, 128\n" (`fa-bench list`).
 std::string attention_list_details(const Variant& v);
-double attention_default_scale(const Problem& p);  // 1 / sqrt(head_dim)
 
 // Element counts of the attention tensors, checked (a config error above 2^60 elements): Q (and O,
 // dO, dQ) [batch, heads, seq_q, d], K (and V, dK, dV) [batch, kv_heads, seq_k, d], and the query

@@ -167,7 +167,7 @@ const OpSpec& decode_op() {
     s.complete = complete;
     s.key = key;
     s.label = label;
-    s.default_scale = [](const Problem& p) { return 1.0 / std::sqrt(static_cast<double>(p.head_dim)); };
+    s.default_scale = inverse_sqrt_head_dim;
     s.tensors = tensors;
     s.flops = flops;
     s.bytes = bytes;

@@ -104,4 +104,6 @@ std::string row_heads_text(const TextRow& r) {
                                                          : "h" + row_text(r, "heads") + "/" + row_text(r, "kv_heads");
 }
 
+double inverse_sqrt_head_dim(const Problem& p) { return 1.0 / std::sqrt(static_cast<double>(p.head_dim)); }
+
 }  // namespace fabench

@@ -58,4 +58,8 @@ std::string row_text(const TextRow& row, const std::string& column);
 // "h32" when a row's kv_heads equal its heads, else "h32/8".
 std::string row_heads_text(const TextRow& row);
 
+// 1 / sqrt(head_dim): the default scale of every attention-shaped op (attention, its backward,
+// sparse attention, decode, generate).
+double inverse_sqrt_head_dim(const Problem& p);
+
 }  // namespace fabench
