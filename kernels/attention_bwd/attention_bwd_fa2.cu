@@ -15,6 +15,7 @@
 // a row, d / 8 dims each. measured: pending (written without a GPU at hand).
 #include "kernels/attention_bwd/attention_bwd.h"
 #include "kernels/attention_bwd/attention_bwd_delta.cuh"
+#include "kernels/common/smem_grant.cuh"
 
 namespace fabench {
 
@@ -154,11 +155,7 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_fa2_kernel(AttentionBw
 template <int D>
 bool launch_fa2(const AttentionBwdArgs& a, void* workspace, cudaStream_t stream) {
   using Tr = BwdFa2Traits<D>;
-  if (cudaFuncSetAttribute(attention_bwd_fa2_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           static_cast<int>(Tr::kSmemBytes)) != cudaSuccess) {
-    cudaGetLastError();  // not sticky: the variant reports the case unsupported
-    return false;
-  }
+  if (!smem_granted<attention_bwd_fa2_kernel<D>, static_cast<int>(Tr::kSmemBytes)>()) return false;
   float* delta = static_cast<float*>(workspace);
   launch_attention_bwd_delta<float>(a, delta, stream);
   // dQ is a sum of every key tile's atomics: it starts at zero (the harness poisons outputs).

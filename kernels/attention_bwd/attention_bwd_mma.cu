@@ -34,6 +34,7 @@
 #include "kernels/attention_bwd/attention_bwd_mma.h"
 #include "kernels/common/element.cuh"
 #include "kernels/common/mma.cuh"
+#include "kernels/common/smem_grant.cuh"
 
 namespace fabench {
 
@@ -284,9 +285,9 @@ struct BwdDqTraits {
   static constexpr int kSmemBytes = 2 * 2 * kTileBytes;
 };
 
-#define FA_BWD_DQ_CONFIGS(X) \
-  X(64, 64)                  \
-  X(128, 32)
+// Keys a step of the dQ pass: its S and dP take BN / 2 fp32 a lane each beside dQ's D / 2.
+template <int D>
+constexpr int kDqBn = D == 64 ? 64 : 32;
 
 template <class T, int D, int BN>
 __global__ void __launch_bounds__(BwdDqTraits<D, BN>::kThreads)
@@ -421,36 +422,26 @@ std::int64_t query_rows(const AttentionBwdArgs& a) { return a.batch * a.heads * 
 // D first, then the dQ accumulator 16-byte aligned.
 std::int64_t delta_floats(const AttentionBwdArgs& a) { return (query_rows(a) + 3) / 4 * 4; }
 
-template <class T, int D, int BN>
-bool launch_dq_pass(const AttentionBwdArgs& a, const float* delta, cudaStream_t stream) {
-  using Tr = BwdDqTraits<D, BN>;
-  auto kernel = attention_bwd_dq_kernel<T, D, BN>;
-  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Tr::kSmemBytes) != cudaSuccess) {
-    cudaGetLastError();
-    return false;
-  }
-  const dim3 grid(static_cast<unsigned>((a.seq_q + Tr::kRows - 1) / Tr::kRows), static_cast<unsigned>(a.batch * a.heads));
-  kernel<<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, delta);
-  return true;
-}
-
+// The second pass of deterministic=1; its shared memory granted beforehand (launch_bwd_mma).
 template <class T, int D>
-bool launch_dq_pass(const AttentionBwdArgs& a, const float* delta, cudaStream_t stream) {
-#define FA_BWD_DQ_DISPATCH(DIM, BN) \
-  if constexpr (D == DIM) return launch_dq_pass<T, DIM, BN>(a, delta, stream);
-  FA_BWD_DQ_CONFIGS(FA_BWD_DQ_DISPATCH)
-#undef FA_BWD_DQ_DISPATCH
-  return false;
+void launch_dq_pass(const AttentionBwdArgs& a, const float* delta, cudaStream_t stream) {
+  using Tr = BwdDqTraits<D, kDqBn<D>>;
+  const dim3 grid(static_cast<unsigned>((a.seq_q + Tr::kRows - 1) / Tr::kRows), static_cast<unsigned>(a.batch * a.heads));
+  attention_bwd_dq_kernel<T, D, kDqBn<D>><<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, delta);
 }
 
 template <class T, int D, int WARPS, int BR>
 bool launch_bwd_mma(const AttentionBwdArgs& a, void* workspace, bool deterministic, cudaStream_t stream) {
   using Tr = BwdMmaTraits<D, WARPS, BR>;
-  auto kernel = deterministic ? attention_bwd_mma_kernel<T, D, WARPS, BR, false> : attention_bwd_mma_kernel<T, D, WARPS, BR, true>;
-  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Tr::kSmemBytes) != cudaSuccess) {
-    cudaGetLastError();  // not sticky: the variant reports it
-    return false;
-  }
+  constexpr auto atomic_dq = attention_bwd_mma_kernel<T, D, WARPS, BR, true>;
+  constexpr auto dq_apart = attention_bwd_mma_kernel<T, D, WARPS, BR, false>;
+  constexpr auto dq_pass = attention_bwd_dq_kernel<T, D, kDqBn<D>>;
+  const bool granted =
+      deterministic ? smem_granted<dq_apart, Tr::kSmemBytes>() &&
+                          smem_granted<dq_pass, BwdDqTraits<D, kDqBn<D>>::kSmemBytes>()
+                    : smem_granted<atomic_dq, Tr::kSmemBytes>();
+  if (!granted) return false;  // checked before any launch: a refusal leaves no half-done backward
+  const auto kernel = deterministic ? dq_apart : atomic_dq;
   float* delta = static_cast<float*>(workspace);
   float* dq_acc = delta + delta_floats(a);
   const std::int64_t dq_count = query_rows(a) * D;
@@ -458,8 +449,12 @@ bool launch_bwd_mma(const AttentionBwdArgs& a, void* workspace, bool determinist
   if (!deterministic) cudaMemsetAsync(dq_acc, 0, static_cast<std::size_t>(dq_count) * sizeof(float), stream);
   const dim3 grid(static_cast<unsigned>((a.seq_k + Tr::kKeys - 1) / Tr::kKeys), static_cast<unsigned>(a.batch * a.kv_heads));
   kernel<<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, delta, dq_acc);
-  if (deterministic) return launch_dq_pass<T, D>(a, delta, stream);
-  const int blocks = static_cast<int>(std::min<std::int64_t>((dq_count + 255) / 256, 132 * 16));
+  if (deterministic) {
+    launch_dq_pass<T, D>(a, delta, stream);
+    return true;
+  }
+  // A grid-stride loop: enough blocks to fill any GPU, at most 4096.
+  const int blocks = static_cast<int>(std::min<std::int64_t>((dq_count + 255) / 256, 4096));
   attention_bwd_dq_convert_kernel<T><<<blocks, 256, 0, stream>>>(dq_acc, static_cast<T*>(a.dq), dq_count, a.scale);
   return true;
 }
