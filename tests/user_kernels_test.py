@@ -26,6 +26,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import redirect_stdout
 
 try:
@@ -284,6 +285,7 @@ with tempfile.TemporaryDirectory() as tmp:
           f"{proc.stderr[-1500:]}")
 
     # ---- sparse_attention and attention_bwd: the mask forms, and wrong kernels as mismatch rows ------
+    print(f"stub runs done: {passed} passed, {len(failures)} failed; sparse and backward stubs next", flush=True)
     def sparse_bwd_experiments(dtypes):
         """Odd shapes: seq not a multiple of the block, GQA, queries that see nothing (seq_q > seq_k
         under causal patterns), shared and per-head masks, empty block rows (random)."""
@@ -332,57 +334,94 @@ with tempfile.TemporaryDirectory() as tmp:
         print("triton is not installed: the shipped examples are not run")
     if have_triton:
         dtypes_dot = ["fp32", "fp16"] + (["bf16", "tf32"] if DEVICE == "cuda" else ["tf32"])
+        env = dict(os.environ, PYTHONPATH=SCRIPTS)
+        if DEVICE == "cpu":
+            env["TRITON_INTERPRET"] = "1"
+        runner = [sys.executable, os.path.join(SCRIPTS, "user_kernels.py"), "--device", DEVICE]
+        # Separate runs, started at once: Triton compiles each kernel setting on one core, and a run's
+        # wall time is mostly compiling (hundreds of settings on the GPU), so each module, and each
+        # softmax version, compiles in its own process.
+        # The dense examples; on the GPU rows of 20000 columns too (softmax v4 and v5 split them into
+        # 3 parts of 8192 that wait for each other, with a padding slot; the interpreter refuses that).
         plan_path, plan = make_plan(tmp, [
             {"name": "softmax", "op": "softmax", "variants": ["softmax.cpu_reference"],
              "dtype": ["fp32", "fp16"] + (["bf16"] if DEVICE == "cuda" else []),
-             "rows": 21, "cols": [1, 300, 4100], "scale": [1, 0.5], "mask": ["none", "causal", "tensor", "lengths"],
-             "dropout": [0, 0.1], "zip": [["scale", "dropout"]]},
+             "rows": 21, "cols": [1, 300, 4100] + ([20000] if DEVICE == "cuda" else []), "scale": [1, 0.5],
+             "mask": ["none", "causal", "tensor", "lengths"], "dropout": [0, 0.1], "zip": [["scale", "dropout"]]},
             {"name": "smm", "op": "softmax_matmul", "variants": ["softmax_matmul.naive"], "dtype": dtypes_dot,
              "batch": 2, "d1": 37, "d2": [50, 16], "d3": 24},
             {"name": "attn", "op": "attention", "variants": ["attn.cpu_reference"], "dtype": dtypes_dot, "batch": 2,
              "heads": 4, "kv_heads": [4, 2], "seq_q": [37, 70, 37], "seq_k": [70, 37, 37], "zip": [["seq_q", "seq_k"]],
              "head_dim": [24, 64], "causal": [False, True]}], "examples")
-        env = dict(os.environ, PYTHONPATH=SCRIPTS)
-        if DEVICE == "cpu":
-            env["TRITON_INTERPRET"] = "1"
-        examples = [os.path.join(ROOT, "examples", "triton", f) for f in ("softmax.py", "softmax_matmul.py", "attention.py")]
-        out_csv = os.path.join(tmp, "examples.csv")
-        args = [sys.executable, os.path.join(SCRIPTS, "user_kernels.py"), "--plan", plan_path, "--output", out_csv,
-                "--device", DEVICE]
-        for e in examples:
-            args += ["--module", e]
+        example = lambda f: ["--module", os.path.join(ROOT, "examples", "triton", f)]  # noqa: E731
         # a few settings of each attention kernel's tiles (the interpreter is slow; the GPU compiles each)
         tiles = "^BLOCK_M=64,BLOCK_N=64,num_warps=4$|^BLOCK_M=32,BLOCK_N=32$"
-        if DEVICE == "cpu":
-            args += ["--params", "^version=[123]$|^BLOCK=(16|64),version=[12]$|" + tiles]
-        else:
-            args += ["--params", "^version=[123]$|^BLOCK=|^BLOCK_M=128,BLOCK_N=64,num_warps=8$|" + tiles]
-        proc = subprocess.run(args, env=env, capture_output=True, text=True)
-        check(proc.returncode == 0, f"examples: exit {proc.returncode}: {proc.stderr[-2000:]}")
-        _, rows = read_rows(out_csv)
+        if DEVICE == "cuda":
+            tiles += "|^BLOCK_M=128,BLOCK_N=64,num_warps=8$"
+        runs = {f"softmax_v{v}": example("softmax.py") + ["--params", f"^version={v}$"] for v in range(1, 6)}
+        runs["softmax_matmul"] = example("softmax_matmul.py") + (
+            ["--params", "^BLOCK=(16|64),version=[12]$"] if DEVICE == "cpu" else [])
+        runs["fa2"] = example("attention.py") + ["--variants", "^triton.fa2$", "--params", tiles]
+        runs["fa1"] = example("attention.py") + ["--variants", "^triton.fa1$", "--params", tiles]
+        procs = {}
+
+        def start(name, plan_path, extra):
+            out = os.path.join(tmp, f"{name}.csv")
+            procs[name] = (subprocess.Popen(runner + ["--plan", plan_path, "--output", out] + extra, env=env,
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), out)
+
+        print(f"sparse/bwd stubs done: {passed} passed, {len(failures)} failed; the Triton examples next", flush=True)
+        for name, extra in runs.items():
+            start(name, plan_path, extra)
+        examples = list(runs)
+
+        # triton.sparse and triton.fa2_bwd over the same odd shapes (seed 000 task 3, seed 004's bonus)
+        plan_path, plan = make_plan(tmp, sparse_bwd_experiments(["fp32", "fp16"] + (["bf16"] if DEVICE == "cuda" else [])),
+                                    "triton_sparse_bwd")
+        if DEVICE == "cpu":  # one tile setting each in the interpreter, two of the backward's
+            sparse_params = "^version=1,num_warps=4$"
+            bwd_params = "^version=1,BLOCK_M=(32,BLOCK_N=64|64,BLOCK_N=32),num_warps=4$"
+        else:  # the GPU compiles every setting: a few
+            sparse_params = "^version=1,num_warps=[48]$"
+            bwd_params = "^version=1,BLOCK_M=(32,BLOCK_N=64,num_warps=4|64,BLOCK_N=64,num_warps=4|128,BLOCK_N=64,num_warps=8)$"
+        start("sparse", plan_path, example("sparse.py") + ["--params", sparse_params])
+        start("fa2_bwd", plan_path, example("attention_bwd.py") + ["--params", bwd_params])
+
+        # Triton kernels that cannot run
+        plan_path, plan = make_plan(tmp, [{"name": "sm", "op": "softmax", "variants": ["softmax.cpu_reference"],
+                                           "dtype": "fp32", "rows": 3, "cols": 40}], "tstubs")
+        start("stubs", plan_path, ["--module", os.path.join(HERE, "data", "user_kernels_triton_stubs.py")]
+              + (["--variants", "static_assert"] if DEVICE == "cpu" else []))  # the interpreter has no shared memory
+        t0 = time.time()
+        results = {}
+        for name, (p, out) in procs.items():
+            _, err = p.communicate()
+            results[name] = (p.returncode, err, out)
+            print(f"  {name}: exit {p.returncode} after {time.time() - t0:.0f} s", flush=True)
+
+        def rows_of(names):
+            rows = []
+            for name in names:
+                code, err, out = results[name]
+                check(code == 0, f"{name}: exit {code}: {err[-2000:]}")
+                rows += read_rows(out)[1] if os.path.exists(out) else []
+            return rows
+
+        rows = rows_of(examples)
         names = {r["variant"] for r in rows}
         check(names == {"triton.softmax", "triton.softmax_matmul", "triton.fa2", "triton.fa1"}, f"every example ran: {names}")
         for r in rows:
             ok = r["status"] == "ok" or (r["status"] == "unsupported" and DEVICE == "cuda" and "OutOfResources" in r["reason"])
             check(ok, f"example {r['key']}: {r['status']} {r['reason']} (rel_l2 {r['rel_l2_err']})")
-        print(f"examples: {sum(r['status'] == 'ok' for r in rows)} of {len(rows)} rows ok")
+        print(f"examples: {sum(r['status'] == 'ok' for r in rows)} of {len(rows)} rows ok", flush=True)
         check(len(rows) > 100, f"the examples ran over every shape ({len(rows)} rows)")
+        if DEVICE == "cuda":
+            for v in (4, 5):
+                parted = [r for r in rows if r["variant"] == "triton.softmax" and r["cols"] == "20000"
+                          and r["params"] == f"version={v}" and r["status"] == "ok"]
+                check(len(parted) == 24, f"softmax v{v} ran rows split into parts ({len(parted)} of 24 ok)")
 
-        # triton.sparse and triton.fa2_bwd over the same odd shapes (seed 000 task 3, seed 004's bonus)
-        plan_path, plan = make_plan(tmp, sparse_bwd_experiments(["fp32", "fp16"] + (["bf16"] if DEVICE == "cuda" else [])),
-                                    "triton_sparse_bwd")
-        out_csv = os.path.join(tmp, "triton_sparse_bwd.csv")
-        args = [sys.executable, os.path.join(SCRIPTS, "user_kernels.py"), "--plan", plan_path, "--output", out_csv,
-                "--device", DEVICE, "--module", os.path.join(ROOT, "examples", "triton", "sparse.py"),
-                "--module", os.path.join(ROOT, "examples", "triton", "attention_bwd.py")]
-        if DEVICE == "cpu":  # one tile setting each in the interpreter, two of the backward's
-            args += ["--params", "^version=1,num_warps=4$|^version=1,BLOCK_M=(32,BLOCK_N=64|64,BLOCK_N=32),num_warps=4$"]
-        else:  # the GPU compiles every setting: a few
-            args += ["--params", "^version=1,num_warps=[48]$|^version=1,BLOCK_M=(32,BLOCK_N=64,num_warps=4|"
-                                 "64,BLOCK_N=64,num_warps=4|128,BLOCK_N=64,num_warps=8)$"]
-        proc = subprocess.run(args, env=env, capture_output=True, text=True)
-        check(proc.returncode == 0, f"sparse/bwd examples: exit {proc.returncode}: {proc.stderr[-2000:]}")
-        _, rows = read_rows(out_csv)
+        rows = rows_of(["sparse", "fa2_bwd"])
         names = {r["variant"] for r in rows}
         check(names == {"triton.sparse", "triton.fa2_bwd"}, f"triton.sparse and triton.fa2_bwd ran: {names}")
         for r in rows:
@@ -391,21 +430,14 @@ with tempfile.TemporaryDirectory() as tmp:
         n_sparse = sum(r["variant"] == "triton.sparse" for r in rows)
         n_bwd = sum(r["variant"] == "triton.fa2_bwd" for r in rows)
         check(n_sparse >= 18 and n_bwd >= 32, f"sparse/bwd examples over every shape ({n_sparse} and {n_bwd} rows)")
-        print(f"sparse/bwd examples: {sum(r['status'] == 'ok' for r in rows)} of {len(rows)} rows ok")
+        print(f"sparse/bwd examples: {sum(r['status'] == 'ok' for r in rows)} of {len(rows)} rows ok", flush=True)
 
-        plan_path, plan = make_plan(tmp, [{"name": "sm", "op": "softmax", "variants": ["softmax.cpu_reference"],
-                                           "dtype": "fp32", "rows": 3, "cols": 40}], "tstubs")
-        out_csv = os.path.join(tmp, "tstubs.csv")
-        args = [sys.executable, os.path.join(SCRIPTS, "user_kernels.py"), "--plan", plan_path, "--output", out_csv,
-                "--device", DEVICE, "--module", os.path.join(HERE, "data", "user_kernels_triton_stubs.py")]
-        if DEVICE == "cpu":  # the interpreter has no shared memory to run out of
-            args += ["--variants", "static_assert"]
-        proc = subprocess.run(args, env=env, capture_output=True, text=True)
-        _, rows = read_rows(out_csv)
+        code, err, out = results["stubs"]
+        _, rows = read_rows(out)
         for r in rows:
             piece = "cols must be a multiple of BLOCK" if "static_assert" in r["variant"] else "OutOfResources"
             check(r["status"] == "unsupported" and piece in r["reason"], f"{r['variant']}: {r['status']} {r['reason']}")
-        check(proc.returncode == 0 and len(rows) == (2 if DEVICE == "cuda" else 1), f"Triton stubs: {proc.stderr[-1500:]}")
+        check(code == 0 and len(rows) == (2 if DEVICE == "cuda" else 1), f"Triton stubs: {err[-1500:]}")
 
 print(f"{passed} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)

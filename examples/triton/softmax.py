@@ -14,7 +14,25 @@ Versions (the `version` parameter; numbers never change meaning):
       written; fewer, longer programs than v1's one per row. The same row-length limit as v1.
   v2  for long rows: one program per row loops over the row in chunks of 4096 columns, keeping a
       running max and sum (online softmax), then a second loop writes y: x is read twice, so about
-      1.5x v1's traffic, but any row length runs.
+      1.5x v1's traffic, but any row length runs. Measured at 3a7427f on an H200: 63% of the
+      calibrated copy at 1024 x 131072 fp32 (v1 reaches 97% up to 32768 columns).
+  v4  long rows read once: a row is cut into parts of V4_BLOCK columns, a program per part holds its
+      part in registers, publishes the part's (max, sum of exponentials) and waits for the row's
+      other parts to publish theirs, then writes its part of y from the row's combined max and sum.
+      One read and one write, as v1, for rows too long for one program's registers. The wait needs
+      every part of a row resident at once: a row's programs are consecutive in the grid and blocks
+      start in grid order, so at most one row's parts wait for a peer not yet started (a row has at
+      most V4_MAX_PARTS parts, fewer than the programs one GPU holds). Each part publishes its two
+      floats packed into one 64-bit atomic exchange, so no fence is needed between data and flag; the
+      slots start at zero (a legal pair never packs to 0: a part keeping anything has sum >= 1, one
+      keeping nothing has max = -inf). The interpreter runs programs one after another, so there a
+      row of more than one part is refused.
+  v5  v4 made persistent, so that a part's wait is hidden: as many programs as the GPU holds at
+      once (counted from the compiled kernel's registers and shared memory, a multiple of the parts
+      a row has), each looping over the rows start, start + row slots, ... for its part; the next
+      row's part is loaded before this row's parts meet, so the load is in flight during the wait
+      and the write. Every program must be resident (a row's parts wait for each other), hence the
+      grid from the occupancy and not from the rows.
 Mask kinds as fa-bench's: none, causal (column c of row r kept when c <= r mod cols), tensor (uint8
 [rows, cols], 1 = kept), lengths (int32 [rows]: c < lengths[r]). Dropout reproduces fa-bench's
 Philox stream exactly (kernels/common/philox.h; Triton's tl.philox is the same Philox4x32-10):
@@ -22,6 +40,8 @@ element i = r * cols + c reads Philox(key = the problem's seed, counter = i / 8)
 (i % 8) / 2, and is dropped when they fall under round(p * 65536); each element calls Philox itself
 (8x the work of one call per group of 8, which fa-bench's CUDA kernels share).
 """
+import os
+
 import torch
 import triton
 import triton.language as tl
@@ -31,6 +51,10 @@ from fabench_user import Unsupported, variant
 MASKS = {"none": 0, "causal": 1, "tensor": 2, "lengths": 3}
 V1_MAX_COLS = 32768
 V2_CHUNK = 4096
+V4_BLOCK = 8192  # columns a program holds: 32 floats a thread at V4_WARPS = 8
+V4_WARPS = 8
+V4_MAX_PARTS = 64
+EMPTY_PART = (0xFF800000 << 32) - (1 << 64)  # _pack(-inf, 0.0) as a signed int64
 
 
 @triton.jit
@@ -128,6 +152,84 @@ def softmax_v2_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, n_cols, stride_x, stride_
         tl.store(y_row + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n_cols)
 
 
+@triton.jit
+def _pack(m, total):
+    """(max, sum) as one int64: max's bits high, sum's low."""
+    hi = m.to(tl.int32, bitcast=True).to(tl.int64)
+    lo = total.to(tl.int32, bitcast=True).to(tl.int64) & 0xFFFFFFFF
+    return (hi << 32) | lo
+
+
+@triton.jit
+def _part_stats(s, keep):
+    """A part's max and sum of exponentials (relative to that max; an empty part: -inf and 0)."""
+    m = tl.max(s, 0)
+    m_ref = tl.where(m == float("-inf"), 0.0, m)
+    return m, tl.sum(tl.where(keep, tl.exp(s - m_ref), 0.0), 0)
+
+
+@triton.jit
+def _row_stats(row_slots, part, m, total, PARTS: tl.constexpr):
+    """Publish this part's (max, sum) in its slot of the row, wait until every slot of the row is
+    published (an atomic read of all of them, until none is zero), and return the row's max (0 for
+    a row that keeps nothing) and 1 / its sum (0 then)."""
+    if PARTS == 1:
+        row_max, row_sum = m, total
+    else:
+        tl.atomic_xchg(row_slots + part, _pack(m, total))
+        peers = tl.arange(0, PARTS)
+        packed = tl.atomic_add(row_slots + peers, 0)
+        while tl.min((packed != 0).to(tl.int32), 0) == 0:
+            packed = tl.atomic_add(row_slots + peers, 0)
+        part_max = (packed >> 32).to(tl.int32).to(tl.float32, bitcast=True)
+        part_sum = packed.to(tl.int32).to(tl.float32, bitcast=True)
+        row_max = tl.max(part_max, 0)
+        row_sum = tl.sum(part_sum * tl.exp(part_max - tl.where(row_max == float("-inf"), 0.0, row_max)), 0)
+    return tl.where(row_max == float("-inf"), 0.0, row_max), tl.where(row_sum > 0, 1.0 / row_sum, 0.0)
+
+
+@triton.jit
+def softmax_v4_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, slots_ptr, n_parts, n_cols, stride_x, stride_y, stride_m, scale,
+                      seed, threshold, keep_scale, MASK: tl.constexpr, DROPOUT: tl.constexpr, BLOCK: tl.constexpr,
+                      PARTS: tl.constexpr):  # PARTS: n_parts rounded up to a power of two (the slots a row has)
+    pid = tl.program_id(0)
+    row = (pid // n_parts).to(tl.int64)
+    part = pid % n_parts
+    cols = part * BLOCK + tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + row * stride_x + cols, mask=cols < n_cols, other=0.0).to(tl.float32)
+    keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
+    s = tl.where(keep, x * scale, float("-inf"))
+    m, total = _part_stats(s, keep)
+    row_ref, inv = _row_stats(slots_ptr + row * PARTS, part, m, total, PARTS)
+    y = tl.where(keep, tl.exp(s - row_ref) * inv, 0.0)
+    if DROPOUT:
+        y = _dropout(y, row, cols, n_cols, seed, threshold, keep_scale)
+    tl.store(y_ptr + row * stride_y + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n_cols)
+
+
+@triton.jit
+def softmax_v5_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, slots_ptr, n_rows, n_parts, n_cols, stride_x, stride_y, stride_m,
+                      scale, seed, threshold, keep_scale, MASK: tl.constexpr, DROPOUT: tl.constexpr,
+                      BLOCK: tl.constexpr, PARTS: tl.constexpr):
+    pid = tl.program_id(0)
+    part = pid % n_parts
+    row_step = tl.num_programs(0) // n_parts  # the grid is a multiple of n_parts
+    cols = part * BLOCK + tl.arange(0, BLOCK)
+    first = (pid // n_parts).to(tl.int64)
+    x = tl.load(x_ptr + first * stride_x + cols, mask=(cols < n_cols) & (first < n_rows), other=0.0)
+    for row in range(first, n_rows, row_step):
+        keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
+        s = tl.where(keep, x.to(tl.float32) * scale, float("-inf"))
+        m, total = _part_stats(s, keep)
+        following = row + row_step  # its part is in flight while this row's parts meet and y is written
+        x = tl.load(x_ptr + following * stride_x + cols, mask=(cols < n_cols) & (following < n_rows), other=0.0)
+        row_ref, inv = _row_stats(slots_ptr + row * PARTS, part, m, total, PARTS)
+        y = tl.where(keep, tl.exp(s - row_ref) * inv, 0.0)
+        if DROPOUT:
+            y = _dropout(y, row, cols, n_cols, seed, threshold, keep_scale)
+        tl.store(y_ptr + row * stride_y + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n_cols)
+
+
 def dropout_threshold(p):
     """round(p * 65536), as fa-bench's dropout_threshold."""
     if p <= 0:
@@ -136,10 +238,46 @@ def dropout_threshold(p):
     return 65536 if t >= 65536.0 else int(t)
 
 
+def v4_parts(cols):
+    return max(1, triton.cdiv(cols, V4_BLOCK))
+
+
 def supports(problem, version):
     if version in (1, 3) and problem["cols"] > V1_MAX_COLS:
         return f"v{version} keeps a row in registers: at most {V1_MAX_COLS} columns (version 2 loops over longer rows)"
+    if version in (4, 5):
+        parts = v4_parts(problem["cols"])
+        if parts > V4_MAX_PARTS:
+            return f"v{version} holds a row in at most {V4_MAX_PARTS} programs of {V4_BLOCK} columns (version 2 loops over longer rows)"
+        if parts > 1 and os.environ.get("TRITON_INTERPRET") == "1":
+            return (f"v{version}'s parts of a row wait for each other, and the interpreter runs programs one by one: "
+                    f"at most {V4_BLOCK} columns there")
     return None
+
+
+_v5_resident = {}
+
+
+def v5_row_slots(x, parts, kernel_args, consts):
+    """How many rows v5 works on at once: as many as keep every program resident (its parts wait for
+    each other, so a program that cannot start would hang the row). From the compiled kernel's
+    registers and shared memory, as Triton's fused-softmax tutorial sizes its persistent grid."""
+    if x.device.type != "cuda":
+        return 4  # the interpreter: a row in one part, nothing waits
+    key = (x.device.index, x.dtype, parts, tuple(sorted(consts.items())))
+    if key not in _v5_resident:
+        compiled = softmax_v5_kernel.warmup(*kernel_args, grid=(1,), **consts)
+        compiled._init_handles()
+        props = triton.runtime.driver.active.utils.get_device_properties(x.device.index)
+        warps = consts["num_warps"]
+        regs_per_warp = -(-compiled.n_regs * 32 // 256) * 256  # allocated in units of 256
+        per_sm = min(props["max_num_regs"] // (regs_per_warp * warps), 64 // warps)  # 64 warps an SM
+        if compiled.metadata.shared:
+            per_sm = min(per_sm, props["max_shared_mem"] // compiled.metadata.shared)
+        _v5_resident[key] = max(1, per_sm) * props["multiprocessor_count"] // parts
+    if _v5_resident[key] < 1:
+        raise Unsupported(f"v5: {parts} parts of a row do not fit on the GPU at once")
+    return _v5_resident[key]
 
 
 def multiprocessors(x):
@@ -148,7 +286,7 @@ def multiprocessors(x):
     return 4  # the interpreter (TRITON_INTERPRET=1, tensors on the CPU)
 
 
-@variant("triton.softmax", op="softmax", dtypes=["fp32", "fp16", "bf16"], params={"version": [1, 2, 3]},
+@variant("triton.softmax", op="softmax", dtypes=["fp32", "fp16", "bf16"], params={"version": [1, 2, 3, 4, 5]},
          supports=supports, description="row softmax with scale, mask and fa-bench's Philox dropout (seed 000 task 1)")
 def softmax(x, scale, mask_kind, mask, lengths, dropout, seed, version):
     rows, cols = x.shape
@@ -176,6 +314,20 @@ def softmax(x, scale, mask_kind, mask, lengths, dropout, seed, version):
     elif version == 2:
         softmax_v2_kernel[(rows,)](*args, MASK=MASKS[mask_kind], DROPOUT=dropout > 0,
                                    BLOCK=min(V2_CHUNK, triton.next_power_of_2(cols)), num_warps=8)
+    elif version in (4, 5):
+        parts = v4_parts(cols)
+        block = V4_BLOCK if parts > 1 else triton.next_power_of_2(cols)
+        pow2 = triton.next_power_of_2(parts)
+        slots = torch.zeros((rows, pow2), dtype=torch.int64, device=x.device)
+        if pow2 != parts:  # padding slots hold an empty part's pair (max -inf, sum 0): published, weight 0
+            slots[:, parts:] = EMPTY_PART
+        pointers = (args[0], args[1], args[2], args[3], slots)
+        consts = dict(MASK=MASKS[mask_kind], DROPOUT=dropout > 0, BLOCK=block, PARTS=pow2, num_warps=V4_WARPS)
+        if version == 4:
+            softmax_v4_kernel[(rows * parts,)](*pointers, parts, *args[4:], **consts)
+        else:
+            row_slots = min(rows, v5_row_slots(x, parts, (*pointers, rows, parts, *args[4:]), consts))
+            softmax_v5_kernel[(row_slots * parts,)](*pointers, rows, parts, *args[4:], **consts)
     else:
         raise Unsupported(f"no version {version}")
     return y
