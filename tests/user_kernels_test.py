@@ -19,7 +19,9 @@
 With --device cuda (a GPU machine: ctest -L gpu), the same on the GPU, compiled, with bf16, and a
 tile too large for shared memory (Triton's real OutOfResources) as an unsupported row.
 Usage: user_kernels_test.py FA_BENCH_BINARY [--device cuda]"""
+import contextlib
 import csv
+import importlib.util
 import io
 import json
 import os
@@ -189,7 +191,131 @@ def read_rows(path):
         return reader.fieldnames, list(reader)
 
 
-with tempfile.TemporaryDirectory() as tmp:
+def sparse_bwd_experiments(dtypes):
+    """Odd shapes: seq not a multiple of the block, GQA, queries that see nothing (seq_q > seq_k
+    under causal patterns), shared and per-head masks, empty block rows (random)."""
+    base = {"op": "sparse_attention", "variants": ["sparse.block_skip"], "dtype": dtypes, "batch": 2, "heads": 4,
+            "kv_heads": 2, "seq_q": [100, 70], "seq_k": [70, 100], "zip": [["seq_q", "seq_k"]], "head_dim": 64,
+            "block": 64}
+    return [dict(base, name="sp_causal", pattern="causal"),
+            dict(base, name="sp_cwin", pattern="causal_window", window=30),
+            dict(base, name="sp_docs", pattern="documents", documents={"random": 3}, mask_per_head=True),
+            dict(base, name="sp_random", pattern="random", density=0.3, mask_per_head=True),
+            dict(base, name="sp_b128", pattern="global_window", window=40, global_tokens=5, block=128,
+                 seq_q=[150], seq_k=[150], zip=[], heads=2, kv_heads=1),
+            {"name": "bwd", "op": "attention_bwd", "variants": ["bwd.naive"], "dtype": dtypes, "batch": 2,
+             "heads": 4, "kv_heads": [4, 2], "seq_q": [37, 70], "seq_k": [70, 37], "zip": [["seq_q", "seq_k"]],
+             "head_dim": 64, "causal": [False, True]}]
+
+
+class RunnerProcesses:
+    """Runner processes, at most one a core at a time (more would only slow each: the interpreter's
+    samples would pass the plan's time limit), started as they are added and as others end; each
+    one's output and errors go to files beside its CSV."""
+
+    def __init__(self, tmp, env):
+        self.tmp, self.env, self.limit = tmp, env, max(2, os.cpu_count() or 2)
+        self.names, self.pending, self.running, self.results = [], [], {}, {}
+        self.t0 = time.time()
+
+    def add(self, name, argv):
+        self.names.append(name)
+        self.pending.append((name, argv))
+        self._fill()
+
+    def _fill(self):
+        while self.pending and len(self.running) < self.limit:
+            name, argv = self.pending.pop(0)
+            with open(os.path.join(self.tmp, f"{name}.out"), "w") as out, \
+                    open(os.path.join(self.tmp, f"{name}.err"), "w") as err:
+                self.running[name] = subprocess.Popen(argv, env=self.env, stdout=out, stderr=err)
+
+    def wait_all(self):
+        """{name: (exit code, its standard error, its CSV)} once every process has ended."""
+        while self.running:
+            for name, proc in list(self.running.items()):
+                if proc.poll() is None:
+                    continue
+                del self.running[name]
+                with open(os.path.join(self.tmp, f"{name}.err")) as f:
+                    err = f.read()
+                self.results[name] = (proc.returncode, err, os.path.join(self.tmp, f"{name}.csv"))
+                print(f"  {name}: exit {proc.returncode} after {time.time() - self.t0:.0f} s", flush=True)
+                self._fill()
+            time.sleep(0.2)
+        return self.results
+
+
+def start_triton_runs(tmp):
+    """Start the shipped Triton examples (and Triton stubs that cannot run) as separate runner
+    processes, all at once and before the in-process checks, so that their compiling overlaps: a
+    run's wall time is mostly Triton compiling each kernel setting on one core (hundreds of settings
+    on the GPU). Returns (processes, the dense examples' runs, the sparse/backward runs), or None
+    without Triton."""
+    if importlib.util.find_spec("triton") is None:
+        print("triton is not installed: the shipped examples are not run")
+        return None
+    dtypes_dot = ["fp32", "fp16"] + (["bf16", "tf32"] if DEVICE == "cuda" else ["tf32"])
+    env = dict(os.environ, PYTHONPATH=SCRIPTS)
+    if DEVICE == "cpu":
+        env["TRITON_INTERPRET"] = "1"
+    runner = [sys.executable, os.path.join(SCRIPTS, "user_kernels.py"), "--device", DEVICE]
+    procs = RunnerProcesses(tmp, env)
+
+    def start(name, plan_path, extra):
+        procs.add(name, runner + ["--plan", plan_path, "--output", os.path.join(tmp, f"{name}.csv")] + extra)
+
+    example = lambda f: ["--module", os.path.join(ROOT, "examples", "triton", f)]  # noqa: E731
+    # The dense examples; on the GPU rows of 20000 columns too (softmax v4 and v5 split them into 3
+    # parts of 8192 that wait for each other, with a padding slot; the interpreter refuses that).
+    plan_path, _ = make_plan(tmp, [
+        {"name": "softmax", "op": "softmax", "variants": ["softmax.cpu_reference"],
+         "dtype": ["fp32", "fp16"] + (["bf16"] if DEVICE == "cuda" else []),
+         "rows": 21, "cols": [1, 300, 4100] + ([20000] if DEVICE == "cuda" else []), "scale": [1, 0.5],
+         "mask": ["none", "causal", "tensor", "lengths"], "dropout": [0, 0.1], "zip": [["scale", "dropout"]]},
+        {"name": "smm", "op": "softmax_matmul", "variants": ["softmax_matmul.naive"], "dtype": dtypes_dot,
+         "batch": 2, "d1": 37, "d2": [50, 16], "d3": 24},
+        {"name": "attn", "op": "attention", "variants": ["attn.cpu_reference"], "dtype": dtypes_dot, "batch": 2,
+         "heads": 4, "kv_heads": [4, 2], "seq_q": [37, 70, 37], "seq_k": [70, 37, 37], "zip": [["seq_q", "seq_k"]],
+         "head_dim": [24, 64], "causal": [False, True]}], "examples")
+    runs = {f"softmax_v{v}": example("softmax.py") + ["--params", f"^version={v}$"] for v in range(1, 6)}
+    runs["softmax_matmul"] = example("softmax_matmul.py") + (
+        ["--params", "^BLOCK=(16|64),version=[12]$"] if DEVICE == "cpu" else [])
+    # a few tile settings of each attention kernel (the interpreter is slow; the GPU compiles each)
+    fa2_tiles = ["BLOCK_M=64,BLOCK_N=64,num_warps=4"] + (["BLOCK_M=128,BLOCK_N=64,num_warps=8"] if DEVICE == "cuda" else [])
+    for i, tile in enumerate(fa2_tiles):
+        runs[f"fa2_{i}"] = example("attention.py") + ["--variants", "^triton.fa2$", "--params", f"^{tile}$"]
+    runs["fa1"] = example("attention.py") + ["--variants", "^triton.fa1$", "--params", "^BLOCK_M=32,BLOCK_N=32$"]
+    for name, extra in runs.items():
+        start(name, plan_path, extra)
+
+    # triton.sparse and triton.fa2_bwd over the same odd shapes (seed 000 task 3, seed 004's bonus),
+    # a run for each dtype and setting
+    if DEVICE == "cpu":  # one tile setting each in the interpreter, two of the backward's
+        sparse_params = ["version=1,num_warps=4"]
+        bwd_params = ["version=1,BLOCK_M=32,BLOCK_N=64,num_warps=4", "version=1,BLOCK_M=64,BLOCK_N=32,num_warps=4"]
+    else:  # the GPU compiles every setting: a few
+        sparse_params = ["version=1,num_warps=4", "version=1,num_warps=8"]
+        bwd_params = [f"version=1,BLOCK_M={m},BLOCK_N=64,num_warps={w}" for m, w in ((32, 4), (64, 4), (128, 8))]
+    for dtype in ["fp32", "fp16"] + (["bf16"] if DEVICE == "cuda" else []):
+        plan_path, _ = make_plan(tmp, sparse_bwd_experiments([dtype]), f"triton_sparse_bwd_{dtype}")
+        for i, params in enumerate(sparse_params):
+            start(f"sparse_{dtype}_{i}", plan_path, example("sparse.py") + ["--params", f"^{params}$"])
+        for i, params in enumerate(bwd_params):
+            start(f"fa2_bwd_{dtype}_{i}", plan_path, example("attention_bwd.py") + ["--params", f"^{params}$"])
+    sparse_bwd = [name for name in procs.names if name.startswith(("sparse_", "fa2_bwd_"))]
+
+    # Triton kernels that cannot run
+    plan_path, _ = make_plan(tmp, [{"name": "sm", "op": "softmax", "variants": ["softmax.cpu_reference"],
+                                    "dtype": "fp32", "rows": 3, "cols": 40}], "tstubs")
+    start("stubs", plan_path, ["--module", os.path.join(HERE, "data", "user_kernels_triton_stubs.py")]
+          + (["--variants", "static_assert"] if DEVICE == "cpu" else []))  # the interpreter has no shared memory
+    return procs, list(runs), sparse_bwd
+
+
+with (contextlib.nullcontext(os.environ["USER_KERNELS_TEST_KEEP"]) if os.environ.get("USER_KERNELS_TEST_KEEP")
+      else tempfile.TemporaryDirectory()) as tmp:  # USER_KERNELS_TEST_KEEP=DIR: the runs' plans and CSVs stay there
+    triton_runs = start_triton_runs(tmp)
     plan_path, plan = make_plan(tmp, [
         {"name": "sm", "op": "softmax", "variants": ["softmax.cpu_reference"], "dtype": ["fp32", "fp16"], "rows": 37,
          "cols": [1, 100], "scale": 0.5, "mask": ["none", "causal", "tensor", "lengths"], "dropout": [0, 0.1]},
@@ -286,22 +412,6 @@ with tempfile.TemporaryDirectory() as tmp:
 
     # ---- sparse_attention and attention_bwd: the mask forms, and wrong kernels as mismatch rows ------
     print(f"stub runs done: {passed} passed, {len(failures)} failed; sparse and backward stubs next", flush=True)
-    def sparse_bwd_experiments(dtypes):
-        """Odd shapes: seq not a multiple of the block, GQA, queries that see nothing (seq_q > seq_k
-        under causal patterns), shared and per-head masks, empty block rows (random)."""
-        base = {"op": "sparse_attention", "variants": ["sparse.block_skip"], "dtype": dtypes, "batch": 2, "heads": 4,
-                "kv_heads": 2, "seq_q": [100, 70], "seq_k": [70, 100], "zip": [["seq_q", "seq_k"]], "head_dim": 64,
-                "block": 64}
-        return [dict(base, name="sp_causal", pattern="causal"),
-                dict(base, name="sp_cwin", pattern="causal_window", window=30),
-                dict(base, name="sp_docs", pattern="documents", documents={"random": 3}, mask_per_head=True),
-                dict(base, name="sp_random", pattern="random", density=0.3, mask_per_head=True),
-                dict(base, name="sp_b128", pattern="global_window", window=40, global_tokens=5, block=128,
-                     seq_q=[150], seq_k=[150], zip=[], heads=2, kv_heads=1),
-                {"name": "bwd", "op": "attention_bwd", "variants": ["bwd.naive"], "dtype": dtypes, "batch": 2,
-                 "heads": 4, "kv_heads": [4, 2], "seq_q": [37, 70], "seq_k": [70, 37], "zip": [["seq_q", "seq_k"]],
-                 "head_dim": 64, "causal": [False, True]}]
-
     plan_path, plan = make_plan(tmp, sparse_bwd_experiments(["fp32", "fp16"]), "sparse_bwd")
     out_csv = os.path.join(tmp, "sparse_bwd.csv")
     code, text = run(["--module", os.path.join(HERE, "data", "user_kernels_sparse_bwd_stubs.py"), "--plan", plan_path,
@@ -326,78 +436,11 @@ with tempfile.TemporaryDirectory() as tmp:
             check(r["status"] == expect, f"dK, dV not summed over the GQA group: {r['key']} {r['status']} {r['reason']}")
 
     # ---- the shipped Triton examples, and Triton kernels that cannot run ----------------------------
-    try:
-        import triton  # noqa: F401
-        have_triton = True
-    except ImportError:
-        have_triton = False
-        print("triton is not installed: the shipped examples are not run")
-    if have_triton:
-        dtypes_dot = ["fp32", "fp16"] + (["bf16", "tf32"] if DEVICE == "cuda" else ["tf32"])
-        env = dict(os.environ, PYTHONPATH=SCRIPTS)
-        if DEVICE == "cpu":
-            env["TRITON_INTERPRET"] = "1"
-        runner = [sys.executable, os.path.join(SCRIPTS, "user_kernels.py"), "--device", DEVICE]
-        # Separate runs, started at once: Triton compiles each kernel setting on one core, and a run's
-        # wall time is mostly compiling (hundreds of settings on the GPU), so each module, and each
-        # softmax version, compiles in its own process.
-        # The dense examples; on the GPU rows of 20000 columns too (softmax v4 and v5 split them into
-        # 3 parts of 8192 that wait for each other, with a padding slot; the interpreter refuses that).
-        plan_path, plan = make_plan(tmp, [
-            {"name": "softmax", "op": "softmax", "variants": ["softmax.cpu_reference"],
-             "dtype": ["fp32", "fp16"] + (["bf16"] if DEVICE == "cuda" else []),
-             "rows": 21, "cols": [1, 300, 4100] + ([20000] if DEVICE == "cuda" else []), "scale": [1, 0.5],
-             "mask": ["none", "causal", "tensor", "lengths"], "dropout": [0, 0.1], "zip": [["scale", "dropout"]]},
-            {"name": "smm", "op": "softmax_matmul", "variants": ["softmax_matmul.naive"], "dtype": dtypes_dot,
-             "batch": 2, "d1": 37, "d2": [50, 16], "d3": 24},
-            {"name": "attn", "op": "attention", "variants": ["attn.cpu_reference"], "dtype": dtypes_dot, "batch": 2,
-             "heads": 4, "kv_heads": [4, 2], "seq_q": [37, 70, 37], "seq_k": [70, 37, 37], "zip": [["seq_q", "seq_k"]],
-             "head_dim": [24, 64], "causal": [False, True]}], "examples")
-        example = lambda f: ["--module", os.path.join(ROOT, "examples", "triton", f)]  # noqa: E731
-        # a few settings of each attention kernel's tiles (the interpreter is slow; the GPU compiles each)
-        tiles = "^BLOCK_M=64,BLOCK_N=64,num_warps=4$|^BLOCK_M=32,BLOCK_N=32$"
-        if DEVICE == "cuda":
-            tiles += "|^BLOCK_M=128,BLOCK_N=64,num_warps=8$"
-        runs = {f"softmax_v{v}": example("softmax.py") + ["--params", f"^version={v}$"] for v in range(1, 6)}
-        runs["softmax_matmul"] = example("softmax_matmul.py") + (
-            ["--params", "^BLOCK=(16|64),version=[12]$"] if DEVICE == "cpu" else [])
-        runs["fa2"] = example("attention.py") + ["--variants", "^triton.fa2$", "--params", tiles]
-        runs["fa1"] = example("attention.py") + ["--variants", "^triton.fa1$", "--params", tiles]
-        procs = {}
-
-        def start(name, plan_path, extra):
-            out = os.path.join(tmp, f"{name}.csv")
-            procs[name] = (subprocess.Popen(runner + ["--plan", plan_path, "--output", out] + extra, env=env,
-                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), out)
-
-        print(f"sparse/bwd stubs done: {passed} passed, {len(failures)} failed; the Triton examples next", flush=True)
-        for name, extra in runs.items():
-            start(name, plan_path, extra)
-        examples = list(runs)
-
-        # triton.sparse and triton.fa2_bwd over the same odd shapes (seed 000 task 3, seed 004's bonus)
-        plan_path, plan = make_plan(tmp, sparse_bwd_experiments(["fp32", "fp16"] + (["bf16"] if DEVICE == "cuda" else [])),
-                                    "triton_sparse_bwd")
-        if DEVICE == "cpu":  # one tile setting each in the interpreter, two of the backward's
-            sparse_params = "^version=1,num_warps=4$"
-            bwd_params = "^version=1,BLOCK_M=(32,BLOCK_N=64|64,BLOCK_N=32),num_warps=4$"
-        else:  # the GPU compiles every setting: a few
-            sparse_params = "^version=1,num_warps=[48]$"
-            bwd_params = "^version=1,BLOCK_M=(32,BLOCK_N=64,num_warps=4|64,BLOCK_N=64,num_warps=4|128,BLOCK_N=64,num_warps=8)$"
-        start("sparse", plan_path, example("sparse.py") + ["--params", sparse_params])
-        start("fa2_bwd", plan_path, example("attention_bwd.py") + ["--params", bwd_params])
-
-        # Triton kernels that cannot run
-        plan_path, plan = make_plan(tmp, [{"name": "sm", "op": "softmax", "variants": ["softmax.cpu_reference"],
-                                           "dtype": "fp32", "rows": 3, "cols": 40}], "tstubs")
-        start("stubs", plan_path, ["--module", os.path.join(HERE, "data", "user_kernels_triton_stubs.py")]
-              + (["--variants", "static_assert"] if DEVICE == "cpu" else []))  # the interpreter has no shared memory
-        t0 = time.time()
-        results = {}
-        for name, (p, out) in procs.items():
-            _, err = p.communicate()
-            results[name] = (p.returncode, err, out)
-            print(f"  {name}: exit {p.returncode} after {time.time() - t0:.0f} s", flush=True)
+    if triton_runs:
+        procs, examples, sparse_bwd = triton_runs
+        print(f"in-process checks done: {passed} passed, {len(failures)} failed; waiting for the Triton runs",
+              flush=True)
+        results = procs.wait_all()
 
         def rows_of(names):
             rows = []
@@ -421,7 +464,7 @@ with tempfile.TemporaryDirectory() as tmp:
                           and r["params"] == f"version={v}" and r["status"] == "ok"]
                 check(len(parted) == 24, f"softmax v{v} ran rows split into parts ({len(parted)} of 24 ok)")
 
-        rows = rows_of(["sparse", "fa2_bwd"])
+        rows = rows_of(sparse_bwd)
         names = {r["variant"] for r in rows}
         check(names == {"triton.sparse", "triton.fa2_bwd"}, f"triton.sparse and triton.fa2_bwd ran: {names}")
         for r in rows:
