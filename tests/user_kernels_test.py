@@ -447,7 +447,9 @@ with (contextlib.nullcontext(os.environ["USER_KERNELS_TEST_KEEP"]) if os.environ
             for name in names:
                 code, err, out = results[name]
                 check(code == 0, f"{name}: exit {code}: {err[-2000:]}")
-                rows += read_rows(out)[1] if os.path.exists(out) else []
+                got = read_rows(out)[1] if os.path.exists(out) else []
+                check(got, f"{name}: no rows (a --params or --variants filter that matches nothing?): {err[-500:]}")
+                rows += got
             return rows
 
         rows = rows_of(examples)
