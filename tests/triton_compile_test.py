@@ -78,6 +78,18 @@ for dt, cols, version, mask, dropout in [("fp32", 4096, 1, 0, False), ("fp32", 4
     build(f"triton.softmax v{version} {dt} cols {cols} mask {mask} dropout {dropout}", fn, types,
           consts, warps)
 
+# v4 (a row in parts that meet through 64-bit slots), v5 (v4 persistent) and v6 (two passes, the
+# second from L2): parts of 8192 columns (16 of a 131072-column row), v6's chunks of 4096
+for dt, version, mask, dropout in [("fp32", 4, 0, False), ("bf16", 4, 2, True), ("fp32", 5, 0, False),
+                                   ("fp32", 5, 3, True), ("fp32", 6, 0, False), ("bf16", 6, 1, True)]:
+    fn = {4: softmax.softmax_v4_kernel, 5: softmax.softmax_v5_kernel, 6: softmax.softmax_v6_kernel}[version]
+    consts = {"MASK": mask, "DROPOUT": dropout}
+    consts |= {"BLOCK": softmax.V6_BLOCK, "NUM_STAGES": 3} if version == 6 else {"BLOCK": softmax.V4_BLOCK, "PARTS": 16}
+    types = {"x_ptr": "*" + dt, "y_ptr": "*" + dt, "mask_ptr": "*u8", "len_ptr": "*i32", "slots_ptr": "*i64",
+             "scale": "fp32", "keep_scale": "fp32", "seed": "i64"}
+    build(f"triton.softmax v{version} {dt} mask {mask} dropout {dropout}", fn, types, consts,
+          8 if version == 6 else softmax.V4_WARPS)
+
 for dt, block, version in [("fp32", 16, 1), ("fp32", 32, 2), ("fp32", 64, 2), ("bf16", 64, 1), ("fp16", 16, 2), ("tf32", 32, 2)]:
     d3 = 512
     el = 4 if dt in ("fp32", "tf32") else 2

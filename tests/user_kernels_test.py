@@ -278,7 +278,7 @@ def start_triton_runs(tmp):
         {"name": "attn", "op": "attention", "variants": ["attn.cpu_reference"], "dtype": dtypes_dot, "batch": 2,
          "heads": 4, "kv_heads": [4, 2], "seq_q": [37, 70, 37], "seq_k": [70, 37, 37], "zip": [["seq_q", "seq_k"]],
          "head_dim": [24, 64], "causal": [False, True]}], "examples")
-    runs = {f"softmax_v{v}": example("softmax.py") + ["--params", f"^version={v}$"] for v in range(1, 6)}
+    runs = {f"softmax_v{v}": example("softmax.py") + ["--params", f"^version={v}$"] for v in range(1, 7)}
     runs["softmax_matmul"] = example("softmax_matmul.py") + (
         ["--params", "^BLOCK=(16|64),version=[12]$"] if DEVICE == "cpu" else [])
     # a few tile settings of each attention kernel (the interpreter is slow; the GPU compiles each)

@@ -42,6 +42,17 @@ Versions (the `version` parameter; numbers never change meaning):
       4096 to 16384, 4 to 16 warps: 48-72%) and 72% at 4096 x 32768: the GPU holds one or two of
       these programs an SM, and one part in flight each is not enough loads for the HBM; v4's
       many short programs keep more in flight.
+  v6  v2 (two passes over a row, online max and sum, then y) made persistent with few programs,
+      so that the second pass reads the row from L2 instead of HBM: programs = L2 size / (2 x a
+      row's bytes) (at most 4 a SM, at most the rows), each looping over rows pid, pid + programs,
+      ...; the first pass loads with evict_last, the second with evict_first and stores y with
+      evict_first, so that y and spent rows leave the L2 to the rows still being read. HBM then
+      sees one read and one write per element, as v1 and v4, for rows of any length, without
+      parts that wait for each other. Not yet measured (written without a GPU). Compiled for sm_90
+      (tests/triton_compile_test.py), fp32 at 4096-column steps: 164 registers and 32 KiB of shared
+      memory at 8 warps, so one program an SM: about 50 SMs stream at once on an H200 (50 MB of
+      L2, 512 KiB rows), each needing over 100 KiB of loads in flight; steps, stages and warps
+      are module settings for that sweep (.devbuild's softmax_tune_v6.py).
 Mask kinds as fa-bench's: none, causal (column c of row r kept when c <= r mod cols), tensor (uint8
 [rows, cols], 1 = kept), lengths (int32 [rows]: c < lengths[r]). Dropout reproduces fa-bench's
 Philox stream exactly (kernels/common/philox.h; Triton's tl.philox is the same Philox4x32-10):
@@ -61,7 +72,15 @@ MASKS = {"none": 0, "causal": 1, "tensor": 2, "lengths": 3}
 V1_MAX_COLS = 32768
 V2_CHUNK = 4096
 V4_BLOCK = 8192  # columns a program holds: 32 floats a thread at V4_WARPS = 8
+V6_BLOCK = 4096  # columns a step of a pass
+V6_STAGES = 3  # steps in flight (Triton's software pipelining, through shared memory)
+V6_WARPS = 8
+V6_PROGRAMS = None  # None: from the L2 size (v6_programs); a number overrides it (for tuning)
 V4_WARPS = 8
+V6_BLOCK = 4096  # columns a step of a pass
+V6_STAGES = 3  # steps in flight (Triton's software pipelining, through shared memory)
+V6_WARPS = 8
+V6_PROGRAMS = None  # None: from the L2 size (v6_programs); a number overrides it (for tuning)
 V4_MAX_PARTS = 64
 EMPTY_PART = (0xFF800000 << 32) - (1 << 64)  # _pack(-inf, 0.0) as a signed int64
 
@@ -239,6 +258,38 @@ def softmax_v5_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, slots_ptr, n_rows, n_part
         tl.store(y_ptr + row * stride_y + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n_cols)
 
 
+@triton.jit
+def softmax_v6_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, n_rows, n_cols, stride_x, stride_y, stride_m, scale,
+                      seed, threshold, keep_scale, MASK: tl.constexpr, DROPOUT: tl.constexpr, BLOCK: tl.constexpr,
+                      NUM_STAGES: tl.constexpr):
+    for row in range(tl.program_id(0).to(tl.int64), n_rows, tl.num_programs(0)):
+        x_row = x_ptr + row * stride_x
+        y_row = y_ptr + row * stride_y
+        m = tl.full([BLOCK], float("-inf"), tl.float32)
+        total = tl.zeros([BLOCK], tl.float32)
+        for start in tl.range(0, n_cols, BLOCK, num_stages=NUM_STAGES):  # pass 1, from HBM, kept in L2
+            cols = start + tl.arange(0, BLOCK)
+            keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
+            x = tl.load(x_row + cols, mask=cols < n_cols, other=0.0, eviction_policy="evict_last")
+            s = tl.where(keep, x.to(tl.float32) * scale, float("-inf"))
+            m_new = tl.maximum(m, s)
+            m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)
+            total = total * tl.exp(m - m_ref) + tl.where(keep, tl.exp(s - m_ref), 0.0)
+            m = m_new
+        row_max = tl.max(m, 0)
+        row_ref = tl.where(row_max == float("-inf"), 0.0, row_max)
+        row_sum = tl.sum(total * tl.exp(m - row_ref), 0)
+        inv = tl.where(row_sum > 0, 1.0 / row_sum, 0.0)
+        for start in tl.range(0, n_cols, BLOCK, num_stages=NUM_STAGES):  # pass 2, from L2
+            cols = start + tl.arange(0, BLOCK)
+            keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
+            x = tl.load(x_row + cols, mask=cols < n_cols, other=0.0, eviction_policy="evict_first")
+            y = tl.where(keep, tl.exp(x.to(tl.float32) * scale - row_ref) * inv, 0.0)
+            if DROPOUT:
+                y = _dropout(y, row, cols, n_cols, seed, threshold, keep_scale)
+            tl.store(y_row + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n_cols, eviction_policy="evict_first")
+
+
 def dropout_threshold(p):
     """round(p * 65536), as fa-bench's dropout_threshold."""
     if p <= 0:
@@ -289,13 +340,23 @@ def v5_row_slots(x, parts, kernel_args, consts):
     return _v5_resident[key]
 
 
+def v6_programs(x, rows, cols):
+    """v6's programs: as many rows in flight as half the L2 holds (the other half for y on its way
+    out and for other data), at least one, at most 4 a SM and the rows."""
+    if V6_PROGRAMS is not None:
+        return max(1, min(rows, V6_PROGRAMS))
+    sms = multiprocessors(x)
+    l2 = torch.cuda.get_device_properties(x.device).L2_cache_size if x.device.type == "cuda" else 1 << 20
+    return max(1, min(rows, 4 * sms, l2 // (2 * cols * x.element_size())))
+
+
 def multiprocessors(x):
     if x.device.type == "cuda":
         return torch.cuda.get_device_properties(x.device).multi_processor_count
     return 4  # the interpreter (TRITON_INTERPRET=1, tensors on the CPU)
 
 
-@variant("triton.softmax", op="softmax", dtypes=["fp32", "fp16", "bf16"], params={"version": [1, 2, 3, 4, 5]},
+@variant("triton.softmax", op="softmax", dtypes=["fp32", "fp16", "bf16"], params={"version": [1, 2, 3, 4, 5, 6]},
          supports=supports, description="row softmax with scale, mask and fa-bench's Philox dropout (seed 000 task 1)")
 def softmax(x, scale, mask_kind, mask, lengths, dropout, seed, version):
     rows, cols = x.shape
@@ -337,6 +398,11 @@ def softmax(x, scale, mask_kind, mask, lengths, dropout, seed, version):
         else:
             row_slots = min(rows, v5_row_slots(x, parts, (*pointers, rows, parts, *args[4:]), consts))
             softmax_v5_kernel[(row_slots * parts,)](*pointers, rows, parts, *args[4:], **consts)
+    elif version == 6:
+        programs = v6_programs(x, rows, cols)
+        softmax_v6_kernel[(programs,)](args[0], args[1], args[2], args[3], rows, *args[4:], MASK=MASKS[mask_kind],
+                                       DROPOUT=dropout > 0, BLOCK=min(V6_BLOCK, triton.next_power_of_2(cols)),
+                                       NUM_STAGES=V6_STAGES, num_warps=V6_WARPS)
     else:
         raise Unsupported(f"no version {version}")
     return y
