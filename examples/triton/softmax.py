@@ -151,6 +151,41 @@ def softmax_v3_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, n_rows, n_cols, stride_x,
 
 
 @triton.jit
+def _max_sum_step(x_row, row, start, n_cols, mask_ptr, stride_m, len_ptr, scale, m, total, MASK: tl.constexpr,
+                  BLOCK: tl.constexpr, EVICT: tl.constexpr):
+    """Columns start .. start + BLOCK of a row into each lane's running max and sum (online softmax)."""
+    cols = start + tl.arange(0, BLOCK)
+    keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
+    x = tl.load(x_row + cols, mask=cols < n_cols, other=0.0, eviction_policy=EVICT)
+    s = tl.where(keep, x.to(tl.float32) * scale, float("-inf"))
+    m_new = tl.maximum(m, s)
+    m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)
+    return m_new, total * tl.exp(m - m_ref) + tl.where(keep, tl.exp(s - m_ref), 0.0)
+
+
+@triton.jit
+def _lanes_to_row(m, total):
+    """The row's max (0 for a row that keeps nothing) and 1 / its sum (0 then), from the lanes' own."""
+    row_max = tl.max(m, 0)
+    row_ref = tl.where(row_max == float("-inf"), 0.0, row_max)
+    row_sum = tl.sum(total * tl.exp(m - row_ref), 0)
+    return row_ref, tl.where(row_sum > 0, 1.0 / row_sum, 0.0)
+
+
+@triton.jit
+def _write_step(x_row, y_row, row, start, n_cols, mask_ptr, stride_m, len_ptr, scale, row_ref, inv, seed, threshold,
+                keep_scale, MASK: tl.constexpr, DROPOUT: tl.constexpr, BLOCK: tl.constexpr, EVICT: tl.constexpr):
+    """Columns start .. start + BLOCK of y from the row's max and sum (the row read again)."""
+    cols = start + tl.arange(0, BLOCK)
+    keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
+    x = tl.load(x_row + cols, mask=cols < n_cols, other=0.0, eviction_policy=EVICT)
+    y = tl.where(keep, tl.exp(x.to(tl.float32) * scale - row_ref) * inv, 0.0)
+    if DROPOUT:
+        y = _dropout(y, row, cols, n_cols, seed, threshold, keep_scale)
+    tl.store(y_row + cols, y.to(y_row.dtype.element_ty), mask=cols < n_cols, eviction_policy=EVICT)
+
+
+@triton.jit
 def softmax_v2_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, n_cols, stride_x, stride_y, stride_m, scale,
                       seed, threshold, keep_scale, MASK: tl.constexpr, DROPOUT: tl.constexpr, BLOCK: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
@@ -159,25 +194,11 @@ def softmax_v2_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, n_cols, stride_x, stride_
     m = tl.full([BLOCK], float("-inf"), tl.float32)
     total = tl.zeros([BLOCK], tl.float32)
     for start in range(0, n_cols, BLOCK):  # pass 1: running max and sum per lane
-        cols = start + tl.arange(0, BLOCK)
-        keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
-        s = tl.where(keep, tl.load(x_row + cols, mask=cols < n_cols, other=0.0).to(tl.float32) * scale, float("-inf"))
-        m_new = tl.maximum(m, s)
-        m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)
-        total = total * tl.exp(m - m_ref) + tl.where(keep, tl.exp(s - m_ref), 0.0)
-        m = m_new
-    row_max = tl.max(m, 0)
-    row_ref = tl.where(row_max == float("-inf"), 0.0, row_max)
-    row_sum = tl.sum(total * tl.exp(m - row_ref), 0)
-    inv = tl.where(row_sum > 0, 1.0 / row_sum, 0.0)
+        m, total = _max_sum_step(x_row, row, start, n_cols, mask_ptr, stride_m, len_ptr, scale, m, total, MASK, BLOCK, "")
+    row_ref, inv = _lanes_to_row(m, total)
     for start in range(0, n_cols, BLOCK):  # pass 2: write y
-        cols = start + tl.arange(0, BLOCK)
-        keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
-        s = tl.load(x_row + cols, mask=cols < n_cols, other=0.0).to(tl.float32) * scale
-        y = tl.where(keep, tl.exp(s - row_ref) * inv, 0.0)
-        if DROPOUT:
-            y = _dropout(y, row, cols, n_cols, seed, threshold, keep_scale)
-        tl.store(y_row + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n_cols)
+        _write_step(x_row, y_row, row, start, n_cols, mask_ptr, stride_m, len_ptr, scale, row_ref, inv, seed, threshold,
+                    keep_scale, MASK, DROPOUT, BLOCK, "")
 
 
 @triton.jit
@@ -268,26 +289,12 @@ def softmax_v6_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, n_rows, n_cols, stride_x,
         m = tl.full([BLOCK], float("-inf"), tl.float32)
         total = tl.zeros([BLOCK], tl.float32)
         for start in tl.range(0, n_cols, BLOCK, num_stages=NUM_STAGES):  # pass 1, from HBM, kept in L2
-            cols = start + tl.arange(0, BLOCK)
-            keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
-            x = tl.load(x_row + cols, mask=cols < n_cols, other=0.0, eviction_policy="evict_last")
-            s = tl.where(keep, x.to(tl.float32) * scale, float("-inf"))
-            m_new = tl.maximum(m, s)
-            m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)
-            total = total * tl.exp(m - m_ref) + tl.where(keep, tl.exp(s - m_ref), 0.0)
-            m = m_new
-        row_max = tl.max(m, 0)
-        row_ref = tl.where(row_max == float("-inf"), 0.0, row_max)
-        row_sum = tl.sum(total * tl.exp(m - row_ref), 0)
-        inv = tl.where(row_sum > 0, 1.0 / row_sum, 0.0)
-        for start in tl.range(0, n_cols, BLOCK, num_stages=NUM_STAGES):  # pass 2, from L2
-            cols = start + tl.arange(0, BLOCK)
-            keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
-            x = tl.load(x_row + cols, mask=cols < n_cols, other=0.0, eviction_policy="evict_first")
-            y = tl.where(keep, tl.exp(x.to(tl.float32) * scale - row_ref) * inv, 0.0)
-            if DROPOUT:
-                y = _dropout(y, row, cols, n_cols, seed, threshold, keep_scale)
-            tl.store(y_row + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n_cols, eviction_policy="evict_first")
+            m, total = _max_sum_step(x_row, row, start, n_cols, mask_ptr, stride_m, len_ptr, scale, m, total, MASK,
+                                     BLOCK, "evict_last")
+        row_ref, inv = _lanes_to_row(m, total)
+        for start in tl.range(0, n_cols, BLOCK, num_stages=NUM_STAGES):  # pass 2, from L2; y leaves L2 first
+            _write_step(x_row, y_row, row, start, n_cols, mask_ptr, stride_m, len_ptr, scale, row_ref, inv, seed,
+                        threshold, keep_scale, MASK, DROPOUT, BLOCK, "evict_first")
 
 
 def dropout_threshold(p):
