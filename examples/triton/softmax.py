@@ -238,6 +238,24 @@ def _row_stats(row_slots, part, m, total, PARTS: tl.constexpr):
 
 
 @triton.jit
+def _part_scores(x, row, cols, n_cols, mask_ptr, stride_m, len_ptr, scale, MASK: tl.constexpr):
+    """A part's kept columns, scaled scores (-inf where dropped), max and sum of exponentials."""
+    keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
+    s = tl.where(keep, x.to(tl.float32) * scale, float("-inf"))
+    m, total = _part_stats(s, keep)
+    return keep, s, m, total
+
+
+@triton.jit
+def _part_write(s, keep, row_ref, inv, y_row, row, cols, n_cols, seed, threshold, keep_scale, DROPOUT: tl.constexpr):
+    """A part of y from its scores and the row's max and 1 / sum."""
+    y = tl.where(keep, tl.exp(s - row_ref) * inv, 0.0)
+    if DROPOUT:
+        y = _dropout(y, row, cols, n_cols, seed, threshold, keep_scale)
+    tl.store(y_row + cols, y.to(y_row.dtype.element_ty), mask=cols < n_cols)
+
+
+@triton.jit
 def softmax_v4_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, slots_ptr, n_parts, n_cols, stride_x, stride_y, stride_m, scale,
                       seed, threshold, keep_scale, MASK: tl.constexpr, DROPOUT: tl.constexpr, BLOCK: tl.constexpr,
                       PARTS: tl.constexpr):  # PARTS: n_parts rounded up to a power of two (the slots a row has)
@@ -245,15 +263,10 @@ def softmax_v4_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, slots_ptr, n_parts, n_col
     row = (pid // n_parts).to(tl.int64)
     part = pid % n_parts
     cols = part * BLOCK + tl.arange(0, BLOCK)
-    x = tl.load(x_ptr + row * stride_x + cols, mask=cols < n_cols, other=0.0).to(tl.float32)
-    keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
-    s = tl.where(keep, x * scale, float("-inf"))
-    m, total = _part_stats(s, keep)
+    x = tl.load(x_ptr + row * stride_x + cols, mask=cols < n_cols, other=0.0)
+    keep, s, m, total = _part_scores(x, row, cols, n_cols, mask_ptr, stride_m, len_ptr, scale, MASK)
     row_ref, inv = _row_stats(slots_ptr + row * PARTS, part, m, total, PARTS)
-    y = tl.where(keep, tl.exp(s - row_ref) * inv, 0.0)
-    if DROPOUT:
-        y = _dropout(y, row, cols, n_cols, seed, threshold, keep_scale)
-    tl.store(y_ptr + row * stride_y + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n_cols)
+    _part_write(s, keep, row_ref, inv, y_ptr + row * stride_y, row, cols, n_cols, seed, threshold, keep_scale, DROPOUT)
 
 
 @triton.jit
@@ -267,16 +280,12 @@ def softmax_v5_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, slots_ptr, n_rows, n_part
     first = (pid // n_parts).to(tl.int64)
     x = tl.load(x_ptr + first * stride_x + cols, mask=(cols < n_cols) & (first < n_rows), other=0.0)
     for row in range(first, n_rows, row_step):
-        keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
-        s = tl.where(keep, x.to(tl.float32) * scale, float("-inf"))
-        m, total = _part_stats(s, keep)
+        keep, s, m, total = _part_scores(x, row, cols, n_cols, mask_ptr, stride_m, len_ptr, scale, MASK)
         following = row + row_step  # its part is in flight while this row's parts meet and y is written
         x = tl.load(x_ptr + following * stride_x + cols, mask=(cols < n_cols) & (following < n_rows), other=0.0)
         row_ref, inv = _row_stats(slots_ptr + row * PARTS, part, m, total, PARTS)
-        y = tl.where(keep, tl.exp(s - row_ref) * inv, 0.0)
-        if DROPOUT:
-            y = _dropout(y, row, cols, n_cols, seed, threshold, keep_scale)
-        tl.store(y_ptr + row * stride_y + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n_cols)
+        _part_write(s, keep, row_ref, inv, y_ptr + row * stride_y, row, cols, n_cols, seed, threshold, keep_scale,
+                    DROPOUT)
 
 
 @triton.jit
