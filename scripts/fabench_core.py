@@ -557,3 +557,24 @@ def resumed_keys(path, columns, prog="peers.py"):
             sys.exit(f"{prog}: --resume: {path} has other columns than this run writes "
                      "(another plan or other peers): give another --output")
         return {r["key"] for r in reader}
+
+
+# Host stand-ins for a run without a GPU (user_kernels.py --device cpu, the peers' CPU tests):
+# events timed on the host clock, and no L2 flush.
+class HostEvent:
+    def __init__(self, enable_timing=True):
+        self.at = 0.0
+
+    def record(self):
+        self.at = time.perf_counter()
+
+    def synchronize(self):
+        pass
+
+    def elapsed_time(self, other):
+        return (other.at - self.at) * 1e3
+
+
+class NoFlush:
+    def flush(self, mode):
+        pass

@@ -376,23 +376,9 @@ def run_case(torch, case, v, params, ptext, columns, gpu_name, ceilings, flusher
     return core.fill_timing(row, case, samples, limited, ceilings)
 
 
-class _HostEvent:
-    def __init__(self, enable_timing=True):
-        self.at = 0.0
-
-    def record(self):
-        self.at = time.perf_counter()
-
-    def synchronize(self):
-        pass
-
-    def elapsed_time(self, other):
-        return (other.at - self.at) * 1e3
-
-
 class _HostCuda:
     """torch.cuda's calls the runner makes, on the host: --device cpu (no memory counters)."""
-    Event = _HostEvent
+    Event = core.HostEvent
     OutOfMemoryError = MemoryError
 
     def __getattr__(self, name):
@@ -412,11 +398,6 @@ class HostTorch:
 
     def __getattr__(self, name):
         return getattr(self._torch, name)
-
-
-class NoFlush:
-    def flush(self, mode):
-        pass
 
 
 def list_variants(variants):
@@ -475,7 +456,7 @@ def main(argv=None):
         flusher = core.L2Flusher(torch, l2)
         runtime = torch
     else:
-        gpu_name, flusher, runtime = "cpu", NoFlush(), HostTorch(torch)
+        gpu_name, flusher, runtime = "cpu", core.NoFlush(), HostTorch(torch)
     ceilings = core.load_ceilings(args.calibration, gpu_name, PROG)
     columns = plan["columns"] + [c for c in USER_COLUMNS if c not in plan["columns"]]
     problems = [c for c in core.distinct_problems(plan) if filters[2].search(c["experiment"])]

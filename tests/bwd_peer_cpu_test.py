@@ -23,7 +23,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 import weakref
 
@@ -42,17 +41,7 @@ spec.loader.exec_module(peers)
 peers.DEVICE = "cpu"
 warnings.filterwarnings("ignore")
 
-failures = []
-passed = 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAILED:", what)
+from check_tally import check, finish  # noqa: E402
 
 
 def plan_of(experiments, **top):
@@ -169,25 +158,6 @@ check(reason.startswith("dk: dk rel_l2") and "over 8 rows" in reason, f"the last
 # Host stand-ins for torch.cuda: events timed on the host, no L2 flush, and an allocator: live bytes
 # of the storages made under a TorchDispatchMode (views share theirs), its high-water mark since the
 # last reset.
-class HostEvent:
-    def __init__(self, enable_timing=True):
-        self.at = 0.0
-
-    def record(self):
-        self.at = time.perf_counter()
-
-    def synchronize(self):
-        pass
-
-    def elapsed_time(self, other):
-        return (other.at - self.at) * 1e3
-
-
-class NoFlush:
-    def flush(self, mode):
-        pass
-
-
 class HostAllocator(TorchDispatchMode):
     def __init__(self):
         super().__init__()
@@ -222,7 +192,7 @@ cuda.empty_cache = cuda.synchronize = lambda: None
 cuda.reset_peak_memory_stats = lambda: setattr(allocator, "peak", allocator.now)
 cuda.memory_allocated = lambda: allocator.now
 cuda.max_memory_allocated = lambda: allocator.peak
-cuda.Event, cuda._sleep = HostEvent, lambda cycles: None
+cuda.Event, cuda._sleep = peers.fabench_core.HostEvent, lambda cycles: None
 columns = plan["columns"]
 for column in ("forward_ms", "forward_ms_std", "backward_ms", "backward_ms_std", "forward_peak_MiB",
                "backward_peak_MiB", "saved_activations_MiB", "fwd_bwd_status"):
@@ -239,7 +209,7 @@ def tracked(case):
 def run(case, peer):
     fn = peers.run_fwd_bwd_peer if case["row"]["op"] == "attention_fwd_bwd" else peers.run_peer
     with allocator if tracked(case) else contextlib.nullcontext():
-        return fn(torch, case, peer, columns, "cpu", None, NoFlush())
+        return fn(torch, case, peer, columns, "cpu", None, peers.fabench_core.NoFlush())
 
 
 def ge(mib_bytes, want):
@@ -337,5 +307,4 @@ finally:
 row = run(fwd_bwd_case, peers.NAIVE_PEER)
 check(row["status"] == "ok", f"the stubs are gone: {row['status']} {row['reason']}")
 
-print(f"{passed} passed, {len(failures)} failed")
-sys.exit(1 if failures else 0)
+finish()

@@ -37,17 +37,7 @@ spec.loader.exec_module(peers)
 peers.DEVICE = "cpu"
 warnings.filterwarnings("ignore")
 
-failures = []
-passed = 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAILED:", what)
+from check_tally import check, finish  # noqa: E402
 
 
 base = {"op": "sparse_attention", "variants": ["sparse.cpu_reference"], "batch": 2, "heads": 4, "kv_heads": 2,
@@ -154,39 +144,21 @@ with tempfile.TemporaryDirectory() as tmp:
 
     # run_peer end to end (inputs, mask, compile and build times, validation of O and lse, timing, the
     # row) with eager flex_attention, whose CPU path returns the lse, and host stand-ins for torch.cuda.
-    class HostEvent:
-        def __init__(self, enable_timing=True):
-            self.at = 0.0
-
-        def record(self):
-            self.at = time.perf_counter()
-
-        def synchronize(self):
-            pass
-
-        def elapsed_time(self, other):
-            return (other.at - self.at) * 1e3
-
-    class NoFlush:
-        def flush(self, mode):
-            pass
-
     from torch.nn.attention.flex_attention import flex_attention
 
     cuda = torch.cuda
     cuda.empty_cache = cuda.synchronize = cuda.reset_peak_memory_stats = lambda: None
     cuda.memory_allocated = cuda.max_memory_allocated = lambda: 0
-    cuda.Event, cuda._sleep = HostEvent, lambda cycles: None
+    cuda.Event, cuda._sleep = peers.fabench_core.HostEvent, lambda cycles: None
     peers._flex_compiled["flex"] = flex_attention
     columns = plan["columns"] + [c for c in peers.FLEX_COLUMNS if c not in plan["columns"]]  # mask_build_ms is both fa-bench's and the peer's
     for case in problems[:2] + problems[-3:]:
         case = dict(case, timing={"warmup": 1, "min_samples": 3, "min_time_s": 0.001, "max_noise": 1.0,
                                   "max_time_s": 5, "flush_l2": True})
-        row = peers.run_peer(torch, case, "torch.flex_attention", columns, "cpu", None, NoFlush())
+        row = peers.run_peer(torch, case, "torch.flex_attention", columns, "cpu", None, peers.fabench_core.NoFlush())
         check(row["status"] == "ok" and float(row["rel_l2_err"]) < 1e-5 and int(row["samples"]) >= 3
               and float(row["tflops"]) > 0 and float(row["compile_ms"]) > 0 and float(row["mask_build_ms"]) > 0
               and row["key"] == case["problem_key"] + "/torch.flex_attention" and list(row) == columns,
               f"run_peer end to end: {row}")
 
-print(f"{passed} passed, {len(failures)} failed")
-sys.exit(1 if failures else 0)
+finish()

@@ -23,17 +23,7 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import fabench_port  # noqa: E402
 from fabench_port import MaskFileError, SparseMaskPort  # noqa: E402
 
-failures = []
-passed = 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAILED:", what)
+from check_tally import check, finish  # noqa: E402
 
 
 SEQS = [(200, 200), (150, 333), (333, 150), (64, 64), (1, 130), (129, 257)]
@@ -193,5 +183,4 @@ with tempfile.TemporaryDirectory() as tmp:
 check([fabench_port.llround(x) for x in (0.5, 1.5, 2.5, 0.49999999999999994)] == [1, 2, 3, 0], "llround")
 check(fabench_port.SplitMix64(0).next() == 0xE220A8397B1DCDAF, "splitmix64(0)'s first value")
 
-print(f"{passed} passed, {len(failures)} failed")
-sys.exit(1 if failures else 0)
+finish()

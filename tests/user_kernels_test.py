@@ -51,16 +51,7 @@ DEVICE = "cuda" if "--device" in sys.argv and sys.argv[sys.argv.index("--device"
 if DEVICE == "cuda" and not torch.cuda.is_available():
     print("no CUDA device: skipped")
     sys.exit(77)
-failures, passed = [], 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAILED:", what)
+from check_tally import check, finish, summary  # noqa: E402
 
 
 def declaration_error(decl):
@@ -411,7 +402,7 @@ with (contextlib.nullcontext(os.environ["USER_KERNELS_TEST_KEEP"]) if os.environ
           f"{proc.stderr[-1500:]}")
 
     # ---- sparse_attention and attention_bwd: the mask forms, and wrong kernels as mismatch rows ------
-    print(f"stub runs done: {passed} passed, {len(failures)} failed; sparse and backward stubs next", flush=True)
+    print(f"stub runs done: {summary()}; sparse and backward stubs next", flush=True)
     plan_path, plan = make_plan(tmp, sparse_bwd_experiments(["fp32", "fp16"]), "sparse_bwd")
     out_csv = os.path.join(tmp, "sparse_bwd.csv")
     code, text = run(["--module", os.path.join(HERE, "data", "user_kernels_sparse_bwd_stubs.py"), "--plan", plan_path,
@@ -438,7 +429,7 @@ with (contextlib.nullcontext(os.environ["USER_KERNELS_TEST_KEEP"]) if os.environ
     # ---- the shipped Triton examples, and Triton kernels that cannot run ----------------------------
     if triton_runs:
         procs, examples, sparse_bwd = triton_runs
-        print(f"in-process checks done: {passed} passed, {len(failures)} failed; waiting for the Triton runs",
+        print(f"in-process checks done: {summary()}; waiting for the Triton runs",
               flush=True)
         results = procs.wait_all()
 
@@ -484,5 +475,4 @@ with (contextlib.nullcontext(os.environ["USER_KERNELS_TEST_KEEP"]) if os.environ
             check(r["status"] == "unsupported" and piece in r["reason"], f"{r['variant']}: {r['status']} {r['reason']}")
         check(code == 0 and len(rows) == (2 if DEVICE == "cuda" else 1), f"Triton stubs: {err[-1500:]}")
 
-print(f"{passed} passed, {len(failures)} failed")
-sys.exit(1 if failures else 0)
+finish()

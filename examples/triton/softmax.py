@@ -116,11 +116,9 @@ def _dropout(y, row, cols, n_cols, seed, threshold, keep_scale):
 
 
 @triton.jit
-def softmax_v1_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, n_cols, stride_x, stride_y, stride_m, scale,
-                      seed, threshold, keep_scale, MASK: tl.constexpr, DROPOUT: tl.constexpr, BLOCK: tl.constexpr):
-    row = tl.program_id(0).to(tl.int64)  # int64 offsets: rows x cols may pass 2^31
-    cols = tl.arange(0, BLOCK)
-    x = tl.load(x_ptr + row * stride_x + cols, mask=cols < n_cols, other=0.0).to(tl.float32)
+def _whole_row(x, row, cols, n_cols, mask_ptr, stride_m, len_ptr, scale, y_row, seed, threshold, keep_scale,
+               MASK: tl.constexpr, DROPOUT: tl.constexpr):
+    """y of a row held whole in registers (v1, v3): kept columns, max, exponentials, sum, dropout."""
     keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
     s = tl.where(keep, x * scale, float("-inf"))
     m = tl.max(s, 0)
@@ -129,7 +127,17 @@ def softmax_v1_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, n_cols, stride_x, stride_
     y = e * tl.where(total > 0, 1.0 / total, 0.0)
     if DROPOUT:
         y = _dropout(y, row, cols, n_cols, seed, threshold, keep_scale)
-    tl.store(y_ptr + row * stride_y + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n_cols)
+    tl.store(y_row + cols, y.to(y_row.dtype.element_ty), mask=cols < n_cols)
+
+
+@triton.jit
+def softmax_v1_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, n_cols, stride_x, stride_y, stride_m, scale,
+                      seed, threshold, keep_scale, MASK: tl.constexpr, DROPOUT: tl.constexpr, BLOCK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)  # int64 offsets: rows x cols may pass 2^31
+    cols = tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + row * stride_x + cols, mask=cols < n_cols, other=0.0).to(tl.float32)
+    _whole_row(x, row, cols, n_cols, mask_ptr, stride_m, len_ptr, scale, y_ptr + row * stride_y, seed, threshold,
+               keep_scale, MASK, DROPOUT)
 
 
 @triton.jit
@@ -139,15 +147,8 @@ def softmax_v3_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, n_rows, n_cols, stride_x,
     cols = tl.arange(0, BLOCK)
     for row in tl.range(tl.program_id(0).to(tl.int64), n_rows, tl.num_programs(0), num_stages=NUM_STAGES):
         x = tl.load(x_ptr + row * stride_x + cols, mask=cols < n_cols, other=0.0).to(tl.float32)
-        keep = _keep(row, cols, n_cols, mask_ptr, stride_m, len_ptr, MASK)
-        s = tl.where(keep, x * scale, float("-inf"))
-        m = tl.max(s, 0)
-        e = tl.where(keep, tl.exp(s - m), 0.0)
-        total = tl.sum(e, 0)
-        y = e * tl.where(total > 0, 1.0 / total, 0.0)
-        if DROPOUT:
-            y = _dropout(y, row, cols, n_cols, seed, threshold, keep_scale)
-        tl.store(y_ptr + row * stride_y + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n_cols)
+        _whole_row(x, row, cols, n_cols, mask_ptr, stride_m, len_ptr, scale, y_ptr + row * stride_y, seed, threshold,
+                   keep_scale, MASK, DROPOUT)
 
 
 @triton.jit

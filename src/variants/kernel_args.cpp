@@ -31,13 +31,10 @@ SoftmaxArgs softmax_args(const LaunchArgs& la) {
   return a;
 }
 
-AttentionArgs attention_args(const Problem& p, const std::vector<void*>& t) {
-  AttentionArgs a;
-  a.q = t[attention_tensors::q];
-  a.k = t[attention_tensors::k];
-  a.v = t[attention_tensors::v];
-  a.o = t[attention_tensors::o];
-  a.lse = static_cast<float*>(t[attention_tensors::lse]);
+namespace {
+// The shape fields the forward and backward attention arguments share.
+template <class Args>
+void set_attention_shape(Args& a, const Problem& p) {
   a.batch = p.batch;
   a.heads = p.heads;
   a.kv_heads = p.kv_heads;
@@ -47,6 +44,17 @@ AttentionArgs attention_args(const Problem& p, const std::vector<void*>& t) {
   a.causal = p.causal;
   a.scale = static_cast<float>(p.effective_scale());
   a.elem = kernel_elem(p.dtype);
+}
+}  // namespace
+
+AttentionArgs attention_args(const Problem& p, const std::vector<void*>& t) {
+  AttentionArgs a;
+  a.q = t[attention_tensors::q];
+  a.k = t[attention_tensors::k];
+  a.v = t[attention_tensors::v];
+  a.o = t[attention_tensors::o];
+  a.lse = static_cast<float*>(t[attention_tensors::lse]);
+  set_attention_shape(a, p);
   return a;
 }
 
@@ -125,15 +133,7 @@ AttentionBwdArgs attention_bwd_args(const Problem& p, const std::vector<void*>& 
   a.dq = t[T::dq];
   a.dk = t[T::dk];
   a.dv = t[T::dv];
-  a.batch = p.batch;
-  a.heads = p.heads;
-  a.kv_heads = p.kv_heads;
-  a.seq_q = p.seq_q;
-  a.seq_k = p.seq_k;
-  a.head_dim = p.head_dim;
-  a.causal = p.causal;
-  a.scale = static_cast<float>(p.effective_scale());
-  a.elem = kernel_elem(p.dtype);
+  set_attention_shape(a, p);
   return a;
 }
 
