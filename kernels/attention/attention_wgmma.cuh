@@ -8,6 +8,7 @@
 #include "kernels/attention/attention_keys.cuh"
 #include "kernels/common/mma.cuh"
 #include "kernels/common/wgmma.cuh"
+#include "kernels/common/wgmma_tiles.cuh"
 
 namespace fabench {
 
@@ -21,65 +22,32 @@ struct WgTraits {
   static constexpr int kChunks = D / 8;                   // 16-byte chunks per row
   static constexpr std::uint32_t kQBytes = kBM * D * 2;
   static constexpr std::uint32_t kTileBytes = BN * D * 2;  // one K or V buffer
-  static constexpr int kN = D < 128 ? D : 128;             // N of one P V instruction (at most 128)
-  static constexpr int kNb = D / kN;                       // P V instructions per k16 step
+  static constexpr int kD = D;
+  static constexpr int kN = WgOutSplit<D>::kN;             // N of one P V instruction (at most 128)
+  static constexpr int kNb = WgOutSplit<D>::kNb;           // P V instructions per k16 step
   // Q, then K and V with two buffers each, plus slack to align the base to 1024 bytes.
   static constexpr std::size_t kSmemBytes = kQBytes + 4 * kTileBytes + 1024;
   static_assert(sizeof(T) == 2, "wgmma with register A: fp16 or bf16");
   static_assert(D % 64 == 0 && (BN == 64 || BN == 128), "whole 128-byte column blocks; N of S is 64 or 128");
 };
 
-// ROWS rows of D elements from `src` into a swizzled tile; rows at or past `rows_left` are zeros.
+// ROWS rows of Q, K or V into a swizzled tile by the block's threads (wgmma_tiles.cuh).
 template <class Tr, int ROWS, class T>
 __device__ __forceinline__ void wg_load_tile(std::uint32_t dst, const T* src, std::int64_t rows_left) {
-  constexpr int kTotal = ROWS * Tr::kChunks;
-  const auto* bytes = reinterpret_cast<const unsigned char*>(src);
-#pragma unroll
-  for (int i = 0; i < (kTotal + Tr::kThreads - 1) / Tr::kThreads; ++i) {
-    const int e = static_cast<int>(threadIdx.x) + i * Tr::kThreads;
-    if (kTotal % Tr::kThreads != 0 && e >= kTotal) break;  // three warpgroups: a partial last round
-    const int r = e / Tr::kChunks, c = e % Tr::kChunks;
-    const bool valid = r < rows_left;
-    const unsigned char* from = valid ? bytes + (static_cast<std::size_t>(r) * Tr::kChunks + c) * 16 : bytes;
-    cp_async_16(dst + swizzle128_offset<ROWS>(r, c), from, valid);
-  }
+  wg_load_rows<ROWS, Tr::kChunks, Tr::kThreads>(dst, src, rows_left);
 }
 
-// S = Q K^T for one K tile, issued and committed (not waited for): D / 16 steps of k16, a 32-byte
-// step inside each 128-byte row, then the next column block.
+// S = Q K^T for one K tile, issued and committed (not waited for).
 template <class Tr, class T, int D, int BN>
 __device__ __forceinline__ void issue_scores(float (&s)[BN / 2], std::uint32_t q_wg, std::uint32_t k_tile) {
-  wgmma_fence();
-#pragma unroll
-  for (int kk = 0; kk < D / 16; ++kk) {
-    const std::uint32_t col = kk / 4, step = (kk % 4) * 32u;
-    const std::uint64_t qd = wgmma_desc(q_wg + col * Tr::kBM * 128 + step, 16, 1024);
-    const std::uint64_t kd = wgmma_desc(k_tile + col * BN * 128 + step, 16, 1024);
-    // The first step overwrites S without reading it: S's registers are free while P V runs.
-    if (kk == 0) {
-      Wgmma<T, BN, 0>::ss_overwrite(s, qd, kd);
-    } else {
-      Wgmma<T, BN, 0>::ss(s, qd, kd, 1);
-    }
-  }
-  wgmma_commit();
+  wgmma_kmajor_gemm<T, D, BN, Tr::kBM, BN>(s, q_wg, k_tile);
 }
 
-// O += P V for one V tile, issued and committed: BN / 16 steps of 16 keys (2048 bytes of V rows).
+// O += P V for one V tile, issued and committed.
 template <class Tr, class T, int BN>
 __device__ __forceinline__ void issue_pv(float (&o)[Tr::kNb][Tr::kN / 2], std::uint32_t (&p)[BN / 16][4],
                                          std::uint32_t v_tile) {
-  wgmma_fence();
-#pragma unroll
-  for (int nb = 0; nb < Tr::kNb; ++nb) wgmma_pin(o[nb]);
-#pragma unroll
-  for (int kk = 0; kk < BN / 16; ++kk)
-#pragma unroll
-    for (int nb = 0; nb < Tr::kNb; ++nb) {
-      const std::uint64_t vd = wgmma_desc(v_tile + nb * (Tr::kN / 64) * BN * 128 + kk * 16 * 128, BN * 128, 1024);
-      Wgmma<T, Tr::kN, 1>::rs(o[nb], p[kk], vd, 1);
-    }
-  wgmma_commit();
+  wgmma_rs_gemm<T, Tr::kD, BN>(o, p, v_tile);
 }
 
 // Where a lane's scores sit: rows `row` and row + 8 of the sequence, keys j0 + 8 nt + 2t (+1).
@@ -142,10 +110,7 @@ __device__ __forceinline__ void rescale_output(float (&o)[Tr::kNb][Tr::kN / 2], 
 // P as k16 A fragments: keys 16 kk..16 kk + 15 are the n8 blocks 2 kk and 2 kk + 1 of S.
 template <class T, int BN>
 __device__ __forceinline__ void pack_p(std::uint32_t (&p)[BN / 16][4], const float (&s)[BN / 2]) {
-#pragma unroll
-  for (int kk = 0; kk < BN / 16; ++kk)
-#pragma unroll
-    for (int x = 0; x < 4; ++x) p[kk][x] = pack2<T>(s[8 * kk + 2 * x], s[8 * kk + 2 * x + 1]);
+  pack_accumulator<T, BN>(p, s);
 }
 
 // OVERLAP: FlashAttention-3's intra-warpgroup pipelining. S_{j+1} = Q K_{j+1}^T and O += P_j V_j are

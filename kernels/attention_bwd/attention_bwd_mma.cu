@@ -31,6 +31,7 @@
 
 #include "kernels/attention_bwd/attention_bwd.h"
 #include "kernels/attention_bwd/attention_bwd_delta.cuh"
+#include "kernels/attention_bwd/attention_bwd_dq.cuh"
 #include "kernels/attention_bwd/attention_bwd_mma.h"
 #include "kernels/common/element.cuh"
 #include "kernels/common/mma.cuh"
@@ -40,17 +41,7 @@ namespace fabench {
 
 namespace {
 
-constexpr float kLog2e = 1.4426950408889634f;
-
-// Two adjacent fp32 sums into device memory (8-byte aligned): one vector reduction on sm_90.
-__device__ __forceinline__ void atomic_add_float2(float* p, float x, float y) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  atomicAdd(reinterpret_cast<float2*>(p), make_float2(x, y));
-#else
-  atomicAdd(p, x);
-  atomicAdd(p + 1, y);
-#endif
-}
+constexpr float kLog2e = kBwdLog2e;
 
 template <int D, int WARPS, int BR>
 struct BwdMmaTraits {
@@ -410,18 +401,6 @@ __global__ void __launch_bounds__(BwdDqTraits<D, BN>::kThreads)
   }
 }
 
-// dQ = scale * the fp32 accumulator, in the output type.
-template <class T>
-__global__ void attention_bwd_dq_convert_kernel(const float* dq_acc, T* dq, std::int64_t n, float scale) {
-  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
-    dq[i] = from_float<T>(scale * dq_acc[i]);
-}
-
-std::int64_t query_rows(const AttentionBwdArgs& a) { return a.batch * a.heads * a.seq_q; }
-// D first, then the dQ accumulator 16-byte aligned.
-std::int64_t delta_floats(const AttentionBwdArgs& a) { return (query_rows(a) + 3) / 4 * 4; }
-
 // The second pass of deterministic=1; its shared memory granted beforehand (launch_bwd_mma).
 template <class T, int D>
 void launch_dq_pass(const AttentionBwdArgs& a, const float* delta, cudaStream_t stream) {
@@ -443,19 +422,16 @@ bool launch_bwd_mma(const AttentionBwdArgs& a, void* workspace, bool determinist
   if (!granted) return false;  // checked before any launch: a refusal leaves no half-done backward
   const auto kernel = deterministic ? dq_apart : atomic_dq;
   float* delta = static_cast<float*>(workspace);
-  float* dq_acc = delta + delta_floats(a);
-  const std::int64_t dq_count = query_rows(a) * D;
+  float* dq_acc = delta + bwd_delta_floats(a);
   launch_attention_bwd_delta<T>(a, delta, stream);
-  if (!deterministic) cudaMemsetAsync(dq_acc, 0, static_cast<std::size_t>(dq_count) * sizeof(float), stream);
+  if (!deterministic) cudaMemsetAsync(dq_acc, 0, static_cast<std::size_t>(bwd_query_rows(a)) * D * sizeof(float), stream);
   const dim3 grid(static_cast<unsigned>((a.seq_k + Tr::kKeys - 1) / Tr::kKeys), static_cast<unsigned>(a.batch * a.kv_heads));
   kernel<<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, delta, dq_acc);
   if (deterministic) {
     launch_dq_pass<T, D>(a, delta, stream);
     return true;
   }
-  // A grid-stride loop: enough blocks to fill any GPU, at most 4096.
-  const int blocks = static_cast<int>(std::min<std::int64_t>((dq_count + 255) / 256, 4096));
-  attention_bwd_dq_convert_kernel<T><<<blocks, 256, 0, stream>>>(dq_acc, static_cast<T*>(a.dq), dq_count, a.scale);
+  launch_attention_bwd_dq_convert<T>(a, dq_acc, stream);
   return true;
 }
 
@@ -479,7 +455,7 @@ bool with_config(const AttentionBwdArgs& a, F&& f) {
 }  // namespace
 
 std::size_t attention_bwd_mma_workspace_bytes(const AttentionBwdArgs& a, bool deterministic) {
-  return static_cast<std::size_t>(delta_floats(a) + (deterministic ? 0 : query_rows(a) * a.head_dim)) * sizeof(float);
+  return bwd_dq_workspace_bytes(a, !deterministic);
 }
 
 std::size_t attention_bwd_mma_smem_bytes(const AttentionBwdArgs& a) {

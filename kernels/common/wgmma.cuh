@@ -94,6 +94,8 @@ __device__ __forceinline__ void wgmma_pin(std::uint32_t (&r)[N]) {
 // shared memory (K-major); rs: A from registers. TRANS_B: 0 for a K-major B (K in S = Q K^T),
 // 1 for an N-major B (V in O = P V). accumulate = 0 overwrites D instead of adding to it;
 // ss_overwrite does so without reading D at all, so D's registers are free before the call.
+// ss_a_mn: A from shared memory M-major (transposed: its M runs along the 128-byte rows, as dS^T
+// stored with keys as rows is dS for dQ = dS K).
 template <class T, int N, int TRANS_B>
 struct Wgmma;
 
@@ -117,6 +119,14 @@ struct Wgmma;
                    ", %" SA ", %" SB ", p, 1, 1, 0, %" STR ";\n}\n"                                            \
                    : FA_WGMMA_ACC##NREG##_OUT                                                                  \
                    : "l"(a), "l"(b), "r"(0), "n"(TRANS_B));                                                    \
+    }                                                                                                          \
+    __device__ __forceinline__ static void ss_a_mn(float (&d)[NREG], std::uint64_t a, std::uint64_t b,         \
+                                                   int accumulate) {                                           \
+      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" SACC ", 0;\n"                                        \
+                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." PTX "." PTX "\n" FA_WGMMA_ACC##NREG##_STR \
+                   ", %" SA ", %" SB ", p, 1, 1, 1, %" STR ";\n}\n"                                            \
+                   : FA_WGMMA_ACC##NREG##_OPS                                                                  \
+                   : "l"(a), "l"(b), "r"(accumulate), "n"(TRANS_B));                                           \
     }                                                                                                          \
     __device__ __forceinline__ static void rs(float (&d)[NREG], const std::uint32_t (&a)[4], std::uint64_t b, \
                                               int accumulate) {                                                \

@@ -1,6 +1,6 @@
 // Registered attention-backward variants (op attention_bwd): the CPU reference, and the kernels of
-// kernels/attention_bwd/ (bwd.naive, bwd.fa2, bwd.fa2_mma with its deterministic option). bwd.wgmma
-// (Hopper) comes next.
+// kernels/attention_bwd/ (bwd.naive, bwd.fa2, bwd.fa2_mma with its deterministic option, bwd.wgmma
+// on Hopper).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include "core/op_tensors.hpp"
 #include "core/variant.hpp"
 #include "kernels/attention_bwd/attention_bwd_mma.h"
+#include "kernels/attention_bwd/attention_bwd_wgmma.h"
 #include "ops/attention_bwd.hpp"
 #include "ops/attention_shape.hpp"
 #include "ops/registry.hpp"
@@ -93,6 +94,20 @@ std::optional<std::string> mma_limits(const Problem& p, const Params&, const Dev
   return std::nullopt;
 }
 
+std::optional<std::string> wgmma_limits(const Problem& p, const Params&, const DeviceCaps& caps) {
+  if (!attention_bwd_wgmma_compiled())
+    return std::string("this build has no sm_90a code (configure with CMAKE_CUDA_ARCHITECTURES=90a)");
+  if (caps.available && (caps.cc_major != 9 || caps.cc_minor != 0))
+    return fmt::format("wgmma needs compute capability 9.0 (sm_90a), the device has {}.{}", caps.cc_major,
+                       caps.cc_minor);
+  if (p.batch * p.kv_heads > kMaxGridDim)
+    return fmt::format("batch*kv_heads {} > 65535 (grid.y limit)", p.batch * p.kv_heads);
+  const std::size_t smem = attention_bwd_wgmma_smem_bytes(args_for_sizing(p));
+  if (smem > caps.smem_per_block_optin)
+    return fmt::format("needs {} bytes of shared memory, the device grants {}", smem, caps.smem_per_block_optin);
+  return std::nullopt;
+}
+
 }  // namespace
 
 void register_attention_bwd_variants(Registry& r) {
@@ -142,6 +157,20 @@ void register_attention_bwd_variants(Registry& r) {
                   if (!attention_bwd_mma(attention_bwd_args(la.problem, la.tensors), la.workspace,
                                          la.params.at("deterministic") != 0, la.stream))
                     throw std::runtime_error("bwd.fa2_mma: the kernel's shared memory could not be granted");
+                }});
+  r.add(Variant{"bwd.wgmma", OpKind::attention_bwd, Backend::gpu,
+                "FlashAttention-2's backward on Hopper's warpgroup MMA (wgmma, sm_90a): a block per 128 keys of a KV "
+                "head (a warpgroup per 64) keeps dK, dV in registers over every query tile of its group; S^T, dP^T "
+                "from shared memory, dV, dK with P^T, dS^T from registers, dQ = dS K from dS^T in shared memory "
+                "read transposed, added by fp32 vector atomics, then scaled",
+                {DType::fp16, DType::bf16}, {64, 128}, {},
+                "workspace 4 bytes per query row (D) + 4 * head_dim per query row (the fp32 dQ accumulator); "
+                "shared memory 131 KiB (d64, 128 queries a step), 146 KiB (d128, 64 a step); batch*kv_heads <= 65535",
+                wgmma_limits,
+                [](const Problem& p, const Params&) { return attention_bwd_wgmma_workspace_bytes(args_for_sizing(p)); },
+                [](const LaunchArgs& la) {
+                  if (!attention_bwd_wgmma(attention_bwd_args(la.problem, la.tensors), la.workspace, la.stream))
+                    throw std::runtime_error("bwd.wgmma: the kernel's shared memory could not be granted");
                 }});
 }
 

@@ -27,12 +27,12 @@ struct Pipeline {
   const char* backward;
 };
 
-// fwd_bwd.wgmma joins when its backward variant lands.
 constexpr Pipeline kPipelines[] = {
     {"fwd_bwd.cpu_reference", "attn.cpu_reference", "bwd.cpu_reference"},
     {"fwd_bwd.naive", "attn.naive", "bwd.naive"},  // seed 004's plain autograd path
     {"fwd_bwd.fa2", "attn.fa2", "bwd.fa2"},        // seed 004's flash_triton, fp32 on CUDA cores
     {"fwd_bwd.fa2_mma", "attn.fa2_mma", "bwd.fa2_mma"},  // tensor cores, fp16/bf16
+    {"fwd_bwd.wgmma", "attn.wgmma", "bwd.wgmma"},        // Hopper's warpgroup MMA, fp16/bf16
 };
 
 constexpr const char* kForwardPrefix = "fwd_";

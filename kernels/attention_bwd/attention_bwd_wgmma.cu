@@ -1,0 +1,318 @@
+// bwd.wgmma: FlashAttention-2's backward on Hopper's warpgroup MMA (wgmma, sm_90a), fp16 and bf16,
+// head dims 64 and 128.
+//
+// What changes against bwd.fa2_mma (mma.sync, a warp per 16 keys, every operand through ldmatrix):
+// a warpgroup of four warps owns 64 keys and each product is a 64 x N x 16 wgmma whose B (and,
+// for the score products, A) the tensor cores read straight from shared memory. A block owns 128
+// keys of one KV head (two warpgroups) with K and V resident, and streams the query tiles of
+// every query head of its group through a double-buffered cp.async stage (Q, dO, lse, D), as
+// bwd.fa2_mma does. Per query tile of BR rows, warpgroup w:
+//   - S^T = K_w Q^T and dP^T = V_w dO^T (A: its 64 rows of K or V, B: the Q or dO tile, both
+//     K-major over d): P^T = exp(scale S^T - lse) and dS^T = P^T (dP^T - D) land in registers in
+//     the accumulator layout, which packed to 16 bits is the register-A operand of the next two;
+//   - dV += P^T dO and dK += dS^T Q (B: the same dO and Q tiles read N-major: no transposed copy),
+//     dV and dK in registers over the whole loop (GQA's sum over the group is the block's loop);
+//   - dS^T goes to shared memory in the swizzled layout; read back M-major (wgmma's transposed A)
+//     it is dS, and dQ = dS K (B: the K tile, N-major) is split over the two warpgroups (d 128: a
+//     column half each over the tile's 64 queries; d 64: the tile is 128 queries, a row half each)
+//     and added into the fp32 dQ accumulator by vector atomics; a last pass scales and converts.
+// The tiles, their loads and the GEMM steps are attn.wgmma's (kernels/common/wgmma_tiles.cuh).
+//
+// Registers: d 128 keeps dK and dV (128 fp32 a thread) beside S^T and dP^T of a 64-query tile
+// (64); d 64 keeps 64 beside those of a 128-query tile (128).
+// Measured figures live in results/README.md beside the command that produced them.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+
+#include "kernels/attention_bwd/attention_bwd.h"
+#include "kernels/attention_bwd/attention_bwd_delta.cuh"
+#include "kernels/attention_bwd/attention_bwd_dq.cuh"
+#include "kernels/attention_bwd/attention_bwd_wgmma.h"
+#include "kernels/common/smem_grant.cuh"
+#include "kernels/common/wgmma_tiles.cuh"
+
+namespace fabench {
+
+namespace {
+
+// D: head dim; BR: query rows a step. Two warpgroups of 64 keys.
+template <int D, int BR>
+struct BwdWgTraits {
+  static constexpr int kWarpgroups = 2;
+  static constexpr int kThreads = 128 * kWarpgroups;
+  static constexpr int kKeys = 64 * kWarpgroups;
+  static constexpr int kChunks = D / 8;
+  static constexpr int kKvBytes = kKeys * D * 2;      // one of K, V
+  static constexpr int kQBytes = BR * D * 2;          // one of Q, dO in a stage
+  static constexpr int kDsBytes = kKeys * BR * 2;     // dS^T, keys as rows
+  static constexpr int kScalarBytes = 2 * BR * 4;     // lse and D of a stage
+  // K, V, two stages of Q and dO, dS^T (all 1024-byte multiples, so each tile starts aligned for
+  // the swizzle), then the stages' lse and D, and slack to align the base.
+  static constexpr int kSmemBytes = 2 * kKvBytes + 4 * kQBytes + kDsBytes + 2 * kScalarBytes + 1024;
+  // dQ (BR x D) over the warpgroups: kMParts row blocks of 64 x kNParts column blocks of 64.
+  static constexpr int kMParts = BR / 64;
+  static constexpr int kNParts = kWarpgroups / kMParts;
+  static constexpr int kDqN = D / kNParts;
+  static_assert(D % 64 == 0 && BR % 64 == 0 && kWarpgroups % kMParts == 0, "whole 64-wide blocks");
+  static_assert(kDqN == 64, "dQ: one 64 x 64 block a warpgroup");
+  static_assert(kQBytes % 1024 == 0 && kKvBytes % 1024 == 0 && kDsBytes % 1024 == 0, "aligned tiles");
+};
+
+// Compiled (head dim, query rows a step): register budgets (the header comment).
+#define FA_BWD_WGMMA_CONFIGS(X) \
+  X(64, 128)                    \
+  X(128, 64)
+
+template <class T, int D, int BR>
+__global__ void __launch_bounds__(256, 1)
+    attention_bwd_wgmma_kernel(AttentionBwdArgs a, const float* delta, float* dq_acc) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using Tr = BwdWgTraits<D, BR>;
+  using Out = WgOutSplit<D>;
+  constexpr int kThreads = Tr::kThreads, kKeys = Tr::kKeys, kChunks = Tr::kChunks;
+  extern __shared__ unsigned char smem_raw[];
+  const std::uint32_t k_s = (smem_address(smem_raw) + 1023u) & ~1023u;
+  const std::uint32_t v_s = k_s + Tr::kKvBytes;
+  const std::uint32_t stages = v_s + Tr::kKvBytes;  // stage s: Q at + 2 s kQBytes, dO after it
+  const std::uint32_t ds_s = stages + 4 * Tr::kQBytes;
+  const std::uint32_t scalars = ds_s + Tr::kDsBytes;  // stage s: lse at + s kScalarBytes, D after it
+  const unsigned char* scalars_ptr = smem_raw + (scalars - smem_address(smem_raw));
+
+  const int wg = static_cast<int>(threadIdx.x) / 128, warp = (static_cast<int>(threadIdx.x) / 32) % 4;
+  const int lane = static_cast<int>(threadIdx.x) % 32, g = lane >> 2, t = lane & 3;
+  const std::int64_t kv_index = blockIdx.y;  // b * kv_heads + kv head
+  const std::int64_t b = kv_index / a.kv_heads, kv_head = kv_index % a.kv_heads;
+  const int group = static_cast<int>(a.heads / a.kv_heads);
+  const std::int64_t j0 = static_cast<std::int64_t>(blockIdx.x) * kKeys;
+  const std::int64_t key_offset = a.seq_k - a.seq_q;  // causal: query i sees keys j <= i + key_offset
+  const T* k = static_cast<const T*>(a.k) + (kv_index * a.seq_k + j0) * D;
+  const T* v = static_cast<const T*>(a.v) + (kv_index * a.seq_k + j0) * D;
+
+  // Keys past seq_k are zero rows (their dK and dV are not stored).
+  wg_load_rows<kKeys, kChunks, kThreads>(k_s, k, a.seq_k - j0);
+  wg_load_rows<kKeys, kChunks, kThreads>(v_s, v, a.seq_k - j0);
+  cp_async_commit();
+
+  // The query tiles of each head of the group that see any of this block's keys.
+  const int query_tiles = static_cast<int>((a.seq_q + BR - 1) / BR);
+  int first_tile = 0;
+  if (a.causal) {
+    const std::int64_t first_row = j0 - key_offset;  // the first query that sees key j0
+    first_tile = first_row <= 0 ? 0 : static_cast<int>(min(first_row / BR, static_cast<std::int64_t>(query_tiles)));
+  }
+  const int tiles_per_head = query_tiles - first_tile;
+  const int steps = group * tiles_per_head;
+  auto step_rows = [&](int step, std::int64_t& bh, std::int64_t& i0) {
+    bh = b * a.heads + kv_head * group + step / tiles_per_head;
+    i0 = static_cast<std::int64_t>(first_tile + step % tiles_per_head) * BR;
+  };
+  // Q and dO rows of a step (zero past seq_q: they add nothing to dK and dV, and their dQ is not
+  // stored), and its lse and D.
+  auto load_step = [&](int step, int stage) {
+    std::int64_t bh, i0;
+    step_rows(step, bh, i0);
+    const std::uint32_t q_dst = stages + 2 * stage * Tr::kQBytes;
+    const std::int64_t row0 = (bh * a.seq_q + i0) * D;
+    wg_load_rows<BR, kChunks, kThreads>(q_dst, static_cast<const T*>(a.q) + row0, a.seq_q - i0);
+    wg_load_rows<BR, kChunks, kThreads>(q_dst + Tr::kQBytes, static_cast<const T*>(a.d_o) + row0, a.seq_q - i0);
+    if (threadIdx.x < 2 * BR) {
+      const int r = static_cast<int>(threadIdx.x) % BR;
+      const bool valid = i0 + r < a.seq_q;
+      const float* src = threadIdx.x < BR ? a.lse : delta;
+      cp_async_4(scalars + stage * Tr::kScalarBytes + threadIdx.x * 4, src + (valid ? bh * a.seq_q + i0 + r : 0),
+                 valid);
+    }
+  };
+  if (steps > 0) load_step(0, 0);
+  cp_async_commit();
+
+  const float scale_log2 = a.scale * kBwdLog2e;
+  const int key_row = 64 * wg + 16 * warp + g;  // this lane's keys in the block: + 0 and + 8
+  const std::uint32_t k_wg = k_s + 64 * wg * 128, v_wg = v_s + 64 * wg * 128;  // A rows of S^T, dP^T
+  // dQ: this warpgroup's 64 query rows (of BR) and 64 columns (of D).
+  const int dq_m = wg % Tr::kMParts, dq_n = wg / Tr::kMParts;
+  float dk[Out::kNb][Out::kN / 2] = {}, dv[Out::kNb][Out::kN / 2] = {};
+  for (int step = 0; step < steps; ++step) {
+    const int stage = step & 1;
+    if (step + 1 < steps) load_step(step + 1, stage ^ 1);
+    cp_async_commit();
+    cp_async_wait<1>();  // this step's stage (and K, V) landed for this thread ...
+    fence_proxy_async();
+    __syncthreads();     // ... and for every thread
+    std::int64_t bh, i0;
+    step_rows(step, bh, i0);
+    const std::uint32_t q_t = stages + 2 * stage * Tr::kQBytes, do_t = q_t + Tr::kQBytes;
+    const float* lse_t = reinterpret_cast<const float*>(scalars_ptr + stage * Tr::kScalarBytes);
+    const float* delta_t = lse_t + BR;
+
+    float s[BR / 2], dp[BR / 2];
+    wgmma_kmajor_gemm<T, D, BR, kKeys, BR>(s, k_wg, q_t);
+    wgmma_kmajor_gemm<T, D, BR, kKeys, BR>(dp, v_wg, do_t);
+    wgmma_wait<0>();
+    wgmma_pin(s);
+    wgmma_pin(dp);
+
+    // P^T = exp(scale S^T - lse), 0 where the pair is hidden (causal, or a key past seq_k, whose
+    // zero row would give exp(-lse)); dS^T = P^T (dP^T - D) (the scale is applied to dK and dQ at
+    // the end). A hidden pair's exponent may be +inf (a query that sees no key has lse -inf), so
+    // the mask selects, never multiplies.
+    // In block-relative 32-bit terms: key row r (of kKeys) and query column c (of BR) are hidden
+    // when r >= keys_left or, causal, r - c > diag (both clamped: only their sign near 0 matters).
+    const bool masked_tile = (a.causal && j0 + kKeys - 1 > i0 + key_offset) || j0 + kKeys > a.seq_k;
+    const int keys_left = static_cast<int>(min(a.seq_k - j0, static_cast<std::int64_t>(kKeys)));
+    const int diag = a.causal ? static_cast<int>(max(min(i0 + key_offset - j0, static_cast<std::int64_t>(kKeys)),
+                                                     static_cast<std::int64_t>(-BR)))
+                              : kKeys;
+#pragma unroll
+    for (int nt = 0; nt < BR / 8; ++nt)
+#pragma unroll
+      for (int x = 0; x < 4; ++x) {
+        const int col = 8 * nt + 2 * t + (x & 1), r = key_row + 8 * (x >> 1);
+        float p = fast_exp2(fmaf(s[4 * nt + x], scale_log2, -lse_t[col] * kBwdLog2e));
+        if (masked_tile && (r >= keys_left || r - col > diag)) p = 0.0f;
+        s[4 * nt + x] = p;
+        dp[4 * nt + x] = p * (dp[4 * nt + x] - delta_t[col]);
+      }
+    std::uint32_t p_frag[BR / 16][4], ds_frag[BR / 16][4];
+    pack_accumulator<T, BR>(p_frag, s);
+    pack_accumulator<T, BR>(ds_frag, dp);
+
+    // dS^T to shared memory: fragment kk's register x holds keys key_row (+8 for x odd) and
+    // queries 16 kk + 8 (x / 2) + 2t, + 1.
+#pragma unroll
+    for (int kk = 0; kk < BR / 16; ++kk)
+#pragma unroll
+      for (int x = 0; x < 4; ++x) {
+        const int r = key_row + 8 * (x & 1), c = 16 * kk + 8 * (x >> 1) + 2 * t;
+        sts32(ds_s + swizzle128_offset<kKeys>(r, c / 8) + (c % 8) * 2, ds_frag[kk][x]);
+      }
+
+    wgmma_rs_gemm<T, D, BR>(dv, p_frag, do_t);
+    wgmma_rs_gemm<T, D, BR>(dk, ds_frag, q_t);
+    fence_proxy_async();  // dS^T, written by ordinary stores, is read by wgmma
+    __syncthreads();
+
+    // dQ (this warpgroup's 64 x 64 block) = dS K over the block's keys: A is dS^T read M-major
+    // (its queries are the 128-byte rows' elements), B the K tile N-major.
+    float dq[32];
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kKeys / 16; ++kk) {
+      const std::uint64_t ad = wgmma_desc(ds_s + dq_m * kKeys * 128 + kk * 16 * 128, kKeys * 128, 1024);
+      const std::uint64_t bd = wgmma_desc(k_s + dq_n * kKeys * 128 + kk * 16 * 128, kKeys * 128, 1024);
+      if (kk == 0) {
+        Wgmma<T, 64, 1>::ss_a_mn(dq, ad, bd, 0);
+      } else {
+        Wgmma<T, 64, 1>::ss_a_mn(dq, ad, bd, 1);
+      }
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+#pragma unroll
+    for (int nb = 0; nb < Out::kNb; ++nb) {
+      wgmma_pin(dv[nb]);
+      wgmma_pin(dk[nb]);
+    }
+    wgmma_pin(dq);
+#pragma unroll
+    for (int kk = 0; kk < BR / 16; ++kk) {
+      wgmma_pin(p_frag[kk]);
+      wgmma_pin(ds_frag[kk]);
+    }
+
+    float* dq_rows = dq_acc + bh * a.seq_q * D;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const std::int64_t i = i0 + 64 * dq_m + 16 * warp + g + 8 * h;
+      if (i < a.seq_q)
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+          atomic_add_float2(dq_rows + i * D + 64 * dq_n + 8 * nt + 2 * t, dq[4 * nt + 2 * h], dq[4 * nt + 2 * h + 1]);
+    }
+    __syncthreads();  // dS^T and this stage are free for the next step
+  }
+  cp_async_wait<0>();
+
+  // dK = scale * dS^T Q and dV = P^T dO for this lane's key rows.
+  T* dk_out = static_cast<T*>(a.dk) + kv_index * a.seq_k * D;
+  T* dv_out = static_cast<T*>(a.dv) + kv_index * a.seq_k * D;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const std::int64_t j = j0 + key_row + 8 * h;
+    if (j >= a.seq_k) continue;
+#pragma unroll
+    for (int nb = 0; nb < Out::kNb; ++nb)
+#pragma unroll
+      for (int nt = 0; nt < Out::kN / 8; ++nt) {
+        const std::int64_t at = j * D + nb * Out::kN + 8 * nt + 2 * t;
+        *reinterpret_cast<std::uint32_t*>(dk_out + at) =
+            pack2<T>(a.scale * dk[nb][4 * nt + 2 * h], a.scale * dk[nb][4 * nt + 2 * h + 1]);
+        *reinterpret_cast<std::uint32_t*>(dv_out + at) = pack2<T>(dv[nb][4 * nt + 2 * h], dv[nb][4 * nt + 2 * h + 1]);
+      }
+  }
+#endif  // sm_90a: elsewhere the kernel is empty and attention_bwd_wgmma refuses to launch it
+}
+
+template <class T, int D, int BR>
+bool launch_bwd_wgmma(const AttentionBwdArgs& a, void* workspace, cudaStream_t stream) {
+  using Tr = BwdWgTraits<D, BR>;
+  constexpr auto kernel = attention_bwd_wgmma_kernel<T, D, BR>;
+  if (!smem_granted<kernel, Tr::kSmemBytes>()) return false;  // before any launch: no half-done backward
+  float* delta = static_cast<float*>(workspace);
+  float* dq_acc = delta + bwd_delta_floats(a);
+  launch_attention_bwd_delta<T>(a, delta, stream);
+  cudaMemsetAsync(dq_acc, 0, static_cast<std::size_t>(bwd_query_rows(a)) * D * sizeof(float), stream);
+  const dim3 grid(static_cast<unsigned>((a.seq_k + Tr::kKeys - 1) / Tr::kKeys), static_cast<unsigned>(a.batch * a.kv_heads));
+  kernel<<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, delta, dq_acc);
+  launch_attention_bwd_dq_convert<T>(a, dq_acc, stream);
+  return true;
+}
+
+template <class F>
+bool with_config(const AttentionBwdArgs& a, F&& f) {
+  auto by_dim = [&](auto elem) {
+#define FA_BWD_WGMMA_DISPATCH(D, BR) \
+  if (a.head_dim == D) return f(elem, BwdWgTraits<D, BR>{}, std::integral_constant<int, D>{}, std::integral_constant<int, BR>{});
+    FA_BWD_WGMMA_CONFIGS(FA_BWD_WGMMA_DISPATCH)
+#undef FA_BWD_WGMMA_DISPATCH
+    return false;
+  };
+  switch (a.elem) {
+    case KernelElem::f16: return by_dim(__half{});
+    case KernelElem::bf16: return by_dim(__nv_bfloat16{});
+    case KernelElem::f32: return false;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool attention_bwd_wgmma_compiled() {
+#ifdef FABENCH_SM90A
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::size_t attention_bwd_wgmma_workspace_bytes(const AttentionBwdArgs& a) { return bwd_dq_workspace_bytes(a, true); }
+
+std::size_t attention_bwd_wgmma_smem_bytes(const AttentionBwdArgs& a) {
+  std::size_t bytes = 0;
+  with_config(a, [&](auto, auto traits, auto, auto) {
+    bytes = decltype(traits)::kSmemBytes;
+    return true;
+  });
+  return bytes;
+}
+
+bool attention_bwd_wgmma(const AttentionBwdArgs& a, void* workspace, cudaStream_t stream) {
+  if (!attention_bwd_wgmma_compiled()) return false;
+  return with_config(a, [&](auto elem, auto, auto d, auto br) {
+    return launch_bwd_wgmma<decltype(elem), decltype(d)::value, decltype(br)::value>(a, workspace, stream);
+  });
+}
+
+}  // namespace fabench
