@@ -25,6 +25,8 @@
 #include <cuda_fp16.h>
 
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "kernels/attention_bwd/attention_bwd.h"
 #include "kernels/attention_bwd/attention_bwd_delta.cuh"
@@ -51,18 +53,23 @@ struct BwdWgTraits {
   // K, V, two stages of Q and dO, dS^T (all 1024-byte multiples, so each tile starts aligned for
   // the swizzle), then the stages' lse and D, and slack to align the base.
   static constexpr int kSmemBytes = 2 * kKvBytes + 4 * kQBytes + kDsBytes + 2 * kScalarBytes + 1024;
-  // dQ (BR x D) over the warpgroups: kMParts row blocks of 64 x kNParts column blocks of 64.
+  // dQ (BR x D) in 64 x 64 blocks: kMParts x kNParts of them; with fewer blocks than warpgroups
+  // each block's sum over the keys is split kKeyParts ways (every part added by atomics).
   static constexpr int kMParts = BR / 64;
-  static constexpr int kNParts = kWarpgroups / kMParts;
-  static constexpr int kDqN = D / kNParts;
-  static_assert(D % 64 == 0 && BR % 64 == 0 && kWarpgroups % kMParts == 0, "whole 64-wide blocks");
-  static_assert(kDqN == 64, "dQ: one 64 x 64 block a warpgroup");
+  static constexpr int kNParts = D / 64;
+  static constexpr int kKeyParts = kWarpgroups / (kMParts * kNParts);
+  static constexpr int kDqKeys = kKeys / kKeyParts;
+  static_assert(D % 64 == 0 && BR % 64 == 0 && kKeyParts * kMParts * kNParts == kWarpgroups,
+                "dQ: a 64 x 64 block (or a share of one's keys) a warpgroup");
   static_assert(kQBytes % 1024 == 0 && kKvBytes % 1024 == 0 && kDsBytes % 1024 == 0, "aligned tiles");
 };
 
-// Compiled (head dim, query rows a step): register budgets (the header comment).
+// Compiled (head dim, query rows a step), the first per head dim the default: register budgets
+// (the header comment). d 64 with 64 queries a step splits each dQ block's keys over the two
+// warpgroups (twice the atomics, half the registers of S^T and dP^T).
 #define FA_BWD_WGMMA_CONFIGS(X) \
   X(64, 128)                    \
+  X(64, 64)                     \
   X(128, 64)
 
 template <class T, int D, int BR>
@@ -131,8 +138,9 @@ __global__ void __launch_bounds__(256, 1)
   const float scale_log2 = a.scale * kBwdLog2e;
   const int key_row = 64 * wg + 16 * warp + g;  // this lane's keys in the block: + 0 and + 8
   const std::uint32_t k_wg = k_s + 64 * wg * 128, v_wg = v_s + 64 * wg * 128;  // A rows of S^T, dP^T
-  // dQ: this warpgroup's 64 query rows (of BR) and 64 columns (of D).
-  const int dq_m = wg % Tr::kMParts, dq_n = wg / Tr::kMParts;
+  // dQ: this warpgroup's 64 query rows (of BR), 64 columns (of D) and keys (of kKeys).
+  const int dq_m = wg % Tr::kMParts, dq_n = wg / Tr::kMParts % Tr::kNParts;
+  const int dq_k0 = wg / (Tr::kMParts * Tr::kNParts) * Tr::kDqKeys;
   float dk[Out::kNb][Out::kN / 2] = {}, dv[Out::kNb][Out::kN / 2] = {};
   for (int step = 0; step < steps; ++step) {
     const int stage = step & 1;
@@ -199,9 +207,10 @@ __global__ void __launch_bounds__(256, 1)
     float dq[32];
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < kKeys / 16; ++kk) {
-      const std::uint64_t ad = wgmma_desc(ds_s + dq_m * kKeys * 128 + kk * 16 * 128, kKeys * 128, 1024);
-      const std::uint64_t bd = wgmma_desc(k_s + dq_n * kKeys * 128 + kk * 16 * 128, kKeys * 128, 1024);
+    for (int kk = 0; kk < Tr::kDqKeys / 16; ++kk) {
+      const std::uint32_t key_rows = (dq_k0 + kk * 16) * 128;
+      const std::uint64_t ad = wgmma_desc(ds_s + dq_m * kKeys * 128 + key_rows, kKeys * 128, 1024);
+      const std::uint64_t bd = wgmma_desc(k_s + dq_n * kKeys * 128 + key_rows, kKeys * 128, 1024);
       if (kk == 0) {
         Wgmma<T, 64, 1>::ss_a_mn(dq, ad, bd, 0);
       } else {
@@ -270,11 +279,14 @@ bool launch_bwd_wgmma(const AttentionBwdArgs& a, void* workspace, cudaStream_t s
   return true;
 }
 
+// The compiled configuration for a's dtype and head dim with block_q query rows a step (0: the
+// first compiled for the head dim).
 template <class F>
-bool with_config(const AttentionBwdArgs& a, F&& f) {
+bool with_config(const AttentionBwdArgs& a, int block_q, F&& f) {
   auto by_dim = [&](auto elem) {
-#define FA_BWD_WGMMA_DISPATCH(D, BR) \
-  if (a.head_dim == D) return f(elem, BwdWgTraits<D, BR>{}, std::integral_constant<int, D>{}, std::integral_constant<int, BR>{});
+#define FA_BWD_WGMMA_DISPATCH(D, BR)                 \
+  if (a.head_dim == D && (block_q == BR || block_q == 0)) \
+    return f(elem, BwdWgTraits<D, BR>{}, std::integral_constant<int, D>{}, std::integral_constant<int, BR>{});
     FA_BWD_WGMMA_CONFIGS(FA_BWD_WGMMA_DISPATCH)
 #undef FA_BWD_WGMMA_DISPATCH
     return false;
@@ -299,18 +311,26 @@ bool attention_bwd_wgmma_compiled() {
 
 std::size_t attention_bwd_wgmma_workspace_bytes(const AttentionBwdArgs& a) { return bwd_dq_workspace_bytes(a, true); }
 
-std::size_t attention_bwd_wgmma_smem_bytes(const AttentionBwdArgs& a) {
+std::size_t attention_bwd_wgmma_smem_bytes(const AttentionBwdArgs& a, int block_q) {
   std::size_t bytes = 0;
-  with_config(a, [&](auto, auto traits, auto, auto) {
+  with_config(a, block_q, [&](auto, auto traits, auto, auto) {
     bytes = decltype(traits)::kSmemBytes;
     return true;
   });
   return bytes;
 }
 
-bool attention_bwd_wgmma(const AttentionBwdArgs& a, void* workspace, cudaStream_t stream) {
+std::vector<std::pair<int, int>> attention_bwd_wgmma_configs() {
+  std::vector<std::pair<int, int>> out;
+#define FA_BWD_WGMMA_LIST(D, BR) out.emplace_back(D, BR);
+  FA_BWD_WGMMA_CONFIGS(FA_BWD_WGMMA_LIST)
+#undef FA_BWD_WGMMA_LIST
+  return out;
+}
+
+bool attention_bwd_wgmma(const AttentionBwdArgs& a, int block_q, void* workspace, cudaStream_t stream) {
   if (!attention_bwd_wgmma_compiled()) return false;
-  return with_config(a, [&](auto elem, auto, auto d, auto br) {
+  return with_config(a, block_q, [&](auto elem, auto, auto d, auto br) {
     return launch_bwd_wgmma<decltype(elem), decltype(d)::value, decltype(br)::value>(a, workspace, stream);
   });
 }

@@ -5,6 +5,8 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <utility>
+#include <vector>
 
 #include "kernels/attention_bwd/attention_bwd.h"
 
@@ -14,10 +16,14 @@ namespace fabench {
 bool attention_bwd_wgmma_compiled();
 // D (one fp32 a query row, rounded up to 4) and the fp32 dQ accumulator.
 std::size_t attention_bwd_wgmma_workspace_bytes(const AttentionBwdArgs& a);
-// Shared memory a block needs for a's dtype and head dim; 0 when not compiled.
-std::size_t attention_bwd_wgmma_smem_bytes(const AttentionBwdArgs& a);
-// False when not compiled for sm_90a, (dtype, head dim) is not compiled, or the shared memory
-// cannot be granted.
-bool attention_bwd_wgmma(const AttentionBwdArgs& a, void* workspace, cudaStream_t stream);
+// block_q: query rows a step, one of the compiled (head dim, block_q) pairs, or 0 for the first
+// compiled for the head dim.
+// Shared memory a block needs for a's dtype, head dim and block_q; 0 when not compiled.
+std::size_t attention_bwd_wgmma_smem_bytes(const AttentionBwdArgs& a, int block_q);
+// The compiled (head dim, block_q) pairs, the default first per head dim.
+std::vector<std::pair<int, int>> attention_bwd_wgmma_configs();
+// False when not compiled for sm_90a, (dtype, head dim, block_q) is not compiled, or the shared
+// memory cannot be granted.
+bool attention_bwd_wgmma(const AttentionBwdArgs& a, int block_q, void* workspace, cudaStream_t stream);
 
 }  // namespace fabench

@@ -62,10 +62,13 @@ TEST_CASE("every attention backward GPU variant matches the CPU reference at odd
     if (v.backend != Backend::gpu || (v.op != OpKind::attention_bwd && v.op != OpKind::attention_fwd_bwd)) continue;
     ++variants;
     int ran = 0;
-    // Every value of a deterministic option (bwd.fa2_mma's; a pipeline's prefixed one).
+    // Every value of a deterministic option (bwd.fa2_mma's) and of bwd.wgmma's block_q (a
+    // pipeline's prefixed ones too); values a case does not compile are skipped as unsupported.
     std::vector<Params> settings = {with_defaults(v, {})};
     for (const TunableParam& tp : v.params)
-      if (tp.name.find("deterministic") != std::string::npos) settings.push_back(with_defaults(v, {{tp.name, 1}}));
+      if (tp.name.find("deterministic") != std::string::npos || tp.name.find("block_q") != std::string::npos)
+        for (const std::int64_t value : tp.allowed)
+          if (value != tp.default_value) settings.push_back(with_defaults(v, {{tp.name, value}}));
     for (const Params& params : settings)
     for (const Problem& p : backward_problems(v.op)) {
       if (unsupported_reason(v, p, params, device.caps)) continue;
@@ -84,7 +87,7 @@ TEST_CASE("every attention backward GPU variant matches the CPU reference at odd
     INFO(v.name);
     CHECK(ran > 0);
   }
-  CHECK(variants >= 6);  // bwd.naive, bwd.fa2, bwd.fa2_mma and their fwd_bwd pipelines
+  CHECK(variants >= 8);  // bwd.naive, bwd.fa2, bwd.fa2_mma, bwd.wgmma and their fwd_bwd pipelines
 }
 
 TEST_CASE("fwd_bwd.naive: an oom row says whether the forward or the backward ran out", "[gpu][bwd][oom]") {
