@@ -79,6 +79,7 @@ __global__ void __launch_bounds__(256, 1)
   using Tr = BwdWgTraits<D, BR>;
   using Out = WgOutSplit<D>;
   constexpr int kThreads = Tr::kThreads, kKeys = Tr::kKeys, kChunks = Tr::kChunks;
+  constexpr int kSub = 64, kSubs = BR / kSub;  // query rows a sub-tile of S^T and dP^T
   extern __shared__ unsigned char smem_raw[];
   const std::uint32_t k_s = (smem_address(smem_raw) + 1023u) & ~1023u;
   const std::uint32_t v_s = k_s + Tr::kKvBytes;
@@ -137,7 +138,7 @@ __global__ void __launch_bounds__(256, 1)
 
   const float scale_log2 = a.scale * kBwdLog2e;
   const int key_row = 64 * wg + 16 * warp + g;  // this lane's keys in the block: + 0 and + 8
-  const std::uint32_t k_wg = k_s + 64 * wg * 128, v_wg = v_s + 64 * wg * 128;  // A rows of S^T, dP^T
+  const std::uint32_t k_wg0 = k_s + 64 * wg * 128, v_wg0 = v_s + 64 * wg * 128;  // A rows of S^T, dP^T
   // dQ: this warpgroup's 64 query rows (of BR), 64 columns (of D) and keys (of kKeys).
   const int dq_m = wg % Tr::kMParts, dq_n = wg / Tr::kMParts % Tr::kNParts;
   const int dq_k0 = wg / (Tr::kMParts * Tr::kNParts) * Tr::kDqKeys;
@@ -151,16 +152,14 @@ __global__ void __launch_bounds__(256, 1)
     __syncthreads();     // ... and for every thread
     std::int64_t bh, i0;
     step_rows(step, bh, i0);
-    const std::uint32_t q_t = stages + 2 * stage * Tr::kQBytes, do_t = q_t + Tr::kQBytes;
+    // The tiles' shared-memory addresses made opaque each step: otherwise the compiler hoists every
+    // loop-invariant wgmma descriptor of K and V (two registers each, 48 of them at d 128) out of
+    // the loop, where they hold registers dK and dV need.
+    std::uint32_t k_wg = k_wg0, v_wg = v_wg0, k_dq = k_s, ds_t = ds_s, q_t = stages + 2 * stage * Tr::kQBytes;
+    asm volatile("" : "+r"(k_wg), "+r"(v_wg), "+r"(k_dq), "+r"(ds_t), "+r"(q_t));
+    const std::uint32_t do_t = q_t + Tr::kQBytes;
     const float* lse_t = reinterpret_cast<const float*>(scalars_ptr + stage * Tr::kScalarBytes);
     const float* delta_t = lse_t + BR;
-
-    float s[BR / 2], dp[BR / 2];
-    wgmma_kmajor_gemm<T, D, BR, kKeys, BR>(s, k_wg, q_t);
-    wgmma_kmajor_gemm<T, D, BR, kKeys, BR>(dp, v_wg, do_t);
-    wgmma_wait<0>();
-    wgmma_pin(s);
-    wgmma_pin(dp);
 
     // P^T = exp(scale S^T - lse), 0 where the pair is hidden (causal, or a key past seq_k, whose
     // zero row would give exp(-lse)); dS^T = P^T (dP^T - D) (the scale is applied to dK and dQ at
@@ -173,32 +172,49 @@ __global__ void __launch_bounds__(256, 1)
     const int diag = a.causal ? static_cast<int>(max(min(i0 + key_offset - j0, static_cast<std::int64_t>(kKeys)),
                                                      static_cast<std::int64_t>(-BR)))
                               : kKeys;
+    // S^T, dP^T, P^T, dS^T and their dV, dK products a sub-tile of kSub queries at a time: a
+    // 128-query step at d 64 holds the registers of a 64-query one. A sub-tile's P^T and dS^T
+    // fragments are read by its dV and dK wgmmas until the next sub-tile's wait.
+    std::uint32_t p_frag[kSubs][kSub / 16][4], ds_frag[kSubs][kSub / 16][4];
 #pragma unroll
-    for (int nt = 0; nt < BR / 8; ++nt)
+    for (int sub = 0; sub < kSubs; ++sub) {
+      const std::uint32_t q_sub = q_t + sub * kSub * 128, do_sub = do_t + sub * kSub * 128;
+      float s[kSub / 2], dp[kSub / 2];
+      wgmma_kmajor_gemm<T, D, kSub, kKeys, BR>(s, k_wg, q_sub);
+      wgmma_kmajor_gemm<T, D, kSub, kKeys, BR>(dp, v_wg, do_sub);
+      wgmma_wait<0>();
+      wgmma_pin(s);
+      wgmma_pin(dp);
+      if (sub > 0)
 #pragma unroll
-      for (int x = 0; x < 4; ++x) {
-        const int col = 8 * nt + 2 * t + (x & 1), r = key_row + 8 * (x >> 1);
-        float p = fast_exp2(fmaf(s[4 * nt + x], scale_log2, -lse_t[col] * kBwdLog2e));
-        if (masked_tile && (r >= keys_left || r - col > diag)) p = 0.0f;
-        s[4 * nt + x] = p;
-        dp[4 * nt + x] = p * (dp[4 * nt + x] - delta_t[col]);
-      }
-    std::uint32_t p_frag[BR / 16][4], ds_frag[BR / 16][4];
-    pack_accumulator<T, BR>(p_frag, s);
-    pack_accumulator<T, BR>(ds_frag, dp);
-
-    // dS^T to shared memory: fragment kk's register x holds keys key_row (+8 for x odd) and
-    // queries 16 kk + 8 (x / 2) + 2t, + 1.
+        for (int kk = 0; kk < kSub / 16; ++kk) {
+          wgmma_pin(p_frag[sub - 1][kk]);
+          wgmma_pin(ds_frag[sub - 1][kk]);
+        }
 #pragma unroll
-    for (int kk = 0; kk < BR / 16; ++kk)
+      for (int nt = 0; nt < kSub / 8; ++nt)
 #pragma unroll
-      for (int x = 0; x < 4; ++x) {
-        const int r = key_row + 8 * (x & 1), c = 16 * kk + 8 * (x >> 1) + 2 * t;
-        sts32(ds_s + swizzle128_offset<kKeys>(r, c / 8) + (c % 8) * 2, ds_frag[kk][x]);
-      }
-
-    wgmma_rs_gemm<T, D, BR>(dv, p_frag, do_t);
-    wgmma_rs_gemm<T, D, BR>(dk, ds_frag, q_t);
+        for (int x = 0; x < 4; ++x) {
+          const int col = sub * kSub + 8 * nt + 2 * t + (x & 1), r = key_row + 8 * (x >> 1);
+          float p = fast_exp2(fmaf(s[4 * nt + x], scale_log2, -lse_t[col] * kBwdLog2e));
+          if (masked_tile && (r >= keys_left || r - col > diag)) p = 0.0f;
+          s[4 * nt + x] = p;
+          dp[4 * nt + x] = p * (dp[4 * nt + x] - delta_t[col]);
+        }
+      pack_accumulator<T, kSub>(p_frag[sub], s);
+      pack_accumulator<T, kSub>(ds_frag[sub], dp);
+      // dS^T to shared memory: fragment kk's register x holds keys key_row (+8 for x odd) and
+      // queries 16 kk + 8 (x / 2) + 2t, + 1 of the sub-tile.
+#pragma unroll
+      for (int kk = 0; kk < kSub / 16; ++kk)
+#pragma unroll
+        for (int x = 0; x < 4; ++x) {
+          const int r = key_row + 8 * (x & 1), c = sub * kSub + 16 * kk + 8 * (x >> 1) + 2 * t;
+          sts32(ds_t + swizzle128_offset<kKeys>(r, c / 8) + (c % 8) * 2, ds_frag[sub][kk][x]);
+        }
+      wgmma_rs_gemm<T, D, kSub, BR>(dv, p_frag[sub], do_sub);
+      wgmma_rs_gemm<T, D, kSub, BR>(dk, ds_frag[sub], q_sub);
+    }
     fence_proxy_async();  // dS^T, written by ordinary stores, is read by wgmma
     __syncthreads();
 
@@ -209,8 +225,8 @@ __global__ void __launch_bounds__(256, 1)
 #pragma unroll
     for (int kk = 0; kk < Tr::kDqKeys / 16; ++kk) {
       const std::uint32_t key_rows = (dq_k0 + kk * 16) * 128;
-      const std::uint64_t ad = wgmma_desc(ds_s + dq_m * kKeys * 128 + key_rows, kKeys * 128, 1024);
-      const std::uint64_t bd = wgmma_desc(k_s + dq_n * kKeys * 128 + key_rows, kKeys * 128, 1024);
+      const std::uint64_t ad = wgmma_desc(ds_t + dq_m * kKeys * 128 + key_rows, kKeys * 128, 1024);
+      const std::uint64_t bd = wgmma_desc(k_dq + dq_n * kKeys * 128 + key_rows, kKeys * 128, 1024);
       if (kk == 0) {
         Wgmma<T, 64, 1>::ss_a_mn(dq, ad, bd, 0);
       } else {
@@ -226,10 +242,12 @@ __global__ void __launch_bounds__(256, 1)
     }
     wgmma_pin(dq);
 #pragma unroll
-    for (int kk = 0; kk < BR / 16; ++kk) {
-      wgmma_pin(p_frag[kk]);
-      wgmma_pin(ds_frag[kk]);
-    }
+    for (int sub = 0; sub < kSubs; ++sub)
+#pragma unroll
+      for (int kk = 0; kk < kSub / 16; ++kk) {
+        wgmma_pin(p_frag[sub][kk]);
+        wgmma_pin(ds_frag[sub][kk]);
+      }
 
     float* dq_rows = dq_acc + bh * a.seq_q * D;
 #pragma unroll

@@ -58,9 +58,9 @@ struct WgOutSplit {
 };
 
 // acc (64 x D) += A B for K = K_ROWS, issued and committed: A from registers (k16 fragments, as
-// pack_accumulator makes them), B the K_ROWS x D tile at `b`, N-major. K_ROWS / 16 steps of 16 of
-// B's rows (2048 bytes).
-template <class T, int D, int K_ROWS>
+// pack_accumulator makes them), B the K_ROWS x D rows at `b` of a tile of B_ROWS rows, N-major.
+// K_ROWS / 16 steps of 16 of B's rows (2048 bytes).
+template <class T, int D, int K_ROWS, int B_ROWS = K_ROWS>
 __device__ __forceinline__ void wgmma_rs_gemm(float (&acc)[WgOutSplit<D>::kNb][WgOutSplit<D>::kN / 2],
                                               const std::uint32_t (&a)[K_ROWS / 16][4], std::uint32_t b) {
   constexpr int kN = WgOutSplit<D>::kN, kNb = WgOutSplit<D>::kNb;
@@ -71,7 +71,7 @@ __device__ __forceinline__ void wgmma_rs_gemm(float (&acc)[WgOutSplit<D>::kNb][W
   for (int kk = 0; kk < K_ROWS / 16; ++kk)
 #pragma unroll
     for (int nb = 0; nb < kNb; ++nb) {
-      const std::uint64_t bd = wgmma_desc(b + nb * (kN / 64) * K_ROWS * 128 + kk * 16 * 128, K_ROWS * 128, 1024);
+      const std::uint64_t bd = wgmma_desc(b + nb * (kN / 64) * B_ROWS * 128 + kk * 16 * 128, B_ROWS * 128, 1024);
       Wgmma<T, kN, 1>::rs(acc[nb], a[kk], bd, 1);
     }
   wgmma_commit();
