@@ -18,9 +18,23 @@
 //     and added into the fp32 dQ accumulator by vector atomics; a last pass scales and converts.
 // The tiles, their loads and the GEMM steps are attn.wgmma's (kernels/common/wgmma_tiles.cuh).
 //
-// Registers: d 128 keeps dK and dV (128 fp32 a thread) beside S^T and dP^T of a 64-query tile
-// (64); d 64 keeps 64 beside those of a 128-query tile (128).
-// Measured figures live in results/README.md beside the command that produced them.
+// Registers: dK and dV (128 fp32 a thread at d 128, 64 at d 64) beside S^T and dP^T of a
+// 64-query sub-tile (64). ptxas -v (CUDA 13.0): 255 registers, 12 bytes spilled at d 128 and 8 at
+// d 64 (block_q 128), 230 and none at d 64 block_q 64.
+//
+// Measured on an H200 (bf16, FlashAttention's convention of 16k tokens, seq 2k-16k, TFLOP/s with
+// the backward's 2.5 x forward FLOPs; results/h200/backward_wgmma_2d6f4ba37ce7):
+//   - first version (ce3d8d5: S^T and dP^T of the whole query tile at once, the K/V descriptors
+//     hoisted into registers, 112-180 bytes spilled): d 64 254-278 non-causal / 215-266 causal,
+//     d 128 299-329 / 249-307 (bwd.fa2_mma 189-211 / 162-198 in the same run);
+//   - sub-tiles of 64 queries and opaque tile addresses (2d6f4ba): d 64 292-331 / 245-331, d 128
+//     331-374 / 272-372: 1.15-1.25x PyTorch's flash backward (248-309 / 199-310) and 0.62-0.74x
+//     its cuDNN backward (429-590 / 330-580). block_q 64 at d 64 (dQ's keys split over the
+//     warpgroups, twice the atomics) 230-254 / 194-236.
+// What remains against cuDNN: each step runs S^T and dP^T, the elementwise P^T and dS^T, dV and
+// dK, a barrier, then dQ and its atomics in turn, and one block fills an SM, so the tensor cores
+// wait during the elementwise work and the atomics; FlashAttention-3 overlaps them with a producer
+// warp (TMA) and two consumer warpgroups out of phase.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
