@@ -32,6 +32,7 @@
 #include "kernels/attention_bwd/attention_bwd.h"
 #include "kernels/attention_bwd/attention_bwd_delta.cuh"
 #include "kernels/attention_bwd/attention_bwd_dq.cuh"
+#include "kernels/attention_bwd/attention_bwd_steps.cuh"
 #include "kernels/attention_bwd/attention_bwd_mma.h"
 #include "kernels/common/element.cuh"
 #include "kernels/common/mma.cuh"
@@ -80,8 +81,6 @@ __global__ void __launch_bounds__(WARPS * 32, 1)
   const std::uint32_t ds_s = stages + 2 * Tr::kStageBytes;
 
   const std::int64_t kv_index = blockIdx.y;  // b * kv_heads + kv head
-  const std::int64_t b = kv_index / a.kv_heads, kv_head = kv_index % a.kv_heads;
-  const int group = static_cast<int>(a.heads / a.kv_heads);
   const std::int64_t j0 = static_cast<std::int64_t>(blockIdx.x) * Tr::kKeys;
   const std::int64_t key_offset = a.seq_k - a.seq_q;  // causal: query i sees keys j <= i + key_offset
   const T* k = static_cast<const T*>(a.k) + kv_index * a.seq_k * D;
@@ -96,24 +95,13 @@ __global__ void __launch_bounds__(WARPS * 32, 1)
   }
   cp_async_commit();
 
-  // The query tiles of each head of the group that see any of this block's keys.
-  const int query_tiles = static_cast<int>((a.seq_q + BR - 1) / BR);
-  int first_tile = 0;
-  if (a.causal) {
-    const std::int64_t first_row = j0 - key_offset;  // the first query that sees key j0
-    first_tile = first_row <= 0 ? 0 : static_cast<int>(min(first_row / BR, static_cast<std::int64_t>(query_tiles)));
-  }
-  const int tiles_per_head = query_tiles - first_tile;
-  const int steps = group * tiles_per_head;
-  auto step_rows = [&](int step, std::int64_t& bh, std::int64_t& i0) {
-    bh = b * a.heads + kv_head * group + step / tiles_per_head;
-    i0 = static_cast<std::int64_t>(first_tile + step % tiles_per_head) * BR;
-  };
+  const BwdQuerySteps<BR> walk(a, kv_index, j0);
+  const int steps = walk.steps;
   // Q and dO rows of a step (zero past seq_q: they add nothing to dK and dV, and their dQ is not
   // stored), and its lse and D, into stage `stage`.
   auto load_step = [&](int step, int stage) {
     std::int64_t bh, i0;
-    step_rows(step, bh, i0);
+    walk.rows(step, bh, i0);
     const std::uint32_t q_dst = stages + stage * Tr::kStageBytes, do_dst = q_dst + Tr::kQBytes;
     const T* q = static_cast<const T*>(a.q) + bh * a.seq_q * D;
     const T* d_o = static_cast<const T*>(a.d_o) + bh * a.seq_q * D;
@@ -124,12 +112,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1)
       cp_async_16(q_dst + swizzle<kChunks>(r, c), q + off, valid);
       cp_async_16(do_dst + swizzle<kChunks>(r, c), d_o + off, valid);
     }
-    if (threadIdx.x < 2 * BR) {
-      const int r = threadIdx.x % BR;
-      const bool valid = i0 + r < a.seq_q;
-      const float* src = threadIdx.x < BR ? a.lse : delta;
-      cp_async_4(do_dst + Tr::kQBytes + threadIdx.x * 4, src + (valid ? bh * a.seq_q + i0 + r : 0), valid);
-    }
+    load_bwd_row_scalars<BR>(do_dst + Tr::kQBytes, a, delta, bh, i0);
   };
   if (steps > 0) load_step(0, 0);
   cp_async_commit();
@@ -144,7 +127,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1)
     cp_async_wait<1>();  // this step's stage (and K, V) landed for this thread ...
     __syncthreads();     // ... and for every thread
     std::int64_t bh, i0;
-    step_rows(step, bh, i0);
+    walk.rows(step, bh, i0);
     const std::uint32_t q_t = stages + stage * Tr::kStageBytes, do_t = q_t + Tr::kQBytes;
     const float* lse_t = reinterpret_cast<const float*>(smem + 2 * Tr::kKvBytes + stage * Tr::kStageBytes + 2 * Tr::kQBytes);
     const float* delta_t = lse_t + BR;

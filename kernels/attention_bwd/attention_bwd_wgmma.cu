@@ -45,6 +45,7 @@
 #include "kernels/attention_bwd/attention_bwd.h"
 #include "kernels/attention_bwd/attention_bwd_delta.cuh"
 #include "kernels/attention_bwd/attention_bwd_dq.cuh"
+#include "kernels/attention_bwd/attention_bwd_steps.cuh"
 #include "kernels/attention_bwd/attention_bwd_wgmma.h"
 #include "kernels/common/smem_grant.cuh"
 #include "kernels/common/wgmma_tiles.cuh"
@@ -105,8 +106,6 @@ __global__ void __launch_bounds__(256, 1)
   const int wg = static_cast<int>(threadIdx.x) / 128, warp = (static_cast<int>(threadIdx.x) / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x) % 32, g = lane >> 2, t = lane & 3;
   const std::int64_t kv_index = blockIdx.y;  // b * kv_heads + kv head
-  const std::int64_t b = kv_index / a.kv_heads, kv_head = kv_index % a.kv_heads;
-  const int group = static_cast<int>(a.heads / a.kv_heads);
   const std::int64_t j0 = static_cast<std::int64_t>(blockIdx.x) * kKeys;
   const std::int64_t key_offset = a.seq_k - a.seq_q;  // causal: query i sees keys j <= i + key_offset
   const T* k = static_cast<const T*>(a.k) + (kv_index * a.seq_k + j0) * D;
@@ -117,35 +116,18 @@ __global__ void __launch_bounds__(256, 1)
   wg_load_rows<kKeys, kChunks, kThreads>(v_s, v, a.seq_k - j0);
   cp_async_commit();
 
-  // The query tiles of each head of the group that see any of this block's keys.
-  const int query_tiles = static_cast<int>((a.seq_q + BR - 1) / BR);
-  int first_tile = 0;
-  if (a.causal) {
-    const std::int64_t first_row = j0 - key_offset;  // the first query that sees key j0
-    first_tile = first_row <= 0 ? 0 : static_cast<int>(min(first_row / BR, static_cast<std::int64_t>(query_tiles)));
-  }
-  const int tiles_per_head = query_tiles - first_tile;
-  const int steps = group * tiles_per_head;
-  auto step_rows = [&](int step, std::int64_t& bh, std::int64_t& i0) {
-    bh = b * a.heads + kv_head * group + step / tiles_per_head;
-    i0 = static_cast<std::int64_t>(first_tile + step % tiles_per_head) * BR;
-  };
+  const BwdQuerySteps<BR> walk(a, kv_index, j0);
+  const int steps = walk.steps;
   // Q and dO rows of a step (zero past seq_q: they add nothing to dK and dV, and their dQ is not
   // stored), and its lse and D.
   auto load_step = [&](int step, int stage) {
     std::int64_t bh, i0;
-    step_rows(step, bh, i0);
+    walk.rows(step, bh, i0);
     const std::uint32_t q_dst = stages + 2 * stage * Tr::kQBytes;
     const std::int64_t row0 = (bh * a.seq_q + i0) * D;
     wg_load_rows<BR, kChunks, kThreads>(q_dst, static_cast<const T*>(a.q) + row0, a.seq_q - i0);
     wg_load_rows<BR, kChunks, kThreads>(q_dst + Tr::kQBytes, static_cast<const T*>(a.d_o) + row0, a.seq_q - i0);
-    if (threadIdx.x < 2 * BR) {
-      const int r = static_cast<int>(threadIdx.x) % BR;
-      const bool valid = i0 + r < a.seq_q;
-      const float* src = threadIdx.x < BR ? a.lse : delta;
-      cp_async_4(scalars + stage * Tr::kScalarBytes + threadIdx.x * 4, src + (valid ? bh * a.seq_q + i0 + r : 0),
-                 valid);
-    }
+    load_bwd_row_scalars<BR>(scalars + stage * Tr::kScalarBytes, a, delta, bh, i0);
   };
   if (steps > 0) load_step(0, 0);
   cp_async_commit();
@@ -165,7 +147,7 @@ __global__ void __launch_bounds__(256, 1)
     fence_proxy_async();
     __syncthreads();     // ... and for every thread
     std::int64_t bh, i0;
-    step_rows(step, bh, i0);
+    walk.rows(step, bh, i0);
     // The tiles' shared-memory addresses made opaque each step: otherwise the compiler hoists every
     // loop-invariant wgmma descriptor of K and V (two registers each, 48 of them at d 128) out of
     // the loop, where they hold registers dK and dV need.
