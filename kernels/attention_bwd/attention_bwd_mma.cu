@@ -427,12 +427,7 @@ bool with_config(const AttentionBwdArgs& a, F&& f) {
 #undef FA_BWD_MMA_DISPATCH
     return false;
   };
-  switch (a.elem) {
-    case KernelElem::f16: return by_dim(__half{});
-    case KernelElem::bf16: return by_dim(__nv_bfloat16{});
-    case KernelElem::f32: return false;
-  }
-  return false;
+  return with_elem16(a.elem, by_dim);
 }
 
 }  // namespace

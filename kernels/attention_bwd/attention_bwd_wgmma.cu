@@ -47,6 +47,7 @@
 #include "kernels/attention_bwd/attention_bwd_dq.cuh"
 #include "kernels/attention_bwd/attention_bwd_steps.cuh"
 #include "kernels/attention_bwd/attention_bwd_wgmma.h"
+#include "kernels/common/element.cuh"
 #include "kernels/common/smem_grant.cuh"
 #include "kernels/common/wgmma_tiles.cuh"
 
@@ -305,12 +306,7 @@ bool with_config(const AttentionBwdArgs& a, int block_q, F&& f) {
 #undef FA_BWD_WGMMA_DISPATCH
     return false;
   };
-  switch (a.elem) {
-    case KernelElem::f16: return by_dim(__half{});
-    case KernelElem::bf16: return by_dim(__nv_bfloat16{});
-    case KernelElem::f32: return false;
-  }
-  return false;
+  return with_elem16(a.elem, by_dim);
 }
 
 }  // namespace

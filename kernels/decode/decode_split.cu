@@ -29,6 +29,7 @@
 #include <type_traits>
 
 #include "kernels/common/bulk_copy.cuh"
+#include "kernels/common/element.cuh"
 #include "kernels/common/reduce.cuh"
 #include "kernels/decode/decode_merge.cuh"
 #include "kernels/decode/decode_split_kernels.h"
@@ -244,12 +245,7 @@ bool with_instance(KernelElem elem, std::int64_t head_dim, int rows, F&& f) {
     }
     return false;
   };
-  switch (elem) {
-    case KernelElem::f32: return by_dim(float{});
-    case KernelElem::f16: return by_dim(__half{});
-    case KernelElem::bf16: return by_dim(__nv_bfloat16{});
-  }
-  return false;
+  return with_elem(elem, by_dim);
 }
 
 // The kernel of an instance with its dynamic shared memory granted (once per instance), and how

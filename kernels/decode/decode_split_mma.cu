@@ -31,6 +31,7 @@
 
 #include <algorithm>
 
+#include "kernels/common/element.cuh"
 #include "kernels/common/mma.cuh"
 #include "kernels/decode/decode_merge.cuh"
 #include "kernels/decode/decode_split_kernels.h"
@@ -243,12 +244,7 @@ bool with_instance(KernelElem elem, std::int64_t head_dim, F&& f) {
     }
     return false;
   };
-  switch (elem) {
-    case KernelElem::f16: return by_dim(__half{});
-    case KernelElem::bf16: return by_dim(__nv_bfloat16{});
-    case KernelElem::f32: return false;
-  }
-  return false;
+  return with_elem16(elem, by_dim);
 }
 
 // The instance with its dynamic shared memory granted (once), and its resident blocks per SM.
