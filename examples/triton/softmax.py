@@ -48,11 +48,15 @@ Versions (the `version` parameter; numbers never change meaning):
       ...; the first pass loads with evict_last, the second with evict_first and stores y with
       evict_first, so that y and spent rows leave the L2 to the rows still being read. HBM then
       sees one read and one write per element, as v1 and v4, for rows of any length, without
-      parts that wait for each other. Not yet measured (written without a GPU). Compiled for sm_90
-      (tests/triton_compile_test.py), fp32 at 4096-column steps: 164 registers and 32 KiB of shared
-      memory at 8 warps, so one program an SM: about 50 SMs stream at once on an H200 (50 MB of
-      L2, 512 KiB rows), each needing over 100 KiB of loads in flight; steps, stages and warps
-      are module settings for that sweep (.devbuild's softmax_tune_v6.py).
+      parts that wait for each other. Compiled for sm_90 (tests/triton_compile_test.py), fp32 at
+      4096-column steps: 164 registers and 32 KiB of shared memory at 8 warps, so one program an
+      SM: about 50 SMs stream at once on an H200 (50 MB of L2, 512 KiB rows).
+      Measured at 2d6f4ba on an H200 (results/h200/triton_v6_2d6f4ba, softmax_tune_v6.py there):
+      slower. At 1024 x 131072 the L2-sized grid runs at 1182 GB/s (28% of copy); over steps of
+      4096-16384 columns, 2-4 stages, 4-16 warps and 32-264 programs the best is 2633 GB/s (62%),
+      with the most programs. Fewer programs than SMs cannot keep enough loads in flight, and
+      with enough to fill the GPU their rows no longer fit in the L2 (v2's 63%). v4 (82%) stays
+      the fastest at long rows; steps, stages, warps and programs remain module settings.
 Mask kinds as fa-bench's: none, causal (column c of row r kept when c <= r mod cols), tensor (uint8
 [rows, cols], 1 = kept), lengths (int32 [rows]: c < lengths[r]). Dropout reproduces fa-bench's
 Philox stream exactly (kernels/common/philox.h; Triton's tl.philox is the same Philox4x32-10):
@@ -77,10 +81,6 @@ V6_STAGES = 3  # steps in flight (Triton's software pipelining, through shared m
 V6_WARPS = 8
 V6_PROGRAMS = None  # None: from the L2 size (v6_programs); a number overrides it (for tuning)
 V4_WARPS = 8
-V6_BLOCK = 4096  # columns a step of a pass
-V6_STAGES = 3  # steps in flight (Triton's software pipelining, through shared memory)
-V6_WARPS = 8
-V6_PROGRAMS = None  # None: from the L2 size (v6_programs); a number overrides it (for tuning)
 V4_MAX_PARTS = 64
 EMPTY_PART = (0xFF800000 << 32) - (1 << 64)  # _pack(-inf, 0.0) as a signed int64
 
