@@ -34,7 +34,11 @@
 // What remains against cuDNN: each step runs S^T and dP^T, the elementwise P^T and dS^T, dV and
 // dK, a barrier, then dQ and its atomics in turn, and one block fills an SM, so the tensor cores
 // wait during the elementwise work and the atomics; FlashAttention-3 overlaps them with a producer
-// warp (TMA) and two consumer warpgroups out of phase.
+// warp (TMA) and two consumer warpgroups out of phase. And by arithmetic (not measured): S^T, dP^T
+// and dQ are m64n64k16 with both operands in shared memory, 4 KiB read per 131k FLOP, about 120
+// bytes a clock at the tensor cores' peak rate against shared memory's 128: three of the five
+// products a step run at shared memory's pace, not the tensor cores'. At d 128 a step is 3.7 us
+// (16k, non-causal) where its 10.5 MFLOP an SM need 1.4 us at peak.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
