@@ -42,7 +42,7 @@ std::string attention_label(const Problem& p) {
                      p.causal ? " causal" : "");
 }
 
-ShapeColumns attention_shape_columns(const Problem& p) {
+ShapeColumns attention_shape_columns_without_causal(const Problem& p) {
   ShapeColumns c;
   c.batch = std::to_string(p.batch);
   c.heads = std::to_string(p.heads);
@@ -50,6 +50,11 @@ ShapeColumns attention_shape_columns(const Problem& p) {
   c.seq_q = std::to_string(p.seq_q);
   c.seq_k = std::to_string(p.seq_k);
   c.head_dim = std::to_string(p.head_dim);
+  return c;
+}
+
+ShapeColumns attention_shape_columns(const Problem& p) {
+  ShapeColumns c = attention_shape_columns_without_causal(p);
   c.causal = p.causal ? "true" : "false";
   return c;
 }

@@ -19,7 +19,11 @@ std::string attention_complete(Problem& p, const AxisGiven& given);
 std::string attention_key(const char* op_name, const Problem& p);
 // "bf16 b2 h16/4 s1024 d64 causal".
 std::string attention_label(const Problem& p);
+// batch, heads, kv_heads, seq_q, seq_k, head_dim and causal; the attention-shaped ops without a
+// causal flag (decode, sparse_attention) leave it empty, and those without some of the others
+// (kv_append, generate) clear theirs.
 ShapeColumns attention_shape_columns(const Problem& p);
+ShapeColumns attention_shape_columns_without_causal(const Problem& p);
 std::string attention_row_shape(const TextRow& r);
 // Tables per causal and GQA ratio; rows seq_len (seq_q x seq_k when they differ), columns head_dim.
 PivotPlace attention_row_pivot(const TextRow& r);

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fmt/format.h>
 
+#include "ops/attention_shape.hpp"
 #include "ops/kv_cache_axes.hpp"
 #include "ops/op_helpers.hpp"
 #include "reference/decode_reference.hpp"
@@ -140,17 +141,6 @@ Validation validate(const Problem& p, const std::vector<HostTensor>& t, const Va
 }
 
 // seq_q and seq_k hold q_len and cache_len; max_len, lengths and page_size are extra columns.
-ShapeColumns shape_columns(const Problem& p) {
-  ShapeColumns c;
-  c.batch = std::to_string(p.batch);
-  c.heads = std::to_string(p.heads);
-  c.kv_heads = std::to_string(p.kv_heads);
-  c.seq_q = std::to_string(p.seq_q);
-  c.seq_k = std::to_string(p.seq_k);
-  c.head_dim = std::to_string(p.head_dim);
-  return c;
-}
-
 }  // namespace
 
 const OpSpec& decode_op() {
@@ -172,7 +162,7 @@ const OpSpec& decode_op() {
     s.flops = flops;
     s.bytes = bytes;
     s.validate = validate;
-    s.shape_columns = shape_columns;
+    s.shape_columns = attention_shape_columns_without_causal;
     s.row_shape = row_shape;
     s.row_pivot = row_pivot;
     s.extra_columns = kv_cache_columns();

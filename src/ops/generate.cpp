@@ -27,6 +27,7 @@
 #include "core/parallel.hpp"
 #include "core/seeded_random.hpp"
 #include "kernels/decode/decode.h"
+#include "ops/attention_shape.hpp"
 #include "ops/generate.hpp"
 #include "ops/op_helpers.hpp"
 #include "reference/decode_reference.hpp"
@@ -312,12 +313,11 @@ Validation validate(const Problem& p, const std::vector<HostTensor>& t, const Va
   return total;
 }
 
+// generate's lengths are its prompt and steps (extra columns), not seq_q and seq_k.
 ShapeColumns shape_columns(const Problem& p) {
-  ShapeColumns c;
-  c.batch = std::to_string(p.batch);
-  c.heads = std::to_string(p.heads);
-  c.kv_heads = std::to_string(p.kv_heads);
-  c.head_dim = std::to_string(p.head_dim);
+  ShapeColumns c = attention_shape_columns_without_causal(p);
+  c.seq_q.clear();
+  c.seq_k.clear();
   return c;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/parallel.hpp"
+#include "ops/attention_shape.hpp"
 #include "ops/kv_cache_axes.hpp"
 #include "ops/op_helpers.hpp"
 
@@ -153,13 +154,10 @@ Validation validate(const Problem& p, const std::vector<HostTensor>& t, const Va
   return v;
 }
 
+// kv_append has no query heads.
 ShapeColumns shape_columns(const Problem& p) {
-  ShapeColumns c;
-  c.batch = std::to_string(p.batch);
-  c.kv_heads = std::to_string(p.kv_heads);
-  c.seq_q = std::to_string(p.seq_q);
-  c.seq_k = std::to_string(p.seq_k);
-  c.head_dim = std::to_string(p.head_dim);
+  ShapeColumns c = attention_shape_columns_without_causal(p);
+  c.heads.clear();
   return c;
 }
 

@@ -359,17 +359,6 @@ PivotPlace row_pivot(const TextRow& r) {
   return place;
 }
 
-ShapeColumns shape_columns(const Problem& p) {
-  ShapeColumns c;
-  c.batch = std::to_string(p.batch);
-  c.heads = std::to_string(p.heads);
-  c.kv_heads = std::to_string(p.kv_heads);
-  c.seq_q = std::to_string(p.seq_q);
-  c.seq_k = std::to_string(p.seq_k);
-  c.head_dim = std::to_string(p.head_dim);
-  return c;
-}
-
 std::vector<ExtraColumn> extra_columns() {
   auto text = [](const char* name, ColumnType type, std::string (*value)(const Problem&)) {
     return ExtraColumn{name, type, true, [value](const Result& r) { return value(r.c.problem); }};
@@ -515,7 +504,7 @@ const OpSpec& sparse_attention_op() {
     s.flops = flops;
     s.bytes = bytes;
     s.validate = validate;
-    s.shape_columns = shape_columns;
+    s.shape_columns = attention_shape_columns_without_causal;
     s.row_shape = row_shape;
     s.row_pivot = row_pivot;
     s.extra_columns = extra_columns();
