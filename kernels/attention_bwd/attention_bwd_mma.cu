@@ -42,8 +42,6 @@ namespace fabench {
 
 namespace {
 
-constexpr float kLog2e = kBwdLog2e;
-
 template <int D, int WARPS, int BR>
 struct BwdMmaTraits {
   static constexpr int kThreads = WARPS * 32;
@@ -117,7 +115,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1)
   if (steps > 0) load_step(0, 0);
   cp_async_commit();
 
-  const float scale_log2 = a.scale * kLog2e;
+  const float scale_log2 = a.scale * kBwdLog2e;
   const int key_row0 = warp * 16;  // this warp's keys in the block
   float dk[D / 8][4] = {}, dv[D / 8][4] = {};
   for (int step = 0; step < steps; ++step) {
@@ -161,7 +159,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int col = nb * 8 + 2 * t4 + (e & 1);
-        float p = fast_exp2(s[nb][e] * scale_log2 - lse_t[col] * kLog2e);
+        float p = fast_exp2(s[nb][e] * scale_log2 - lse_t[col] * kBwdLog2e);
         if (masked_tile && j0 + key_row0 + g + (e >> 1) * 8 > i0 + col + key_offset) p = 0.0f;
         s[nb][e] = p;
         dp[nb][e] = p * (dp[nb][e] - delta_t[col]);
@@ -316,11 +314,11 @@ __global__ void __launch_bounds__(BwdDqTraits<D, BN>::kThreads)
       do_frag[kk][3] = hi_ok ? __ldg(o_hi + kk * 8 + 4 + t4) : 0u;
     }
   }
-  const float lse2[2] = {lo_ok ? a.lse[bh * a.seq_q + row_lo] * kLog2e : 0.0f,
-                         hi_ok ? a.lse[bh * a.seq_q + row_hi] * kLog2e : 0.0f};
+  const float lse2[2] = {lo_ok ? a.lse[bh * a.seq_q + row_lo] * kBwdLog2e : 0.0f,
+                         hi_ok ? a.lse[bh * a.seq_q + row_hi] * kBwdLog2e : 0.0f};
   const float d_row[2] = {lo_ok ? delta[bh * a.seq_q + row_lo] : 0.0f, hi_ok ? delta[bh * a.seq_q + row_hi] : 0.0f};
   const std::int64_t limit[2] = {row_lo + key_offset, row_hi + key_offset};  // causal: keys j <= limit
-  const float scale_log2 = a.scale * kLog2e;
+  const float scale_log2 = a.scale * kBwdLog2e;
 
   float dq[D / 8][4] = {};
   for (int it = 0; it < tiles; ++it) {

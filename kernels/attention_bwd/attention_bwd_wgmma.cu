@@ -229,9 +229,9 @@ __global__ void __launch_bounds__(256, 1)
       const std::uint64_t ad = wgmma_desc(ds_t + dq_m * kKeys * 128 + key_rows, kKeys * 128, 1024);
       const std::uint64_t bd = wgmma_desc(k_dq + dq_n * kKeys * 128 + key_rows, kKeys * 128, 1024);
       if (kk == 0) {
-        Wgmma<T, 64, 1>::ss_a_mn(dq, ad, bd, 0);
+        Wgmma<T, 64, 1>::template ss<1>(dq, ad, bd, 0);  // the first step overwrites dq
       } else {
-        Wgmma<T, 64, 1>::ss_a_mn(dq, ad, bd, 1);
+        Wgmma<T, 64, 1>::template ss<1>(dq, ad, bd, 1);
       }
     }
     wgmma_commit();

@@ -94,24 +94,25 @@ __device__ __forceinline__ void wgmma_pin(std::uint32_t (&r)[N]) {
 // shared memory (K-major); rs: A from registers. TRANS_B: 0 for a K-major B (K in S = Q K^T),
 // 1 for an N-major B (V in O = P V). accumulate = 0 overwrites D instead of adding to it;
 // ss_overwrite does so without reading D at all, so D's registers are free before the call.
-// ss_a_mn: A from shared memory M-major (transposed: its M runs along the 128-byte rows, as dS^T
+// ss<1>: A from shared memory M-major (transposed: its M runs along the 128-byte rows, as dS^T
 // stored with keys as rows is dS for dQ = dS K).
 template <class T, int N, int TRANS_B>
 struct Wgmma;
 
 // NREG = N / 2 accumulator registers are operands %0..%NREG-1; the operand numbers after them are
-// passed as strings: ss (A descriptor, B descriptor, accumulate, trans-b), rs (A0..A3, B, accumulate,
-// trans-b).
-#define FA_WGMMA(TYPE, PTX, N, NREG, SA, SB, SACC, STR, RA0, RA1, RA2, RA3, RB, RACC, RTR)                     \
+// passed as strings: ss (A descriptor, B descriptor, accumulate, trans-b, trans-a), rs (A0..A3, B,
+// accumulate, trans-b).
+#define FA_WGMMA(TYPE, PTX, N, NREG, SA, SB, SACC, STR, STA, RA0, RA1, RA2, RA3, RB, RACC, RTR)                     \
   template <int TRANS_B>                                                                                       \
   struct Wgmma<TYPE, N, TRANS_B> {                                                                             \
+    template <int TRANS_A = 0>                                                                                 \
     __device__ __forceinline__ static void ss(float (&d)[NREG], std::uint64_t a, std::uint64_t b,              \
                                               int accumulate) {                                                \
       asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" SACC ", 0;\n"                                        \
                    "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." PTX "." PTX "\n" FA_WGMMA_ACC##NREG##_STR \
-                   ", %" SA ", %" SB ", p, 1, 1, 0, %" STR ";\n}\n"                                            \
+                   ", %" SA ", %" SB ", p, 1, 1, %" STA ", %" STR ";\n}\n"                                    \
                    : FA_WGMMA_ACC##NREG##_OPS                                                                  \
-                   : "l"(a), "l"(b), "r"(accumulate), "n"(TRANS_B));                                           \
+                   : "l"(a), "l"(b), "r"(accumulate), "n"(TRANS_B), "n"(TRANS_A));                             \
     }                                                                                                          \
     __device__ __forceinline__ static void ss_overwrite(float (&d)[NREG], std::uint64_t a, std::uint64_t b) {      \
       asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" SACC ", 0;\n"                                        \
@@ -119,14 +120,6 @@ struct Wgmma;
                    ", %" SA ", %" SB ", p, 1, 1, 0, %" STR ";\n}\n"                                            \
                    : FA_WGMMA_ACC##NREG##_OUT                                                                  \
                    : "l"(a), "l"(b), "r"(0), "n"(TRANS_B));                                                    \
-    }                                                                                                          \
-    __device__ __forceinline__ static void ss_a_mn(float (&d)[NREG], std::uint64_t a, std::uint64_t b,         \
-                                                   int accumulate) {                                           \
-      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" SACC ", 0;\n"                                        \
-                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." PTX "." PTX "\n" FA_WGMMA_ACC##NREG##_STR \
-                   ", %" SA ", %" SB ", p, 1, 1, 1, %" STR ";\n}\n"                                            \
-                   : FA_WGMMA_ACC##NREG##_OPS                                                                  \
-                   : "l"(a), "l"(b), "r"(accumulate), "n"(TRANS_B));                                           \
     }                                                                                                          \
     __device__ __forceinline__ static void rs(float (&d)[NREG], const std::uint32_t (&a)[4], std::uint64_t b, \
                                               int accumulate) {                                                \
@@ -137,10 +130,10 @@ struct Wgmma;
                    : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate), "n"(TRANS_B));       \
     }                                                                                                          \
   };
-FA_WGMMA(__half, "f16", 64, 32, "32", "33", "34", "35", "32", "33", "34", "35", "36", "37", "38")
-FA_WGMMA(__half, "f16", 128, 64, "64", "65", "66", "67", "64", "65", "66", "67", "68", "69", "70")
-FA_WGMMA(__nv_bfloat16, "bf16", 64, 32, "32", "33", "34", "35", "32", "33", "34", "35", "36", "37", "38")
-FA_WGMMA(__nv_bfloat16, "bf16", 128, 64, "64", "65", "66", "67", "64", "65", "66", "67", "68", "69", "70")
+FA_WGMMA(__half, "f16", 64, 32, "32", "33", "34", "35", "36", "32", "33", "34", "35", "36", "37", "38")
+FA_WGMMA(__half, "f16", 128, 64, "64", "65", "66", "67", "68", "64", "65", "66", "67", "68", "69", "70")
+FA_WGMMA(__nv_bfloat16, "bf16", 64, 32, "32", "33", "34", "35", "36", "32", "33", "34", "35", "36", "37", "38")
+FA_WGMMA(__nv_bfloat16, "bf16", 128, 64, "64", "65", "66", "67", "68", "64", "65", "66", "67", "68", "69", "70")
 #undef FA_WGMMA
 
 }  // namespace fabench

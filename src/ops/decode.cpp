@@ -140,7 +140,6 @@ Validation validate(const Problem& p, const std::vector<HostTensor>& t, const Va
                        });
 }
 
-// seq_q and seq_k hold q_len and cache_len; max_len, lengths and page_size are extra columns.
 }  // namespace
 
 const OpSpec& decode_op() {
@@ -162,6 +161,7 @@ const OpSpec& decode_op() {
     s.flops = flops;
     s.bytes = bytes;
     s.validate = validate;
+    // seq_q and seq_k hold q_len and cache_len; max_len, lengths and page_size are extra columns.
     s.shape_columns = attention_shape_columns_without_causal;
     s.row_shape = row_shape;
     s.row_pivot = row_pivot;
