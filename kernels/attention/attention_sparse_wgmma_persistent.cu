@@ -82,10 +82,12 @@ __global__ void __launch_bounds__(WGS * 128, 1)
   const float scale_log2 = a.scale * 1.4426950408889634f;
 
   // ---- the load side: the item whose key steps are being fetched, two steps ahead of the MMAs.
+  // The next step's key tile and kind are read a step before its loads are issued (as version 1
+  // reads its list ahead), so no load waits on the list except a tile's first.
   int pending = 0;  // thread 0: its latest draw, published into queued_item once a step
-  int l_item = -1, l_step = 0, l_steps = 0, l_slot = 1;
+  int l_item = -1, l_step = 0, l_steps = 0, l_slot = 1, l_kt = 0, l_kind = kKeysFull;
   bool l_done = false;
-  const T *l_k = nullptr, *l_v = nullptr;
+  std::int64_t l_kv = 0;  // the item's K and V head, in elements from a.k and a.v
   MaskRow<BN> l_row(mask, 0, 0);
   // Takes the queued item: the next with key blocks becomes the load side's (empty ones get their
   // rows written here), or the load side is done.
@@ -102,7 +104,9 @@ __global__ void __launch_bounds__(WGS * 128, 1)
       l_steps = l_row.steps();
       if (l_steps > 0) {
         l_item = item, l_step = 0, l_slot ^= 1;
-        l_k = blk.k, l_v = blk.v;
+        l_kv = blk.k - static_cast<const T*>(a.k);
+        l_kt = l_row.key_tile(0);
+        l_kind = l_row.kind(0);
         wg_load_tile<Tr, kBM>(q_s + l_slot * Tr::kQBytes, blk.q, a.seq_q - blk.i0);  // joins the K group
         return;
       }
@@ -118,22 +122,26 @@ __global__ void __launch_bounds__(WGS * 128, 1)
     KeyStep st;
     if (!l_done && l_step == l_steps) take_item();
     if (!l_done) {
-      st.kt = l_row.key_tile(l_step);
-      st.kind = l_row.kind(l_step);
+      st.kt = l_kt;
+      st.kind = l_kind;
       st.item = l_item;
       st.flags = KeyStep::kValid | (l_step == 0 ? KeyStep::kFirst : 0) | (l_step == l_steps - 1 ? KeyStep::kLast : 0) |
                  (l_slot ? KeyStep::kSlot : 0);
-      ++l_step;
     }
     // A key tile wholly past seq_k (the last block's second half) is loaded as zeros from the
     // head's first row, as in version 1.
     const std::int64_t r0 = static_cast<std::int64_t>(st.kt) * BN;
     const bool past = r0 >= a.seq_k;
+    const std::int64_t from = l_kv + (past ? 0 : r0 * D), rows_left = past ? 0 : a.seq_k - r0;
     const std::uint32_t buf = (gs % 2) * Tr::kTileBytes;
-    if (st.valid()) wg_load_tile<Tr, BN>(k_s + buf, l_k + (past ? 0 : r0 * D), past ? 0 : a.seq_k - r0);
+    if (st.valid()) wg_load_tile<Tr, BN>(k_s + buf, static_cast<const T*>(a.k) + from, rows_left);
     cp_async_commit();
-    if (st.valid()) wg_load_tile<Tr, BN>(v_s + buf, l_v + (past ? 0 : r0 * D), past ? 0 : a.seq_k - r0);
+    if (st.valid()) wg_load_tile<Tr, BN>(v_s + buf, static_cast<const T*>(a.v) + from, rows_left);
     cp_async_commit();
+    if (st.valid() && ++l_step < l_steps) {
+      l_kt = l_row.key_tile(l_step);
+      l_kind = l_row.kind(l_step);
+    }
     return st;
   };
 
@@ -163,7 +171,6 @@ __global__ void __launch_bounds__(WGS * 128, 1)
     cp_async_wait<3>();  // K of step gs (and its Q) landed; V_gs, K and V of gs + 1 may be in flight
     fence_proxy_async();
     __syncthreads();
-    if (drawer) queued_item = pending;  // every thread is past the last take_item's read
     issue_scores<Tr, T, D, BN>(s, q_s + now.slot() * Tr::kQBytes + wg * 64 * 128, k_s + (gs % 2) * Tr::kTileBytes);
     wgmma_wait<0>();
     wgmma_pin(s);
@@ -180,6 +187,9 @@ __global__ void __launch_bounds__(WGS * 128, 1)
     wgmma_wait<0>();
 #pragma unroll
     for (int nb = 0; nb < Tr::kNb; ++nb) wgmma_pin(o[nb]);
+    // Every thread is past the last take_item's read (two barriers ago); the draw made there has
+    // had this step's MMAs to return.
+    if (drawer) queued_item = pending;
     __syncthreads();  // every warpgroup is done with buffer gs % 2 and, if this step ends an item, its Q
     const KeyStep next = fetch_step(gs + 2);
     if (now.last()) {  // the stores go out behind the next steps' loads
