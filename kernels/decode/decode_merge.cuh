@@ -68,17 +68,30 @@ __device__ __forceinline__ int query_row(const DecodeArgs& a, const SplitShape& 
 template <int ROWS, int THREADS>
 constexpr int kCombineSmemBytes = THREADS * (16 + 8);
 
-// smem holds group_o [GROUPS][ROWS][D], then group_m and group_l [GROUPS][ROWS] (log2-domain max
-// and sum of each group), written and synchronised by the caller; it is reused afterwards, so it
+// smem holds group_o [GROUPS][ROWS][STRIDE], then group_m and group_l [GROUPS][ROWS] (log2-domain
+// max and sum of each group), written and synchronised by the caller (rows past the group need not
+// be); it is reused afterwards, so it
 // must hold kCombineSmemBytes<ROWS, THREADS> too. Rows past the group are skipped.
-template <class T, int D, int ROWS, int GROUPS, int THREADS>
+// Arrival at a unit's counter: one acquire-release atomic (the block's partial stores, ordered
+// before it by the barrier that precedes it, are released with it; the merging block's reads,
+// after the barrier that follows it, acquire the others'). It replaced a fence, the atomic and a
+// second fence (decode_split_mma.cu says what that measured).
+__device__ __forceinline__ unsigned arrive_at(unsigned* counter) {
+  unsigned old;
+  asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;\n" : "=r"(old) : "l"(counter) : "memory");
+  return old;
+}
+
+// STRIDE: floats between rows of group_o (D, or padded so a warp's rows fall in different banks);
+// BATCH: partials a merging thread has in flight at once.
+template <class T, int D, int ROWS, int GROUPS, int THREADS, int STRIDE = D, int BATCH = 16>
 __device__ __forceinline__ void finish_split(unsigned char* smem, const DecodeArgs& a, const SplitShape& shape,
                                              const BlockRows& rows, int split, int unit, float* part_o,
                                              float* part_lse) {
   static_assert(ROWS <= THREADS && D % 4 == 0, "a thread per row, then per 4-element vector");
   constexpr int kVectors = D / 4;
   const float* group_o = reinterpret_cast<const float*>(smem);
-  const float* group_m = group_o + GROUPS * ROWS * D;
+  const float* group_m = group_o + GROUPS * ROWS * STRIDE;
   const float* group_l = group_m + GROUPS * ROWS;
   __shared__ int out_rows[ROWS];
   __shared__ float group_weight[GROUPS][ROWS];  // exp2(m_g - max) / sum: the groups' shares of a row
@@ -110,7 +123,7 @@ __device__ __forceinline__ void finish_split(unsigned char* smem, const DecodeAr
 #pragma unroll
     for (int g = 0; g < GROUPS; ++g) {
       const float w = group_weight[g][r];
-      const float4 x = reinterpret_cast<const float4*>(group_o + (g * ROWS + r) * D)[vec];
+      const float4 x = reinterpret_cast<const float4*>(group_o + (g * ROWS + r) * STRIDE)[vec];
       acc = make_float4(fmaf(w, x.x, acc.x), fmaf(w, x.y, acc.y), fmaf(w, x.z, acc.z), fmaf(w, x.w, acc.w));
     }
     if (shape.splits == 1) {
@@ -128,22 +141,17 @@ __device__ __forceinline__ void finish_split(unsigned char* smem, const DecodeAr
 
   // The last split of this unit to arrive merges all of them: o = sum_s exp2(lse_s - lse) o_s with
   // lse = log2 sum_s exp2(lse_s), exact for normalised partials (an empty split: lse_s = -inf).
-  // Arrival as a grid barrier counts it: the block's stores are ordered before thread 0's fence by
-  // the barrier, the fence before the count; the merging block's reads after its fence.
+  // Arrival as a grid barrier counts it (arrive_at).
   __shared__ bool merges;
   __syncthreads();
-  if (threadIdx.x == 0) {
-    __threadfence();
-    merges = atomicAdd(&split_arrivals[unit], 1u) == static_cast<unsigned>(shape.splits - 1);
-    if (merges) __threadfence();
-  }
+  if (threadIdx.x == 0) merges = arrive_at(&split_arrivals[unit]) == static_cast<unsigned>(shape.splits - 1);
   __syncthreads();
   if (!merges) return;
   // The merge is a chain of L2 round trips on the kernel's critical path, so it takes as few as it
   // can: a thread per (row, 4-element vector, share of the splits) issues kBatch partials and their
   // log-sum-exps at once and folds them into a running (max, sum, weighted sum); the shares meet in
   // shared memory. (The previous merge read the log-sum-exps first, then the partials 8 at a time.)
-  constexpr int kBatch = 16;
+  constexpr int kBatch = BATCH;
   const int items = valid_rows * kVectors;
   int parts = 1;
   while (items * parts * 2 <= THREADS && parts * kBatch < shape.splits) parts *= 2;

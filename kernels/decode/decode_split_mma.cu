@@ -53,7 +53,14 @@ struct MmaDecodeTraits {
   static constexpr int kStages = D == 256 ? 2 : 3;  // 2 blocks per SM (see the note above)
   static constexpr int kTileBytes = kTile * D * 2;  // one of K and V
   static constexpr int kStageBytes = 2 * kTileBytes;
-  static constexpr int kMergeBytes = kWarps * kRows * (D + 2) * 4;
+  // The warps' states for finish_split, rows kOStride floats apart: a warp's float2 stores of rows
+  // g = 0..7 then fall in different banks (D apart they all hit the same ones: 8-way conflicts).
+  static constexpr int kOStride = D + 8;
+  // Partials a merging thread loads at once: the planner's 32 splits at batch 1 in one round trip
+  // from d128 (two blocks an SM by shared memory either way); 16 at d64, where 32 would take the
+  // registers of its third and fourth block.
+  static constexpr int kMergeBatch = D >= 128 ? 32 : 16;
+  static constexpr int kMergeBytes = kWarps * kRows * (kOStride + 2) * 4;
   static constexpr int kCombineBytes = kCombineSmemBytes<kRows, kThreads>;
   static constexpr int kSmemBytes = std::max({kStages * kStageBytes, kMergeBytes, kCombineBytes});
   static_assert(kChunks % 8 == 0, "swizzled rows need a multiple of 8 chunks");
@@ -214,15 +221,19 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
     l[half] += __shfl_xor_sync(0xffffffffu, l[half], 1);
     l[half] += __shfl_xor_sync(0xffffffffu, l[half], 2);
   }
+  // Rows past the group (the zero padding of Q) are not written: finish_split skips them.
+  constexpr int kOStride = Traits::kOStride;
   float* group_o = reinterpret_cast<float*>(smem);
-  float* group_m = group_o + kWarps * kRows * D;
+  float* group_m = group_o + kWarps * kRows * kOStride;
   float* group_l = group_m + kWarps * kRows;
+  const int valid_rows = shape.rows_per_group - rows.first_row;
 #pragma unroll
-  for (int n = 0; n < D / 8; ++n)
+  for (int half = 0; half < 2; ++half)
+    if (g + 8 * half < valid_rows)
 #pragma unroll
-    for (int half = 0; half < 2; ++half)
-      *reinterpret_cast<float2*>(group_o + (warp * kRows + g + 8 * half) * D + n * 8 + 2 * t4) =
-          make_float2(o[n][2 * half], o[n][2 * half + 1]);
+      for (int n = 0; n < D / 8; ++n)
+        *reinterpret_cast<float2*>(group_o + (warp * kRows + g + 8 * half) * kOStride + n * 8 + 2 * t4) =
+            make_float2(o[n][2 * half], o[n][2 * half + 1]);
   if (t4 == 0)
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
@@ -230,7 +241,7 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
       group_l[warp * kRows + g + 8 * half] = l[half];
     }
   __syncthreads();
-  finish_split<T, D, kRows, kWarps, kThreads>(smem, a, shape, rows, split, unit, part_o, part_lse);
+  finish_split<T, D, kRows, kWarps, kThreads, kOStride, Traits::kMergeBatch>(smem, a, shape, rows, split, unit, part_o, part_lse);
 }
 
 // Calls f(T{}, Int<D>{}) for the compiled instance; false for fp32 or a head dim not compiled.
