@@ -147,6 +147,9 @@ __global__ void __launch_bounds__(WGS * 128, 1)
 
   // ---- the MMA side: step gs of the stream, in the item it belongs to. Iterations -2 and -1 only
   // fetch steps 0 and 1 (fetch_step is inlined once: the loop is the kernel's only copy of it).
+  // An item's steps are the inner loop, its output the code after it: inside one loop body ptxas
+  // predicated the output's stores and the state's reset into every step (30% more instructions
+  // a step at density 1, H200).
   float o[Tr::kNb][Tr::kN / 2] = {};
   float s[BN / 2];
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
@@ -157,52 +160,54 @@ __global__ void __launch_bounds__(WGS * 128, 1)
   KeyStep now, ahead;
   if (drawer) queued_item = static_cast<int>(blockIdx.x);
   __syncthreads();
-  for (int gs = -2;; ++gs) {
-    if (gs >= 0) {
-      if (!now.valid()) break;
-      if (now.first()) {
-        const AttentionBlock<T, D> blk(a, sched, kBM, now.item);
-        bh = blk.bh;
-        lane_row = blk.i0 + 64 * wg + 16 * warp + g;
-        c_row = MaskRow<BN>(mask, blk.bh, blk.i0);
+  int gs = -2;
+  while (true) {
+    bool item_done = false;
+    do {
+      if (gs >= 0) {
+        if (!now.valid()) break;
+        if (now.first()) {
+          const AttentionBlock<T, D> blk(a, sched, kBM, now.item);
+          bh = blk.bh;
+          lane_row = blk.i0 + 64 * wg + 16 * warp + g;
+          c_row = MaskRow<BN>(mask, blk.bh, blk.i0);
+        }
+        cp_async_wait<3>();  // K of step gs (and its Q) landed; V_gs, K and V of gs + 1 may be in flight
+        fence_proxy_async();
+        __syncthreads();
+        issue_scores<Tr, T, D, BN>(s, q_s + now.slot() * Tr::kQBytes + wg * 64 * 128,
+                                   k_s + (gs % 2) * Tr::kTileBytes);
+        wgmma_wait<0>();
+        wgmma_pin(s);
+        if (now.kind >= 0) apply_partial_tile<BN>(s, c_row, now.kind, now.kt, 64 * wg + 16 * warp + g, 2 * t);
+        const TileRows rows{lane_row, static_cast<std::int64_t>(now.kt) * BN, a.seq_k, 0, false, t};
+        const bool crosses_end = now.kind < 0 && static_cast<std::int64_t>(now.kt + 1) * BN > a.seq_k;
+        // An item's first step finds row_max at -inf: its rescale factor 0 clears O and the sums.
+        softmax_tile<BN>(s, rows, crosses_end, scale_log2, row_max, row_sum, rescale);
+        rescale_output<Tr>(o, rescale);
+        pack_p<T, BN>(p, s);
+        cp_async_wait<2>();  // V of step gs landed
+        fence_proxy_async();
+        __syncthreads();
+        issue_pv<Tr, T, BN>(o, p, v_s + (gs % 2) * Tr::kTileBytes);
+        wgmma_wait<0>();
+#pragma unroll
+        for (int nb = 0; nb < Tr::kNb; ++nb) wgmma_pin(o[nb]);
+        item_done = now.last();
       }
-      cp_async_wait<3>();  // K of step gs (and its Q) landed; V_gs, K and V of gs + 1 may be in flight
-      fence_proxy_async();
-      __syncthreads();
-      issue_scores<Tr, T, D, BN>(s, q_s + now.slot() * Tr::kQBytes + wg * 64 * 128, k_s + (gs % 2) * Tr::kTileBytes);
-      wgmma_wait<0>();
-      wgmma_pin(s);
-      if (now.kind >= 0) apply_partial_tile<BN>(s, c_row, now.kind, now.kt, 64 * wg + 16 * warp + g, 2 * t);
-      const TileRows rows{lane_row, static_cast<std::int64_t>(now.kt) * BN, a.seq_k, 0, false, t};
-      const bool crosses_end = now.kind < 0 && static_cast<std::int64_t>(now.kt + 1) * BN > a.seq_k;
-      softmax_tile<BN>(s, rows, crosses_end, scale_log2, row_max, row_sum, rescale);
-      rescale_output<Tr>(o, rescale);
-      pack_p<T, BN>(p, s);
-      cp_async_wait<2>();  // V of step gs landed
-      fence_proxy_async();
-      __syncthreads();
-      issue_pv<Tr, T, BN>(o, p, v_s + (gs % 2) * Tr::kTileBytes);
-      wgmma_wait<0>();
-#pragma unroll
-      for (int nb = 0; nb < Tr::kNb; ++nb) wgmma_pin(o[nb]);
-    }
-    // Every thread is past the last take_item's read (two barriers ago, or the barrier just below
-    // before step 1's fetch); the draw made there has had this step's MMAs to return.
-    if (gs == -1) __syncthreads();
-    if (drawer && gs >= -1) queued_item = pending;
-    __syncthreads();  // every warpgroup is done with buffer gs % 2 and, if this step ends an item, its Q
-    const KeyStep next = fetch_step(gs + 2);
-    if (gs >= 0 && now.last()) {  // the stores go out behind the next steps' loads
-      store_output<Tr, T>(a, o, row_sum, row_max, lane_row, bh, t);
-#pragma unroll
-      for (int nb = 0; nb < Tr::kNb; ++nb)
-#pragma unroll
-        for (int x = 0; x < Tr::kN / 2; ++x) o[nb][x] = 0.0f;
-      row_max[0] = row_max[1] = -INFINITY;
-      row_sum[0] = row_sum[1] = 0.0f;
-    }
-    now = ahead;
-    ahead = next;
+      // Every thread is past the last take_item's read (two barriers ago, or the barrier just
+      // below before step 1's fetch); the draw made there has had this step's MMAs to return.
+      if (gs == -1) __syncthreads();
+      if (drawer && gs >= -1) queued_item = pending;
+      __syncthreads();  // every warpgroup is done with buffer gs % 2 and, if this step ends an item, its Q
+      const KeyStep next = fetch_step(gs + 2);
+      now = ahead;
+      ahead = next;
+      ++gs;
+    } while (!item_done);
+    if (!item_done) break;  // the stream ended
+    store_output<Tr, T>(a, o, row_sum, row_max, lane_row, bh, t);  // behind the next steps' loads
+    row_max[0] = row_max[1] = -INFINITY;
   }
   cp_async_wait<0>();
 #endif  // sm_90a: elsewhere the kernel is empty and attention_sparse_wgmma_persistent refuses to launch it
