@@ -50,6 +50,20 @@ struct KeyStep {
   __device__ __forceinline__ int slot() const { return (flags & kSlot) ? 1 : 0; }
 };
 
+// Where item `item` of the launch order lies (version 1's order without causal masking: query
+// tiles from the last, head by head), in 32-bit arithmetic (items stay below 2^31).
+struct ItemPlace {
+  std::int64_t bh, i0, kv;  // slice, first query row, K/V head (batch * kv_heads + kv head)
+};
+template <int BM>
+__device__ __forceinline__ ItemPlace place_of(const AttentionArgs& a, const AttentionSchedule& s, int item) {
+  const int tiles = static_cast<int>(s.tiles), heads = static_cast<int>(a.heads);
+  const int slice = item / tiles, tile_from_last = item - slice * tiles;
+  const int b = slice / heads, h = slice - b * heads;
+  const int kv = b * static_cast<int>(a.kv_heads) + h / (heads / static_cast<int>(a.kv_heads));
+  return {slice, static_cast<std::int64_t>(tiles - 1 - tile_from_last) * BM, kv};
+}
+
 template <class T, int D, int BN, int WGS>
 struct PersistentTraits {
   using Tr = WgTraits<T, D, BN, WGS>;
@@ -83,34 +97,37 @@ __global__ void __launch_bounds__(WGS * 128, 1)
 
   // ---- the load side: the item whose key steps are being fetched, two steps ahead of the MMAs.
   // The next step's key tile and kind are read a step before its loads are issued (as version 1
-  // reads its list ahead), so no load waits on the list except a tile's first.
+  // reads its list ahead). An item is resolved (its mask row read, its first step peeked) at the
+  // load point that fetches the previous item's last step, and started (its Q fetched into the
+  // other buffer) at the next one, whose step is its first: no load point waits on the list but
+  // after an item of one step.
   int pending = 0;  // thread 0: its latest draw, published into queued_item once a step
   int l_item = -1, l_step = 0, l_steps = 0, l_slot = 1, l_kt = 0, l_kind = kKeysFull;
-  bool l_done = false;
-  std::int64_t l_kv = 0;  // the item's K and V head, in elements from a.k and a.v
-  MaskRow<BN> l_row(mask, 0, 0);
-  // Takes the queued item: the next with key blocks becomes the load side's (empty ones get their
-  // rows written here), or the load side is done.
-  auto take_item = [&]() {
+  int r_item = -1, r_steps = 0;        // the resolved item, not started yet (r_item < 0: none)
+  bool l_done = false, fresh = true;   // fresh: queued_item was published since the last take
+  std::int64_t l_kv = 0;               // the started item's K and V head, in elements from a.k and a.v
+  MaskRow<BN> l_row(mask, 0, 0);       // the started item's row, then the resolved one's
+  // Resolves the queued item: the next with key blocks (empty ones get their rows written here),
+  // or the load side is done.
+  auto resolve_item = [&]() {
     while (true) {
       const int item = queued_item;
+      fresh = false;
       if (drawer && item < items) pending = draw_item(items);
       if (item >= items) {
         l_done = true;
         return;
       }
-      const AttentionBlock<T, D> blk(a, sched, kBM, item);
-      l_row = MaskRow<BN>(mask, blk.bh, blk.i0);
-      l_steps = l_row.steps();
-      if (l_steps > 0) {
-        l_item = item, l_step = 0, l_slot ^= 1;
-        l_kv = blk.k - static_cast<const T*>(a.k);
+      const ItemPlace at = place_of<kBM>(a, sched, item);
+      l_row = MaskRow<BN>(mask, at.bh, at.i0);
+      r_steps = l_row.steps();
+      if (r_steps > 0) {
+        r_item = item;
         l_kt = l_row.key_tile(0);
         l_kind = l_row.kind(0);
-        wg_load_tile<Tr, kBM>(q_s + l_slot * Tr::kQBytes, blk.q, a.seq_q - blk.i0);  // joins the K group
         return;
       }
-      store_empty_rows<Tr, T>(a, blk.bh, blk.i0);
+      store_empty_rows<Tr, T>(a, at.bh, at.i0);
       __syncthreads();  // every thread has read queued_item
       if (drawer) queued_item = pending;  // waits for the draw: only after an empty tile
       __syncthreads();
@@ -120,7 +137,16 @@ __global__ void __launch_bounds__(WGS * 128, 1)
   // past the last step keep the waits' counts) and says what it is.
   auto fetch_step = [&](int gs) {
     KeyStep st;
-    if (!l_done && l_step == l_steps) take_item();
+    if (!l_done && l_step == l_steps) {
+      if (r_item < 0) resolve_item();
+      if (!l_done) {  // start the resolved item: its Q joins its first step's K group
+        const ItemPlace at = place_of<kBM>(a, sched, r_item);
+        l_item = r_item, l_steps = r_steps, l_step = 0, l_slot ^= 1, r_item = -1;
+        l_kv = at.kv * a.seq_k * D;
+        const T* q = static_cast<const T*>(a.q) + (at.bh * a.seq_q + at.i0) * D;
+        wg_load_tile<Tr, kBM>(q_s + l_slot * Tr::kQBytes, q, a.seq_q - at.i0);
+      }
+    }
     if (!l_done) {
       st.kt = l_kt;
       st.kind = l_kind;
@@ -128,19 +154,32 @@ __global__ void __launch_bounds__(WGS * 128, 1)
       st.flags = KeyStep::kValid | (l_step == 0 ? KeyStep::kFirst : 0) | (l_step == l_steps - 1 ? KeyStep::kLast : 0) |
                  (l_slot ? KeyStep::kSlot : 0);
     }
-    // A key tile wholly past seq_k (the last block's second half) is loaded as zeros from the
-    // head's first row, as in version 1.
+    // Whole tiles (all but a sequence's last) take one stride and no bounds; a key tile wholly
+    // past seq_k (the last block's second half) is loaded as zeros from the head's first row, as
+    // in version 1.
     const std::int64_t r0 = static_cast<std::int64_t>(st.kt) * BN;
-    const bool past = r0 >= a.seq_k;
-    const std::int64_t from = l_kv + (past ? 0 : r0 * D), rows_left = past ? 0 : a.seq_k - r0;
     const std::uint32_t buf = (gs % 2) * Tr::kTileBytes;
-    if (st.valid()) wg_load_tile<Tr, BN>(k_s + buf, static_cast<const T*>(a.k) + from, rows_left);
-    cp_async_commit();
-    if (st.valid()) wg_load_tile<Tr, BN>(v_s + buf, static_cast<const T*>(a.v) + from, rows_left);
-    cp_async_commit();
-    if (st.valid() && ++l_step < l_steps) {
-      l_kt = l_row.key_tile(l_step);
-      l_kind = l_row.kind(l_step);
+    const T *k_src = static_cast<const T*>(a.k) + l_kv, *v_src = static_cast<const T*>(a.v) + l_kv;
+    if (st.valid() && r0 + BN <= a.seq_k) {
+      wg_load_whole_rows<BN, Tr::kChunks, Tr::kThreads>(k_s + buf, k_src + r0 * D);
+      cp_async_commit();
+      wg_load_whole_rows<BN, Tr::kChunks, Tr::kThreads>(v_s + buf, v_src + r0 * D);
+      cp_async_commit();
+    } else {
+      const bool past = r0 >= a.seq_k;
+      const std::int64_t from = past ? 0 : r0 * D, rows_left = past ? 0 : a.seq_k - r0;
+      if (st.valid()) wg_load_tile<Tr, BN>(k_s + buf, k_src + from, rows_left);
+      cp_async_commit();
+      if (st.valid()) wg_load_tile<Tr, BN>(v_s + buf, v_src + from, rows_left);
+      cp_async_commit();
+    }
+    if (st.valid()) {
+      if (++l_step < l_steps) {
+        l_kt = l_row.key_tile(l_step);
+        l_kind = l_row.kind(l_step);
+      } else if (fresh) {
+        resolve_item();  // the item's steps are all fetched: l_row is free for the next
+      }
     }
     return st;
   };
@@ -167,10 +206,10 @@ __global__ void __launch_bounds__(WGS * 128, 1)
       if (gs >= 0) {
         if (!now.valid()) break;
         if (now.first()) {
-          const AttentionBlock<T, D> blk(a, sched, kBM, now.item);
-          bh = blk.bh;
-          lane_row = blk.i0 + 64 * wg + 16 * warp + g;
-          c_row = MaskRow<BN>(mask, blk.bh, blk.i0);
+          const ItemPlace at = place_of<kBM>(a, sched, now.item);
+          bh = at.bh;
+          lane_row = at.i0 + 64 * wg + 16 * warp + g;
+          c_row = MaskRow<BN>(mask, at.bh, at.i0);
         }
         cp_async_wait<3>();  // K of step gs (and its Q) landed; V_gs, K and V of gs + 1 may be in flight
         fence_proxy_async();
@@ -200,6 +239,7 @@ __global__ void __launch_bounds__(WGS * 128, 1)
       if (gs == -1) __syncthreads();
       if (drawer && gs >= -1) queued_item = pending;
       __syncthreads();  // every warpgroup is done with buffer gs % 2 and, if this step ends an item, its Q
+      fresh = gs >= -1;
       const KeyStep next = fetch_step(gs + 2);
       now = ahead;
       ahead = next;
