@@ -17,8 +17,7 @@
 //                      blocks take no mask arithmetic (but the bound at seq_k), partial blocks
 //                      their byte tile.
 //   sparse.wgmma:      the same list on attn.wgmma (fp16, bf16, sm_90a), the next list entry
-//                      read a tile ahead of its loads; version 2 walks query tiles in a
-//                      persistent block, the next tile's Q and K/V fetched behind the last steps.
+//                      read a tile ahead of its loads.
 // Kernel tiles and mask blocks: a kernel runs a mask whose block is a multiple of its block_m
 // and block_n (a query tile inside one block row; a block entry as block / block_n key tiles);
 // the launchers return false otherwise and the variants refuse such cases beforehand.
@@ -66,10 +65,5 @@ bool attention_sparse_fa2(const AttentionArgs& a, const SparseBlockArgs& m, cons
 std::vector<AttentionTile> attention_sparse_wgmma_configs();
 bool attention_sparse_wgmma(const AttentionArgs& a, const SparseBlockArgs& m, const AttentionTile& tile,
                             cudaStream_t stream);
-// sparse.wgmma version 2: the same tiles in a persistent kernel that walks query tiles as one stream
-// of key steps (attention_sparse_wgmma_persistent.cu); launches of it must not overlap.
-std::vector<AttentionTile> attention_sparse_wgmma_persistent_configs();
-bool attention_sparse_wgmma_persistent(const AttentionArgs& a, const SparseBlockArgs& m, const AttentionTile& tile,
-                                       cudaStream_t stream);
 
 }  // namespace fabench

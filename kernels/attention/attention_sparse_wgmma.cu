@@ -15,6 +15,14 @@
 //    scores at density 0.05 / 0.1 / 0.25 / 0.5 / 0.75, 0.97-1.01x FlexAttention (causal 0.95x);
 //    below density 0.25 the time is 1.3-1.6x density x the full time (a block's Q load and the
 //    first K/V tiles are no longer hidden behind a long list).
+//    Tried and not kept (branch sparse-persistent, results/h200/sparse_persistent_4e376cdd79eb):
+//    a persistent kernel walking query tiles as one stream of key steps, the next tile's Q and
+//    K/V fetched behind the current one's last steps, tiles drawn from a device counter. At
+//    4e376cd on an H200 it was 0.96-0.99x this version (random density 1: 389 against 406
+//    TFLOP/s, 0.05: 252 / 255; causal 346 / 376): fitting time = steps x c + tiles x f to
+//    densities 0.05 and 1 gives both versions the same f (about 5.4 us a query tile), so what a
+//    tile costs beyond its steps is not the prologue it hid. Its first versions ran 30% more
+//    instructions a step (ncu) until whole K/V tiles were copied without per-row bounds.
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 

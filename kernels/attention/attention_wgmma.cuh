@@ -113,32 +113,6 @@ __device__ __forceinline__ void pack_p(std::uint32_t (&p)[BN / 16][4], const flo
   pack_accumulator<T, BN>(p, s);
 }
 
-// O / l and the log-sum-exp of a lane's rows (lane_row, lane_row + 8) of slice bh; a row that saw
-// no key gets O = 0 and lse = -inf. row_sum is the lane's share until here.
-template <class Tr, class T>
-__device__ __forceinline__ void store_output(const AttentionArgs& a, const float (&o)[Tr::kNb][Tr::kN / 2],
-                                             const float (&row_sum)[2], const float (&row_max)[2],
-                                             std::int64_t lane_row, std::int64_t bh, int t) {
-  constexpr int D = Tr::kD, kN = Tr::kN, kNb = Tr::kNb;
-#pragma unroll
-  for (int rh = 0; rh < 2; ++rh) {
-    float l = row_sum[rh];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    const std::int64_t row = lane_row + 8 * rh;
-    if (row >= a.seq_q) continue;
-    const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
-    T* out = static_cast<T*>(a.o) + (bh * a.seq_q + row) * D + 2 * t;
-#pragma unroll
-    for (int nb = 0; nb < kNb; ++nb)
-#pragma unroll
-      for (int dt = 0; dt < kN / 8; ++dt)
-        *reinterpret_cast<std::uint32_t*>(out + nb * kN + dt * 8) =
-            pack2<T>(o[nb][4 * dt + 2 * rh] * inv_l, o[nb][4 * dt + 2 * rh + 1] * inv_l);
-    if (t == 0) a.lse[bh * a.seq_q + row] = l > 0.0f ? row_max[rh] * a.scale + logf(l) : -INFINITY;
-  }
-}
-
 // OVERLAP: FlashAttention-3's intra-warpgroup pipelining. S_{j+1} = Q K_{j+1}^T and O += P_j V_j are
 // issued back to back, and the softmax of S_{j+1} runs on the CUDA cores while P_j V_j is still on
 // the tensor cores; O is rescaled once P_j V_j is done. Costs a second set of P registers.
@@ -327,7 +301,24 @@ __global__ void __launch_bounds__(WGS * 128, 1)
   }
   cp_async_wait<0>();
 
-  store_output<Tr, T>(a, o, row_sum, row_max, lane_row, bh, t);
+  // O / l and the log-sum-exp; a row that saw no key gets O = 0 and lse = -inf.
+#pragma unroll
+  for (int rh = 0; rh < 2; ++rh) {
+    float l = row_sum[rh];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const std::int64_t row = lane_row + 8 * rh;
+    if (row >= a.seq_q) continue;
+    const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
+    T* out = static_cast<T*>(a.o) + (bh * a.seq_q + row) * D + 2 * t;
+#pragma unroll
+    for (int nb = 0; nb < kNb; ++nb)
+#pragma unroll
+      for (int dt = 0; dt < kN / 8; ++dt)
+        *reinterpret_cast<std::uint32_t*>(out + nb * kN + dt * 8) =
+            pack2<T>(o[nb][4 * dt + 2 * rh] * inv_l, o[nb][4 * dt + 2 * rh + 1] * inv_l);
+    if (t == 0) a.lse[bh * a.seq_q + row] = l > 0.0f ? row_max[rh] * a.scale + logf(l) : -INFINITY;
+  }
 #endif  // sm_90a: elsewhere the kernel is empty and attention_wgmma refuses to launch it
 }
 

@@ -98,13 +98,11 @@ FA_CONFIG_LIST(masked_configs, attention_sparse_masked_configs)
 FA_CONFIG_LIST(mma_configs, attention_sparse_mma_configs)
 FA_CONFIG_LIST(fa2_configs, attention_sparse_fa2_configs)
 FA_CONFIG_LIST(wgmma_configs, attention_sparse_wgmma_configs)
-FA_CONFIG_LIST(wgmma_persistent_configs, attention_sparse_wgmma_persistent_configs)
 #undef FA_CONFIG_LIST
 
 std::string masked_text() { return tiles_text(masked_configs(), true); }
 std::string mma_text() { return tiles_text(mma_configs(), true); }
 std::string wgmma_text() { return tiles_text(wgmma_configs(), false); }
-std::string wgmma_persistent_text() { return tiles_text(wgmma_persistent_configs(), false); }
 std::string fa2_text() {
   std::string s = "compiled fp32 (head_dim, block_m, block_n, warps, shared KiB):";
   for (const AttentionTile& t : fa2_configs())
@@ -116,8 +114,6 @@ const SparseKernel kMasked{"attn.fa2_mma's tiles", masked_configs, attention_spa
 const SparseKernel kMma{"attn.fa2_mma's tiles", mma_configs, attention_sparse_mma, mma_text};
 const SparseKernel kFa2{"attn.fa2's tiles (CUDA cores)", fa2_configs, attention_sparse_fa2, fa2_text};
 const SparseKernel kWgmma{"attn.wgmma's tiles", wgmma_configs, attention_sparse_wgmma, wgmma_text};
-const SparseKernel kWgmmaPersistent{"sparse.wgmma version 2's tiles", wgmma_persistent_configs,
-                                    attention_sparse_wgmma_persistent, wgmma_persistent_text};
 
 // sparse.block_skip runs fp32 on CUDA cores (attn.fa2's tiles) and tf32/fp16/bf16 on mma.sync.
 const SparseKernel& block_skip_kernel(const Problem& p) { return p.dtype == DType::fp32 ? kFa2 : kMma; }
@@ -131,10 +127,6 @@ std::optional<AttentionTile> sparse_tile(const SparseKernel& k, const Problem& p
       return t;
   return std::nullopt;
 }
-
-// sparse.wgmma's kernel for a case: `version` 2 the persistent kernel, 1 a block per query tile,
-// 0 version 2 where one of its tiles fits the case, else version 1.
-const SparseKernel& wgmma_kernel(const Problem& p, const Params& params);
 
 std::string params_text(const Params& params) {
   std::string s;
@@ -172,25 +164,10 @@ void launch_sparse(const SparseKernel& k, const char* variant, const LaunchArgs&
     throw std::runtime_error(std::string(variant) + ": the kernel's shared memory could not be granted");
 }
 
-const SparseKernel& wgmma_kernel(const Problem& p, const Params& params) {
-  const std::int64_t version = param_or_zero(params, "version");
-  if (version == 1) return kWgmma;
-  if (version == 2 || sparse_tile(kWgmmaPersistent, p, params)) return kWgmmaPersistent;
-  return kWgmma;
-}
-
 std::vector<TunableParam> sparse_tile_params(std::vector<std::int64_t> block_m, std::vector<std::int64_t> block_n) {
   return {{"block_m", 0, std::move(block_m),
            "query rows per block (0: the first compiled for the dtype and head dim that divides the mask's block)"},
           {"block_n", 0, std::move(block_n), "key rows per tile (0: the first compiled that divides the mask's block)"}};
-}
-
-std::vector<TunableParam> wgmma_params() {
-  std::vector<TunableParam> params = sparse_tile_params({0, 64, 128}, {0, 64, 128});
-  params.push_back({"version", 0, {0, 1, 2},
-                    "1: a block per query tile; 2: persistent blocks walking query tiles, the next tile's loads behind "
-                    "the last steps (kernels/attention/attention_sparse_wgmma_persistent.cu); 0: 2 where compiled"});
-  return params;
 }
 
 }  // namespace
@@ -229,18 +206,17 @@ void register_sparse_attention_variants(Registry& r) {
       "sparse.wgmma", OpKind::sparse_attention, Backend::gpu,
       "sparse.block_skip's lists on Hopper's warpgroup MMA (attn.wgmma's tiles, sm_90a): the next key blocks read "
       "ahead of their loads, full blocks run the dense tile",
-      {DType::fp16, DType::bf16}, {64, 128}, wgmma_params(),
-      "version 1: " + wgmma_text() + "; version 2: " + wgmma_persistent_text() +
-          "; block_m and block_n divide the mask's block; no workspace; launches of version 2 do not overlap",
+      {DType::fp16, DType::bf16}, {64, 128}, sparse_tile_params({0, 64, 128}, {0, 64, 128}),
+      wgmma_text() + "; block_m and block_n divide the mask's block; no workspace",
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
         if (!attention_wgmma_compiled())
           return std::string("this build has no sm_90a code (configure with CMAKE_CUDA_ARCHITECTURES=90a)");
         if (caps.available && (caps.cc_major != 9 || caps.cc_minor != 0))
           return fmt::format("wgmma needs compute capability 9.0 (sm_90a), the device has {}.{}", caps.cc_major,
                              caps.cc_minor);
-        return sparse_limits(wgmma_kernel(p, params), p, params, caps);
+        return sparse_limits(kWgmma, p, params, caps);
       },
-      nullptr, [](const LaunchArgs& la) { launch_sparse(wgmma_kernel(la.problem, la.params), "sparse.wgmma", la); }});
+      nullptr, [](const LaunchArgs& la) { launch_sparse(kWgmma, "sparse.wgmma", la); }});
 }
 
 }  // namespace fabench

@@ -129,39 +129,3 @@ TEST_CASE("every sparse_attention GPU variant matches the CPU reference on every
   }
   CHECK(variants == 3);
 }
-
-// sparse.wgmma version 2 hands query tiles out from a device counter: with more tiles than
-// resident blocks, blocks draw several, the tiles without key blocks among them (random masks at
-// density 0.05 per head), and the counters must be back at zero for the next launch (each case
-// validates after the previous cases' launches).
-TEST_CASE("sparse.wgmma version 2 walks more query tiles than the GPU holds blocks", "[gpu][sparse]") {
-  Registry registry;
-  register_all_variants(registry);
-  DeviceInfo device = query_device(0);
-  REQUIRE(device.caps.available);
-  Runner runner(registry, device, std::nullopt);
-  Experiment exp = sparse_experiment();
-  exp.validation.max_rows = 4096;  // about 30 sampled rows in each query tile of 128
-  const Variant* found = registry.find("sparse.wgmma");
-  REQUIRE(found);
-  const Variant& v = *found;
-  const Shape shapes[] = {{1, 24, 8, 700, 700, 64}, {1, 20, 4, 900, 800, 128}};  // 144 and 160 query tiles
-  int ran = 0;
-  for (const Shape& s : shapes)
-    for (DType t : {DType::bf16, DType::fp16})
-      for (const Problem& p : masks_on(s, t, 128)) {
-        if (t == DType::fp16 && p.pattern != SparsePattern::random) continue;
-        for (std::int64_t version : {2, 1}) {
-          const Params params = with_defaults(v, {{"version", version}});
-          const auto reason = unsupported_reason(v, p, params, device.caps);
-          INFO(fmt::format("{} version {}: {}", p.key(), version, reason.value_or("")));
-          REQUIRE_FALSE(reason);
-          Result r = runner.run(ExpandedCase{Case{p, v.name, params, exp.name}, &exp});
-          INFO(fmt::format("{} {}", to_string(r.status), r.reason));
-          CHECK(r.status == Status::ok);
-          REQUIRE_FALSE(runner.context_lost());
-          ++ran;
-        }
-      }
-  CHECK(ran == 2 * (12 + 6) * 2);  // shapes x (bf16's 12 masks + fp16's 6 random ones) x versions
-}
