@@ -16,13 +16,17 @@
 //    below density 0.25 the time is 1.3-1.6x density x the full time (a block's Q load and the
 //    first K/V tiles are no longer hidden behind a long list).
 //    Tried and not kept (branch sparse-persistent, results/h200/sparse_persistent_4e376cdd79eb):
-//    a persistent kernel walking query tiles as one stream of key steps, the next tile's Q and
+//    a persistent version of v1 walking query tiles as one stream of key steps, the next tile's Q and
 //    K/V fetched behind the current one's last steps, tiles drawn from a device counter. At
-//    4e376cd on an H200 it was 0.96-0.99x this version (random density 1: 389 against 406
+//    4e376cd on an H200 it was 0.96-0.99x v1 (random density 1: 389 against 406
 //    TFLOP/s, 0.05: 252 / 255; causal 346 / 376): fitting time = steps x c + tiles x f to
 //    densities 0.05 and 1 gives both versions the same f (about 5.4 us a query tile), so what a
 //    tile costs beyond its steps is not the prologue it hid. Its first versions ran 30% more
 //    instructions a step (ncu) until whole K/V tiles were copied without per-row bounds.
+// v2: a partial step's bytes are copied into shared memory with its K (cp.async, two stages, rows
+//    padded to BN + 16 bytes so a warp's 16-bit reads hit different banks) instead of read from
+//    global memory behind S; whole K/V tiles are copied without row bounds (wg_load_whole_rows).
+//    Measured on an H200 at (this commit's run, see below).
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 
@@ -30,23 +34,30 @@ namespace fabench {
 
 namespace {
 
+// attn.wgmma's shared memory and two stages of partial-block bytes.
+template <class T, int D, int BN, int WGS>
+constexpr std::size_t sparse_smem_bytes() {
+  return WgTraits<T, D, BN, WGS>::kSmemBytes + 2 * MaskStage<64 * WGS, BN>::kBytes;
+}
+
 template <class T, int D, int BN, int WGS>
 bool launch_sparse_wgmma(const AttentionArgs& a, const SparseBlockArgs& m, cudaStream_t stream) {
   using Tr = WgTraits<T, D, BN, WGS>;
+  constexpr std::size_t kSmem = sparse_smem_bytes<T, D, BN, WGS>();
   constexpr auto kernel = attention_wgmma_kernel<T, D, BN, WGS, false, SparseKeys>;
   if (a.causal || m.block % Tr::kBM != 0 || m.block % BN != 0) return false;
-  static const bool smem_granted = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                        static_cast<int>(Tr::kSmemBytes)) == cudaSuccess;
+  static const bool smem_granted =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)) == cudaSuccess;
   if (!smem_granted) return false;
   const AttentionSchedule sched = attention_schedule(a, Tr::kBM, AttentionResidency{}, false);
-  kernel<<<sched.grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, sched, m);
+  kernel<<<sched.grid, Tr::kThreads, kSmem, stream>>>(a, sched, m);
   return true;
 }
 
 // The compiled tiles: (element, head_dim, block_n, warpgroups); block_m = 64 x warpgroups. The first
 // that fits the mask's block is the default: attn.wgmma's defaults where a block of 128 holds them
 // (d64 2 x 64, d128 2 x 128), one warpgroup over 64 keys for blocks of 64. ptxas -v (CUDA 13.0), no
-// spills: d128 2 x 128 245 registers (attn.wgmma's 224), 1 x 64 198; d64 2 x 64 128 (110), 1 x 64 138.
+// spills: d128 2 x 128 231 registers (attn.wgmma's 224), 1 x 64 191; d64 2 x 64 120 (110), 1 x 64 133.
 // At low density a query tile has few steps and its prologue (Q and the first K/V) is not hidden
 // when one block holds the SM (2 x 128 at d128: 161 KiB); block_m 64 / block_n 64 runs two a SM,
 // but measured on an H200 at aa2876d (results/h200/checks_aa2876db7679) it hides no more: equal
@@ -66,7 +77,7 @@ bool launch_sparse_wgmma(const AttentionArgs& a, const SparseBlockArgs& m, cudaS
 std::vector<AttentionTile> attention_sparse_wgmma_configs() {
   std::vector<AttentionTile> out;
 #define FA_LIST(E, T, D, BN, WGS) \
-  out.push_back({D, 64 * WGS, BN, WgTraits<T, D, BN, WGS>::kSmemBytes, 4 * WGS, KernelElem::E, 2, false, 1});
+  out.push_back({D, 64 * WGS, BN, sparse_smem_bytes<T, D, BN, WGS>(), 4 * WGS, KernelElem::E, 2, false, 1});
   FA_SPARSE_WGMMA_CONFIGS(FA_LIST)
 #undef FA_LIST
   return out;

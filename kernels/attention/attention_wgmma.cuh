@@ -117,23 +117,41 @@ __device__ __forceinline__ void pack_p(std::uint32_t (&p)[BN / 16][4], const flo
 // issued back to back, and the softmax of S_{j+1} runs on the CUDA cores while P_j V_j is still on
 // the tensor cores; O is rescaled once P_j V_j is done. Costs a second set of P registers.
 // Without it each tile runs S, softmax, P V in turn and the tensor cores wait during the softmax.
-// A partial block's bytes on one tile of scores in wgmma's accumulator layout: the lane's rows are
-// first_row (+8) of the query tile, its keys 8 nt + first_key (+1) of key tile kt. A row half's
-// 16-bit loads are issued together, then applied.
-template <int BN, class Row>
-__device__ __forceinline__ void apply_partial_tile(float (&s)[BN / 2], const Row& mrow, int kind, int kt, int first_row,
+// SparseKeys: a partial block's bytes for one step, staged in shared memory with the step's K (two
+// buffers, one a step): BM rows of BN bytes, rows kMaskRow bytes apart. The padding puts the rows
+// a warp reads (g = 0..7, BN + 16 bytes apart) in different banks.
+template <int BM, int BN>
+struct MaskStage {
+  static constexpr int kMaskRow = BN + 16;
+  static constexpr std::uint32_t kBytes = BM * kMaskRow;
+};
+
+// Copies the BM x BN bytes of a partial block at `src` (rows `block` bytes apart) into `dst`.
+template <int BM, int BN, int THREADS>
+__device__ __forceinline__ void stage_mask_tile(std::uint32_t dst, const std::uint8_t* src, int block) {
+  constexpr int kChunks = BN / 16;
+#pragma unroll
+  for (int e = static_cast<int>(threadIdx.x); e < BM * kChunks; e += THREADS) {
+    const int r = e / kChunks, c = e % kChunks;
+    cp_async_16(dst + r * MaskStage<BM, BN>::kMaskRow + c * 16, src + static_cast<std::size_t>(r) * block + c * 16, true);
+  }
+}
+
+// A partial block's bytes (staged by stage_mask_tile at `tile`) on one tile of scores in wgmma's
+// accumulator layout: the lane's rows are first_row (+8) of the query tile, its keys 8 nt +
+// first_key (+1). (Read from global memory behind S, a partial step waited on two round trips:
+// window, document and global masks ran at 0.86-0.95x FlexAttention, H200 at 4e376cd.)
+template <int BM, int BN>
+__device__ __forceinline__ void apply_partial_tile(float (&s)[BN / 2], const unsigned char* tile, int first_row,
                                                    int first_key) {
-  const std::uint8_t* bytes = mrow.bytes(kind, kt) + first_key;
 #pragma unroll
   for (int rh = 0; rh < 2; ++rh) {
-    unsigned pairs[BN / 8];
-    const std::uint8_t* row = bytes + (first_row + 8 * rh) * mrow.block;
-#pragma unroll
-    for (int nt = 0; nt < BN / 8; ++nt) pairs[nt] = mask_pair(row + nt * 8);
+    const unsigned char* row = tile + (first_row + 8 * rh) * MaskStage<BM, BN>::kMaskRow + first_key;
 #pragma unroll
     for (int nt = 0; nt < BN / 8; ++nt) {
-      if (!(pairs[nt] & 0xffu)) s[4 * nt + 2 * rh] = -INFINITY;
-      if (!(pairs[nt] & 0xff00u)) s[4 * nt + 2 * rh + 1] = -INFINITY;
+      const unsigned pair = *reinterpret_cast<const unsigned short*>(row + nt * 8);
+      if (!(pair & 0xffu)) s[4 * nt + 2 * rh] = -INFINITY;
+      if (!(pair & 0xff00u)) s[4 * nt + 2 * rh + 1] = -INFINITY;
     }
   }
 }
@@ -151,6 +169,7 @@ __global__ void __launch_bounds__(WGS * 128, 1)
   const std::uint32_t q_s = (smem_address(smem_raw) + 1023u) & ~1023u;
   const std::uint32_t k_s = q_s + Tr::kQBytes;          // two K buffers
   const std::uint32_t v_s = k_s + 2 * Tr::kTileBytes;   // two V buffers
+  [[maybe_unused]] const std::uint32_t m_s = v_s + 2 * Tr::kTileBytes;  // SparseKeys: two mask stages
 
   const int wg = static_cast<int>(threadIdx.x) / 128, warp = (static_cast<int>(threadIdx.x) / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x) % 32, g = lane >> 2, t = lane & 3;
@@ -183,22 +202,39 @@ __global__ void __launch_bounds__(WGS * 128, 1)
   // A key tile wholly past seq_k (the last block's second half when block_n < block) is loaded as
   // zeros from the head's first row, so no address past the tensor is formed and its buffer holds
   // no stale values (its scores are masked; P = 0 must not meet a NaN in V).
-  auto load_kv_step = [&](int step, int kt, bool key) {
+  // Whole tiles (all but the last of a sequence) are copied without row bounds; a partial step's
+  // bytes join its K group.
+  auto load_kv_step = [&](int step, int kt, int kind, bool key) {
     const std::int64_t r0 = static_cast<std::int64_t>(kt) * BN;
     const std::uint32_t buf = (key ? k_s : v_s) + (step % 2) * Tr::kTileBytes;
     const bool past = r0 >= a.seq_k;
-    if (step < n_steps) wg_load_tile<Tr, BN>(buf, (key ? k : v) + (past ? 0 : r0 * D), past ? 0 : a.seq_k - r0);
+    if (step < n_steps) {
+      if constexpr (wg_whole_rows_fit<BN, Tr::kChunks, Tr::kThreads>()) {
+        if (r0 + BN <= a.seq_k) {
+          wg_load_whole_rows<BN, Tr::kChunks, Tr::kThreads>(buf, (key ? k : v) + r0 * D);
+        } else {
+          wg_load_tile<Tr, BN>(buf, (key ? k : v) + (past ? 0 : r0 * D), past ? 0 : a.seq_k - r0);
+        }
+      } else {
+        wg_load_tile<Tr, BN>(buf, (key ? k : v) + (past ? 0 : r0 * D), past ? 0 : a.seq_k - r0);
+      }
+      if (key && kind >= 0)
+        stage_mask_tile<kBM, BN, Tr::kThreads>(m_s + (step % 2) * MaskStage<kBM, BN>::kBytes, mrow.bytes(kind, kt),
+                                               mrow.block);
+    }
     cp_async_commit();
   };
-  [[maybe_unused]] int kt = 0, kt_next = 0;
+  [[maybe_unused]] int kt = 0, kt_next = 0, kind = kKeysFull, kind_next = kKeysFull;
   wg_load_tile<Tr, kBM>(q_s, q, a.seq_q - i0);
   if constexpr (Keys::kSkip) {
     kt = n_steps > 0 ? mrow.key_tile(0) : 0;
+    kind = n_steps > 0 ? mrow.kind(0) : kKeysFull;
     kt_next = n_steps > 1 ? mrow.key_tile(1) : 0;
-    load_kv_step(0, kt, true);
-    load_kv_step(0, kt, false);
-    load_kv_step(1, kt_next, true);
-    load_kv_step(1, kt_next, false);
+    kind_next = n_steps > 1 ? mrow.kind(1) : kKeysFull;
+    load_kv_step(0, kt, kind, true);
+    load_kv_step(0, kt, kind, false);
+    load_kv_step(1, kt_next, kind_next, true);
+    load_kv_step(1, kt_next, kind_next, false);
   } else {
     load_kv(0, true);
     load_kv(0, false);
@@ -258,11 +294,11 @@ __global__ void __launch_bounds__(WGS * 128, 1)
     }
   } else {
     for (int j = 0; j < n_steps; ++j) {
-      // SparseKeys: this step's kind and step j + 2's key tile, read before S hides them.
-      int kind = kKeysFull, kt_ahead = 0;
+      // SparseKeys: step j + 2's key tile and kind, read before S hides them.
+      int kt_ahead = 0, kind_ahead = kKeysFull;
       if constexpr (Keys::kSkip) {
-        kind = mrow.kind(j);
         kt_ahead = j + 2 < n_steps ? mrow.key_tile(j + 2) : 0;
+        kind_ahead = j + 2 < n_steps ? mrow.kind(j + 2) : kKeysFull;
       }
       cp_async_wait<3>();  // K_j (and Q) landed; V_j, K_{j+1}, V_{j+1} may be in flight
       fence_proxy_async();
@@ -273,7 +309,9 @@ __global__ void __launch_bounds__(WGS * 128, 1)
       if constexpr (Keys::kSkip) {
         // Full blocks: the seq_k bound only where the tile crosses it; partial: the bytes, which
         // are 0 past seq_k.
-        if (kind >= 0) apply_partial_tile<BN>(s, mrow, kind, kt, 64 * wg + 16 * warp + g, 2 * t);
+        if (kind >= 0)
+          apply_partial_tile<kBM, BN>(s, smem_raw + (m_s - smem_address(smem_raw)) + (j % 2) * MaskStage<kBM, BN>::kBytes,
+                                      64 * wg + 16 * warp + g, 2 * t);
         softmax_tile<BN>(s, rows_of(kt), kind < 0 && needs_mask(kt), scale_log2, row_max, row_sum, rescale);
       } else {
         softmax_tile<BN>(s, rows_of(j), needs_mask(j), scale_log2, row_max, row_sum, rescale);
@@ -289,10 +327,10 @@ __global__ void __launch_bounds__(WGS * 128, 1)
       for (int nb = 0; nb < kNb; ++nb) wgmma_pin(o[nb]);
       __syncthreads();  // every warpgroup is done with buffer j % 2
       if constexpr (Keys::kSkip) {
-        load_kv_step(j + 2, kt_ahead, true);
-        load_kv_step(j + 2, kt_ahead, false);
-        kt = kt_next;
-        kt_next = kt_ahead;
+        load_kv_step(j + 2, kt_ahead, kind_ahead, true);
+        load_kv_step(j + 2, kt_ahead, kind_ahead, false);
+        kt = kt_next, kind = kind_next;
+        kt_next = kt_ahead, kind_next = kind_ahead;
       } else {
         load_kv(j + 2, true);
         load_kv(j + 2, false);

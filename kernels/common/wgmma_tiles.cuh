@@ -29,6 +29,28 @@ __device__ __forceinline__ void wg_load_rows(std::uint32_t dst, const T* src, st
   }
 }
 
+// wg_load_rows for ROWS rows that all exist: a thread keeps one chunk column and swizzle phase, so
+// its copies are one shared-memory and one global stride apart and take no bound (in a persistent
+// sparse kernel, branch sparse-persistent, the bounds' 64-bit arithmetic was a fifth of a step's
+// instructions).
+// Whether the threads cover whole passes that keep each thread's swizzle phase (three warpgroups
+// over 128 rows do not: they take wg_load_rows).
+template <int ROWS, int CHUNKS, int THREADS>
+constexpr bool wg_whole_rows_fit() {
+  return THREADS % CHUNKS == 0 && (THREADS / CHUNKS) % 8 == 0 && ROWS % (THREADS / CHUNKS) == 0;
+}
+template <int ROWS, int CHUNKS, int THREADS, class T>
+__device__ __forceinline__ void wg_load_whole_rows(std::uint32_t dst, const T* src) {
+  constexpr int kRowsPerPass = THREADS / CHUNKS;
+  static_assert(wg_whole_rows_fit<ROWS, CHUNKS, THREADS>(), "whole passes that keep each thread's swizzle phase");
+  const int r = static_cast<int>(threadIdx.x) / CHUNKS, c = static_cast<int>(threadIdx.x) % CHUNKS;
+  const std::uint32_t to = dst + swizzle128_offset<ROWS>(r, c);
+  const auto* from = reinterpret_cast<const unsigned char*>(src) + threadIdx.x * 16;
+#pragma unroll
+  for (int i = 0; i < ROWS / kRowsPerPass; ++i)
+    cp_async_16(to + i * kRowsPerPass * 128, from + static_cast<std::size_t>(i) * THREADS * 16, true);
+}
+
 // acc = A B^T over D for a 64 x N block, issued and committed (not waited for). A: 64 rows at `a`
 // inside a tile of A_ROWS rows; B: the N rows at `b` of a tile of B_ROWS rows; both K-major. D / 16
 // steps of k16: a 32-byte step inside each 128-byte row, then the next column block. The first
