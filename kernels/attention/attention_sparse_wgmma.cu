@@ -26,7 +26,12 @@
 // v2: a partial step's bytes are copied into shared memory with its K (cp.async, two stages, rows
 //    padded to BN + 16 bytes so a warp's 16-bit reads hit different banks) instead of read from
 //    global memory behind S; whole K/V tiles are copied without row bounds (wg_load_whole_rows).
-//    Measured on an H200 at (this commit's run, see below).
+//    Measured on an H200 at 00f4327 (results/h200/sparse_00f4327f7eb9: bf16 d128, batch 2, 16
+//    heads, seq 8k, blocks of 128), against FlexAttention in the same run (v1 against the Flex
+//    run of 91f109f in results/h200/sparse_persistent_4e376cdd79eb): documents 1.00-1.02x (v1
+//    0.90-0.95x), window 0.95-0.98x (0.89-0.93x), causal + window 0.97x (0.91-0.93x), global +
+//    window 0.96-0.99x (0.86-0.89x), causal 0.97x (0.95x), random 0.99-1.02x (0.98-1.01x); 408
+//    TFLOP/s at density 1 (v1 406). At density 0.1 the time is still 1.30x density x the full time.
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 

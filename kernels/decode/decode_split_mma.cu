@@ -27,6 +27,15 @@
 //     evict-first policy with it), .L2::128B +-0.3%. Splits at batch 1 (splits.csv of
 //     results/h200/decode_1a3c1adaa680): 16 instead of the planner's 32 (one block an SM, not two)
 //     is 12% faster at 2k, 2% at 8k, and 11-15% slower from 32k; the planner is unchanged.
+//   - At 087ac92 (H200, results/h200/decode_087ac922982c): globaltimer stamps (a scratch build
+//     at 0406ea4, trace_0406ea47729b.txt there) put batch 1 x 8k's last reads at 10.8 us after the
+//     first block's start and the end at 15.9: 1.9 us writing the warps' states to shared memory
+//     and merging them (8-way bank conflicts: a warp's rows g = 0..7 were D floats apart), 0.7 us
+//     in fence, atomic and fence, 2.3 us in the last block's merge (two rounds of 16 partials).
+//     Padded rows written only for the group's rows, one acquire-release arrival (arrive_at) and
+//     32 partials in flight from d128: batch 1 x 8k 19.6 -> 17.6 us (1904 GB/s, 1.09x cuDNN's
+//     1746 in the same run), 2k 1.05x, 16k 1.08x, 32k 1.04x, 64k 1.01x, 128k 0.99x; batch 16
+//     0.94-0.98x and batch 64 x 8k 0.99x as before.
 #include <cuda_runtime.h>
 
 #include <algorithm>
