@@ -84,9 +84,8 @@ __device__ __forceinline__ unsigned arrive_at(unsigned* counter) {
 
 // STRIDE: floats between rows of group_o (D, or padded so a warp's rows fall in different banks);
 // BATCH: partials a merging thread has in flight at once.
-// Returns whether this block wrote the unit's output (the only split, or the last to arrive).
 template <class T, int D, int ROWS, int GROUPS, int THREADS, int STRIDE = D, int BATCH = 16>
-__device__ __forceinline__ bool finish_split(unsigned char* smem, const DecodeArgs& a, const SplitShape& shape,
+__device__ __forceinline__ void finish_split(unsigned char* smem, const DecodeArgs& a, const SplitShape& shape,
                                              const BlockRows& rows, int split, int unit, float* part_o,
                                              float* part_lse) {
   static_assert(ROWS <= THREADS && D % 4 == 0, "a thread per row, then per 4-element vector");
@@ -138,7 +137,7 @@ __device__ __forceinline__ bool finish_split(unsigned char* smem, const DecodeAr
       if (vec == 0) part_lse[slot] = row_lse2[r];
     }
   }
-  if (shape.splits == 1) return true;
+  if (shape.splits == 1) return;
 
   // The last split of this unit to arrive merges all of them: o = sum_s exp2(lse_s - lse) o_s with
   // lse = log2 sum_s exp2(lse_s), exact for normalised partials (an empty split: lse_s = -inf).
@@ -147,7 +146,7 @@ __device__ __forceinline__ bool finish_split(unsigned char* smem, const DecodeAr
   __syncthreads();
   if (threadIdx.x == 0) merges = arrive_at(&split_arrivals[unit]) == static_cast<unsigned>(shape.splits - 1);
   __syncthreads();
-  if (!merges) return false;
+  if (!merges) return;
   // The merge is a chain of L2 round trips on the kernel's critical path, so it takes as few as it
   // can: a thread per (row, 4-element vector, share of the splits) issues kBatch partials and their
   // log-sum-exps at once and folds them into a running (max, sum, weighted sum); the shares meet in
@@ -220,7 +219,6 @@ __device__ __forceinline__ bool finish_split(unsigned char* smem, const DecodeAr
     __syncthreads();
   }
   if (threadIdx.x == 0) split_arrivals[unit] = 0;
-  return true;
 }
 
 }  // namespace

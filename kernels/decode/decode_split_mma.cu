@@ -55,11 +55,6 @@ constexpr int kWarps = kThreads / 32;
 constexpr int kRows = 16;  // query rows per block: one m16 tile
 constexpr int kTokensPerWarp = 16;
 constexpr int kTile = kWarps * kTokensPerWarp;
-constexpr int kDrawRing = 4;  // drawn tile slots in flight (more than the deepest pipeline's 3)
-
-// Tiles drawn past each unit's fixed first ones (decode_split_mma_kernel's tile_of); zero at load,
-// and the block that merges a unit's splits zeroes its entry again.
-__device__ unsigned tile_draws[kMaxSplitUnits];
 
 template <class T, int D>
 struct MmaDecodeTraits {
@@ -94,35 +89,25 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
   const BlockRows rows{blockIdx.y / a.kv_heads, blockIdx.y % a.kv_heads, static_cast<int>(blockIdx.z) * kRows};
   const int q_len = static_cast<int>(a.q_len);
   const int length = a.lengths[rows.b];
-  const int unit_tiles = (length + kTile - 1) / kTile;  // the sequence's tiles, shared by the splits
+  const int begin = split * shape.split_tokens;
+  const int end = min(begin + shape.split_tokens, length);
+  const int tiles = end > begin ? (end - begin + kTile - 1) / kTile : 0;
   const std::uint32_t smem_base = smem_address(smem);
-
-  // Which tile of the sequence pipeline slot `it` holds (>= unit_tiles: none, and none after it).
-  // With one split, tile `it`. Otherwise slots below kStages take tiles split, split + splits, ...
-  // and later ones are drawn from the unit's counter, so blocks the memory system serves faster
-  // read more tiles and the splits end together (a fixed share let them end up to 30% apart at
-  // batch 16 x 8k, H200). Thread 0 draws slot it + kStages during iteration it and publishes it
-  // in draws[] before the iteration's last barrier; the fetch that needs it comes after.
-  __shared__ int draws[kDrawRing];
-  const bool drawn = shape.splits > 1;
-  auto tile_of = [&](int it) {
-    return !drawn ? it : it < kStages ? split + it * shape.splits : draws[it % kDrawRing];
-  };
 
   // Tile `it` into its stage: a thread per 16-byte chunk of a row, kThreads / kChunks rows a pass.
   // Tiles start at multiples of 64 tokens, so a contiguous cache or pages of 64 or more tokens hold
   // a tile in one run: one address per tile; smaller pages take one per row.
   const bool tile_in_one_run = addr.page_table == nullptr || addr.page_size >= kTile;
-  auto fetch = [&](int it, int tile) {
+  auto fetch = [&](int it) {
     const std::uint32_t k_dst = smem_base + (it % kStages) * Traits::kStageBytes;
     const std::uint32_t v_dst = k_dst + Traits::kTileBytes;
-    const int c = threadIdx.x % kChunks, first = tile * kTile;
+    const int c = threadIdx.x % kChunks, first = begin + it * kTile;
     const std::int64_t tile_offset = tile_in_one_run ? addr.offset(rows.b, rows.kvh, first) : 0;
     const T* k_src = static_cast<const T*>(a.k_cache) + c * 8;
     const T* v_src = static_cast<const T*>(a.v_cache) + c * 8;
 #pragma unroll 4
     for (int r = threadIdx.x / kChunks; r < kTile; r += kThreads / kChunks) {
-      const bool valid = first + r < length;
+      const bool valid = first + r < end;
       const std::int64_t off = !valid ? 0
                                : tile_in_one_run ? tile_offset + static_cast<std::int64_t>(r) * D
                                                  : addr.offset(rows.b, rows.kvh, first + r);
@@ -133,7 +118,7 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
   };
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (tile_of(s) < unit_tiles) fetch(s, tile_of(s));
+    if (s < tiles) fetch(s);
     cp_async_commit();  // empty groups too: the wait below counts groups
   }
 
@@ -141,8 +126,8 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
   // group are zeros. Row r sees tokens t < limit.
   const int out_lo = query_row(a, shape, rows, rows.first_row + g);
   const int out_hi = query_row(a, shape, rows, rows.first_row + g + 8);
-  const int limit_lo = out_lo >= 0 ? length - q_len + (rows.first_row + g) % q_len + 1 : 0;
-  const int limit_hi = out_hi >= 0 ? length - q_len + (rows.first_row + g + 8) % q_len + 1 : 0;
+  const int limit_lo = out_lo >= 0 ? min(end, length - q_len + (rows.first_row + g) % q_len + 1) : 0;
+  const int limit_hi = out_hi >= 0 ? min(end, length - q_len + (rows.first_row + g + 8) % q_len + 1) : 0;
   std::uint32_t q_frag[D / 16][4];
   {
     const std::uint32_t* q_lo = reinterpret_cast<const std::uint32_t*>(static_cast<const T*>(a.q) +
@@ -163,13 +148,9 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
 #pragma unroll
   for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
 
-  int pending = 0;  // thread 0: the tile drawn for slot it + kStages
-  for (int it = 0; tile_of(it) < unit_tiles; ++it) {
-    const int ahead = tile_of(it + kStages - 1);
-    if (ahead < unit_tiles) fetch(it + kStages - 1, ahead);
+  for (int it = 0; it < tiles; ++it) {
+    if (it + kStages - 1 < tiles) fetch(it + kStages - 1);
     cp_async_commit();
-    if (drawn && threadIdx.x == 0 && ahead < unit_tiles)
-      pending = static_cast<int>(atomicAdd(&tile_draws[unit], 1u)) + kStages * shape.splits;
     cp_async_wait<kStages - 1>();  // tile `it` has landed (this thread's part) ...
     __syncthreads();               // ... and every thread's
     const std::uint32_t k_tile = smem_base + (it % kStages) * Traits::kStageBytes;
@@ -185,7 +166,7 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
       MmaOp<T>::run(s[1], q_frag[kk], k_frag[2], k_frag[3]);
     }
 
-    const int first = tile_of(it) * kTile + row0;
+    const int first = begin + it * kTile + row0;
     float row_rescale[2];
 #pragma unroll
     for (int half = 0; half < 2; ++half) {  // row g (accumulator entries 0, 1), row g + 8 (2, 3)
@@ -239,9 +220,6 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
       MmaOp<T>::run(o[2 * dp], p_frag, v_frag[0], v_frag[1]);
       MmaOp<T>::run(o[2 * dp + 1], p_frag, v_frag[2], v_frag[3]);
     }
-    // Slot it + kStages: drawn above, or past the end once slot it + kStages - 1 was. (Slots are
-    // read after a barrier that follows their write, and rewritten kDrawRing - 1 slots later.)
-    if (drawn && threadIdx.x == 0) draws[(it + kStages) % kDrawRing] = ahead < unit_tiles ? pending : unit_tiles;
     __syncthreads();  // every warp is done with the stage before it is refilled
   }
   cp_async_wait<0>();
@@ -272,9 +250,7 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
       group_l[warp * kRows + g + 8 * half] = l[half];
     }
   __syncthreads();
-  const bool last = finish_split<T, D, kRows, kWarps, kThreads, kOStride, Traits::kMergeBatch>(
-      smem, a, shape, rows, split, unit, part_o, part_lse);
-  if (drawn && last && threadIdx.x == 0) tile_draws[unit] = 0;  // every split has drawn its last
+  finish_split<T, D, kRows, kWarps, kThreads, kOStride, Traits::kMergeBatch>(smem, a, shape, rows, split, unit, part_o, part_lse);
 }
 
 // Calls f(T{}, Int<D>{}) for the compiled instance; false for fp32 or a head dim not compiled.
