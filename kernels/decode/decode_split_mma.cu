@@ -36,6 +36,12 @@
 //     32 partials in flight from d128: batch 1 x 8k 19.6 -> 17.6 us (1904 GB/s, 1.09x cuDNN's
 //     1746 in the same run), 2k 1.05x, 16k 1.08x, 32k 1.04x, 64k 1.01x, 128k 0.99x; batch 16
 //     0.94-0.98x and batch 64 x 8k 0.99x as before.
+//   - Tried and reverted (d174e98, results/h200/decode_draws_d174e985c618): the splits drawing
+//     their tiles after the first kStages from a per-sequence counter (thread 0 a slot ahead), so
+//     that splits the memory system serves faster read more. Validated (the [decode] GPU test,
+//     compute-sanitizer), but 0.76-0.92x cuDNN where this is 0.94-1.09x: an iteration waits for
+//     its draw, an L2 atomic queued behind the stream, and consecutive tiles of a split are no
+//     longer neighbours.
 #include <cuda_runtime.h>
 
 #include <algorithm>
