@@ -29,16 +29,17 @@ __device__ __forceinline__ void wg_load_rows(std::uint32_t dst, const T* src, st
   }
 }
 
-// wg_load_rows for ROWS rows that all exist: a thread keeps one chunk column and swizzle phase, so
-// its copies are one shared-memory and one global stride apart and take no bound (in a persistent
-// sparse kernel, branch sparse-persistent, the bounds' 64-bit arithmetic was a fifth of a step's
-// instructions).
 // Whether the threads cover whole passes that keep each thread's swizzle phase (three warpgroups
 // over 128 rows do not: they take wg_load_rows).
 template <int ROWS, int CHUNKS, int THREADS>
 constexpr bool wg_whole_rows_fit() {
   return THREADS % CHUNKS == 0 && (THREADS / CHUNKS) % 8 == 0 && ROWS % (THREADS / CHUNKS) == 0;
 }
+
+// wg_load_rows for ROWS rows that all exist: a thread keeps one chunk column and swizzle phase, so
+// its copies are one shared-memory and one global stride apart and take no bound (in a persistent
+// sparse kernel, branch sparse-persistent, the bounds' 64-bit arithmetic was a fifth of a step's
+// instructions).
 template <int ROWS, int CHUNKS, int THREADS, class T>
 __device__ __forceinline__ void wg_load_whole_rows(std::uint32_t dst, const T* src) {
   constexpr int kRowsPerPass = THREADS / CHUNKS;

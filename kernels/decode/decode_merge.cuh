@@ -68,10 +68,6 @@ __device__ __forceinline__ int query_row(const DecodeArgs& a, const SplitShape& 
 template <int ROWS, int THREADS>
 constexpr int kCombineSmemBytes = THREADS * (16 + 8);
 
-// smem holds group_o [GROUPS][ROWS][STRIDE], then group_m and group_l [GROUPS][ROWS] (log2-domain
-// max and sum of each group), written and synchronised by the caller (rows past the group need not
-// be); it is reused afterwards, so it
-// must hold kCombineSmemBytes<ROWS, THREADS> too. Rows past the group are skipped.
 // Arrival at a unit's counter: one acquire-release atomic (the block's partial stores, ordered
 // before it by the barrier that precedes it, are released with it; the merging block's reads,
 // after the barrier that follows it, acquire the others'). It replaced a fence, the atomic and a
@@ -82,8 +78,11 @@ __device__ __forceinline__ unsigned arrive_at(unsigned* counter) {
   return old;
 }
 
-// STRIDE: floats between rows of group_o (D, or padded so a warp's rows fall in different banks);
-// BATCH: partials a merging thread has in flight at once.
+// smem holds group_o [GROUPS][ROWS][STRIDE], then group_m and group_l [GROUPS][ROWS] (log2-domain
+// max and sum of each group), written and synchronised by the caller; rows past the group need not
+// be written, they are skipped. smem is reused afterwards, so it must hold
+// kCombineSmemBytes<ROWS, THREADS> too. STRIDE: floats between rows of group_o (D, or padded so a
+// warp's rows fall in different banks); BATCH: partials a merging thread has in flight at once.
 template <class T, int D, int ROWS, int GROUPS, int THREADS, int STRIDE = D, int BATCH = 16>
 __device__ __forceinline__ void finish_split(unsigned char* smem, const DecodeArgs& a, const SplitShape& shape,
                                              const BlockRows& rows, int split, int unit, float* part_o,
