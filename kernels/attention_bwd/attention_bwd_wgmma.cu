@@ -31,6 +31,13 @@
 //     331-374 / 272-372: 1.15-1.25x PyTorch's flash backward (248-309 / 199-310) and 0.62-0.74x
 //     its cuDNN backward (429-590 / 330-580). block_q 64 at d 64 (dQ's keys split over the
 //     warpgroups, twice the atomics) 230-254 / 194-236.
+//   - Tried and reverted (d5324fb, results/h200/backward_bulk_dq_d5324fb9d103): dQ staged in shared
+//     memory (rows padded, conflict-free) and added into the accumulator by the copy engine, one
+//     cp.reduce.async.bulk .add.f32 a row (FlashAttention-3's way) instead of the vector atomics.
+//     Validated (the [bwd] GPU test, compute-sanitizer), but 0.94-0.98x this version on every case
+//     of the sweep (d 128 331 -> 311, 354 -> 333, 366 -> 345 non-causal; the peers within 1-3% of
+//     their earlier run): the atomics are not what a step waits for, and the staging adds 32 KiB of
+//     shared-memory stores a step (d 128) and a wait before a barrier.
 // What remains against cuDNN: each step runs S^T and dP^T, the elementwise P^T and dS^T, dV and
 // dK, a barrier, then dQ and its atomics in turn, and one block fills an SM, so the tensor cores
 // wait during the elementwise work and the atomics; FlashAttention-3 overlaps them with a producer
@@ -51,7 +58,6 @@
 #include "kernels/attention_bwd/attention_bwd_dq.cuh"
 #include "kernels/attention_bwd/attention_bwd_steps.cuh"
 #include "kernels/attention_bwd/attention_bwd_wgmma.h"
-#include "kernels/common/bulk_copy.cuh"
 #include "kernels/common/element.cuh"
 #include "kernels/common/smem_grant.cuh"
 #include "kernels/common/wgmma_tiles.cuh"
@@ -71,19 +77,15 @@ struct BwdWgTraits {
   static constexpr int kQBytes = BR * D * 2;          // one of Q, dO in a stage
   static constexpr int kDsBytes = kKeys * BR * 2;     // dS^T, keys as rows
   static constexpr int kScalarBytes = 2 * BR * 4;     // lse and D of a stage
+  // K, V, two stages of Q and dO, dS^T (all 1024-byte multiples, so each tile starts aligned for
+  // the swizzle), then the stages' lse and D, and slack to align the base.
+  static constexpr int kSmemBytes = 2 * kKvBytes + 4 * kQBytes + kDsBytes + 2 * kScalarBytes + 1024;
   // dQ (BR x D) in 64 x 64 blocks: kMParts x kNParts of them; with fewer blocks than warpgroups
-  // each block's sum over the keys is split kKeyParts ways (every part added to the accumulator).
+  // each block's sum over the keys is split kKeyParts ways (every part added by atomics).
   static constexpr int kMParts = BR / 64;
   static constexpr int kNParts = D / 64;
   static constexpr int kKeyParts = kWarpgroups / (kMParts * kNParts);
   static constexpr int kDqKeys = kKeys / kKeyParts;
-  // A step's dQ rows staged for the bulk reductions, a part of the keys after another. The 32
-  // bytes past a row put the float2 stores of a half warp's rows g = 0..3 in different banks.
-  static constexpr int kDqStride = D * 4 + 32;
-  static constexpr int kDqBytes = kKeyParts * BR * kDqStride;
-  // K, V, two stages of Q and dO, dS^T (all 1024-byte multiples, so each tile starts aligned for
-  // the swizzle), then the stages' lse and D, the staged dQ, and slack to align the base.
-  static constexpr int kSmemBytes = 2 * kKvBytes + 4 * kQBytes + kDsBytes + 2 * kScalarBytes + kDqBytes + 1024;
   static_assert(D % 64 == 0 && BR % 64 == 0 && kKeyParts * kMParts * kNParts == kWarpgroups,
                 "dQ: a 64 x 64 block (or a share of one's keys) a warpgroup");
   static_assert(kQBytes % 1024 == 0 && kKvBytes % 1024 == 0 && kDsBytes % 1024 == 0, "aligned tiles");
@@ -111,11 +113,7 @@ __global__ void __launch_bounds__(256, 1)
   const std::uint32_t stages = v_s + Tr::kKvBytes;  // stage s: Q at + 2 s kQBytes, dO after it
   const std::uint32_t ds_s = stages + 4 * Tr::kQBytes;
   const std::uint32_t scalars = ds_s + Tr::kDsBytes;  // stage s: lse at + s kScalarBytes, D after it
-  const std::uint32_t dq_s = scalars + 2 * Tr::kScalarBytes;
   const unsigned char* scalars_ptr = smem_raw + (scalars - smem_address(smem_raw));
-  unsigned char* dq_stage = smem_raw + (dq_s - smem_address(smem_raw));
-  // The threads that hand a staged dQ row to the copy engine (one each) and wait for it to be read.
-  const bool dq_issuer = threadIdx.x < Tr::kKeyParts * BR;
 
   const int wg = static_cast<int>(threadIdx.x) / 128, warp = (static_cast<int>(threadIdx.x) / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x) % 32, g = lane >> 2, t = lane & 3;
@@ -225,7 +223,6 @@ __global__ void __launch_bounds__(256, 1)
       wgmma_rs_gemm<T, D, kSub, BR>(dv, p_frag[sub], do_sub);
       wgmma_rs_gemm<T, D, kSub, BR>(dk, ds_frag[sub], q_sub);
     }
-    if (dq_issuer) bulk_wait_read();  // the last step's staged dQ may be overwritten after the barrier
     fence_proxy_async();  // dS^T, written by ordinary stores, is read by wgmma
     __syncthreads();
 
@@ -260,26 +257,18 @@ __global__ void __launch_bounds__(256, 1)
         wgmma_pin(ds_frag[sub][kk]);
       }
 
-    // The block's dQ rows are added into the fp32 accumulator by the copy engine (a bulk reduction
-    // a row, 4 D bytes) instead of by this warpgroup's vector atomics: stage them in shared memory.
-    unsigned char* dq_part = dq_stage + wg / (Tr::kMParts * Tr::kNParts) * BR * Tr::kDqStride;
+    float* dq_rows = dq_acc + bh * a.seq_q * D;
 #pragma unroll
-    for (int h = 0; h < 2; ++h)
+    for (int h = 0; h < 2; ++h) {
+      const std::int64_t i = i0 + 64 * dq_m + 16 * warp + g + 8 * h;
+      if (i < a.seq_q)
 #pragma unroll
-      for (int nt = 0; nt < 8; ++nt)
-        *reinterpret_cast<float2*>(dq_part + (64 * dq_m + 16 * warp + g + 8 * h) * Tr::kDqStride +
-                                   (64 * dq_n + 8 * nt + 2 * t) * 4) = make_float2(dq[4 * nt + 2 * h], dq[4 * nt + 2 * h + 1]);
-    fence_proxy_async();  // the staged rows, written by ordinary stores, are read by the copy engine
-    __syncthreads();      // dS^T and this stage are free for the next step, the staged dQ complete
-    if (dq_issuer) {
-      const int part = static_cast<int>(threadIdx.x) / BR, r = static_cast<int>(threadIdx.x) % BR;
-      if (i0 + r < a.seq_q)
-        bulk_reduce_add_f32(dq_acc + (bh * a.seq_q + i0 + r) * D, dq_s + (part * BR + r) * Tr::kDqStride, D * 4);
-      bulk_commit();
+        for (int nt = 0; nt < 8; ++nt)
+          atomic_add_float2(dq_rows + i * D + 64 * dq_n + 8 * nt + 2 * t, dq[4 * nt + 2 * h], dq[4 * nt + 2 * h + 1]);
     }
+    __syncthreads();  // dS^T and this stage are free for the next step
   }
   cp_async_wait<0>();
-  if (dq_issuer) bulk_wait_done();  // the reductions' reads of shared memory end before the block does
 
   // dK = scale * dS^T Q and dV = P^T dO for this lane's key rows.
   T* dk_out = static_cast<T*>(a.dk) + kv_index * a.seq_k * D;

@@ -39,21 +39,6 @@ __device__ __forceinline__ void bulk_copy_to_shared(std::uint32_t dst, const voi
                : "memory");
 }
 
-// `bytes` fp32 values (a multiple of 16 bytes, both addresses 16-byte aligned) from shared memory
-// added into global memory by the copy engine: the elementwise sums are done at the L2, as atomics
-// would be, but one instruction asks for the whole range and the issuing warp does not wait.
-// Counted in the issuing thread's bulk group (bulk_commit, bulk_wait_read, bulk_wait_done).
-__device__ __forceinline__ void bulk_reduce_add_f32(float* dst, std::uint32_t src, std::uint32_t bytes) {
-  asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n" ::"l"(dst), "r"(src),
-               "r"(bytes)
-               : "memory");
-}
-__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
-// This thread's bulk groups have read their shared memory (it may be written again) ...
-__device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
-// ... and have completed (their global writes done).
-__device__ __forceinline__ void bulk_wait_done() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
-
 // The address of the same shared variable in block `rank` of the cluster (distributed shared memory).
 __device__ __forceinline__ std::uint32_t cluster_peer_address(std::uint32_t local, std::uint32_t rank) {
   std::uint32_t remote;
