@@ -53,8 +53,8 @@ sparse_attention (torch.flex_attention): the mask is fa-bench's, rebuilt by scri
 path the plan names, so run from the directory fa-bench ran in), and a case whose rebuilt mask keeps
 another number of scores than the plan's FLOPs count is a mismatch row that runs nothing. A mask_mod
 computes the mask from indices or indexes a small tensor (documents, random blocks, files);
-torch.compile(create_block_mask) builds Flex's block mask at the case's block (64 or 128) once to
-compile and once timed (mask_build_ms); torch.compile(flex_attention, dynamic=False) is called once
+create_block_mask builds Flex's block mask at the case's block (64 or 128) once untimed and once
+timed (mask_build_ms), eagerly up to 2^29 mask elements and compiled above (the first build compiles); torch.compile(flex_attention, dynamic=False) is called once
 with that mask, the plan's scale, enable_gqa when kv_heads < heads and the log-sum-exp requested
 (compile_ms: that first call's wall time, outside the samples); Flex's default tile when it does not
 divide 64-token blocks is retried with BLOCK_M = 64, then BLOCK_M = BLOCK_N = 64 (noted). O and lse
@@ -119,7 +119,7 @@ TF32_EFFICIENT_REASON = ("SDPA's efficient backend has no TF32 mode (its fp32 ke
                          "see its fp32 row; torch.sdpa_math and torch.naive_attention run tf32 with TF32 matmuls")
 # Columns a file holding FlexAttention rows adds after the plan's (fa-bench's report and compare read
 # columns by name and pass over these): the first call's compile time, the block mask's build time,
-# and notes (the first build of the block mask, which compiles create_block_mask; kernel options).
+# and notes (the first build of the block mask, eager or compiling create_block_mask; kernel options).
 FLEX_COLUMNS = ["compile_ms", "mask_build_ms", "notes"]
 PAGED_REASON = "PyTorch SDPA has no paged KV cache; compare with the contiguous case"
 def peers_for(op):
@@ -215,8 +215,8 @@ def make_call(torch, case, peer, t, extra=None):
 # before anything runs: its kept scores must equal the plan's FLOP count / (4 d). A mask_mod
 # computes it from indices (window, causal, causal_window, global_window) or indexes a small tensor
 # (documents: the document of each key; random and block files: the kept blocks; element files: the
-# element mask), and create_block_mask (compiled, as its documentation advises for long sequences)
-# turns it into Flex's block mask at the case's block size. The call is torch.compile(flex_attention)
+# element mask), and create_block_mask (eager up to EAGER_BLOCK_MASK_ELEMENTS, compiled above, as its
+# documentation advises for long sequences) turns it into Flex's block mask at the case's block size. The call is torch.compile(flex_attention)
 # with that mask, the plan's scale, enable_gqa where kv_heads < heads, and the log-sum-exp returned,
 # so O and lse are both validated, over sampled rows of every batch x head and rows that keep nothing.
 
@@ -294,6 +294,15 @@ def flex_mask_mod(torch, port, device):
     return elements, {"mask_element_bits": bits}
 
 
+# create_block_mask runs eagerly (it evaluates the mask_mod over every (query, key) pair at once)
+# while that dense mask has at most this many elements a build: compiled, its first call per
+# mask_mod took 46 s at seq 8192 and 225 s at 16384 on an H200 (PyTorch 2.11,
+# results/h200/sparse_16k_d5324fb9d103), longer than the cases it builds for; eagerly a 16384 x
+# 16384 build holds a few GB of the GPU for an instant. Longer or per-head masks are compiled, as
+# FlexAttention's documentation advises for them.
+EAGER_BLOCK_MASK_ELEMENTS = 1 << 29
+
+
 def flex_functions(torch):
     """torch.compile(flex_attention) and torch.compile(create_block_mask), made once: static shapes
     (dynamic=False: each shape gets its own kernel, as a user's fixed-shape model does) and a
@@ -320,8 +329,8 @@ def synchronize(torch, device):
 
 
 def flex_call(torch, case, t, extra):
-    """Builds the block mask (timed twice: the first call compiles create_block_mask, the second is
-    mask_build_ms), compiles flex_attention by calling it once (compile_ms, the first call's wall
+    """Builds the block mask (timed twice: the first call, which compiles create_block_mask where it is
+    compiled, then mask_build_ms), compiles flex_attention by calling it once (compile_ms, the first call's wall
     time), and returns the call, whose output is (O, lse). A kernel tile that does not divide the
     mask's block (Flex's default BLOCK_M 128 under 64 x 64 mask blocks) is retried with
     BLOCK_M = 64, then BLOCK_M = BLOCK_N = 64, and the options used are noted."""
@@ -339,6 +348,9 @@ def flex_call(torch, case, t, extra):
     mask_mod, mask_data = flex_mask_mod(torch, port, device)
     t.update(mask_data)  # inputs, counted with q, k and v
     B, H = (row["batch"], row["heads"]) if port.per_head else (None, None)
+    eager_build = port.count * row["seq_q"] * row["seq_k"] <= EAGER_BLOCK_MASK_ELEMENTS
+    if eager_build:
+        from torch.nn.attention.flex_attention import create_block_mask as build
     notes = []
     try:
         times = []
@@ -352,7 +364,8 @@ def flex_call(torch, case, t, extra):
     except Exception as e:  # noqa: BLE001 (any compile or build failure is a row, not the end of the sweep)
         raise Unsupported(f"create_block_mask: {first_line(e)}")
     extra["mask_build_ms"] = times[1]
-    notes.append(f"create_block_mask first call (compiles it) {times[0]:.0f} ms")
+    notes.append(f"create_block_mask eager, first call {times[0]:.0f} ms" if eager_build else
+                 f"create_block_mask first call (compiles it) {times[0]:.0f} ms")
     extra["notes"] = "; ".join(notes)
     for x in (block_mask.kv_num_blocks, block_mask.kv_indices, block_mask.full_kv_num_blocks,
               block_mask.full_kv_indices):
