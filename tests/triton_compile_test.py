@@ -118,14 +118,16 @@ for dt, d, bm, bn, causal in [("bf16", 128, 64, 64, True), ("fp32", 64, 32, 32, 
     build(f"triton.fa1 {dt} d {d} BLOCK_M {bm} BLOCK_N {bn} causal {causal}", attention.fa1_v1_kernel, types,
           {"HEAD_DIM": d, "D": D, "BLOCK_M": bm, "BLOCK_N": bn, "CAUSAL": causal, "PRECISION": attention.PRECISION[dt]}, 4)
 
-for dt, d, block, warps in [("bf16", 128, 64, 4), ("bf16", 128, 128, 8), ("fp16", 64, 128, 4), ("fp32", 64, 64, 4),
-                            ("tf32", 128, 64, 4), ("bf16", 96, 64, 4)]:
+# v1 tiles the mask's block (TILE = block); v2 tiles it by at most 64 (fp32 on blocks of 128)
+for dt, d, block, tile, warps in [("bf16", 128, 64, 64, 4), ("bf16", 128, 128, 128, 8), ("fp16", 64, 128, 128, 4),
+                                  ("fp32", 64, 64, 64, 4), ("tf32", 128, 64, 64, 4), ("bf16", 96, 64, 64, 4),
+                                  ("fp32", 64, 128, 64, 4), ("bf16", 128, 128, 64, 4)]:
     el = "fp32" if dt == "tf32" else dt
     D = max(16, triton.next_power_of_2(d))
     types = {"q_ptr": "*" + el, "k_ptr": "*" + el, "v_ptr": "*" + el, "o_ptr": "*" + el, "lse_ptr": "*fp32",
              "kind_ptr": "*u8", "num_ptr": "*i32", "idx_ptr": "*i32", "mask_ptr": "*u8", "qk_scale": "fp32"}
-    build(f"triton.sparse {dt} d {d} block {block} warps {warps}", sparse.sparse_v1_kernel, types,
-          {"HEAD_DIM": d, "D": D, "BLOCK": block, "PRECISION": sparse.PRECISION[dt]}, warps, 2)
+    build(f"triton.sparse {dt} d {d} block {block} tile {tile} warps {warps}", sparse.sparse_kernel, types,
+          {"HEAD_DIM": d, "D": D, "BLOCK": block, "TILE": tile, "PRECISION": sparse.PRECISION[dt]}, warps, 2)
 
 for dt, d, bm, bn, warps, causal in [("bf16", 128, 64, 64, 4, True), ("bf16", 128, 128, 64, 8, False),
                                      ("fp16", 64, 64, 128, 4, True), ("fp32", 64, 32, 32, 4, True),

@@ -282,11 +282,11 @@ def start_triton_runs(tmp):
 
     # triton.sparse and triton.fa2_bwd over the same odd shapes (seed 000 task 3, seed 004's bonus),
     # a run for each dtype and setting
-    if DEVICE == "cpu":  # one tile setting each in the interpreter, two of the backward's
-        sparse_params = ["version=1,num_warps=4"]
+    if DEVICE == "cpu":  # one tile setting of each sparse version in the interpreter, two of the backward's
+        sparse_params = ["version=1,num_warps=4", "version=2,num_warps=4"]
         bwd_params = ["version=1,BLOCK_M=32,BLOCK_N=64,num_warps=4", "version=1,BLOCK_M=64,BLOCK_N=32,num_warps=4"]
     else:  # the GPU compiles every setting: a few
-        sparse_params = ["version=1,num_warps=4", "version=1,num_warps=8"]
+        sparse_params = ["version=1,num_warps=4", "version=1,num_warps=8", "version=2,num_warps=4"]
         bwd_params = [f"version=1,BLOCK_M={m},BLOCK_N=64,num_warps={w}" for m, w in ((32, 4), (64, 4), (128, 8))]
     for dtype in ["fp32", "fp16"] + (["bf16"] if DEVICE == "cuda" else []):
         plan_path, _ = make_plan(tmp, sparse_bwd_experiments([dtype]), f"triton_sparse_bwd_{dtype}")
@@ -461,7 +461,11 @@ with (contextlib.nullcontext(os.environ["USER_KERNELS_TEST_KEEP"]) if os.environ
         names = {r["variant"] for r in rows}
         check(names == {"triton.sparse", "triton.fa2_bwd"}, f"triton.sparse and triton.fa2_bwd ran: {names}")
         for r in rows:
-            ok = r["status"] == "ok" or (r["status"] == "unsupported" and DEVICE == "cuda" and "OutOfResources" in r["reason"])
+            # sparse v1 refuses fp32 on blocks of 128 (minutes of compiling), naming version 2
+            refused = (r["variant"] == "triton.sparse" and r["dtype"] == "fp32" and r["block"] == "128"
+                       and r["params"].startswith("version=1,") and "version 2 tiles the block by 64" in r["reason"])
+            ok = r["status"] == "ok" or (r["status"] == "unsupported" and (
+                refused or (DEVICE == "cuda" and "OutOfResources" in r["reason"])))
             check(ok, f"example {r['key']}: {r['status']} {r['reason']} (rel_l2 {r['rel_l2_err']})")
         n_sparse = sum(r["variant"] == "triton.sparse" for r in rows)
         n_bwd = sum(r["variant"] == "triton.fa2_bwd" for r in rows)

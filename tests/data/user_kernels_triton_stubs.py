@@ -27,16 +27,25 @@ def static_assert(x, BLOCK):
 
 
 @triton.jit
-def _square_kernel(x_ptr, y_ptr, BLOCK: tl.constexpr):
+def _deep_pipeline_kernel(a_ptr, b_ptr, c_ptr, K, BLOCK: tl.constexpr, BLOCK_K: tl.constexpr):
     offs = tl.arange(0, BLOCK)
-    a = tl.load(x_ptr + offs[:, None] * BLOCK + offs[None, :])
-    tl.store(y_ptr + offs[:, None] * BLOCK + offs[None, :], tl.dot(a, a, input_precision="ieee"))
+    offs_k = tl.arange(0, BLOCK_K)
+    acc = tl.zeros([BLOCK, BLOCK], tl.float32)
+    for k in range(0, K, BLOCK_K):
+        a = tl.load(a_ptr + offs[:, None] * K + (k + offs_k)[None, :])
+        b = tl.load(b_ptr + (k + offs_k)[:, None] * BLOCK + offs[None, :])
+        acc += tl.dot(a, b)
+    tl.store(c_ptr + offs[:, None] * BLOCK + offs[None, :], acc)
 
 
-@variant("tstub.out_of_resources", op="softmax", dtypes=["fp32"], params={"BLOCK": [512]})
-def out_of_resources(x, BLOCK):
-    """A 512 x 512 fp32 tile squared: 2 MiB of shared memory, more than any GPU has."""
-    a = torch.randn(BLOCK, BLOCK, device=x.device)
-    b = torch.empty_like(a)
-    _square_kernel[(1,)](a, b, BLOCK=BLOCK, num_warps=8)
+@variant("tstub.out_of_resources", op="softmax", dtypes=["fp32"], params={"BLOCK_K": [256]})
+def out_of_resources(x, BLOCK_K):
+    """An fp16 matmul tile of 128 x 128 over k steps of 256, pipelined 4 deep: each stage holds
+    128 KiB of A and B, so the stages need more shared memory than any GPU has. (A 512 x 512 fp32
+    tile squared asked for 2 MiB too, but Triton compiled its IEEE products for minutes first.)"""
+    block, k = 128, 4 * BLOCK_K
+    a = torch.randn(block, k, device=x.device, dtype=torch.float16)
+    b = torch.randn(k, block, device=x.device, dtype=torch.float16)
+    c = torch.empty(block, block, device=x.device)
+    _deep_pipeline_kernel[(1,)](a, b, c, k, BLOCK=block, BLOCK_K=BLOCK_K, num_warps=8, num_stages=4)
     return torch.softmax(x, dim=-1)
