@@ -291,10 +291,21 @@ def split_outputs(torch, case, result):
     return result, lse, ""
 
 
+def error_text(e):
+    """What an exception says, in a line. Triton's compile errors (a tl.static_assert that fails, a
+    type error) print where ("at 2:4:"), the source and a caret before their message, so their
+    first line alone names no cause: their message then, and where."""
+    message = (getattr(e, "error_message", None) or "").strip()
+    if not message:
+        return core.first_line(e)
+    where = str(e).strip().splitlines()[0].rstrip(":")
+    return message.splitlines()[0][:300] + (f" ({where})" if where.startswith("at ") else "")
+
+
 def classify(torch, e):
     """(status, reason) of an exception a kernel raised."""
     names = {c.__name__ for c in type(e).__mro__}
-    text = core.first_line(e)
+    text = error_text(e)
     if isinstance(e, Unsupported):
         return "unsupported", str(e) or "unsupported"
     if "PortMismatch" in names:  # the Python mask is not fa-bench's: nothing comparable to measure

@@ -156,6 +156,18 @@ check("".join(str(int(b)) for b in fabench_core.dropout_keep(20261121, np.arange
 check(fabench_core.dropout_threshold(0.1) == 6554 and fabench_core.dropout_threshold(1.0) == 65536, "dropout thresholds")
 
 
+# ---- the reason of a Triton compile error: its message, not the "at L:C:" line that leads it ---------
+class CompileTimeAssertionFailure(Exception):  # the name the runner knows; Triton's str() and message
+    error_message = "cols must be a multiple of BLOCK"
+
+    def __str__(self):
+        return 'at 2:4:\ndef k(BLOCK: tl.constexpr):\n    tl.static_assert(BLOCK == 1, "...")\n    ^\n' + self.error_message
+
+
+status, reason = user_kernels.classify(torch, CompileTimeAssertionFailure())
+check((status, reason) == ("unsupported", "CompileTimeAssertionFailure: cols must be a multiple of BLOCK (at 2:4)"),
+      f"a compile error's reason is its message and where: {status} {reason}")
+
 # ---- the runner over a plan, with stubs ------------------------------------------------------------
 def make_plan(tmp, experiments, name):
     cfg = {"name": name, "seed": 20261121,
