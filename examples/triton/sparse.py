@@ -22,10 +22,12 @@ Versions:
       walk to cost registers; block 128 wants num_warps 8.
       Validated in Triton's interpreter (TRITON_INTERPRET=1, CPU, fp32 and fp16) and on an H200 at 36a55e8
       (48 of the 54 odd-shape rows of tests/user_kernels_test.py ran within its limit, all ok;
-      results/h200/triton_36a55e8/gpu_test_runs). Not yet timed against FlexAttention.
+      results/h200/triton_36a55e8/gpu_test_runs; at 3446237 all of them, with v2:
+      results/h200/triton_3446237). Not yet timed against FlexAttention.
       At fp32 on blocks of 128 it is refused (V1_FP32_BLOCK128): compiling its IEEE products on
       128 x 128 tiles took 154 s at num_warps 8 on an H200 and did not end within 300 s at 4
-      (results/h200/triton_107e53633eca), where the 64 x 64 tiles compile in about 20 s.
+      (compile_ms in results/h200/triton_3446237/before_107e53633eca), where 64 x 64 tiles compile
+      in about 20 s.
   v2  v1 with tiles of at most 64 x 64 inside the mask's blocks: blocks of 128 take two programs a
       query block (64 rows each) and two key tiles a listed block (the same list, kind and element
       mask, offset by the tile); blocks of 64 run as v1. For fp32, whose IEEE products compile
