@@ -279,11 +279,15 @@ def softmax_v5_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, slots_ptr, n_rows, n_part
     row_step = tl.num_programs(0) // n_parts  # the grid is a multiple of n_parts
     cols = part * BLOCK + tl.arange(0, BLOCK)
     first = (pid // n_parts).to(tl.int64)
-    x = tl.load(x_ptr + first * stride_x + cols, mask=(cols < n_cols) & (first < n_rows), other=0.0)
+    # Row bounds as [BLOCK] tensors, not scalars: Triton 3.9's interpreter refuses a load mask of a
+    # tensor and a scalar comparison combined ("mask has unsupported dtype"); compiled, the same code.
+    row_zero = tl.zeros([BLOCK], tl.int64)
+    x = tl.load(x_ptr + first * stride_x + cols, mask=(cols < n_cols) & (first + row_zero < n_rows), other=0.0)
     for row in range(first, n_rows, row_step):
         keep, s, m, total = _part_scores(x, row, cols, n_cols, mask_ptr, stride_m, len_ptr, scale, MASK)
         following = row + row_step  # its part is in flight while this row's parts meet and y is written
-        x = tl.load(x_ptr + following * stride_x + cols, mask=(cols < n_cols) & (following < n_rows), other=0.0)
+        x = tl.load(x_ptr + following * stride_x + cols, mask=(cols < n_cols) & (following + row_zero < n_rows),
+                    other=0.0)
         row_ref, inv = _row_stats(slots_ptr + row * PARTS, part, m, total, PARTS)
         _part_write(s, keep, row_ref, inv, y_ptr + row * stride_y, row, cols, n_cols, seed, threshold, keep_scale,
                     DROPOUT)
