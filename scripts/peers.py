@@ -298,8 +298,10 @@ def flex_mask_mod(torch, port, device):
 # while that dense mask has at most this many elements a build: compiled, its first call per
 # mask_mod took 46 s at seq 8192 and 225 s at 16384 on an H200 (PyTorch 2.11,
 # results/h200/sparse_16k_d5324fb9d103), longer than the cases it builds for; eagerly a 16384 x
-# 16384 build holds a few GB of the GPU for an instant. Longer or per-head masks are compiled, as
-# FlexAttention's documentation advises for them.
+# 16384 build holds a few GB of the GPU for an instant. Larger builds (longer sequences, or per-head
+# masks of batch x heads such) are compiled, as FlexAttention's documentation advises for them. So
+# mask_build_ms is an eager build's time up to the limit (3-9 ms at 16384 on an H200) and a compiled
+# one's above it (0.2-0.7 ms there, once compiled): the notes say which.
 EAGER_BLOCK_MASK_ELEMENTS = 1 << 29
 
 

@@ -291,27 +291,40 @@ def split_outputs(torch, case, result):
     return result, lse, ""
 
 
+def cause_chain(e):
+    """e, then the exceptions it was raised from (Triton wraps an error inside a @triton.jit helper
+    as a CompilationError raised from it), at most 8 deep."""
+    chain = []
+    while e is not None and len(chain) < 8:
+        chain.append(e)
+        e = e.__cause__
+    return chain
+
+
 def error_text(e):
     """What an exception says, in a line. Triton's compile errors (a tl.static_assert that fails, a
     type error) print where ("at 2:4:"), the source and a caret before their message, so their
-    first line alone names no cause: their message then, and where."""
-    message = (getattr(e, "error_message", None) or "").strip()
-    if not message:
+    first line alone names no cause: the innermost message in the chain then, and where e is."""
+    messages = [m for m in (getattr(x, "error_message", None) for x in cause_chain(e)) if isinstance(m, str) and m.strip()]
+    if not messages:
         return core.first_line(e)
-    where = str(e).strip().splitlines()[0].rstrip(":")
-    return message.splitlines()[0][:300] + (f" ({where})" if where.startswith("at ") else "")
+    lines = str(e).strip().splitlines()
+    where = lines[0].rstrip(":") if lines else ""
+    return messages[-1].strip().splitlines()[0][:300] + (f" ({where})" if where.startswith("at ") else "")
 
 
 def classify(torch, e):
     """(status, reason) of an exception a kernel raised."""
     names = {c.__name__ for c in type(e).__mro__}
+    chain_names = {c.__name__ for x in cause_chain(e) for c in type(x).__mro__}
     text = error_text(e)
     if isinstance(e, Unsupported):
         return "unsupported", str(e) or "unsupported"
     if "PortMismatch" in names:  # the Python mask is not fa-bench's: nothing comparable to measure
         return "mismatch", text
-    if names & set(UNSUPPORTED_ERRORS):
-        return "unsupported", f"{type(e).__name__}: {text}"
+    if chain_names & set(UNSUPPORTED_ERRORS):  # also raised inside a @triton.jit helper
+        inner = next(x for x in reversed(cause_chain(e)) if {c.__name__ for c in type(x).__mro__} & set(UNSUPPORTED_ERRORS))
+        return "unsupported", f"{type(inner).__name__}: {text}"
     if "InterpreterError" in names and isinstance(e.__cause__, AssertionError):  # tl.static_assert, interpreted
         return "unsupported", f"compile-time assertion: {core.first_line(e.__cause__) or 'AssertionError'}"
     if isinstance(e, getattr(torch.cuda, "OutOfMemoryError", ())) or "out of memory" in str(e).lower():

@@ -164,9 +164,25 @@ class CompileTimeAssertionFailure(Exception):  # the name the runner knows; Trit
         return 'at 2:4:\ndef k(BLOCK: tl.constexpr):\n    tl.static_assert(BLOCK == 1, "...")\n    ^\n' + self.error_message
 
 
+class CompilationError(Exception):  # how Triton wraps an error raised inside a @triton.jit helper
+    error_message = None
+
+    def __str__(self):
+        return "at 7:8:\ndef caller(...):\n    helper(BLOCK)\n    ^"
+
+
 status, reason = user_kernels.classify(torch, CompileTimeAssertionFailure())
 check((status, reason) == ("unsupported", "CompileTimeAssertionFailure: cols must be a multiple of BLOCK (at 2:4)"),
       f"a compile error's reason is its message and where: {status} {reason}")
+try:
+    try:
+        raise CompileTimeAssertionFailure()
+    except CompileTimeAssertionFailure as inner:
+        raise CompilationError() from inner
+except CompilationError as wrapped:
+    status, reason = user_kernels.classify(torch, wrapped)
+check((status, reason) == ("unsupported", "CompileTimeAssertionFailure: cols must be a multiple of BLOCK (at 7:8)"),
+      f"a static_assert inside a helper: unsupported, the inner message: {status} {reason}")
 
 # ---- the runner over a plan, with stubs ------------------------------------------------------------
 def make_plan(tmp, experiments, name):

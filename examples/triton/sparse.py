@@ -22,12 +22,13 @@ Versions:
       walk to cost registers; block 128 wants num_warps 8.
       Validated in Triton's interpreter (TRITON_INTERPRET=1, CPU, fp32 and fp16) and on an H200 at 36a55e8
       (48 of the 54 odd-shape rows of tests/user_kernels_test.py ran within its limit, all ok;
-      results/h200/triton_36a55e8/gpu_test_runs; at 3446237 all of them, with v2:
-      results/h200/triton_3446237). Not yet timed against FlexAttention.
+      results/h200/triton_36a55e8/gpu_test_runs; at 3446237 all 54 gave their row, ok but the two
+      refusals below, and v2's 27 ok: results/h200/triton_3446237). Not yet timed against FlexAttention.
       At fp32 on blocks of 128 it is refused (V1_FP32_BLOCK128): compiling its IEEE products on
-      128 x 128 tiles took 154 s at num_warps 8 on an H200 and did not end within 300 s at 4
-      (compile_ms in results/h200/triton_3446237/before_107e53633eca), where 64 x 64 tiles compile
-      in about 20 s.
+      128 x 128 tiles took 154 s at num_warps 8 on an H200 and was still compiling at num_warps 4
+      when the test was stopped at 370 s (results/h200/triton_3446237/before_107e53633eca: the
+      rows' compile_ms, and the num_warps 4 run's missing block-128 row), where 64 x 64 tiles
+      compile in about 20 s.
   v2  v1 with tiles of at most 64 x 64 inside the mask's blocks: blocks of 128 take two programs a
       query block (64 rows each) and two key tiles a listed block (the same list, kind and element
       mask, offset by the tile); blocks of 64 run as v1. For fp32, whose IEEE products compile
@@ -51,6 +52,7 @@ def sparse_kernel(q_ptr, k_ptr, v_ptr, o_ptr, lse_ptr, kind_ptr, num_ptr, idx_pt
                   PRECISION: tl.constexpr):
     """Program (t, bh): query rows TILE * t.. (tile t % (BLOCK / TILE) of query block t // (BLOCK /
     TILE)), each listed key block in key tiles of TILE (v1: TILE = BLOCK, one tile a block)."""
+    tl.static_assert(BLOCK % TILE == 0, "a tile divides the mask's block")
     TILES: tl.constexpr = BLOCK // TILE
     qt = tl.program_id(0)
     bh = tl.program_id(1)
@@ -74,6 +76,7 @@ def sparse_kernel(q_ptr, k_ptr, v_ptr, o_ptr, lse_ptr, kind_ptr, num_ptr, idx_pt
     v_base = v_ptr + b * svb + kvh * svh
     list_at = m * q_blocks + qb  # this query block's entry in kv_num_blocks, its row of kv_indices
     n_blocks = tl.load(num_ptr + list_at)
+    n_blocks = tl.where(first_row < seq_q, n_blocks, 0)  # a tile wholly past seq_q (v2's last block) walks nothing
     m_i = tl.full([TILE], float("-inf"), tl.float32)
     l_i = tl.zeros([TILE], tl.float32)
     acc = tl.zeros([TILE, D], tl.float32)
