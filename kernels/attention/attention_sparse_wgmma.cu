@@ -32,6 +32,12 @@
 //    0.90-0.95x), window 0.95-0.98x (0.89-0.93x), causal + window 0.97x (0.91-0.93x), global +
 //    window 0.96-0.99x (0.86-0.89x), causal 0.97x (0.95x), random 0.99-1.02x (0.98-1.01x); 408
 //    TFLOP/s at density 1 (v1 406). At density 0.1 the time is still 1.30x density x the full time.
+//    A partial step now costs about what a full one does: in that run a window of 2048 (17 steps a
+//    query tile, 2 of them partial) against random density 0.25 (16 steps, none partial) is 349
+//    against 372 TFLOP/s on kept scores, 1.066x, where the window edges' computed but uncredited
+//    half blocks alone make 17/16 = 1.0625x (window 4096 against density 0.5: 1.032x for 33/32).
+//    At seq 16k (results/h200/sparse_16k_107e53633eca, fa-bench 107e536, same kernel): 0.96-0.98x
+//    FlexAttention on the patterns with partial blocks, 1.02-1.04x on random masks.
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 
