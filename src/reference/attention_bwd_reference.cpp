@@ -142,42 +142,24 @@ typedef double Double4 __attribute__((vector_size(32)));
 inline void load4(Double4& v, const double* p) { __builtin_memcpy(&v, p, sizeof v); }
 inline void store4(double* p, const Double4& v) { __builtin_memcpy(p, &v, sizeof v); }
 
-// c[4][4] (row stride ldc) = a[4][n] bt[n][4] (bt: b transposed, row stride ldbt): sixteen
+// c[4][4] (row stride ldc) = a[4][n] b[n][4] (b: row stride ldb), or += it when `add`: sixteen
 // independent sums, each over x in order from 0 (so a score sums its terms as dot() does), a row
-// of four at a time.
-__attribute__((target_clones("avx2", "default"))) void block_abt(const double* a, std::int64_t lda,
-                                                                  const double* bt, std::int64_t ldbt,
-                                                                  std::int64_t n, double* c, std::int64_t ldc) {
-  Double4 c0 = {0, 0, 0, 0}, c1 = c0, c2 = c0, c3 = c0;
-  for (std::int64_t x = 0; x < n; ++x) {
-    Double4 b;
-    load4(b, bt + x * ldbt);
-    c0 += a[x] * b;
-    c1 += a[lda + x] * b;
-    c2 += a[2 * lda + x] * b;
-    c3 += a[3 * lda + x] * b;
-  }
-  store4(c, c0), store4(c + ldc, c1), store4(c + 2 * ldc, c2), store4(c + 3 * ldc, c3);
-}
-
-// c[4][4] (row stride ldc) += a[4][n] b[n][4]: the same shape for P V (each sum from 0, then added).
-__attribute__((target_clones("avx2", "default"))) void block_ab_add(const double* a, std::int64_t lda,
-                                                                     const double* b, std::int64_t ldb,
-                                                                     std::int64_t n, double* c, std::int64_t ldc) {
-  Double4 c0 = {0, 0, 0, 0}, c1 = c0, c2 = c0, c3 = c0;
+// of four at a time; S takes K^T as b, P V takes V.
+__attribute__((target_clones("avx2", "default"))) void block_ab(const double* a, std::int64_t lda, const double* b,
+                                                                 std::int64_t ldb, std::int64_t n, double* c,
+                                                                 std::int64_t ldc, bool add) {
+  Double4 sums[4] = {};
   for (std::int64_t x = 0; x < n; ++x) {
     Double4 bx;
     load4(bx, b + x * ldb);
-    c0 += a[x] * bx;
-    c1 += a[lda + x] * bx;
-    c2 += a[2 * lda + x] * bx;
-    c3 += a[3 * lda + x] * bx;
+    for (int i = 0; i < 4; ++i) sums[i] += a[i * lda + x] * bx;
   }
-  Double4* sums[4] = {&c0, &c1, &c2, &c3};
   for (int i = 0; i < 4; ++i) {
-    Double4 row;
-    load4(row, c + i * ldc);
-    row += *sums[i];
+    Double4 row = sums[i];
+    if (add) {
+      load4(row, c + i * ldc);
+      row += sums[i];
+    }
     store4(c + i * ldc, row);
   }
 }
@@ -188,15 +170,15 @@ template <class T>
 void attention_forward_reference(const Problem& p, const T* q, const T* k, const T* v, double* o, double* lse) {
   // FlashAttention's loop on the host: 16 query rows share each chunk of 64 keys (K and V are read
   // and converted once per block and chunk, not once per row), with an online softmax per row. S
-  // and P V are computed in 4 x 4 register blocks (block_abt, block_ab_add), which run several
-  // times faster than a dot product a score (one dependent chain each); a score still sums its d
-  // terms in order, as attention_reference_row does. Rows, keys and d are padded with zeros to the
-  // blocks (a padded key's P is 0). The blocks' rows of four are vectors (K's chunk is held
-  // transposed for S), with AVX2 clones chosen at load time: the same bits as the scalar blocks on
-  // three shapes (GQA, causal, d 96), 1.6-1.7x their speed run back to back on a 2-core Xeon host
-  // (4 heads, seq 2048 x 2000, d 128: 6.6-7.9 -> 11.1-12.9 GFLOP/s). This forward is most of what a
-  // backward case's inputs take to make: at seq 16k, d 64, about 30 s a case on the H200 machine's
-  // 16 cores, device time in which the GPU waits.
+  // and P V are computed in 4 x 4 register blocks (block_ab), which run several times faster than
+  // a dot product a score (one dependent chain each); a score still sums its d terms in order, as
+  // attention_reference_row does. Rows, keys and d are padded with zeros to the blocks (a padded
+  // key's P is 0). The blocks' rows of four are vectors (K's chunk is held transposed for S), with
+  // AVX2 clones chosen at load time: the same bits as the scalar blocks on three shapes (GQA,
+  // causal, d 96), 1.6x their speed run back to back on an idle 2-core Xeon host (4 heads, seq
+  // 2048 x 2000, d 128: 15.7-16.0 -> 23.9-25.8 GFLOP/s). This forward is most of what a backward
+  // case's inputs take to make: at seq 16k, d 64, about 30 s a case on the H200 machine's 16 cores,
+  // device time in which the GPU waits.
   constexpr std::int64_t kRows = 16, kKeys = 64;
   const std::int64_t d = p.head_dim, dp = (d + 3) / 4 * 4, group = p.heads / p.kv_heads;
   const std::int64_t blocks = (p.seq_q + kRows - 1) / kRows;
@@ -227,7 +209,7 @@ void attention_forward_reference(const Problem& p, const T* q, const T* k, const
         }
       for (std::int64_t r = 0; r < kRows; r += 4)
         for (std::int64_t jj = 0; jj < kKeys; jj += 4)
-          block_abt(qd.data() + r * dp, dp, kd.data() + jj, kKeys, d, s.data() + r * kKeys + jj, kKeys);
+          block_ab(qd.data() + r * dp, dp, kd.data() + jj, kKeys, d, s.data() + r * kKeys + jj, kKeys, false);
       // Online softmax: P over the row's visible keys of this chunk (0 elsewhere), O and l rescaled.
       for (std::int64_t r = 0; r < kRows; ++r) {
         double* s_row = s.data() + r * kKeys;
@@ -250,7 +232,7 @@ void attention_forward_reference(const Problem& p, const T* q, const T* k, const
       }
       for (std::int64_t r = 0; r < kRows; r += 4)
         for (std::int64_t c = 0; c < dp; c += 4)
-          block_ab_add(s.data() + r * kKeys, kKeys, vd.data() + c, dp, kKeys, acc.data() + r * dp + c, dp);
+          block_ab(s.data() + r * kKeys, kKeys, vd.data() + c, dp, kKeys, acc.data() + r * dp + c, dp, true);
     }
     for (std::int64_t r = 0; r < rows; ++r) {
       const std::int64_t row = query_row(p, b, h, i0 + r);
