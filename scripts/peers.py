@@ -54,10 +54,11 @@ path the plan names, so run from the directory fa-bench ran in), and a case whos
 another number of scores than the plan's FLOPs count is a mismatch row that runs nothing. A mask_mod
 computes the mask from indices or indexes a small tensor (documents, random blocks, files);
 create_block_mask builds Flex's block mask at the case's block (64 or 128) once untimed and once
-timed (mask_build_ms), eagerly up to 2^29 mask elements and compiled above (the first build compiles); torch.compile(flex_attention, dynamic=False) is called once
-with that mask, the plan's scale, enable_gqa when kv_heads < heads and the log-sum-exp requested
-(compile_ms: that first call's wall time, outside the samples); Flex's default tile when it does not
-divide 64-token blocks is retried with BLOCK_M = 64, then BLOCK_M = BLOCK_N = 64 (noted). O and lse
+timed (mask_build_ms), eagerly up to 2^29 mask elements and compiled above (the first build
+compiles); torch.compile(flex_attention, dynamic=False) is called once with that mask, the plan's
+scale, enable_gqa when kv_heads < heads and the log-sum-exp requested (compile_ms: that first
+call's wall time, outside the samples); Flex's default tile when it does not divide 64-token
+blocks is retried with BLOCK_M = 64, then BLOCK_M = BLOCK_N = 64 (noted). O and lse
 are validated against float64 over every batch x head's first, last and seeded rows, plus rows that
 keep nothing (fa-bench's convention: O = 0 and lse = -inf; a finite lse there is a mismatch). The
 file gains columns compile_ms, mask_build_ms and notes. Bytes and FLOPs are the plan's (kept
@@ -216,9 +217,10 @@ def make_call(torch, case, peer, t, extra=None):
 # computes it from indices (window, causal, causal_window, global_window) or indexes a small tensor
 # (documents: the document of each key; random and block files: the kept blocks; element files: the
 # element mask), and create_block_mask (eager up to EAGER_BLOCK_MASK_ELEMENTS, compiled above, as its
-# documentation advises for long sequences) turns it into Flex's block mask at the case's block size. The call is torch.compile(flex_attention)
-# with that mask, the plan's scale, enable_gqa where kv_heads < heads, and the log-sum-exp returned,
-# so O and lse are both validated, over sampled rows of every batch x head and rows that keep nothing.
+# documentation advises for long sequences) turns it into Flex's block mask at the case's block
+# size. The call is torch.compile(flex_attention) with that mask, the plan's scale, enable_gqa where
+# kv_heads < heads, and the log-sum-exp returned, so O and lse are both validated, over sampled
+# rows of every batch x head and rows that keep nothing.
 
 _port_cache = {}  # problem key -> SparseMaskPort: the last problem's, for the call and its validation
 _flex_compiled = {}
@@ -331,11 +333,11 @@ def synchronize(torch, device):
 
 
 def flex_call(torch, case, t, extra):
-    """Builds the block mask (timed twice: the first call, which compiles create_block_mask where it is
-    compiled, then mask_build_ms), compiles flex_attention by calling it once (compile_ms, the first call's wall
-    time), and returns the call, whose output is (O, lse). A kernel tile that does not divide the
-    mask's block (Flex's default BLOCK_M 128 under 64 x 64 mask blocks) is retried with
-    BLOCK_M = 64, then BLOCK_M = BLOCK_N = 64, and the options used are noted."""
+    """Builds the block mask (timed twice: the first call, which compiles create_block_mask where it
+    is compiled, then mask_build_ms), compiles flex_attention by calling it once (compile_ms, the
+    first call's wall time), and returns the call, whose output is (O, lse). A kernel tile that does
+    not divide the mask's block (Flex's default BLOCK_M 128 under 64 x 64 mask blocks) is retried
+    with BLOCK_M = 64, then BLOCK_M = BLOCK_N = 64, and the options used are noted."""
     row = case["row"]
     device = t["q"].device
     try:

@@ -301,11 +301,12 @@ def cause_chain(e):
     return chain
 
 
-def error_text(e):
+def error_text(e, chain=None):
     """What an exception says, in a line. Triton's compile errors (a tl.static_assert that fails, a
     type error) print where ("at 2:4:"), the source and a caret before their message, so their
     first line alone names no cause: the innermost message in the chain then, and where e is."""
-    messages = [m for m in (getattr(x, "error_message", None) for x in cause_chain(e)) if isinstance(m, str) and m.strip()]
+    chain = cause_chain(e) if chain is None else chain
+    messages = [m for m in (getattr(x, "error_message", None) for x in chain) if isinstance(m, str) and m.strip()]
     if not messages:
         return core.first_line(e)
     lines = str(e).strip().splitlines()
@@ -316,15 +317,18 @@ def error_text(e):
 def classify(torch, e):
     """(status, reason) of an exception a kernel raised."""
     names = {c.__name__ for c in type(e).__mro__}
-    chain_names = {c.__name__ for x in cause_chain(e) for c in type(x).__mro__}
-    text = error_text(e)
+    chain = cause_chain(e)
+    text = error_text(e, chain)
+    # the innermost error that says the kernel cannot run this configuration (also one raised
+    # inside a @triton.jit helper, which Triton wraps in a CompilationError)
+    cannot = next((x for x in reversed(chain) if {c.__name__ for c in type(x).__mro__} & set(UNSUPPORTED_ERRORS)),
+                  None)
     if isinstance(e, Unsupported):
         return "unsupported", str(e) or "unsupported"
     if "PortMismatch" in names:  # the Python mask is not fa-bench's: nothing comparable to measure
         return "mismatch", text
-    if chain_names & set(UNSUPPORTED_ERRORS):  # also raised inside a @triton.jit helper
-        inner = next(x for x in reversed(cause_chain(e)) if {c.__name__ for c in type(x).__mro__} & set(UNSUPPORTED_ERRORS))
-        return "unsupported", f"{type(inner).__name__}: {text}"
+    if cannot is not None:
+        return "unsupported", f"{type(cannot).__name__}: {text}"
     if "InterpreterError" in names and isinstance(e.__cause__, AssertionError):  # tl.static_assert, interpreted
         return "unsupported", f"compile-time assertion: {core.first_line(e.__cause__) or 'AssertionError'}"
     if isinstance(e, getattr(torch.cuda, "OutOfMemoryError", ())) or "out of memory" in str(e).lower():

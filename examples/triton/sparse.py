@@ -23,7 +23,8 @@ Versions:
       Validated in Triton's interpreter (TRITON_INTERPRET=1, CPU, fp32 and fp16) and on an H200 at 36a55e8
       (48 of the 54 odd-shape rows of tests/user_kernels_test.py ran within its limit, all ok;
       results/h200/triton_36a55e8/gpu_test_runs; at 3446237 all 54 gave their row, ok but the two
-      refusals below, and v2's 27 ok: results/h200/triton_3446237). Not yet timed against FlexAttention.
+      refusals below, and v2's 27 ok: results/h200/triton_3446237). Not yet timed against
+      FlexAttention.
       At fp32 on blocks of 128 it is refused (V1_FP32_BLOCK128): compiling its IEEE products on
       128 x 128 tiles took 154 s at num_warps 8 on an H200 and was still compiling at num_warps 4
       when the test was stopped at 370 s (results/h200/triton_3446237/before_107e53633eca: the
@@ -76,7 +77,7 @@ def sparse_kernel(q_ptr, k_ptr, v_ptr, o_ptr, lse_ptr, kind_ptr, num_ptr, idx_pt
     v_base = v_ptr + b * svb + kvh * svh
     list_at = m * q_blocks + qb  # this query block's entry in kv_num_blocks, its row of kv_indices
     n_blocks = tl.load(num_ptr + list_at)
-    n_blocks = tl.where(first_row < seq_q, n_blocks, 0)  # a tile wholly past seq_q (v2's last block) walks nothing
+    n_blocks = tl.where(first_row < seq_q, n_blocks, 0)  # a tile past seq_q (v2, last block): nothing
     m_i = tl.full([TILE], float("-inf"), tl.float32)
     l_i = tl.zeros([TILE], tl.float32)
     acc = tl.zeros([TILE, D], tl.float32)
@@ -114,7 +115,7 @@ def sparse_kernel(q_ptr, k_ptr, v_ptr, o_ptr, lse_ptr, kind_ptr, num_ptr, idx_pt
 
 
 V1_FP32_BLOCK128 = ("version 1 does not run fp32 on blocks of 128: Triton compiles IEEE fp32 products on 128 x 128 "
-                    "tiles for minutes (154 s at num_warps 8 for an H200, over 300 s at 4); version 2 tiles the "
+                    "tiles for minutes (154 s at num_warps 8 for an H200, over 370 s at 4); version 2 tiles the "
                     "block by 64")
 
 
