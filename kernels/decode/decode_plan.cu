@@ -1,4 +1,4 @@
-// The split-KV decode planner and dispatch (decode.h), shared by versions 2, 3 and 4: the splits are
+// The split-KV decode planner and dispatch (decode.h), shared by versions 2 and 3: the splits are
 // chosen from the version's shape (rows per block, tile, resident blocks) and the SM count.
 #include <algorithm>
 
@@ -26,7 +26,6 @@ DecodeSplitPlan decode_split_plan(const DecodeArgs& a, int version, int sm_count
   plan.version = version;
   const SplitKernelShape shape = version == 2 ? decode_split_v2_shape(a)
                                  : version == 3 ? decode_split_v3_shape(a)
-                                 : version == 4 ? decode_split_v4_shape(a)
                                                 : SplitKernelShape{};
   plan.compiled = shape.compiled;
   if (!shape.compiled) return plan;
@@ -73,7 +72,6 @@ bool decode_split(const DecodeArgs& a, const DecodeSplitPlan& plan, void* worksp
     return false;
   if (plan.version == 2) return decode_split_v2(a, plan, workspace, stream);
   if (plan.version == 3) return decode_split_v3(a, plan, workspace, stream);
-  if (plan.version == 4) return decode_split_v4(a, plan, workspace, stream);
   return false;
 }
 

@@ -20,7 +20,4 @@ bool decode_split_v2(const DecodeArgs& a, const DecodeSplitPlan& plan, void* wor
 SplitKernelShape decode_split_v3_shape(const DecodeArgs& a);
 bool decode_split_v3(const DecodeArgs& a, const DecodeSplitPlan& plan, void* workspace, cudaStream_t stream);
 
-SplitKernelShape decode_split_v4_shape(const DecodeArgs& a);
-bool decode_split_v4(const DecodeArgs& a, const DecodeSplitPlan& plan, void* workspace, cudaStream_t stream);
-
 }  // namespace fabench

@@ -46,7 +46,6 @@
 
 #include <algorithm>
 
-#include "kernels/common/bulk_copy.cuh"
 #include "kernels/common/element.cuh"
 #include "kernels/common/mma.cuh"
 #include "kernels/decode/decode_merge.cuh"
@@ -63,17 +62,12 @@ constexpr int kRows = 16;  // query rows per block: one m16 tile
 constexpr int kTokensPerWarp = 16;
 constexpr int kTile = kWarps * kTokensPerWarp;
 
-// kRowCopies false: v3 (cp.async into XOR-swizzled rows, the block's threads fill a stage together);
-// true: v4 (each warp brings its own 16 rows by bulk copies into rows padded by 16 bytes).
-template <class T, int D, bool kRowCopies>
+template <class T, int D>
 struct MmaDecodeTraits {
   static constexpr int kChunks = D / 8;  // 16-byte chunks per row
   static constexpr int kStages = D == 256 ? 2 : 3;  // 2 blocks per SM (see the note above)
-  // v4's rows: a 16-byte pad puts the 8 rows an ldmatrix reads in 8 different bank quads.
-  static constexpr int kRowBytes = kRowCopies ? D * 2 + 16 : D * 2;
-  static constexpr int kTileBytes = kTile * kRowBytes;  // one of K and V
+  static constexpr int kTileBytes = kTile * D * 2;  // one of K and V
   static constexpr int kStageBytes = 2 * kTileBytes;
-  static constexpr int kWarpStageBytes = kStageBytes / kWarps;  // v4: a warp's K rows, then its V rows
   // The warps' states for finish_split, rows kOStride floats apart: a warp's float2 stores of rows
   // g = 0..7 then fall in different banks (D apart they all hit the same ones: 8-way conflicts).
   static constexpr int kOStride = D + 8;
@@ -83,17 +77,15 @@ struct MmaDecodeTraits {
   static constexpr int kMergeBatch = D >= 128 ? 32 : 16;
   static constexpr int kMergeBytes = kWarps * kRows * (kOStride + 2) * 4;
   static constexpr int kCombineBytes = kCombineSmemBytes<kRows, kThreads>;
-  // v4's mbarriers (one a warp and stage) sit after everything else: the merge reuses the stages.
-  static constexpr int kBarrierOffset = (std::max({kStages * kStageBytes, kMergeBytes, kCombineBytes}) + 7) / 8 * 8;
-  static constexpr int kSmemBytes = kBarrierOffset + (kRowCopies ? kWarps * kStages * 8 : 0);
+  static constexpr int kSmemBytes = std::max({kStages * kStageBytes, kMergeBytes, kCombineBytes});
   static_assert(kChunks % 8 == 0, "swizzled rows need a multiple of 8 chunks");
 };
 
-template <class T, int D, bool kRowCopies>
+template <class T, int D>
 __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a, KvRowAddress addr,
                                                                     SplitShape shape, float* part_o,
                                                                     float* part_lse) {
-  using Traits = MmaDecodeTraits<T, D, kRowCopies>;
+  using Traits = MmaDecodeTraits<T, D>;
   constexpr int kChunks = Traits::kChunks, kStages = Traits::kStages;
   extern __shared__ __align__(128) unsigned char smem[];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
@@ -108,9 +100,9 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
   const int tiles = end > begin ? (end - begin + kTile - 1) / kTile : 0;
   const std::uint32_t smem_base = smem_address(smem);
 
-  // v3: tile `it` into its stage, a thread per 16-byte chunk of a row, kThreads / kChunks rows a
-  // pass. Tiles start at multiples of 64 tokens, so a contiguous cache or pages of 64 or more tokens
-  // hold a tile in one run: one address per tile; smaller pages take one per row.
+  // Tile `it` into its stage: a thread per 16-byte chunk of a row, kThreads / kChunks rows a pass.
+  // Tiles start at multiples of 64 tokens, so a contiguous cache or pages of 64 or more tokens hold
+  // a tile in one run: one address per tile; smaller pages take one per row.
   const bool tile_in_one_run = addr.page_table == nullptr || addr.page_size >= kTile;
   auto fetch = [&](int it) {
     const std::uint32_t k_dst = smem_base + (it % kStages) * Traits::kStageBytes;
@@ -130,48 +122,10 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
       cp_async_16(v_dst + to, v_src + off, valid);
     }
   };
-  // v4: this warp's 16 rows of tile `it` into its part of the stage, a lane per row of K (lanes
-  // 0-15) or of V (16-31), each one bulk copy counted on the warp's barrier for the stage. Rows
-  // past the split are not copied; their V rows are zeroed (P is 0 there, but 0 x a stale or
-  // uninitialised NaN is NaN), their K rows may hold anything (those scores are replaced by -inf).
-  const std::uint32_t barriers = smem_base + Traits::kBarrierOffset;
-  auto warp_stage = [&](int it) {
-    return smem_base + ((it % kStages) * kWarps + warp) * Traits::kWarpStageBytes;
-  };
-  auto warp_barrier = [&](int it) { return barriers + (warp * kStages + it % kStages) * 8; };
-  auto fetch_rows = [&](int it) {
-    const int first = begin + it * kTile + warp * kTokensPerWarp;
-    const int valid = max(0, min(kTokensPerWarp, end - first));
-    const std::uint32_t bar = warp_barrier(it);
-    if (lane == 0) mbarrier_arrive_expect_bytes(bar, valid * 2 * D * static_cast<int>(sizeof(T)));
-    __syncwarp();  // the bytes are expected before any copy completes
-    const int r = lane % kTokensPerWarp;
-    const bool is_v = lane >= kTokensPerWarp;
-    const std::uint32_t dst = warp_stage(it) + (is_v ? kTokensPerWarp + r : r) * Traits::kRowBytes;
-    if (r < valid) {
-      const std::int64_t off = tile_in_one_run ? addr.offset(rows.b, rows.kvh, first - warp * kTokensPerWarp) +
-                                                     static_cast<std::int64_t>(warp * kTokensPerWarp + r) * D
-                                               : addr.offset(rows.b, rows.kvh, first + r);
-      bulk_copy_to_shared(dst, static_cast<const T*>(is_v ? a.v_cache : a.k_cache) + off, D * sizeof(T), bar);
-    } else if (is_v) {
-      uint4* row = reinterpret_cast<uint4*>(smem + (dst - smem_base));
 #pragma unroll
-      for (int c = 0; c < kChunks; ++c) row[c] = make_uint4(0u, 0u, 0u, 0u);
-    }
-  };
-  if constexpr (kRowCopies) {
-    if (threadIdx.x < kWarps * kStages) mbarrier_init(barriers + threadIdx.x * 8, 1);
-    mbarrier_init_fence();
-    __syncthreads();
-#pragma unroll
-    for (int s = 0; s < kStages; ++s)
-      if (s < tiles) fetch_rows(s);
-  } else {
-#pragma unroll
-    for (int s = 0; s < kStages - 1; ++s) {
-      if (s < tiles) fetch(s);
-      cp_async_commit();  // empty groups too: the wait below counts groups
-    }
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < tiles) fetch(s);
+    cp_async_commit();  // empty groups too: the wait below counts groups
   }
 
   // Q as A fragments (rows g and g + 8 of the block), straight from global memory; rows past the
@@ -201,39 +155,24 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
   for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
 
   for (int it = 0; it < tiles; ++it) {
-    // This warp's rows of the tile: K rows row0.., V rows from v_tile + row0 rows, kRowBytes apart.
-    std::uint32_t k_tile, v_tile;
-    int row0;
-    if constexpr (kRowCopies) {
-      mbarrier_wait_parity(warp_barrier(it), (it / kStages) & 1);  // this warp's rows have landed
-      k_tile = warp_stage(it);
-      v_tile = k_tile + kTokensPerWarp * Traits::kRowBytes;
-      row0 = 0;
-    } else {
-      if (it + kStages - 1 < tiles) fetch(it + kStages - 1);
-      cp_async_commit();
-      cp_async_wait<kStages - 1>();  // tile `it` has landed (this thread's part) ...
-      __syncthreads();               // ... and every thread's
-      k_tile = smem_base + (it % kStages) * Traits::kStageBytes;
-      v_tile = k_tile + Traits::kTileBytes;
-      row0 = warp * kTokensPerWarp;  // this warp's 16 rows of the tile
-    }
-    // Byte offset of 16-byte chunk c of row r of a K or V tile.
-    auto at = [&](int r, int c) -> std::uint32_t {
-      if constexpr (kRowCopies) return r * Traits::kRowBytes + c * 16;
-      else return swizzle<kChunks>(r, c);
-    };
+    if (it + kStages - 1 < tiles) fetch(it + kStages - 1);
+    cp_async_commit();
+    cp_async_wait<kStages - 1>();  // tile `it` has landed (this thread's part) ...
+    __syncthreads();               // ... and every thread's
+    const std::uint32_t k_tile = smem_base + (it % kStages) * Traits::kStageBytes;
+    const std::uint32_t v_tile = k_tile + Traits::kTileBytes;
+    const int row0 = warp * kTokensPerWarp;  // this warp's 16 rows of the tile
 
     float s[2][4] = {};
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       std::uint32_t k_frag[4];  // tokens 0-7 and 8-15, d chunks 2kk and 2kk + 1
-      ldmatrix_x4(k_frag, k_tile + at(row0 + (lane >> 4) * 8 + (lane & 7), 2 * kk + ((lane >> 3) & 1)));
+      ldmatrix_x4(k_frag, k_tile + swizzle<kChunks>(row0 + (lane >> 4) * 8 + (lane & 7), 2 * kk + ((lane >> 3) & 1)));
       MmaOp<T>::run(s[0], q_frag[kk], k_frag[0], k_frag[1]);
       MmaOp<T>::run(s[1], q_frag[kk], k_frag[2], k_frag[3]);
     }
 
-    const int first = begin + it * kTile + warp * kTokensPerWarp;
+    const int first = begin + it * kTile + row0;
     float row_rescale[2];
 #pragma unroll
     for (int half = 0; half < 2; ++half) {  // row g (accumulator entries 0, 1), row g + 8 (2, 3)
@@ -283,19 +222,13 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
     for (int dp = 0; dp < D / 16; ++dp) {
       std::uint32_t v_frag[4];  // tokens 0-7 and 8-15 of d chunk 2dp, then of chunk 2dp + 1
       const int token = row0 + ((lane >> 3) & 1) * 8 + (lane & 7);
-      ldmatrix_x4_trans(v_frag, v_tile + at(token, 2 * dp + (lane >> 4)));
+      ldmatrix_x4_trans(v_frag, v_tile + swizzle<kChunks>(token, 2 * dp + (lane >> 4)));
       MmaOp<T>::run(o[2 * dp], p_frag, v_frag[0], v_frag[1]);
       MmaOp<T>::run(o[2 * dp + 1], p_frag, v_frag[2], v_frag[3]);
     }
-    if constexpr (kRowCopies) {
-      __syncwarp();  // every lane is done with the stage before this warp refills it
-      if (it + kStages < tiles) fetch_rows(it + kStages);
-    } else {
-      __syncthreads();  // every warp is done with the stage before it is refilled
-    }
+    __syncthreads();  // every warp is done with the stage before it is refilled
   }
-  if constexpr (kRowCopies) __syncthreads();  // the warps' states below overwrite other warps' stages
-  else cp_async_wait<0>();
+  cp_async_wait<0>();
 
   // Each warp's state into shared memory for finish_split: o [warp][row][d], then max and sum.
 #pragma unroll
@@ -341,27 +274,26 @@ bool with_instance(KernelElem elem, std::int64_t head_dim, F&& f) {
 }
 
 // The instance with its dynamic shared memory granted (once), and its resident blocks per SM.
-template <class T, int D, bool kRowCopies>
+template <class T, int D>
 int prepare_instance() {
-  using Traits = MmaDecodeTraits<T, D, kRowCopies>;
   static const int resident =
-      grant_smem_and_count_resident(decode_split_mma_kernel<T, D, kRowCopies>, Traits::kSmemBytes, kThreads);
+      grant_smem_and_count_resident(decode_split_mma_kernel<T, D>, MmaDecodeTraits<T, D>::kSmemBytes, kThreads);
   return resident;
 }
 
-template <bool kRowCopies>
-SplitKernelShape mma_shape(const DecodeArgs& a) {
+}  // namespace
+
+SplitKernelShape decode_split_v3_shape(const DecodeArgs& a) {
   SplitKernelShape shape;
   shape.rows_per_block = kRows;
   shape.tile = kTile;
   shape.compiled = with_instance(a.elem, a.head_dim, [&](auto t, auto d) {
-    shape.resident_blocks = prepare_instance<decltype(t), decltype(d)::value, kRowCopies>();
+    shape.resident_blocks = prepare_instance<decltype(t), decltype(d)::value>();
   });
   return shape;
 }
 
-template <bool kRowCopies>
-bool mma_launch(const DecodeArgs& a, const DecodeSplitPlan& plan, void* workspace, cudaStream_t stream) {
+bool decode_split_v3(const DecodeArgs& a, const DecodeSplitPlan& plan, void* workspace, cudaStream_t stream) {
   const KvRowAddress addr = kv_row_address(a.kv_heads, a.max_len, a.head_dim, a.page_table, a.page_size);
   const SplitShape shape = split_shape(a, plan);
   float* part_o = static_cast<float*>(workspace);
@@ -369,23 +301,11 @@ bool mma_launch(const DecodeArgs& a, const DecodeSplitPlan& plan, void* workspac
   return with_instance(a.elem, a.head_dim, [&](auto t, auto d) {
     using T = decltype(t);
     constexpr int D = decltype(d)::value;
-    prepare_instance<T, D, kRowCopies>();
+    prepare_instance<T, D>();
     const dim3 grid(plan.splits, static_cast<unsigned>(a.batch * a.kv_heads), plan.row_chunks);
-    decode_split_mma_kernel<T, D, kRowCopies><<<grid, kThreads, MmaDecodeTraits<T, D, kRowCopies>::kSmemBytes,
-                                                 stream>>>(a, addr, shape, part_o, part_lse);
+    decode_split_mma_kernel<T, D>
+        <<<grid, kThreads, MmaDecodeTraits<T, D>::kSmemBytes, stream>>>(a, addr, shape, part_o, part_lse);
   });
-}
-
-}  // namespace
-
-SplitKernelShape decode_split_v3_shape(const DecodeArgs& a) { return mma_shape<false>(a); }
-bool decode_split_v3(const DecodeArgs& a, const DecodeSplitPlan& plan, void* workspace, cudaStream_t stream) {
-  return mma_launch<false>(a, plan, workspace, stream);
-}
-
-SplitKernelShape decode_split_v4_shape(const DecodeArgs& a) { return mma_shape<true>(a); }
-bool decode_split_v4(const DecodeArgs& a, const DecodeSplitPlan& plan, void* workspace, cudaStream_t stream) {
-  return mma_launch<true>(a, plan, workspace, stream);
 }
 
 }  // namespace fabench

@@ -32,14 +32,11 @@ DecodeSplitPlan split_plan(const Problem& p, const Params& params) {
 // What decode.split_kv and decode.paged cannot run beyond their layout.
 std::optional<std::string> split_limits(const Problem& p, const Params& params, const DeviceCaps& caps) {
   const std::int64_t version = params.at("version");
-  if (version >= 3 && p.dtype == DType::fp32)
-    return fmt::format("version {} runs on tensor cores (fp16, bf16); ask version 2 for fp32", version);
+  if (version == 3 && p.dtype == DType::fp32)
+    return std::string("version 3 runs on tensor cores (fp16, bf16); ask version 2 for fp32");
   if (version == 3 && caps.available && caps.cc_major < 8)
     return fmt::format("version 3's mma.sync with bf16 needs compute capability 8.0, the device has {}.{}",
                        caps.cc_major, caps.cc_minor);
-  if (version == 4 && caps.available && caps.cc_major < 9)
-    return fmt::format("version 4's bulk copies need compute capability 9.0, the device has {}.{}", caps.cc_major,
-                       caps.cc_minor);
   if (p.batch * p.kv_heads > 65535) return fmt::format("batch*kv_heads {} > 65535 (grid.y)", p.batch * p.kv_heads);
   const DecodeSplitPlan plan = split_plan(p, params);
   if (!plan.compiled)
@@ -64,9 +61,7 @@ void split_launch(const LaunchArgs& la, const char* name) {
 }
 
 std::vector<TunableParam> split_params() {
-  return {{"version", 3, {2, 3, 4},
-           "2: CUDA cores (every dtype); 3: tensor cores, mma.sync (fp16, bf16); 4: 3 with each warp bringing its own "
-           "rows by bulk copies (fp16, bf16)"},
+  return {{"version", 3, {2, 3}, "2: CUDA cores (every dtype); 3: tensor cores, mma.sync (fp16, bf16)"},
           {"splits", 0, {0, 1, 2, 4, 8, 16, 32, 64, 128, 256},
            "splits of each sequence's cache, combined by log-sum-exp (0: the fewest that fill whole waves of the "
            "GPU, each a whole number of tiles; more than the cache's tiles leaves some empty)"}};
@@ -94,8 +89,7 @@ void register_decode_variants(Registry& r) {
   r.add(Variant{
       "decode.split_kv", OpKind::decode, Backend::gpu,
       "Flash-Decoding: each sequence's cache split over blocks so the whole GPU streams it, partials combined by "
-      "log-sum-exp; v2 on CUDA cores with bulk-copy stages, v3 on tensor cores (mma.sync), v4 v3 with per-warp "
-      "bulk-copy stages",
+      "log-sum-exp; v2 on CUDA cores with bulk-copy stages, v3 on tensor cores (mma.sync)",
       all_float, decode_dims(), split_params(),
       "contiguous cache (paged: decode.paged); workspace (splits x (d + 1)) fp32 per query row when splits > 1",
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
@@ -106,7 +100,7 @@ void register_decode_variants(Registry& r) {
   r.add(Variant{
       "decode.paged", OpKind::decode, Backend::gpu,
       "decode.split_kv's kernels over a paged cache: tokens reached through the page table (v2: a bulk copy per "
-      "page run; v3: cp.async per token; v4: a bulk copy per token row)",
+      "page run; v3: cp.async per token)",
       all_float, decode_dims(), split_params(),
       fmt::format("paged cache only (page sizes {}; contiguous: decode.split_kv); workspace as decode.split_kv",
                   fmt::join(decode_page_sizes(), ", ")),
