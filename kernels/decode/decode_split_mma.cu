@@ -42,6 +42,15 @@
 //     compute-sanitizer), but 0.76-0.92x cuDNN where this is 0.94-1.09x: an iteration waits for
 //     its draw, an L2 atomic queued behind the stream, and consecutive tiles of a split are no
 //     longer neighbours.
+//   - Tried and reverted (48c0087, results/h200/decode_rowcopies_f8ad63fda3e1): each warp bringing
+//     its own 16 rows of a tile by bulk copies (cp.async.bulk, a lane a row of K or V, 256 bytes,
+//     counted on the warp's mbarrier for the stage) into rows padded by 16 bytes for ldmatrix: no
+//     block barrier a tile and one copy instruction a lane instead of 16 cp.async. Validated (the
+//     [decode] GPU test, memcheck, racecheck, synccheck) but slower everywhere: 0.84-0.97x cuDNN
+//     where this version was 0.93-1.08x in the same run (batch 16 x 32k 4236 against 4502 GB/s,
+//     batch 1 x 8k 1723 against 1907, paged by 64 alike). Row-sized bulk copies feed the HBM
+//     worse than 16-byte cp.async here; cuDNN's decode on this GPU is itself an sm80 kernel
+//     (ncu_cudnn.txt in results/h200/decode_087ac922982c: flash_fprop_wmma 16x128x128, 4 warps).
 #include <cuda_runtime.h>
 
 #include <algorithm>
