@@ -156,6 +156,31 @@ __device__ __forceinline__ void apply_partial_tile(float (&s)[BN / 2], const uns
   }
 }
 
+// O / l and the log-sum-exp of a lane's two rows (lane_row, + 8); a row that saw no key gets O = 0
+// and lse = -inf.
+template <class T, class Tr>
+__device__ __forceinline__ void store_output(const AttentionArgs& a, const float (&o)[Tr::kNb][Tr::kN / 2],
+                                             const float (&row_sum)[2], const float (&row_max)[2], std::int64_t bh,
+                                             std::int64_t lane_row, int t) {
+#pragma unroll
+  for (int rh = 0; rh < 2; ++rh) {
+    float l = row_sum[rh];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const std::int64_t row = lane_row + 8 * rh;
+    if (row >= a.seq_q) continue;
+    const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
+    T* out = static_cast<T*>(a.o) + (bh * a.seq_q + row) * Tr::kD + 2 * t;
+#pragma unroll
+    for (int nb = 0; nb < Tr::kNb; ++nb)
+#pragma unroll
+      for (int dt = 0; dt < Tr::kN / 8; ++dt)
+        *reinterpret_cast<std::uint32_t*>(out + nb * Tr::kN + dt * 8) =
+            pack2<T>(o[nb][4 * dt + 2 * rh] * inv_l, o[nb][4 * dt + 2 * rh + 1] * inv_l);
+    if (t == 0) a.lse[bh * a.seq_q + row] = l > 0.0f ? row_max[rh] * a.scale + logf(l) : -INFINITY;
+  }
+}
+
 // Keys: the key loop's policy (attention_keys.cuh; block masks: SparseKeys without OVERLAP);
 // mask: its block mask (empty for DenseKeys).
 template <class T, int D, int BN, int WGS, bool OVERLAP, class Keys = DenseKeys>
@@ -339,24 +364,7 @@ __global__ void __launch_bounds__(WGS * 128, 1)
   }
   cp_async_wait<0>();
 
-  // O / l and the log-sum-exp; a row that saw no key gets O = 0 and lse = -inf.
-#pragma unroll
-  for (int rh = 0; rh < 2; ++rh) {
-    float l = row_sum[rh];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    const std::int64_t row = lane_row + 8 * rh;
-    if (row >= a.seq_q) continue;
-    const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
-    T* out = static_cast<T*>(a.o) + (bh * a.seq_q + row) * D + 2 * t;
-#pragma unroll
-    for (int nb = 0; nb < kNb; ++nb)
-#pragma unroll
-      for (int dt = 0; dt < kN / 8; ++dt)
-        *reinterpret_cast<std::uint32_t*>(out + nb * kN + dt * 8) =
-            pack2<T>(o[nb][4 * dt + 2 * rh] * inv_l, o[nb][4 * dt + 2 * rh + 1] * inv_l);
-    if (t == 0) a.lse[bh * a.seq_q + row] = l > 0.0f ? row_max[rh] * a.scale + logf(l) : -INFINITY;
-  }
+  store_output<T, Tr>(a, o, row_sum, row_max, bh, lane_row, t);
 #endif  // sm_90a: elsewhere the kernel is empty and attention_wgmma refuses to launch it
 }
 

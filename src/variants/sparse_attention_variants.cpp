@@ -170,6 +170,17 @@ std::vector<TunableParam> sparse_tile_params(std::vector<std::int64_t> block_m, 
           {"block_n", 0, std::move(block_n), "key rows per tile (0: the first compiled that divides the mask's block)"}};
 }
 
+// sparse.wgmma's tiles and its loop: pipeline 1 is attn.wgmma's loop (the block's threads load,
+// then compute), 3 and 4 the warp-specialized one (attention_wgmma_ws.cuh).
+std::vector<TunableParam> wgmma_params() {
+  std::vector<TunableParam> params = sparse_tile_params({0, 64, 128}, {0, 64, 128});
+  params.push_back({"pipeline", 0, {0, 1, 3, 4},
+                    "1: the block's threads load each step's K and V, then compute it; 3: a producer warpgroup "
+                    "loads while two consumer warpgroups compute (warp-specialized, block_m 128); 4: 3 with the "
+                    "consumers taking the tensor cores in turn (ping-pong); 0: the first compiled that fits"});
+  return params;
+}
+
 }  // namespace
 
 void register_sparse_attention_variants(Registry& r) {
@@ -206,7 +217,7 @@ void register_sparse_attention_variants(Registry& r) {
       "sparse.wgmma", OpKind::sparse_attention, Backend::gpu,
       "sparse.block_skip's lists on Hopper's warpgroup MMA (attn.wgmma's tiles, sm_90a): the next key blocks read "
       "ahead of their loads, full blocks run the dense tile",
-      {DType::fp16, DType::bf16}, {64, 128}, sparse_tile_params({0, 64, 128}, {0, 64, 128}),
+      {DType::fp16, DType::bf16}, {64, 128}, wgmma_params(),
       wgmma_text() + "; block_m and block_n divide the mask's block; no workspace",
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
         if (!attention_wgmma_compiled())
