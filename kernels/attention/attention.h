@@ -60,7 +60,7 @@ struct AttentionTile {
   bool tf32x3 = false;                  // f32 at fp32 accuracy by three TF32 products (else one)
   int pipeline = 1;                     // score tiles in flight per warpgroup (attn.wgmma: 2 overlaps
                                         // a tile's softmax with the previous tile's P V); sparse.wgmma's
-                                        // 3 and 4: warp-specialized (attention_wgmma_ws.cuh)
+                                        // 3: warp-specialized, persistent (attention_wgmma_ws.cuh)
 };
 std::vector<AttentionTile> attention_fa2_configs();
 // fp32 only. Returns false when (head_dim, block_m, block_n, warps) of `tile` is not compiled or the

@@ -66,27 +66,18 @@ bool launch_sparse_wgmma(const AttentionArgs& a, const SparseBlockArgs& m, cudaS
   return true;
 }
 
-// v3 (pipeline 3 and 4): the warp-specialized loop (attention_wgmma_ws.cuh), two consumer
-// warpgroups of 64 query rows and a producer warpgroup; 4 adds the ping-pong schedule.
-template <class T, int D, int BN, bool PINGPONG>
+// v3 (pipeline 3): the warp-specialized persistent loop (attention_wgmma_ws.cuh), two consumer
+// warpgroups of 64 query rows and a producer warpgroup, one block an SM.
+template <class T, int D, int BN>
 bool launch_sparse_wgmma_ws(const AttentionArgs& a, const SparseBlockArgs& m, cudaStream_t stream) {
-  using Ws = WsTraits<T, D, BN>;
-  constexpr auto kernel = attention_wgmma_ws_kernel<T, D, BN, PINGPONG, SparseKeys>;
-  if (a.causal || m.block % Ws::Tr::kBM != 0 || m.block % BN != 0) return false;
-  static const bool smem_granted = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                        static_cast<int>(Ws::kSmemBytes)) == cudaSuccess;
-  if (!smem_granted) return false;
-  const AttentionSchedule sched = attention_schedule(a, Ws::Tr::kBM, AttentionResidency{}, false);
-  kernel<<<sched.grid, kWsThreads, Ws::kSmemBytes, stream>>>(a, sched, m);
-  return true;
+  if (a.causal || m.block % WsTraits<T, D, BN>::Tr::kBM != 0 || m.block % BN != 0) return false;
+  return launch_wgmma_ws<T, D, BN, SparseKeys>(a, m, stream);
 }
 
-// The warp-specialized tiles: (element, head_dim, block_n, pipeline), block_m 128.
+// The warp-specialized tiles: (element, head_dim, block_n), block_m 128, pipeline 3.
 #define FA_SPARSE_WGMMA_WS_CONFIGS(X) \
-  X(f16, __half, 128, 128, 3)         \
-  X(f16, __half, 128, 128, 4)         \
-  X(bf16, __nv_bfloat16, 128, 128, 3) \
-  X(bf16, __nv_bfloat16, 128, 128, 4)
+  X(f16, __half, 128, 128)            \
+  X(bf16, __nv_bfloat16, 128, 128)
 
 // The compiled tiles: (element, head_dim, block_n, warpgroups); block_m = 64 x warpgroups. The first
 // that fits the mask's block is the default: attn.wgmma's defaults where a block of 128 holds them
@@ -114,8 +105,8 @@ std::vector<AttentionTile> attention_sparse_wgmma_configs() {
   out.push_back({D, 64 * WGS, BN, sparse_smem_bytes<T, D, BN, WGS>(), 4 * WGS, KernelElem::E, 2, false, 1});
   FA_SPARSE_WGMMA_CONFIGS(FA_LIST)
 #undef FA_LIST
-#define FA_LIST_WS(E, T, D, BN, PIPE) \
-  out.push_back({D, 128, BN, WsTraits<T, D, BN>::kSmemBytes, kWsThreads / 32, KernelElem::E, 2, false, PIPE});
+#define FA_LIST_WS(E, T, D, BN) \
+  out.push_back({D, 128, BN, WsTraits<T, D, BN>::kSmemBytes, kWsThreads / 32, KernelElem::E, 2, false, 3});
   FA_SPARSE_WGMMA_WS_CONFIGS(FA_LIST_WS)
 #undef FA_LIST_WS
   return out;
@@ -130,10 +121,10 @@ bool attention_sparse_wgmma(const AttentionArgs& a, const SparseBlockArgs& m, co
     return launch_sparse_wgmma<T, D, BN, WGS>(a, m, stream);
   FA_SPARSE_WGMMA_CONFIGS(FA_DISPATCH)
 #undef FA_DISPATCH
-#define FA_DISPATCH_WS(E, T, D, BN, PIPE)                                                                   \
+#define FA_DISPATCH_WS(E, T, D, BN)                                                                         \
   if (a.elem == KernelElem::E && a.head_dim == D && tile.block_m == 128 && tile.block_n == BN &&           \
-      tile.pipeline == PIPE)                                                                              \
-    return launch_sparse_wgmma_ws<T, D, BN, PIPE == 4>(a, m, stream);
+      tile.pipeline == 3)                                                                                 \
+    return launch_sparse_wgmma_ws<T, D, BN>(a, m, stream);
   FA_SPARSE_WGMMA_WS_CONFIGS(FA_DISPATCH_WS)
 #undef FA_DISPATCH_WS
   return false;

@@ -171,13 +171,13 @@ std::vector<TunableParam> sparse_tile_params(std::vector<std::int64_t> block_m, 
 }
 
 // sparse.wgmma's tiles and its loop: pipeline 1 is attn.wgmma's loop (the block's threads load,
-// then compute), 3 and 4 the warp-specialized one (attention_wgmma_ws.cuh).
+// then compute), 3 the warp-specialized persistent one (attention_wgmma_ws.cuh).
 std::vector<TunableParam> wgmma_params() {
   std::vector<TunableParam> params = sparse_tile_params({0, 64, 128}, {0, 64, 128});
-  params.push_back({"pipeline", 0, {0, 1, 3, 4},
+  params.push_back({"pipeline", 0, {0, 1, 3},
                     "1: the block's threads load each step's K and V, then compute it; 3: a producer warpgroup "
-                    "loads while two consumer warpgroups compute (warp-specialized, block_m 128); 4: 3 with the "
-                    "consumers taking the tensor cores in turn (ping-pong); 0: the first compiled that fits"});
+                    "loads while two consumer warpgroups compute, one block an SM walking query tiles "
+                    "(warp-specialized, persistent, block_m 128); 0: the first compiled that fits"});
   return params;
 }
 
