@@ -20,6 +20,7 @@
 // block that makes the last draw of a launch resets it, so launches of these kernels must not
 // overlap (fa-bench runs one launch at a time).
 #include <algorithm>
+#include <cstdio>  // FABENCH_WS_WATCHDOG's printf
 
 #include "kernels/attention/attention_wgmma.cuh"
 #include "kernels/common/bulk_copy.cuh"
@@ -47,6 +48,30 @@ template <int N>
 __device__ __forceinline__ void warpgroup_registers_up() {
   asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
 }
+// mbarrier_wait_parity, or (FABENCH_WS_WATCHDOG, a diagnostic build) a wait that gives up after
+// about 2^27 polls and traps, printing which barrier of which role and tile it waited on.
+#ifdef FABENCH_WS_WATCHDOG
+__device__ __forceinline__ void ws_wait(std::uint32_t bar, std::uint32_t parity, const char* what, int u, int step) {
+  for (unsigned polls = 0;; ++polls) {
+    std::uint32_t done;
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+    if (done) return;
+    if (polls == (1u << 27)) {
+      printf("ws watchdog: block %d thread %d waits on %s parity %u (tile %d, step %d)\n", blockIdx.x, threadIdx.x,
+             what, parity, u, step);
+      __trap();
+    }
+  }
+}
+#else
+__device__ __forceinline__ void ws_wait(std::uint32_t bar, std::uint32_t parity, const char*, int, int) {
+  mbarrier_wait_parity(bar, parity);
+}
+#endif
 // Named barrier 1 among the producer's 128 threads (0 is __syncthreads).
 __device__ __forceinline__ void producer_barrier() { asm volatile("bar.sync 1, 128;\n" ::: "memory"); }
 
@@ -138,7 +163,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     int step = 0;  // K/V ring position, over all of this block's tiles
     for (int u = 0;; ++u) {
       // Tile u of this block: thread 0 draws it and every producer thread reads it from the slot.
-      if (u >= 2 && threadIdx.x == 0) mbarrier_wait_parity(slot_empty(u), ((u >> 1) - 1) & 1);
+      if (u >= 2 && threadIdx.x == 0) ws_wait(slot_empty(u), ((u >> 1) - 1) & 1, "slot_empty", u, step);
       if (threadIdx.x == 0) {
         const unsigned item = atomicAdd(&ws_tiles_drawn, 1u);
         if (item == items + gridDim.x - 1) atomicExch(&ws_tiles_drawn, 0u);  // the launch's last draw
@@ -152,12 +177,12 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       const MaskRowOf<Keys, BN> mrow(mask, blk.bh, blk.i0);
       const int n_steps = Keys::kSkip ? mrow.steps() : blk.tiles(BN);
       // Q once both consumers have issued (and finished) the last S of the previous tile.
-      if (u >= 1) mbarrier_wait_parity(q_empty, (u - 1) & 1);
+      if (u >= 1) ws_wait(q_empty, (u - 1) & 1, "q_empty", u, step);
       producer_load_rows<kBM, Tr::kChunks>(q_s, blk.q, static_cast<int>(min(a.seq_q - blk.i0, std::int64_t{kBM})));
       cp_async_arrive_on(q_full);
       for (int j = 0; j < n_steps; ++j, ++step) {
         const int buf = step & 1;
-        if (step >= 2) mbarrier_wait_parity(empty(buf), ((step >> 1) - 1) & 1);  // step - 2 released
+        if (step >= 2) ws_wait(empty(buf), ((step >> 1) - 1) & 1, "empty", u, step);  // step - 2 released
         const int kt = Keys::kSkip ? mrow.key_tile(j) : j;
         const std::int64_t r0 = static_cast<std::int64_t>(kt) * BN;
         // A key tile wholly past seq_k loads zeros from the head's first row (see attention_wgmma.cuh).
@@ -183,7 +208,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   const std::uint32_t q_wg = q_s + wg * 64 * 128;
   int step = 0;
   for (int u = 0;; ++u) {
-    mbarrier_wait_parity(slot_full(u), (u >> 1) & 1);
+    ws_wait(slot_full(u), (u >> 1) & 1, "slot_full", u, step);
     const int item = slots[u & 1];
     mbarrier_arrive(slot_empty(u));
     if (item < 0) break;
@@ -200,11 +225,11 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
     float rescale[2];
     std::uint32_t p[BN / 16][4];
-    mbarrier_wait_parity(q_full, u & 1);
+    ws_wait(q_full, u & 1, "q_full", u, step);
     if (n_steps == 0) mbarrier_arrive(q_empty);
     for (int j = 0; j < n_steps; ++j, ++step) {
       const int buf = step & 1;
-      mbarrier_wait_parity(full(buf), (step >> 1) & 1);
+      ws_wait(full(buf), (step >> 1) & 1, "full", u, step);
       fence_proxy_async();  // the producer's generic-proxy copies (Q too) before this thread's wgmma reads
       issue_scores<Tr, T, D, BN>(s, q_wg, k_s + buf * Tr::kTileBytes);
       wgmma_wait<0>();
