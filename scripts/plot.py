@@ -185,8 +185,9 @@ def heatmaps(rows, gpu, out_dir, written):
 
 def sparse_figures(rows, gpu, out_dir, written):
     """sparse_attention: per (dtype, seq, d, block), time and TFLOP/s (on kept scores) against the
-    kept fraction, a line per variant and pattern, with each variant's density x its own time at
-    density 1 (a random mask of density 1 in the same shape) drawn dashed: what perfect skipping gives."""
+    kept fraction, a line per variant (and parameter setting) and pattern, with each one's density x
+    its own time at density 1 (a random mask of density 1 in the same shape) drawn dashed: what
+    perfect skipping gives."""
     groups = {}
     for r in rows:
         if r["op"] == "sparse_attention" and r["status"] == "ok" and r.get("density"):
@@ -196,11 +197,16 @@ def sparse_figures(rows, gpu, out_dir, written):
             continue
         tag = f"sparse_attention-{dtype}-s{sq}x{sk}_d{d}_blk{block}"
         title = f"sparse_attention {dtype}, seq {sq}x{sk} d={d} block {block} - {gpu}"
-        full = {r["variant"]: float(r["time_ms_median"]) for r in group if float(r["density"]) > 0.999}
+        # A variant run with several parameter settings (sparse.wgmma's pipelines) is a line per setting.
+        settings = {}
+        for r in group:
+            settings.setdefault(r["variant"], set()).add(r["params"])
+        name = {id(r): label(r) if len(settings[r["variant"]]) > 1 else r["variant"] for r in group}
+        full = {name[id(r)]: float(r["time_ms_median"]) for r in group if float(r["density"]) > 0.999}
         for column, what in (("time_ms_median", "median time, ms"), ("tflops", "TFLOP/s on kept scores")):
             lines = {}
             for r in group:
-                lines.setdefault(f"{r['variant']} [{r['pattern']}]", []).append((float(r["density"]), float(r[column])))
+                lines.setdefault(f"{name[id(r)]} [{r['pattern']}]", []).append((float(r["density"]), float(r[column])))
             fig = line_figure({k: sorted(v) for k, v in lines.items()}, title, "density (kept fraction of the scores)",
                               what, log_x=False)
             if column == "time_ms_median":

@@ -38,6 +38,25 @@
 //    half blocks alone make 17/16 = 1.0625x (window 4096 against density 0.5: 1.032x for 33/32).
 //    At seq 16k (results/h200/sparse_16k_107e53633eca, fa-bench 107e536, same kernel): 0.96-0.98x
 //    FlexAttention on the patterns with partial blocks, 1.02-1.04x on random masks.
+// v3 (pipeline 3, the default where block_m 128 divides the mask's block): the warp-specialized
+//    persistent loop (attention_wgmma_ws.cuh): a producer warpgroup loads each step's K, V and
+//    partial-block bytes into a two-buffer ring that runs on across query tiles, two consumer
+//    warpgroups compute and meet it at mbarriers, one block an SM draws query tiles from a device
+//    counter. What v1 and v2 do at three block barriers a step the warpgroups now do apart, so one
+//    consumer's softmax runs beside the other's GEMMs.
+//    Measured on an H200 at ada9027 (results/h200/sparse_ws_ada90270c118: bf16 d128, batch 2, 16
+//    heads, blocks of 128, v2 and FlexAttention in the same run): 1.21-1.28x v2 on every pattern
+//    and density at seq 8k and 16k, 505 / 514 TFLOP/s at density 1 (v2 412 / 419, Flex 399 / 406);
+//    against FlexAttention 1.16-1.27x at 8k (window 1.16-1.20x, causal 1.19x, documents 1.24-1.26x,
+//    global + window 1.20-1.26x, random 1.23-1.27x) and 1.17-1.28x at 16k. Time against density x
+//    the full time: 1.28 at density 0.1 and 1.09 at 0.25 (seq 8k), 1.10 at 0.1 (16k).
+//    Steps along the way (results/h200/sparse_ws_07e99e8e3ccf, at 07e99e8): one block a query tile
+//    (not persistent) was 1.07-1.33x v2, more at high density (1.32x at density 1) and less at low
+//    (1.07x at 0.05: a tile's loads and its consumers' first S were not hidden); a ping-pong schedule
+//    (the consumers' GEMM phases in turn by named barriers, FlashAttention-3's) was 0.86-0.92x the
+//    plain warp-specialized loop and was dropped. The producer's loads are written lean (one address
+//    pair a thread, constant strides): with the block-wide load helpers its 40 registers spilled
+//    450 bytes.
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 #include "kernels/attention/attention_wgmma_ws.cuh"
@@ -74,13 +93,16 @@ bool launch_sparse_wgmma_ws(const AttentionArgs& a, const SparseBlockArgs& m, cu
   return launch_wgmma_ws<T, D, BN, SparseKeys>(a, m, stream);
 }
 
-// The warp-specialized tiles: (element, head_dim, block_n), block_m 128, pipeline 3.
+// The warp-specialized tiles: (element, head_dim, block_n), block_m 128, pipeline 3; listed first,
+// so they are the default at d128 for blocks of 128. ptxas -v (CUDA 13.0): 168 registers at launch
+// (384 threads), 40 for the producer and 232 for the consumers by setmaxnreg, no spills.
 #define FA_SPARSE_WGMMA_WS_CONFIGS(X) \
   X(f16, __half, 128, 128)            \
   X(bf16, __nv_bfloat16, 128, 128)
 
 // The compiled tiles: (element, head_dim, block_n, warpgroups); block_m = 64 x warpgroups. The first
-// that fits the mask's block is the default: attn.wgmma's defaults where a block of 128 holds them
+// that fits the mask's block is the default after the warp-specialized ones: attn.wgmma's defaults
+// where a block of 128 holds them
 // (d64 2 x 64, d128 2 x 128), one warpgroup over 64 keys for blocks of 64. ptxas -v (CUDA 13.0), no
 // spills: d128 2 x 128 231 registers (attn.wgmma's 224), 1 x 64 191; d64 2 x 64 120 (110), 1 x 64 133.
 // At low density a query tile has few steps and its prologue (Q and the first K/V) is not hidden
@@ -101,14 +123,14 @@ bool launch_sparse_wgmma_ws(const AttentionArgs& a, const SparseBlockArgs& m, cu
 
 std::vector<AttentionTile> attention_sparse_wgmma_configs() {
   std::vector<AttentionTile> out;
-#define FA_LIST(E, T, D, BN, WGS) \
-  out.push_back({D, 64 * WGS, BN, sparse_smem_bytes<T, D, BN, WGS>(), 4 * WGS, KernelElem::E, 2, false, 1});
-  FA_SPARSE_WGMMA_CONFIGS(FA_LIST)
-#undef FA_LIST
 #define FA_LIST_WS(E, T, D, BN) \
   out.push_back({D, 128, BN, WsTraits<T, D, BN>::kSmemBytes, kWsThreads / 32, KernelElem::E, 2, false, 3});
   FA_SPARSE_WGMMA_WS_CONFIGS(FA_LIST_WS)
 #undef FA_LIST_WS
+#define FA_LIST(E, T, D, BN, WGS) \
+  out.push_back({D, 64 * WGS, BN, sparse_smem_bytes<T, D, BN, WGS>(), 4 * WGS, KernelElem::E, 2, false, 1});
+  FA_SPARSE_WGMMA_CONFIGS(FA_LIST)
+#undef FA_LIST
   return out;
 }
 
