@@ -91,11 +91,13 @@ __device__ __forceinline__ void producer_load_rows(std::uint32_t dst, const T* s
   static_assert(kRowsPerPass % 8 == 0 && ROWS % kRowsPerPass == 0, "passes keep each thread's swizzle phase");
   const int tid = static_cast<int>(threadIdx.x) % 128, r = tid / CHUNKS;
   const std::uint32_t to = dst + swizzle128_offset<ROWS>(r, tid % CHUNKS);
-  const unsigned char* from = reinterpret_cast<const unsigned char*>(src) + tid * 16;
+  const auto* first = reinterpret_cast<const unsigned char*>(src);
+  const unsigned char* from = first + tid * 16;
 #pragma unroll 4
   for (int i = 0; i < ROWS / kRowsPerPass; ++i) {
     const bool valid = r + i * kRowsPerPass < rows_left;
-    cp_async_16(to + i * kRowsPerPass * 128, valid ? from + static_cast<std::size_t>(i) * 128 * 16 : from, valid);
+    // A row past the end copies nothing (zero fill), from the tile's first chunk, which exists.
+    cp_async_16(to + i * kRowsPerPass * 128, valid ? from + static_cast<std::size_t>(i) * 128 * 16 : first, valid);
   }
 }
 // A partial block's BM x BN bytes (rows `block` bytes apart) into a mask stage (stage_mask_tile's
