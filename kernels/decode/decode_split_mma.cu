@@ -46,7 +46,7 @@
 //     its own 16 rows of a tile by bulk copies (cp.async.bulk, a lane a row of K or V, 256 bytes,
 //     counted on the warp's mbarrier for the stage) into rows padded by 16 bytes for ldmatrix: no
 //     block barrier a tile and one copy instruction a lane instead of 16 cp.async. Validated (the
-//     [decode] GPU test, memcheck, racecheck, synccheck) but slower everywhere: 0.84-0.97x cuDNN
+//     [decode] GPU test, memcheck, racecheck, synccheck) but slower everywhere: 0.84-1.00x cuDNN
 //     where this version was 0.93-1.08x in the same run (batch 16 x 32k 4236 against 4502 GB/s,
 //     batch 1 x 8k 1723 against 1907, paged by 64 alike). Row-sized bulk copies feed the HBM
 //     worse than 16-byte cp.async here; cuDNN's decode on this GPU is itself an sm80 kernel
