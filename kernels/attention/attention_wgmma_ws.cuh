@@ -281,7 +281,15 @@ bool launch_wgmma_ws(const AttentionArgs& a, typename Keys::Args keys, cudaStrea
   constexpr auto kernel = attention_wgmma_ws_kernel<T, D, BN, Keys>;
   static const bool smem_granted = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                         static_cast<int>(Ws::kSmemBytes)) == cudaSuccess;
-  if (!smem_granted) return false;
+  // The consumers' setmaxnreg.inc waits until the block's registers cover 40 + 2 x 232 a lane of a
+  // warpgroup: with fewer allotted at launch (a compiler that gave the kernel under 168) it would
+  // wait for ever, so such a build refuses to launch instead.
+  static const bool registers_fit = [] {
+    cudaFuncAttributes f{};
+    return cudaFuncGetAttributes(&f, kernel) == cudaSuccess &&
+           f.numRegs * kWsThreads >= 128 * kProducerRegisters + 256 * kConsumerRegisters;
+  }();
+  if (!smem_granted || !registers_fit) return false;
   AttentionSchedule sched = attention_schedule(a, Ws::Tr::kBM, AttentionResidency{}, false);
   if (a.causal) sched.tail = sched.slices;
   const std::int64_t blocks = std::min<std::int64_t>(sched.tiles * sched.slices, current_sm_count());

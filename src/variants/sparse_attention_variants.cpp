@@ -161,7 +161,9 @@ void launch_sparse(const SparseKernel& k, const char* variant, const LaunchArgs&
   const Problem& p = la.problem;
   const AttentionTile tile = *sparse_tile(k, p, la.params);
   if (!k.launch(attention_args(p, la.tensors), sparse_block_args(p, la.tensors), tile, la.stream))
-    throw std::runtime_error(std::string(variant) + ": the kernel's shared memory could not be granted");
+    throw std::runtime_error(std::string(variant) +
+                             ": the launcher refused (shared memory not granted, or the warp-specialized kernel "
+                             "compiled with fewer registers than its warpgroups' split needs)");
 }
 
 std::vector<TunableParam> sparse_tile_params(std::vector<std::int64_t> block_m, std::vector<std::int64_t> block_n) {
