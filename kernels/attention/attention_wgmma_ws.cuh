@@ -205,6 +205,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
         cp_async_arrive_on(full(buf));
       }
     }
+    cp_async_commit();  // wait_group counts committed groups only: without this it waited for none
     cp_async_wait<0>();  // no copy outlives its thread
     return;
   }
@@ -293,6 +294,7 @@ bool launch_wgmma_ws(const AttentionArgs& a, typename Keys::Args keys, cudaStrea
   AttentionSchedule sched = attention_schedule(a, Ws::Tr::kBM, AttentionResidency{}, false);
   if (a.causal) sched.tail = sched.slices;
   const std::int64_t blocks = std::min<std::int64_t>(sched.tiles * sched.slices, current_sm_count());
+  if (blocks == 0) return true;  // no query rows: nothing to compute (a grid of 0 blocks cannot launch)
   kernel<<<static_cast<unsigned>(blocks), kWsThreads, Ws::kSmemBytes, stream>>>(a, sched, keys);
   return true;
 }
