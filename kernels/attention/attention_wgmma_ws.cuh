@@ -19,7 +19,8 @@
 // v3 runs it, attention_sparse_wgmma.cu has what it measured). DenseKeys compiles and validated on
 // single cases (ada9027, H200: 387 TFLOP/s at bf16 d128 batch 16 x seq 1024, 438 causal at 2 x 8k,
 // attn.wgmma's loop about 410), but attn.wgmma does not offer it yet: with it the odd-shape GPU
-// test did not finish (killed at 150 s, and at 110 s in the watchdog build, which never tripped).
+// test did not finish (killed at 150 s, and at 110 s in the watchdog build, whose mbarrier waits
+// never tripped; it does not watch setmaxnreg.inc or the producer's bar.sync).
 // That test last ran whole at 1b1708c (38-60 s) and now also runs user.attention_simple and later
 // shapes, so whether this loop or the test's length stopped it is not known. Tiles are
 // drawn in launch order (attention_block_slot). The counter is one per translation unit and the
