@@ -429,6 +429,39 @@ TEST_CASE("the sparse GPU variants: listed, refused without a device, tiles chos
   CHECK(unsupported_reason(*r.find("sparse.masked"), f, with_defaults(*r.find("sparse.masked"), {}), h200));
 }
 
+TEST_CASE("sparse.wgmma's loops: pipeline 3 (warp-specialized) for d128 blocks of 128, pipeline 1 elsewhere",
+          "[sparse][variants]") {
+  if (!attention_wgmma_compiled()) return;  // no sm_90a tiles in this build
+  const Variant* v = test::registry().find("sparse.wgmma");
+  REQUIRE(v);
+  DeviceCaps h200;
+  h200.available = true;
+  h200.cc_major = 9;
+  h200.smem_per_block_optin = 227 * 1024;
+  Problem p = sparse(SparsePattern::window, DType::bf16, 333, 300);
+  p.window = 50;
+  p.head_dim = 128;
+  for (std::int64_t pipeline : {1, 3}) {
+    INFO("pipeline " << pipeline);
+    const Params asked = with_defaults(*v, {{"pipeline", pipeline}});
+    p.block = 128;
+    CHECK_FALSE(unsupported_reason(*v, p, asked, h200));
+    p.block = 64;  // the warp-specialized tile is 128 query rows: it cannot run blocks of 64
+    const auto reason = unsupported_reason(*v, p, asked, h200);
+    CHECK(reason.has_value() == (pipeline == 3));
+    if (reason) CHECK(reason->find("divide the mask's block 64") != std::string::npos);
+  }
+  p.block = 128;
+  p.head_dim = 64;  // compiled at d128 only
+  const auto d64 = unsupported_reason(*v, p, with_defaults(*v, {{"pipeline", 3}}), h200);
+  REQUIRE(d64);
+  CHECK(d64->find("pipeline=3") != std::string::npos);
+  // The tile listing names the loop of each compiled tile, the warp-specialized ones first.
+  const std::string listed = v->constraints;
+  CHECK(listed.find("(bf16, 128, 128, 128, 3, ") != std::string::npos);
+  CHECK(listed.find("(fp16, 128, 128, 128, 3, ") < listed.find("(fp16, 128, 128, 128, 1, "));
+}
+
 TEST_CASE("configs/sparse.json expands: seed 000's table and the density sweeps", "[sparse][config]") {
   const Plan plan = load_plan_file(std::string(FABENCH_SOURCE_DIR) + "/configs/sparse.json", test::registry());
   const auto cases = expand_plan(plan, test::registry());
