@@ -383,18 +383,32 @@ TEST_CASE("sparse.cpu_reference runs end to end through the sweep, large cases l
   CHECK(op.row_pivot(t.rows[0]).title == " random 0.5 blk64 per-head");
 }
 
+namespace {
+
+// The device the variants' refusals are checked against, and an odd bf16 d128 window case.
+DeviceCaps h200_caps() {
+  DeviceCaps h200;
+  h200.available = true;
+  h200.cc_major = 9;
+  h200.smem_per_block_optin = 227 * 1024;
+  return h200;
+}
+Problem odd_window_d128() {
+  Problem p = sparse(SparsePattern::window, DType::bf16, 333, 300);
+  p.window = 50;
+  p.head_dim = 128;
+  return p;
+}
+
+}  // namespace
+
 TEST_CASE("the sparse GPU variants: listed, refused without a device, tiles chosen to fit the mask's block",
           "[sparse][variants]") {
   const Registry& r = test::registry();
   DeviceCaps none;
   none.unavailable_reason = "no CUDA device";
-  DeviceCaps h200;
-  h200.available = true;
-  h200.cc_major = 9;
-  h200.smem_per_block_optin = 227 * 1024;
-  Problem p = sparse(SparsePattern::window, DType::bf16, 333, 300);
-  p.window = 50;
-  p.head_dim = 128;
+  const DeviceCaps h200 = h200_caps();
+  Problem p = odd_window_d128();
   for (const char* name : {"sparse.masked", "sparse.block_skip", "sparse.wgmma"}) {
     INFO(name);
     const Variant* v = r.find(name);
@@ -434,13 +448,8 @@ TEST_CASE("sparse.wgmma's loops: pipeline 3 (warp-specialized) for d128 blocks o
   if (!attention_wgmma_compiled()) return;  // no sm_90a tiles in this build
   const Variant* v = test::registry().find("sparse.wgmma");
   REQUIRE(v);
-  DeviceCaps h200;
-  h200.available = true;
-  h200.cc_major = 9;
-  h200.smem_per_block_optin = 227 * 1024;
-  Problem p = sparse(SparsePattern::window, DType::bf16, 333, 300);
-  p.window = 50;
-  p.head_dim = 128;
+  const DeviceCaps h200 = h200_caps();
+  Problem p = odd_window_d128();
   for (std::int64_t pipeline : {1, 3}) {
     INFO("pipeline " << pipeline);
     const Params asked = with_defaults(*v, {{"pipeline", pipeline}});

@@ -71,12 +71,18 @@ constexpr std::size_t sparse_smem_bytes() {
   return WgTraits<T, D, BN, WGS>::kSmemBytes + 2 * MaskStage<64 * WGS, BN>::kBytes;
 }
 
+// Whether a kernel tile of bm query rows and bn keys runs the case: no causal flag (causal is a
+// pattern), and a mask block that both divide.
+inline bool tile_fits_mask(const AttentionArgs& a, const SparseBlockArgs& m, int bm, int bn) {
+  return !a.causal && m.block % bm == 0 && m.block % bn == 0;
+}
+
 template <class T, int D, int BN, int WGS>
 bool launch_sparse_wgmma(const AttentionArgs& a, const SparseBlockArgs& m, cudaStream_t stream) {
   using Tr = WgTraits<T, D, BN, WGS>;
   constexpr std::size_t kSmem = sparse_smem_bytes<T, D, BN, WGS>();
   constexpr auto kernel = attention_wgmma_kernel<T, D, BN, WGS, false, SparseKeys>;
-  if (a.causal || m.block % Tr::kBM != 0 || m.block % BN != 0) return false;
+  if (!tile_fits_mask(a, m, Tr::kBM, BN)) return false;
   static const bool smem_granted =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)) == cudaSuccess;
   if (!smem_granted) return false;
@@ -89,7 +95,7 @@ bool launch_sparse_wgmma(const AttentionArgs& a, const SparseBlockArgs& m, cudaS
 // warpgroups of 64 query rows and a producer warpgroup, one block an SM.
 template <class T, int D, int BN>
 bool launch_sparse_wgmma_ws(const AttentionArgs& a, const SparseBlockArgs& m, cudaStream_t stream) {
-  if (a.causal || m.block % WsTraits<T, D, BN>::Tr::kBM != 0 || m.block % BN != 0) return false;
+  if (!tile_fits_mask(a, m, WsTraits<T, D, BN>::Tr::kBM, BN)) return false;
   return launch_wgmma_ws<T, D, BN, SparseKeys>(a, m, stream);
 }
 

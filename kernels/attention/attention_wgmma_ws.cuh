@@ -115,6 +115,21 @@ __device__ __forceinline__ void producer_load_mask(std::uint32_t dst, const std:
                 from + static_cast<std::size_t>(i) * kRowsPerPass * block, true);
 }
 
+// A query tile's steps and the key tile and kind of step j: the block mask's list (SparseKeys) or
+// every key tile up to the causal limit (DenseKeys), read alike by the producer and the consumers.
+template <class Keys, int BN, class Block, class Row>
+__device__ __forceinline__ int tile_steps(const Block& blk, const Row& mrow) {
+  return Keys::kSkip ? mrow.steps() : blk.tiles(BN);
+}
+template <class Keys, class Row>
+__device__ __forceinline__ int step_key_tile(const Row& mrow, int j) {
+  return Keys::kSkip ? mrow.key_tile(j) : j;
+}
+template <class Keys, class Row>
+__device__ __forceinline__ int step_kind(const Row& mrow, int j) {
+  return Keys::kSkip ? mrow.kind(j) : kKeysFull;
+}
+
 constexpr int kWsThreads = 384;         // producer warpgroup + two consumer warpgroups
 constexpr int kProducerRegisters = 40;  // 128 x 40 + 256 x 232 = 64512 of the SM's 65536
 constexpr int kConsumerRegisters = 232;
@@ -184,7 +199,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       if (item < 0) break;
       const AttentionBlock<T, D> blk(a, sched, kBM, item);
       const MaskRowOf<Keys, BN> mrow(mask, blk.bh, blk.i0);
-      const int n_steps = Keys::kSkip ? mrow.steps() : blk.tiles(BN);
+      const int n_steps = tile_steps<Keys, BN>(blk, mrow);
       // Q once both consumers have issued (and finished) the last S of the previous tile.
       if (u >= 1) ws_wait(q_empty, (u - 1) & 1, "q_empty", u, step);
       producer_load_rows<kBM, Tr::kChunks>(q_s, blk.q, static_cast<int>(min(a.seq_q - blk.i0, std::int64_t{kBM})));
@@ -192,7 +207,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       for (int j = 0; j < n_steps; ++j, ++step) {
         const int buf = step & 1;
         if (step >= 2) ws_wait(empty(buf), ((step >> 1) - 1) & 1, "empty", u, step);  // step - 2 released
-        const int kt = Keys::kSkip ? mrow.key_tile(j) : j;
+        const int kt = step_key_tile<Keys>(mrow, j);
         const std::int64_t r0 = static_cast<std::int64_t>(kt) * BN;
         // A key tile wholly past seq_k loads zeros from the head's first row (see attention_wgmma.cuh).
         const int rows = static_cast<int>(max(std::int64_t{0}, min(a.seq_k - r0, std::int64_t{BN})));
@@ -200,7 +215,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
         producer_load_rows<BN, Tr::kChunks>(k_s + buf * Tr::kTileBytes, blk.k + at, rows);
         producer_load_rows<BN, Tr::kChunks>(v_s + buf * Tr::kTileBytes, blk.v + at, rows);
         if constexpr (Keys::kBlockMask) {
-          const int kind = mrow.kind(j);
+          const int kind = step_kind<Keys>(mrow, j);
           if (kind >= 0) producer_load_mask<kBM, BN>(m_s + buf * Ws::kMaskBytes, mrow.bytes(kind, kt), mrow.block);
         }
         cp_async_arrive_on(full(buf));
@@ -225,7 +240,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     const AttentionBlock<T, D> blk(a, sched, kBM, item);
     const std::int64_t bh = blk.bh, diag = blk.diag;
     const MaskRowOf<Keys, BN> mrow(mask, bh, blk.i0);
-    const int n_steps = Keys::kSkip ? mrow.steps() : blk.tiles(BN);
+    const int n_steps = tile_steps<Keys, BN>(blk, mrow);
     const std::int64_t lane_row = blk.i0 + 64 * wg + 16 * warp + g;  // this lane's rows: +0 and +8
     auto rows_of = [&](int tile) {
       return TileRows{lane_row, static_cast<std::int64_t>(tile) * BN, a.seq_k, diag, a.causal, t};
@@ -239,14 +254,14 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     if (n_steps == 0) mbarrier_arrive(q_empty);
     for (int j = 0; j < n_steps; ++j, ++step) {
       const int buf = step & 1;
+      // The list entry is read before the waits, so its load is not behind S on the critical path.
+      const int kt = step_key_tile<Keys>(mrow, j), kind = step_kind<Keys>(mrow, j);
       ws_wait(full(buf), (step >> 1) & 1, "full", u, step);
       fence_proxy_async();  // the producer's generic-proxy copies (Q too) before this thread's wgmma reads
       issue_scores<Tr, T, D, BN>(s, q_wg, k_s + buf * Tr::kTileBytes);
       wgmma_wait<0>();
       wgmma_pin(s);
       if (j == n_steps - 1) mbarrier_arrive(q_empty);  // this tile's last read of Q is done
-      const int kt = Keys::kSkip ? mrow.key_tile(j) : j;
-      const int kind = Keys::kSkip ? mrow.kind(j) : kKeysFull;
       if constexpr (Keys::kBlockMask) {
         if (kind >= 0)
           apply_partial_tile<kBM, BN>(s, smem_raw + (m_s - smem_address(smem_raw)) + buf * Ws::kMaskBytes,

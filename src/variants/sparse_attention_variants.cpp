@@ -87,6 +87,7 @@ struct SparseKernel {
   const std::vector<AttentionTile>& (*configs)();
   bool (*launch)(const AttentionArgs&, const SparseBlockArgs&, const AttentionTile&, cudaStream_t);
   std::string (*text)();  // its compiled tiles, for `list` and refusals
+  const char* refused;    // why its launcher can still refuse a case the variant accepted
 };
 
 #define FA_CONFIG_LIST(FN, CALL)                         \
@@ -110,10 +111,13 @@ std::string fa2_text() {
   return s;
 }
 
-const SparseKernel kMasked{"attn.fa2_mma's tiles", masked_configs, attention_sparse_masked, masked_text};
-const SparseKernel kMma{"attn.fa2_mma's tiles", mma_configs, attention_sparse_mma, mma_text};
-const SparseKernel kFa2{"attn.fa2's tiles (CUDA cores)", fa2_configs, attention_sparse_fa2, fa2_text};
-const SparseKernel kWgmma{"attn.wgmma's tiles", wgmma_configs, attention_sparse_wgmma, wgmma_text};
+constexpr const char* kSmemRefused = "the kernel's shared memory could not be granted";
+const SparseKernel kMasked{"attn.fa2_mma's tiles", masked_configs, attention_sparse_masked, masked_text, kSmemRefused};
+const SparseKernel kMma{"attn.fa2_mma's tiles", mma_configs, attention_sparse_mma, mma_text, kSmemRefused};
+const SparseKernel kFa2{"attn.fa2's tiles (CUDA cores)", fa2_configs, attention_sparse_fa2, fa2_text, kSmemRefused};
+const SparseKernel kWgmma{"attn.wgmma's tiles", wgmma_configs, attention_sparse_wgmma, wgmma_text,
+                          "the kernel's shared memory could not be granted, or its warp-specialized loop (pipeline "
+                          "3) was compiled with under 168 registers a thread, which its warpgroups' split needs"};
 
 // sparse.block_skip runs fp32 on CUDA cores (attn.fa2's tiles) and tf32/fp16/bf16 on mma.sync.
 const SparseKernel& block_skip_kernel(const Problem& p) { return p.dtype == DType::fp32 ? kFa2 : kMma; }
@@ -161,9 +165,7 @@ void launch_sparse(const SparseKernel& k, const char* variant, const LaunchArgs&
   const Problem& p = la.problem;
   const AttentionTile tile = *sparse_tile(k, p, la.params);
   if (!k.launch(attention_args(p, la.tensors), sparse_block_args(p, la.tensors), tile, la.stream))
-    throw std::runtime_error(std::string(variant) +
-                             ": the launcher refused (shared memory not granted, or the warp-specialized kernel "
-                             "compiled with fewer registers than its warpgroups' split needs)");
+    throw std::runtime_error(std::string(variant) + ": " + k.refused);
 }
 
 std::vector<TunableParam> sparse_tile_params(std::vector<std::int64_t> block_m, std::vector<std::int64_t> block_n) {
