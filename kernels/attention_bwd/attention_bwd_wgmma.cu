@@ -77,9 +77,9 @@ struct BwdWgTraits {
   static constexpr int kQBytes = BR * D * 2;          // one of Q, dO in a stage
   static constexpr int kDsBytes = kKeys * BR * 2;     // dS^T, keys as rows
   static constexpr int kScalarBytes = 2 * BR * 4;     // lse and D of a stage
-  // K, V, two stages of Q and dO, dS^T (all 1024-byte multiples, so each tile starts aligned for
+  // K, V, two stages of Q and dO, two of dS^T (all 1024-byte multiples, so each tile starts aligned for
   // the swizzle), then the stages' lse and D, and slack to align the base.
-  static constexpr int kSmemBytes = 2 * kKvBytes + 4 * kQBytes + kDsBytes + 2 * kScalarBytes + 1024;
+  static constexpr int kSmemBytes = 2 * kKvBytes + 4 * kQBytes + 2 * kDsBytes + 2 * kScalarBytes + 1024;
   // dQ (BR x D) in 64 x 64 blocks: kMParts x kNParts of them; with fewer blocks than warpgroups
   // each block's sum over the keys is split kKeyParts ways (every part added by atomics).
   static constexpr int kMParts = BR / 64;
@@ -112,7 +112,7 @@ __global__ void __launch_bounds__(256, 1)
   const std::uint32_t v_s = k_s + Tr::kKvBytes;
   const std::uint32_t stages = v_s + Tr::kKvBytes;  // stage s: Q at + 2 s kQBytes, dO after it
   const std::uint32_t ds_s = stages + 4 * Tr::kQBytes;
-  const std::uint32_t scalars = ds_s + Tr::kDsBytes;  // stage s: lse at + s kScalarBytes, D after it
+  const std::uint32_t scalars = ds_s + 2 * Tr::kDsBytes;  // stage s: lse at + s kScalarBytes, D after it
   const unsigned char* scalars_ptr = smem_raw + (scalars - smem_address(smem_raw));
 
   const int wg = static_cast<int>(threadIdx.x) / 128, warp = (static_cast<int>(threadIdx.x) / 32) % 4;
@@ -151,23 +151,87 @@ __global__ void __launch_bounds__(256, 1)
   const int dq_m = wg % Tr::kMParts, dq_n = wg / Tr::kMParts % Tr::kNParts;
   const int dq_k0 = wg / (Tr::kMParts * Tr::kNParts) * Tr::kDqKeys;
   float dk[Out::kNb][Out::kN / 2] = {}, dv[Out::kNb][Out::kN / 2] = {};
+  // dQ of a step (this warpgroup's 64 x 64 block) = dS K over the block's keys, run one step late:
+  // A is that step's dS^T read M-major (its queries are the 128-byte rows' elements), B the K tile
+  // N-major. One wgmma group.
+  float dq[32];
+  auto issue_dq = [&](std::uint32_t ds_t, std::uint32_t k_dq) {
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < Tr::kDqKeys / 16; ++kk) {
+      const std::uint32_t key_rows = (dq_k0 + kk * 16) * 128;
+      const std::uint64_t ad = wgmma_desc(ds_t + dq_m * kKeys * 128 + key_rows, kKeys * 128, 1024);
+      const std::uint64_t bd = wgmma_desc(k_dq + dq_n * kKeys * 128 + key_rows, kKeys * 128, 1024);
+      if (kk == 0) {
+        Wgmma<T, 64, 1>::template ss<1>(dq, ad, bd, 0);  // the first step overwrites dq
+      } else {
+        Wgmma<T, 64, 1>::template ss<1>(dq, ad, bd, 1);
+      }
+    }
+    wgmma_commit();
+  };
+  // dQ's block added into the fp32 accumulator (rows past seq_q dropped).
+  auto add_dq = [&](std::int64_t bh, std::int64_t i0) {
+    float* dq_rows = dq_acc + bh * a.seq_q * D;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const std::int64_t i = i0 + 64 * dq_m + 16 * warp + g + 8 * h;
+      if (i < a.seq_q)
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+          atomic_add_float2(dq_rows + i * D + 64 * dq_n + 8 * nt + 2 * t, dq[4 * nt + 2 * h], dq[4 * nt + 2 * h + 1]);
+    }
+  };
+  // A step: (after its one block barrier) the step before's dQ and its atomics, then S^T and dP^T,
+  // P^T and dS^T (into the dS^T buffer the step before did not use), and dV and dK issued and left
+  // running into the next step. The atomics drain while the step computes, not right before the
+  // next step's proxy fence, whose MEMBAR.ALL.CTA waited for them (see the header).
+  // P^T and dS^T of a step as the register A of its dV and dK wgmmas, which run into the next step:
+  // declared here so that they stay pinned until that step's wait.
+  std::uint32_t p_frag[kSubs][kSub / 16][4], ds_frag[kSubs][kSub / 16][4];
+  // After the wait for a step's dV and dK: their accumulators and register operands are settled.
+  auto pin_step_operands = [&]() {
+#pragma unroll
+    for (int nb = 0; nb < Out::kNb; ++nb) {
+      wgmma_pin(dv[nb]);
+      wgmma_pin(dk[nb]);
+    }
+#pragma unroll
+    for (int sub = 0; sub < kSubs; ++sub)
+#pragma unroll
+      for (int kk = 0; kk < kSub / 16; ++kk) {
+        wgmma_pin(p_frag[sub][kk]);
+        wgmma_pin(ds_frag[sub][kk]);
+      }
+  };
   for (int step = 0; step < steps; ++step) {
     const int stage = step & 1;
-    if (step + 1 < steps) load_step(step + 1, stage ^ 1);
+    wgmma_wait<0>();     // step - 1's dV and dK are done with its stage and P^T, dS^T fragments
+    if (step > 0) pin_step_operands();
+    cp_async_wait<0>();  // this step's stage (and K, V) landed for this thread ...
+    fence_proxy_async();  // ... and step - 1's dS^T stores, for the async proxy ...
+    __syncthreads();     // ... for every thread; every warpgroup is done with step - 1's stage
+    if (step + 1 < steps) load_step(step + 1, stage ^ 1);  // into step - 1's stage
     cp_async_commit();
-    cp_async_wait<1>();  // this step's stage (and K, V) landed for this thread ...
-    fence_proxy_async();
-    __syncthreads();     // ... and for every thread
     std::int64_t bh, i0;
     walk.rows(step, bh, i0);
     // The tiles' shared-memory addresses made opaque each step: otherwise the compiler hoists every
     // loop-invariant wgmma descriptor of K and V (two registers each, 48 of them at d 128) out of
     // the loop, where they hold registers dK and dV need.
-    std::uint32_t k_wg = k_wg0, v_wg = v_wg0, k_dq = k_s, ds_t = ds_s, q_t = stages + 2 * stage * Tr::kQBytes;
-    asm volatile("" : "+r"(k_wg), "+r"(v_wg), "+r"(k_dq), "+r"(ds_t), "+r"(q_t));
+    std::uint32_t k_wg = k_wg0, v_wg = v_wg0, k_dq = k_s, ds_t = ds_s + stage * Tr::kDsBytes,
+                  ds_prev = ds_s + (stage ^ 1) * Tr::kDsBytes, q_t = stages + 2 * stage * Tr::kQBytes;
+    asm volatile("" : "+r"(k_wg), "+r"(v_wg), "+r"(k_dq), "+r"(ds_t), "+r"(ds_prev), "+r"(q_t));
     const std::uint32_t do_t = q_t + Tr::kQBytes;
     const float* lse_t = reinterpret_cast<const float*>(scalars_ptr + stage * Tr::kScalarBytes);
     const float* delta_t = lse_t + BR;
+    if (step > 0) {  // the step before's dQ and its atomics, which drain while this step computes
+      issue_dq(ds_prev, k_dq);
+      wgmma_wait<0>();
+      wgmma_pin(dq);
+      std::int64_t bh_prev, i0_prev;
+      walk.rows(step - 1, bh_prev, i0_prev);
+      add_dq(bh_prev, i0_prev);
+    }
 
     // P^T = exp(scale S^T - lse), 0 where the pair is hidden (causal, or a key past seq_k, whose
     // zero row would give exp(-lse)); dS^T = P^T (dP^T - D) (the scale is applied to dK and dQ at
@@ -183,7 +247,6 @@ __global__ void __launch_bounds__(256, 1)
     // S^T, dP^T, P^T, dS^T and their dV, dK products a sub-tile of kSub queries at a time: a
     // 128-query step at d 64 holds the registers of a 64-query one. A sub-tile's P^T and dS^T
     // fragments are read by its dV and dK wgmmas until the next sub-tile's wait.
-    std::uint32_t p_frag[kSubs][kSub / 16][4], ds_frag[kSubs][kSub / 16][4];
 #pragma unroll
     for (int sub = 0; sub < kSubs; ++sub) {
       const std::uint32_t q_sub = q_t + sub * kSub * 128, do_sub = do_t + sub * kSub * 128;
@@ -223,50 +286,21 @@ __global__ void __launch_bounds__(256, 1)
       wgmma_rs_gemm<T, D, kSub, BR>(dv, p_frag[sub], do_sub);
       wgmma_rs_gemm<T, D, kSub, BR>(dk, ds_frag[sub], q_sub);
     }
-    fence_proxy_async();  // dS^T, written by ordinary stores, is read by wgmma
-    __syncthreads();
-
-    // dQ (this warpgroup's 64 x 64 block) = dS K over the block's keys: A is dS^T read M-major
-    // (its queries are the 128-byte rows' elements), B the K tile N-major.
-    float dq[32];
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < Tr::kDqKeys / 16; ++kk) {
-      const std::uint32_t key_rows = (dq_k0 + kk * 16) * 128;
-      const std::uint64_t ad = wgmma_desc(ds_t + dq_m * kKeys * 128 + key_rows, kKeys * 128, 1024);
-      const std::uint64_t bd = wgmma_desc(k_dq + dq_n * kKeys * 128 + key_rows, kKeys * 128, 1024);
-      if (kk == 0) {
-        Wgmma<T, 64, 1>::template ss<1>(dq, ad, bd, 0);  // the first step overwrites dq
-      } else {
-        Wgmma<T, 64, 1>::template ss<1>(dq, ad, bd, 1);
-      }
-    }
-    wgmma_commit();
+  }
+  // The last step's dQ.
+  wgmma_wait<0>();
+  if (steps > 0) pin_step_operands();
+  fence_proxy_async();
+  __syncthreads();
+  if (steps > 0) {
+    std::uint32_t k_dq = k_s, ds_last = ds_s + ((steps - 1) & 1) * Tr::kDsBytes;
+    asm volatile("" : "+r"(k_dq), "+r"(ds_last));
+    issue_dq(ds_last, k_dq);
     wgmma_wait<0>();
-#pragma unroll
-    for (int nb = 0; nb < Out::kNb; ++nb) {
-      wgmma_pin(dv[nb]);
-      wgmma_pin(dk[nb]);
-    }
     wgmma_pin(dq);
-#pragma unroll
-    for (int sub = 0; sub < kSubs; ++sub)
-#pragma unroll
-      for (int kk = 0; kk < kSub / 16; ++kk) {
-        wgmma_pin(p_frag[sub][kk]);
-        wgmma_pin(ds_frag[sub][kk]);
-      }
-
-    float* dq_rows = dq_acc + bh * a.seq_q * D;
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const std::int64_t i = i0 + 64 * dq_m + 16 * warp + g + 8 * h;
-      if (i < a.seq_q)
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
-          atomic_add_float2(dq_rows + i * D + 64 * dq_n + 8 * nt + 2 * t, dq[4 * nt + 2 * h], dq[4 * nt + 2 * h + 1]);
-    }
-    __syncthreads();  // dS^T and this stage are free for the next step
+    std::int64_t bh, i0;
+    walk.rows(steps - 1, bh, i0);
+    add_dq(bh, i0);
   }
   cp_async_wait<0>();
 
