@@ -57,6 +57,13 @@
 //    plain warp-specialized loop and was dropped. The producer's loads are written lean (one address
 //    pair a thread, constant strides): with the block-wide load helpers its 40 registers spilled
 //    450 bytes.
+//    Tried and reverted (80eafe8, results/h200/sparse_ws_q2_80eafe80fc03, H200, against 88523c6 in
+//    the same run): each consumer its own 64-row Q part in two stages with its own full and empty
+//    mbarriers, loaded a tile ahead, so that the consumers start a tile apart and its Q is there
+//    early (the mask stages unpadded, XOR-swizzled, to fit: 224 KiB). Validated (every row ok,
+//    memcheck, racecheck, synccheck), but 0.99-1.00x the shared Q on every case at 8k and 16k
+//    (seq 8k, density 0.1: 1.285x density x full, 1.270x without): a tile's Q load is not what the
+//    per-tile cost at low density waits for.
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 #include "kernels/attention/attention_wgmma_ws.cuh"

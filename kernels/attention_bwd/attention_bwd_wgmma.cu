@@ -16,11 +16,13 @@
 //     it is dS, and dQ = dS K (B: the K tile, N-major) is split over the two warpgroups (d 128: a
 //     column half each over the tile's 64 queries; d 64: the tile is 128 queries, a row half each)
 //     and added into the fp32 dQ accumulator by vector atomics; a last pass scales and converts.
+//     dQ runs one step late: a step starts with the step before's dQ (its dS^T in the second of
+//     two buffers) and atomics, which then drain while S^T and dP^T run (see da15bc6 below).
 // The tiles, their loads and the GEMM steps are attn.wgmma's (kernels/common/wgmma_tiles.cuh).
 //
 // Registers: dK and dV (128 fp32 a thread at d 128, 64 at d 64) beside S^T and dP^T of a
-// 64-query sub-tile (64). ptxas -v (CUDA 13.0): 255 registers, 12 bytes spilled at d 128 and 8 at
-// d 64 (block_q 128), 230 and none at d 64 block_q 64.
+// 64-query sub-tile (64). ptxas (CUDA 13.0) at da15bc6: no spill at d 128, 4 bytes at d 64
+// (block_q 128) (12 and 8 before it).
 //
 // Measured on an H200 (bf16, FlashAttention's convention of 16k tokens, seq 2k-16k, TFLOP/s with
 // the backward's 2.5 x forward FLOPs; results/h200/backward_wgmma_2d6f4ba37ce7):
@@ -38,10 +40,25 @@
 //     of the sweep (d 128 331 -> 311, 354 -> 333, 366 -> 345 non-causal; the peers within 1-3% of
 //     their earlier run): the atomics are not what a step waits for, and the staging adds 32 KiB of
 //     shared-memory stores a step (d 128) and a wait before a barrier.
-// What remains against cuDNN: each step runs S^T and dP^T, the elementwise P^T and dS^T, dV and
-// dK, a barrier, then dQ and its atomics in turn, and one block fills an SM, so the tensor cores
-// wait during the elementwise work and the atomics; FlashAttention-3 overlaps them with a producer
-// warp (TMA) and two consumer warpgroups out of phase. And by arithmetic (not measured): S^T, dP^T
+//   - dQ one step late (da15bc6, results/h200/backward_dq_late_da15bc687b64, H200, the peers in
+//     the same run). ncu's warp-stall samples of the loop before it (ab/ there: the per-SASS table
+//     at 8cb8953 and the details at 687e8e3, bf16 d 128 16k): 12% at a step's top, where the proxy
+//     fence (fence.proxy.async.shared::cta compiles to MEMBAR.ALL.CTA + FENCE.VIEW.ASYNC.S) waited
+//     for the dQ atomics issued just before it, and the barrier behind it; 8% on the first
+//     instruction that reuses a register the atomics had yet to read. Issuing the atomics at the
+//     start of the next step (dS^T double-buffered) leaves them a step to drain and takes one block
+//     barrier a step instead of three: d 128 4k (b4 h16) 362 / 316 TFLOP/s non-causal / causal, 16k
+//     384 / 378, against 353 / 311 and 372 / 367 for 88523c6 in the run before it (+2-3%); d 64
+//     16k 325 against 334 (-3%). In the run: 0.63-0.65x PyTorch's cuDNN backward at d 128 (573-602
+//     TFLOP/s), 0.68x at d 64; 1.22-1.25x its flash backward at d 128, 1.14x at d 64.
+//   - Tried and reverted, each validated (the [bwd] GPU test, compute-sanitizer), timed against
+//     88523c6 (ab/ there): one block barrier a step with the atomics still last in it (687e8e3):
+//     1.00x at d 128, 0.97x at d 64; three query-tile stages, loads two steps ahead, and lse and D
+//     read as float2 (8cb8953): 0.98-0.99x at d 128, 0.95x at d 64 (the loads were not late).
+// What remains against cuDNN: each warpgroup runs S^T and dP^T, the elementwise P^T and dS^T, dV
+// and dK, then dQ, in turn, the two in phase (one block fills an SM), so the tensor cores wait
+// during the elementwise work; FlashAttention-3 overlaps them with a producer warp (TMA, which
+// also needs no proxy fence) and two consumer warpgroups out of phase. And by arithmetic (not measured): S^T, dP^T
 // and dQ are m64n64k16 with both operands in shared memory, 4 KiB read per 131k FLOP, about 120
 // bytes a clock at the tensor cores' peak rate against shared memory's 128: three of the five
 // products a step run at shared memory's pace, not the tensor cores'. At d 128 a step is 3.7 us

@@ -51,6 +51,15 @@
 //     batch 1 x 8k 1723 against 1907, paged by 64 alike). Row-sized bulk copies feed the HBM
 //     worse than 16-byte cp.async here; cuDNN's decode on this GPU is itself an sm80 kernel
 //     (ncu_cudnn.txt in results/h200/decode_087ac922982c: flash_fprop_wmma 16x128x128, 4 warps).
+//   - At 88523c6 (H200, results/h200/decode_splits_88523c6f3b50, cuDNN in the same run): fixed
+//     splits 1, 2, 4, 8, 16, 32 at batch 16 x 8k and 32k, and 1, 2, 4 at batch 64 x 8k: the
+//     planner's choice (2 at batch 16, 1 at batch 64) is the fastest (batch 16 x 8k: 1 split 0.85x
+//     cuDNN, 2 0.97x, 4 0.94x, 32 0.76x). cuDNN stays 2-3% ahead at batch 16 (0.97-0.98x from 8k
+//     to 128k), where it reads up to 4680 GB/s, above fa-bench's streaming-read calibration (4585).
+//   - Tried and reverted (687e8e3, one_barrier_687e8e326378 there): one block barrier a tile (the
+//     refill issued after the wait's barrier, into the stage the tile before used, as the
+//     multistage GEMMs do). Validated ([decode] GPU test, memcheck, racecheck, synccheck) but no
+//     change: 0.97-0.98x cuDNN at batch 16, 1.09x at batch 1 x 8k.
 #include <cuda_runtime.h>
 
 #include <algorithm>
