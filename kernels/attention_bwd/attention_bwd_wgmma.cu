@@ -187,8 +187,14 @@ __global__ void __launch_bounds__(256, 1)
     }
     wgmma_commit();
   };
-  // dQ's block added into the fp32 accumulator (rows past seq_q dropped).
-  auto add_dq = [&](std::int64_t bh, std::int64_t i0) {
+  // Step `of_step`'s dQ block (its dS^T at ds_t) computed and added into the fp32 accumulator (rows
+  // past seq_q dropped).
+  auto run_dq = [&](int of_step, std::uint32_t ds_t, std::uint32_t k_dq) {
+    issue_dq(ds_t, k_dq);
+    wgmma_wait<0>();
+    wgmma_pin(dq);
+    std::int64_t bh, i0;
+    walk.rows(of_step, bh, i0);
     float* dq_rows = dq_acc + bh * a.seq_q * D;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
@@ -241,14 +247,7 @@ __global__ void __launch_bounds__(256, 1)
     const std::uint32_t do_t = q_t + Tr::kQBytes;
     const float* lse_t = reinterpret_cast<const float*>(scalars_ptr + stage * Tr::kScalarBytes);
     const float* delta_t = lse_t + BR;
-    if (step > 0) {  // the step before's dQ and its atomics, which drain while this step computes
-      issue_dq(ds_prev, k_dq);
-      wgmma_wait<0>();
-      wgmma_pin(dq);
-      std::int64_t bh_prev, i0_prev;
-      walk.rows(step - 1, bh_prev, i0_prev);
-      add_dq(bh_prev, i0_prev);
-    }
+    if (step > 0) run_dq(step - 1, ds_prev, k_dq);  // its atomics drain while this step computes
 
     // P^T = exp(scale S^T - lse), 0 where the pair is hidden (causal, or a key past seq_k, whose
     // zero row would give exp(-lse)); dS^T = P^T (dP^T - D) (the scale is applied to dK and dQ at
@@ -312,12 +311,7 @@ __global__ void __launch_bounds__(256, 1)
   if (steps > 0) {
     std::uint32_t k_dq = k_s, ds_last = ds_s + ((steps - 1) & 1) * Tr::kDsBytes;
     asm volatile("" : "+r"(k_dq), "+r"(ds_last));
-    issue_dq(ds_last, k_dq);
-    wgmma_wait<0>();
-    wgmma_pin(dq);
-    std::int64_t bh, i0;
-    walk.rows(steps - 1, bh, i0);
-    add_dq(bh, i0);
+    run_dq(steps - 1, ds_last, k_dq);
   }
   cp_async_wait<0>();
 
