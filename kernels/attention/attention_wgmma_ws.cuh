@@ -38,14 +38,6 @@ namespace {
 
 __device__ unsigned ws_tiles_drawn;  // zero at load; every launch leaves it at zero
 
-// Arrives on `bar` once every cp.async this thread issued before has landed; the barrier's
-// expected arrivals count it (.noinc).
-__device__ __forceinline__ void cp_async_arrive_on(std::uint32_t bar) {
-  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void mbarrier_arrive(std::uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
 // A warpgroup's register budget (sm_90a; all of its warps execute it).
 template <int N>
 __device__ __forceinline__ void warpgroup_registers_down() {

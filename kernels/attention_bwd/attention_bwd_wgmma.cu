@@ -208,10 +208,12 @@ __global__ void __launch_bounds__(256, 1)
   };
   // A step: (after its one block barrier) the step before's dQ and its atomics, then S^T and dP^T,
   // P^T and dS^T (into the dS^T buffer the step before did not use), and dV and dK issued and left
-  // running past the back-edge (the next step waits for them before its barrier). The atomics drain while the step computes, not right before the
-  // next step's proxy fence, whose MEMBAR.ALL.CTA waited for them (see the header).
-  // P^T and dS^T of a step as the register A of its dV and dK wgmmas, which run into the next step:
-  // declared here so that they stay pinned until that step's wait.
+  // running past the back-edge (the next step waits for them before its barrier). The atomics drain
+  // while the step computes, not right before the next step's proxy fence, whose MEMBAR.ALL.CTA
+  // waited for them (see the header).
+  //
+  // P^T and dS^T of a step, the register A of its dV and dK wgmmas: declared outside the loop so
+  // that they stay pinned until the next step's wait.
   std::uint32_t p_frag[kSubs][kSub / 16][4], ds_frag[kSubs][kSub / 16][4];
   // After the wait for a step's dV and dK: their accumulators and register operands are settled.
   auto pin_step_operands = [&]() {

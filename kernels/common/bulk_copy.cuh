@@ -18,6 +18,16 @@ __device__ __forceinline__ void mbarrier_init_fence() {
 __device__ __forceinline__ void mbarrier_arrive_expect_bytes(std::uint32_t bar, std::uint32_t bytes) {
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
 }
+// One plain arrival (release: the thread's earlier shared-memory writes are seen by the waiters).
+__device__ __forceinline__ void mbarrier_arrive(std::uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+// Arrives on `bar` once every cp.async (16-byte, not bulk) this thread issued before has landed;
+// the barrier's expected arrivals count it (.noinc): ordinary cp.async copies counted on an
+// mbarrier, as the warp-specialized attention loop's producer does.
+__device__ __forceinline__ void cp_async_arrive_on(std::uint32_t bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
+}
 // Spins until the phase with this parity (0 for the 1st, 3rd, ... phase) has completed.
 __device__ __forceinline__ void mbarrier_wait_parity(std::uint32_t bar, std::uint32_t parity) {
   asm volatile(
