@@ -6,16 +6,23 @@
 //
 // Inputs: Q, K, V and dO are seeded N(0, 1) (Q, K, V the same as the forward op's case of the same
 // shape and seed: they sit at the same tensor indices); O and the lse are the forward of those Q,
-// K, V computed in double on the host (derive_inputs), O rounded to the storage type and the lse to
-// fp32 as a forward kernel would store them. A GPU variant thus gets an O and lse consistent with
-// its Q, K, V, and the reference reads the very same rounded values.
+// K, V computed in double (derive_inputs: on the GPU when there is one, in about a second where the
+// host took tens of seconds at seq 16k; on the host otherwise or with FABENCH_INPUTS_ON_HOST set),
+// O rounded to the storage type and the lse to fp32 as a forward kernel would store them. A GPU
+// variant thus gets an O and lse consistent with its Q, K, V, and the reference reads the very
+// same rounded values.
 #include "ops/attention_bwd.hpp"
 
+#include <cuda_runtime_api.h>
 #include <fmt/format.h>
+
+#include <cstdlib>
+#include <stdexcept>
 
 #include "core/parallel.hpp"
 #include "ops/attention_shape.hpp"
 #include "ops/op_helpers.hpp"
+#include "kernels/attention_bwd/attention_forward_fp64.h"
 #include "reference/attention_bwd_reference.hpp"
 
 namespace fabench {
@@ -79,6 +86,63 @@ Validation validate_attention_gradients(const Problem& p, const AttentionBwdInpu
 
 namespace {
 
+// Device memory for attention_forward_on_device, freed on every path out.
+struct DeviceScratch {
+  void* ptr = nullptr;
+  bool allocate(std::size_t bytes) { return cudaMalloc(&ptr, bytes == 0 ? 1 : bytes) == cudaSuccess; }
+  ~DeviceScratch() {
+    if (ptr) cudaFree(ptr);
+  }
+};
+
+void check_cuda(cudaError_t e, const char* what) {
+  if (e != cudaSuccess)
+    throw std::runtime_error(fmt::format("attention_bwd inputs on the device: {}: {}", what, cudaGetErrorString(e)));
+}
+
+}  // namespace
+
+bool attention_forward_on_device(const Problem& p, const float* q, const float* k, const float* v, double* o,
+                                 double* lse) {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    cudaGetLastError();
+    return false;
+  }
+  if (p.head_dim > attention_forward_fp64_max_head_dim() || p.batch * p.heads > 65535) return false;
+  const std::size_t q_elems = static_cast<std::size_t>(p.batch * p.heads * p.seq_q * p.head_dim);
+  const std::size_t kv_elems = static_cast<std::size_t>(p.batch * p.kv_heads * p.seq_k * p.head_dim);
+  const std::size_t rows = static_cast<std::size_t>(p.batch * p.heads * p.seq_q);
+  DeviceScratch dq, dk, dv, d_o, d_lse;
+  if (!dq.allocate(q_elems * sizeof(float)) || !dk.allocate(kv_elems * sizeof(float)) ||
+      !dv.allocate(kv_elems * sizeof(float)) || !d_o.allocate(q_elems * sizeof(double)) ||
+      !d_lse.allocate(rows * sizeof(double))) {
+    cudaGetLastError();  // out of memory: the host derives them instead
+    return false;
+  }
+  check_cuda(cudaMemcpy(dq.ptr, q, q_elems * sizeof(float), cudaMemcpyHostToDevice), "copy Q");
+  check_cuda(cudaMemcpy(dk.ptr, k, kv_elems * sizeof(float), cudaMemcpyHostToDevice), "copy K");
+  check_cuda(cudaMemcpy(dv.ptr, v, kv_elems * sizeof(float), cudaMemcpyHostToDevice), "copy V");
+  AttentionFp64Args a;
+  a.q = static_cast<const float*>(dq.ptr);
+  a.k = static_cast<const float*>(dk.ptr);
+  a.v = static_cast<const float*>(dv.ptr);
+  a.o = static_cast<double*>(d_o.ptr);
+  a.lse = static_cast<double*>(d_lse.ptr);
+  a.batch = p.batch, a.heads = p.heads, a.kv_heads = p.kv_heads, a.seq_q = p.seq_q, a.seq_k = p.seq_k;
+  a.head_dim = p.head_dim;
+  a.scale = p.effective_scale();
+  a.causal = p.causal;
+  if (!attention_forward_fp64(a, nullptr)) return false;
+  check_cuda(cudaGetLastError(), "launch the fp64 forward");
+  check_cuda(cudaDeviceSynchronize(), "run the fp64 forward");
+  check_cuda(cudaMemcpy(o, d_o.ptr, q_elems * sizeof(double), cudaMemcpyDeviceToHost), "copy O back");
+  check_cuda(cudaMemcpy(lse, d_lse.ptr, rows * sizeof(double), cudaMemcpyDeviceToHost), "copy the lse back");
+  return true;
+}
+
+namespace {
+
 // Q, K, V, dO seeded; O and lse derived; dQ, dK, dV in the storage type, as PyTorch returns them.
 std::vector<TensorSpec> tensors(const Problem& p) {
   const ElemType et = storage_type(p.dtype);
@@ -100,8 +164,9 @@ std::vector<TensorSpec> tensors(const Problem& p) {
 void derive_inputs(const Problem& p, std::vector<HostTensor>& t) {
   const std::size_t rows = t[T::lse].spec.count, elems = t[T::o].spec.count;
   std::vector<double> o(elems), lse(rows);
-  attention_forward_reference(p, t[T::q].values.data(), t[T::k].values.data(), t[T::v].values.data(), o.data(),
-                              lse.data());
+  const float *q = t[T::q].values.data(), *k = t[T::k].values.data(), *v = t[T::v].values.data();
+  if (std::getenv("FABENCH_INPUTS_ON_HOST") || !attention_forward_on_device(p, q, k, v, o.data(), lse.data()))
+    attention_forward_reference(p, q, k, v, o.data(), lse.data());
   const ElemType et = t[T::o].spec.type;
   constexpr std::int64_t kChunk = 1 << 16;
   parallel_for((static_cast<std::int64_t>(elems) + kChunk - 1) / kChunk, [&](std::int64_t c) {

@@ -7,10 +7,13 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <random>
+#include <vector>
 
 #include "../helpers.hpp"
 #include "config/expand.hpp"
 #include "core/variant.hpp"
+#include "ops/attention_bwd.hpp"
 #include "ops/registry.hpp"
 #include "report/rows.hpp"
 #include "run/runner.hpp"
@@ -113,4 +116,47 @@ TEST_CASE("fwd_bwd.naive: an oom row says whether the forward or the backward ra
     CHECK(to_text_row(r, op).at("fwd_bwd_status") == (share < 1 ? "oom(backward)" : "oom(forward)"));
     REQUIRE_FALSE(runner.context_lost());
   }
+}
+
+TEST_CASE("the backward's inputs derived on the GPU in double equal the host's forward", "[gpu][bwd]") {
+  // derive_inputs takes O and the lse from the device when there is one: the same forward in
+  // double as attention_forward_reference, summed in a different order (warp sums of P), so equal
+  // to a few units in the last place, including the rows that see no key (O zeros, lse -inf).
+  struct Shape {
+    std::int64_t b, h, kv, sq, sk, d;
+  };
+  const Shape shapes[] = {{2, 6, 2, 77, 150, 64}, {1, 2, 1, 65, 33, 256}, {1, 2, 2, 1, 1, 128}, {1, 1, 1, 300, 1043, 128}};
+  std::mt19937 gen(19);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const Shape& sh : shapes)
+    for (bool causal : {false, true}) {
+      Problem p = test::attention(sh.b, sh.h, sh.kv, sh.sq, sh.sk, sh.d, causal, DType::fp32, 19);
+      p.op = OpKind::attention_bwd;
+      CAPTURE(sh.b, sh.h, sh.kv, sh.sq, sh.sk, sh.d, causal);
+      std::vector<float> q(static_cast<std::size_t>(sh.b * sh.h * sh.sq * sh.d)),
+          k(static_cast<std::size_t>(sh.b * sh.kv * sh.sk * sh.d)), v(k.size());
+      for (auto* t : {&q, &k, &v})
+        for (float& x : *t) x = normal(gen);
+      const std::size_t rows = static_cast<std::size_t>(sh.b * sh.h * sh.sq);
+      std::vector<double> o_host(q.size()), lse_host(rows), o_dev(q.size(), 7.0), lse_dev(rows, 7.0);
+      attention_forward_reference(p, q.data(), k.data(), v.data(), o_host.data(), lse_host.data());
+      REQUIRE(attention_forward_on_device(p, q.data(), k.data(), v.data(), o_dev.data(), lse_dev.data()));
+      double o_scale = 1e-300, o_err = 0.0;
+      for (std::size_t i = 0; i < q.size(); ++i) {
+        o_scale = std::max(o_scale, std::fabs(o_host[i]));
+        o_err = std::max(o_err, std::fabs(o_host[i] - o_dev[i]));
+      }
+      CHECK(o_err <= 1e-12 * o_scale);
+      int empty_rows = 0, lse_mismatches = 0;
+      for (std::size_t r = 0; r < rows; ++r) {
+        if (std::isinf(lse_host[r])) {
+          ++empty_rows;
+          if (!(std::isinf(lse_dev[r]) && lse_dev[r] < 0)) ++lse_mismatches;
+        } else if (!(std::fabs(lse_host[r] - lse_dev[r]) <= 1e-12 * std::max(1.0, std::fabs(lse_host[r])))) {
+          ++lse_mismatches;
+        }
+      }
+      CHECK(lse_mismatches == 0);
+      if (causal && sh.sq > sh.sk) CHECK(empty_rows > 0);  // the case meant to have rows that see nothing
+    }
 }
