@@ -2,6 +2,9 @@
 // of 32 held in shared memory as double; a thread per (row, key) score (its d terms summed in
 // order), a warp per row for the online softmax, a thread per 8th column of a row for P V (keys
 // summed in order). Plain and exact rather than fast: fp64 on CUDA cores, shared memory bound.
+// Products and sums are rounded apart (__dmul_rn, __dadd_rn: no fused multiply-add), as the host
+// forward's are; the chunks (32 keys, not 64) and the warp sums of P order some sums differently,
+// so the two agree to about 1e-15, not bit for bit.
 #include <cmath>
 
 #include "kernels/attention_bwd/attention_forward_fp64.h"
@@ -78,8 +81,8 @@ __global__ void __launch_bounds__(kThreads) attention_forward_fp64_kernel(Attent
     for (int x = tid; x < kRows * kKeys; x += kThreads) {  // scaled scores, d terms in order
       const int r = x / kKeys, j = x % kKeys;
       double s = 0.0;
-      for (int c = 0; c < d; ++c) s += qs[r * d + c] * ks[j * k_stride + c];
-      ps[x] = s * a.scale;
+      for (int c = 0; c < d; ++c) s = __dadd_rn(s, __dmul_rn(qs[r * d + c], ks[j * k_stride + c]));
+      ps[x] = __dmul_rn(s, a.scale);
     }
     __syncthreads();
     // Online softmax, a warp a row, a lane a key: P over the row's visible keys of this chunk (0
@@ -102,7 +105,7 @@ __global__ void __launch_bounds__(kThreads) attention_forward_fp64_kernel(Attent
       __syncwarp();
       if (lane == 0) {
         row_rescale[r] = rescale;
-        row_sum[r] = row_sum[r] * rescale + sum;
+        row_sum[r] = __dadd_rn(__dmul_rn(row_sum[r], rescale), sum);
         row_max[r] = m_new;
       }
     }
@@ -113,8 +116,8 @@ __global__ void __launch_bounds__(kThreads) attention_forward_fp64_kernel(Attent
       const int c = col0 + (kThreads / kRows) * n;
       if (c >= d) break;
       double pv = 0.0;
-      for (int j = 0; j < kKeys; ++j) pv += ps[pv_row * kKeys + j] * vs[j * d + c];
-      acc[n] = acc[n] * rescale + pv;
+      for (int j = 0; j < kKeys; ++j) pv = __dadd_rn(pv, __dmul_rn(ps[pv_row * kKeys + j], vs[j * d + c]));
+      acc[n] = __dadd_rn(__dmul_rn(acc[n], rescale), pv);
     }
   }
   __syncthreads();
@@ -134,10 +137,13 @@ __global__ void __launch_bounds__(kThreads) attention_forward_fp64_kernel(Attent
 }  // namespace
 
 int attention_forward_fp64_max_head_dim() { return kMaxHeadDim; }
+std::size_t attention_forward_fp64_smem_bytes(int head_dim) { return smem_bytes(head_dim); }
 
 bool attention_forward_fp64(const AttentionFp64Args& a, cudaStream_t stream) {
-  if (a.head_dim < 1 || a.head_dim > kMaxHeadDim || a.kv_heads < 1 || a.heads % a.kv_heads != 0) return false;
+  if (a.head_dim < 1 || a.head_dim > kMaxHeadDim || a.heads < 1 || a.kv_heads < 1 || a.heads % a.kv_heads != 0)
+    return false;
   if (a.seq_q <= 0 || a.batch <= 0) return true;  // no query rows: nothing to derive
+  if (a.batch * a.heads > 65535 || (a.seq_q + kRows - 1) / kRows > 0x7fffffff) return false;  // grid.y, grid.x
   const std::size_t bytes = smem_bytes(static_cast<int>(a.head_dim));
   if (cudaFuncSetAttribute(attention_forward_fp64_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(bytes)) != cudaSuccess) {

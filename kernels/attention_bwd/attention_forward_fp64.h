@@ -9,6 +9,7 @@
 // query i sees keys j <= i + seq_k - seq_q.
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace fabench {
@@ -25,7 +26,9 @@ struct AttentionFp64Args {
 };
 
 // Head dims 1 to attention_forward_fp64_max_head_dim(). Returns false (launching nothing) for a
-// head dim outside that or shared memory the device does not grant.
+// head dim outside that, batch x heads over 65535, or shared memory the device does not grant
+// (d 256 takes 165 KiB: an H100 or H200 grants it, an A100 not).
+std::size_t attention_forward_fp64_smem_bytes(int head_dim);
 int attention_forward_fp64_max_head_dim();
 bool attention_forward_fp64(const AttentionFp64Args& a, cudaStream_t stream);
 

@@ -6,8 +6,9 @@
 //
 // Inputs: Q, K, V and dO are seeded N(0, 1) (Q, K, V the same as the forward op's case of the same
 // shape and seed: they sit at the same tensor indices); O and the lse are the forward of those Q,
-// K, V computed in double (derive_inputs: on the GPU when there is one, in about a second where the
-// host took tens of seconds at seq 16k; on the host otherwise or with FABENCH_INPUTS_ON_HOST set),
+// K, V computed in double (derive_inputs: on the sweep's GPU when a GPU variant asks first, where
+// the host took 15-30 s a case at seq 16k of device time; on the host otherwise, or with
+// FABENCH_INPUTS_ON_HOST=1),
 // O rounded to the storage type and the lse to fp32 as a forward kernel would store them. A GPU
 // variant thus gets an O and lse consistent with its Q, K, V, and the reference reads the very
 // same rounded values.
@@ -17,13 +18,14 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
-#include <stdexcept>
+#include <cstring>
 
 #include "core/parallel.hpp"
 #include "ops/attention_shape.hpp"
 #include "ops/op_helpers.hpp"
 #include "kernels/attention_bwd/attention_forward_fp64.h"
 #include "reference/attention_bwd_reference.hpp"
+#include "run/device.hpp"  // CudaError: the runner classifies a device failure (oom, sticky fault)
 
 namespace fabench {
 
@@ -89,15 +91,19 @@ namespace {
 // Device memory for attention_forward_on_device, freed on every path out.
 struct DeviceScratch {
   void* ptr = nullptr;
+  DeviceScratch() = default;
+  DeviceScratch(const DeviceScratch&) = delete;
+  DeviceScratch& operator=(const DeviceScratch&) = delete;
   bool allocate(std::size_t bytes) { return cudaMalloc(&ptr, bytes == 0 ? 1 : bytes) == cudaSuccess; }
   ~DeviceScratch() {
     if (ptr) cudaFree(ptr);
   }
 };
 
-void check_cuda(cudaError_t e, const char* what) {
-  if (e != cudaSuccess)
-    throw std::runtime_error(fmt::format("attention_bwd inputs on the device: {}: {}", what, cudaGetErrorString(e)));
+// FABENCH_INPUTS_ON_HOST set to anything but "" or "0": derived inputs on the host.
+bool inputs_forced_on_host() {
+  const char* v = std::getenv("FABENCH_INPUTS_ON_HOST");
+  return v && *v && std::strcmp(v, "0") != 0;
 }
 
 }  // namespace
@@ -109,7 +115,6 @@ bool attention_forward_on_device(const Problem& p, const float* q, const float* 
     cudaGetLastError();
     return false;
   }
-  if (p.head_dim > attention_forward_fp64_max_head_dim() || p.batch * p.heads > 65535) return false;
   const std::size_t q_elems = static_cast<std::size_t>(p.batch * p.heads * p.seq_q * p.head_dim);
   const std::size_t kv_elems = static_cast<std::size_t>(p.batch * p.kv_heads * p.seq_k * p.head_dim);
   const std::size_t rows = static_cast<std::size_t>(p.batch * p.heads * p.seq_q);
@@ -120,9 +125,9 @@ bool attention_forward_on_device(const Problem& p, const float* q, const float* 
     cudaGetLastError();  // out of memory: the host derives them instead
     return false;
   }
-  check_cuda(cudaMemcpy(dq.ptr, q, q_elems * sizeof(float), cudaMemcpyHostToDevice), "copy Q");
-  check_cuda(cudaMemcpy(dk.ptr, k, kv_elems * sizeof(float), cudaMemcpyHostToDevice), "copy K");
-  check_cuda(cudaMemcpy(dv.ptr, v, kv_elems * sizeof(float), cudaMemcpyHostToDevice), "copy V");
+  cuda_check(cudaMemcpy(dq.ptr, q, q_elems * sizeof(float), cudaMemcpyHostToDevice), "attention_bwd inputs: copy Q");
+  cuda_check(cudaMemcpy(dk.ptr, k, kv_elems * sizeof(float), cudaMemcpyHostToDevice), "attention_bwd inputs: copy K");
+  cuda_check(cudaMemcpy(dv.ptr, v, kv_elems * sizeof(float), cudaMemcpyHostToDevice), "attention_bwd inputs: copy V");
   AttentionFp64Args a;
   a.q = static_cast<const float*>(dq.ptr);
   a.k = static_cast<const float*>(dk.ptr);
@@ -134,10 +139,10 @@ bool attention_forward_on_device(const Problem& p, const float* q, const float* 
   a.scale = p.effective_scale();
   a.causal = p.causal;
   if (!attention_forward_fp64(a, nullptr)) return false;
-  check_cuda(cudaGetLastError(), "launch the fp64 forward");
-  check_cuda(cudaDeviceSynchronize(), "run the fp64 forward");
-  check_cuda(cudaMemcpy(o, d_o.ptr, q_elems * sizeof(double), cudaMemcpyDeviceToHost), "copy O back");
-  check_cuda(cudaMemcpy(lse, d_lse.ptr, rows * sizeof(double), cudaMemcpyDeviceToHost), "copy the lse back");
+  cuda_check(cudaGetLastError(), "attention_bwd inputs: launch the fp64 forward");
+  cuda_check(cudaDeviceSynchronize(), "attention_bwd inputs: run the fp64 forward");
+  cuda_check(cudaMemcpy(o, d_o.ptr, q_elems * sizeof(double), cudaMemcpyDeviceToHost), "attention_bwd inputs: copy O back");
+  cuda_check(cudaMemcpy(lse, d_lse.ptr, rows * sizeof(double), cudaMemcpyDeviceToHost), "attention_bwd inputs: copy the lse back");
   return true;
 }
 
@@ -161,11 +166,11 @@ std::vector<TensorSpec> tensors(const Problem& p) {
 }
 
 // O and lse: the forward in double over the whole problem, rounded as stored.
-void derive_inputs(const Problem& p, std::vector<HostTensor>& t) {
+void derive_inputs(const Problem& p, std::vector<HostTensor>& t, bool on_device) {
   const std::size_t rows = t[T::lse].spec.count, elems = t[T::o].spec.count;
   std::vector<double> o(elems), lse(rows);
   const float *q = t[T::q].values.data(), *k = t[T::k].values.data(), *v = t[T::v].values.data();
-  if (std::getenv("FABENCH_INPUTS_ON_HOST") || !attention_forward_on_device(p, q, k, v, o.data(), lse.data()))
+  if (!on_device || inputs_forced_on_host() || !attention_forward_on_device(p, q, k, v, o.data(), lse.data()))
     attention_forward_reference(p, q, k, v, o.data(), lse.data());
   const ElemType et = t[T::o].spec.type;
   constexpr std::int64_t kChunk = 1 << 16;
