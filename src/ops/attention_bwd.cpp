@@ -6,17 +6,26 @@
 //
 // Inputs: Q, K, V and dO are seeded N(0, 1) (Q, K, V the same as the forward op's case of the same
 // shape and seed: they sit at the same tensor indices); O and the lse are the forward of those Q,
-// K, V computed in double on the host (derive_inputs), O rounded to the storage type and the lse to
-// fp32 as a forward kernel would store them. A GPU variant thus gets an O and lse consistent with
-// its Q, K, V, and the reference reads the very same rounded values.
+// K, V computed in double (derive_inputs: on the sweep's GPU when a GPU variant asks first, where
+// the host took 15-30 s a case at seq 16k of device time; on the host otherwise, or with
+// FABENCH_INPUTS_ON_HOST=1),
+// O rounded to the storage type and the lse to fp32 as a forward kernel would store them. A GPU
+// variant thus gets an O and lse consistent with its Q, K, V, and the reference reads the very
+// same rounded values.
 #include "ops/attention_bwd.hpp"
 
+#include <cuda_runtime_api.h>
 #include <fmt/format.h>
+
+#include <cstdlib>
+#include <cstring>
 
 #include "core/parallel.hpp"
 #include "ops/attention_shape.hpp"
 #include "ops/op_helpers.hpp"
+#include "kernels/attention_bwd/attention_forward_fp64.h"
 #include "reference/attention_bwd_reference.hpp"
+#include "run/device.hpp"  // CudaError: the runner classifies a device failure (oom, sticky fault)
 
 namespace fabench {
 
@@ -79,6 +88,66 @@ Validation validate_attention_gradients(const Problem& p, const AttentionBwdInpu
 
 namespace {
 
+// Device memory for attention_forward_on_device, freed on every path out.
+struct DeviceScratch {
+  void* ptr = nullptr;
+  DeviceScratch() = default;
+  DeviceScratch(const DeviceScratch&) = delete;
+  DeviceScratch& operator=(const DeviceScratch&) = delete;
+  bool allocate(std::size_t bytes) { return cudaMalloc(&ptr, bytes == 0 ? 1 : bytes) == cudaSuccess; }
+  ~DeviceScratch() {
+    if (ptr) cudaFree(ptr);
+  }
+};
+
+// FABENCH_INPUTS_ON_HOST set to anything but "" or "0": derived inputs on the host.
+bool inputs_forced_on_host() {
+  const char* v = std::getenv("FABENCH_INPUTS_ON_HOST");
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
+}  // namespace
+
+bool attention_forward_on_device(const Problem& p, const float* q, const float* k, const float* v, double* o,
+                                 double* lse) {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    cudaGetLastError();
+    return false;
+  }
+  const std::size_t q_elems = static_cast<std::size_t>(p.batch * p.heads * p.seq_q * p.head_dim);
+  const std::size_t kv_elems = static_cast<std::size_t>(p.batch * p.kv_heads * p.seq_k * p.head_dim);
+  const std::size_t rows = static_cast<std::size_t>(p.batch * p.heads * p.seq_q);
+  DeviceScratch dq, dk, dv, d_o, d_lse;
+  if (!dq.allocate(q_elems * sizeof(float)) || !dk.allocate(kv_elems * sizeof(float)) ||
+      !dv.allocate(kv_elems * sizeof(float)) || !d_o.allocate(q_elems * sizeof(double)) ||
+      !d_lse.allocate(rows * sizeof(double))) {
+    cudaGetLastError();  // out of memory: the host derives them instead
+    return false;
+  }
+  cuda_check(cudaMemcpy(dq.ptr, q, q_elems * sizeof(float), cudaMemcpyHostToDevice), "attention_bwd inputs: copy Q");
+  cuda_check(cudaMemcpy(dk.ptr, k, kv_elems * sizeof(float), cudaMemcpyHostToDevice), "attention_bwd inputs: copy K");
+  cuda_check(cudaMemcpy(dv.ptr, v, kv_elems * sizeof(float), cudaMemcpyHostToDevice), "attention_bwd inputs: copy V");
+  AttentionFp64Args a;
+  a.q = static_cast<const float*>(dq.ptr);
+  a.k = static_cast<const float*>(dk.ptr);
+  a.v = static_cast<const float*>(dv.ptr);
+  a.o = static_cast<double*>(d_o.ptr);
+  a.lse = static_cast<double*>(d_lse.ptr);
+  a.batch = p.batch, a.heads = p.heads, a.kv_heads = p.kv_heads, a.seq_q = p.seq_q, a.seq_k = p.seq_k;
+  a.head_dim = p.head_dim;
+  a.scale = p.effective_scale();
+  a.causal = p.causal;
+  if (!attention_forward_fp64(a, nullptr)) return false;
+  cuda_check(cudaGetLastError(), "attention_bwd inputs: launch the fp64 forward");
+  cuda_check(cudaDeviceSynchronize(), "attention_bwd inputs: run the fp64 forward");
+  cuda_check(cudaMemcpy(o, d_o.ptr, q_elems * sizeof(double), cudaMemcpyDeviceToHost), "attention_bwd inputs: copy O back");
+  cuda_check(cudaMemcpy(lse, d_lse.ptr, rows * sizeof(double), cudaMemcpyDeviceToHost), "attention_bwd inputs: copy the lse back");
+  return true;
+}
+
+namespace {
+
 // Q, K, V, dO seeded; O and lse derived; dQ, dK, dV in the storage type, as PyTorch returns them.
 std::vector<TensorSpec> tensors(const Problem& p) {
   const ElemType et = storage_type(p.dtype);
@@ -97,11 +166,12 @@ std::vector<TensorSpec> tensors(const Problem& p) {
 }
 
 // O and lse: the forward in double over the whole problem, rounded as stored.
-void derive_inputs(const Problem& p, std::vector<HostTensor>& t) {
+void derive_inputs(const Problem& p, std::vector<HostTensor>& t, bool on_device) {
   const std::size_t rows = t[T::lse].spec.count, elems = t[T::o].spec.count;
   std::vector<double> o(elems), lse(rows);
-  attention_forward_reference(p, t[T::q].values.data(), t[T::k].values.data(), t[T::v].values.data(), o.data(),
-                              lse.data());
+  const float *q = t[T::q].values.data(), *k = t[T::k].values.data(), *v = t[T::v].values.data();
+  if (!on_device || inputs_forced_on_host() || !attention_forward_on_device(p, q, k, v, o.data(), lse.data()))
+    attention_forward_reference(p, q, k, v, o.data(), lse.data());
   const ElemType et = t[T::o].spec.type;
   constexpr std::int64_t kChunk = 1 << 16;
   parallel_for((static_cast<std::int64_t>(elems) + kChunk - 1) / kChunk, [&](std::int64_t c) {

@@ -23,6 +23,15 @@ AttentionBwdInputs<float> attention_bwd_inputs(const Problem& p, const float* q,
                                                const float* o, const float* d_o, const float* lse,
                                                std::vector<double>& delta);
 
+// O and the lse of the forward over Q, K, V (decoded, [batch, heads or kv_heads, seq, d]) computed
+// in double on the current CUDA device (kernels/attention_bwd/attention_forward_fp64.h): what
+// derive_inputs uses when the runner lends its device (unless FABENCH_INPUTS_ON_HOST=1), the
+// host's attention_forward_reference otherwise. False, with nothing written, when there is no
+// device, its memory is short or the kernel does not take the shape; a failing copy or kernel
+// throws CudaError (the runner classifies it as it does a variant's).
+bool attention_forward_on_device(const Problem& p, const float* q, const float* k, const float* v, double* o,
+                                 double* lse);
+
 // dQ (sampled query rows), dK and dV (sampled key rows), each covering every batch and head, each
 // by relative L2 against the reference: folded into `total`, which is returned.
 Validation validate_attention_gradients(const Problem& p, const AttentionBwdInputs<float>& in, const HostTensor& dq,

@@ -83,8 +83,9 @@ struct OpSpec {
   std::function<std::vector<TensorSpec>(const Problem&)> tensors;  // in LaunchArgs order
   // Fills the inputs whose TensorSpec says Fill::derived from the others, which are filled (and
   // decoded to float) by then: attention_bwd's O and lse are the forward of its Q, K, V. Empty for
-  // ops without derived inputs.
-  std::function<void(const Problem&, std::vector<HostTensor>& tensors)> derive_inputs;
+  // ops without derived inputs. on_device: the sweep's CUDA device (current) may be used to make
+  // them (the runner's, when a GPU variant needs the inputs); false: the host alone.
+  std::function<void(const Problem&, std::vector<HostTensor>& tensors, bool on_device)> derive_inputs;
   std::function<double(const Problem&)> flops;  // see the op's file for the model
   std::function<double(const Problem&)> bytes;  // each input read once, each output written once
   // Outputs (read back into `tensors`) against the CPU reference, with the shared helpers of

@@ -75,9 +75,11 @@ void fill_tensor(HostTensor& t, const Problem& p, std::uint64_t tensor_index) {
 
 }  // namespace
 
-std::vector<HostTensor> make_host_tensors(const Problem& p) { return make_host_tensors(p, op_tensors(p)); }
+std::vector<HostTensor> make_host_tensors(const Problem& p, bool derive_on_device) {
+  return make_host_tensors(p, op_tensors(p), derive_on_device);
+}
 
-std::vector<HostTensor> make_host_tensors(const Problem& p, const std::vector<TensorSpec>& specs) {
+std::vector<HostTensor> make_host_tensors(const Problem& p, const std::vector<TensorSpec>& specs, bool derive_on_device) {
   std::vector<HostTensor> out;
   bool any_derived = false;
   for (std::size_t ti = 0; ti < specs.size(); ++ti) {
@@ -93,7 +95,7 @@ std::vector<HostTensor> make_host_tensors(const Problem& p, const std::vector<Te
     out.push_back(std::move(t));
   }
   if (any_derived) {
-    op_spec(p.op).derive_inputs(p, out);
+    op_spec(p.op).derive_inputs(p, out, derive_on_device);
     for (HostTensor& t : out)
       if (t.spec.fill == Fill::derived && !t.spec.output && t.spec.host_floats) t.decode();
   }

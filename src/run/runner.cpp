@@ -67,7 +67,8 @@ Runner::Inputs& Runner::inputs_for(const Problem& p, bool need_device) {
     inputs_.reset();  // free the previous problem's memory first
     auto in = std::make_unique<Inputs>();
     in->key = key;
-    in->host = make_host_tensors(p);
+    // Derived inputs (attention_bwd's forward) on this sweep's device when a GPU variant asks first.
+    in->host = make_host_tensors(p, need_device && device_.caps.available);
     inputs_ = std::move(in);
   }
   if (need_device && !inputs_->on_device) {

@@ -4,15 +4,21 @@
 // forward) validated; and oom rows that say which phase ran out of memory. Written without a GPU
 // at hand: measured: pending.
 #include <catch2/catch.hpp>
+#include <cuda_runtime_api.h>
 #include <fmt/format.h>
 
 #include <cmath>
+#include <random>
+#include <vector>
 
 #include "../helpers.hpp"
 #include "config/expand.hpp"
+#include "kernels/attention_bwd/attention_forward_fp64.h"
 #include "core/variant.hpp"
+#include "ops/attention_bwd.hpp"
 #include "ops/registry.hpp"
 #include "report/rows.hpp"
+#include "run/host_tensors.hpp"
 #include "run/runner.hpp"
 
 using namespace fabench;
@@ -112,5 +118,83 @@ TEST_CASE("fwd_bwd.naive: an oom row says whether the forward or the backward ra
     CHECK(r.status == Status::oom);
     CHECK(to_text_row(r, op).at("fwd_bwd_status") == (share < 1 ? "oom(backward)" : "oom(forward)"));
     REQUIRE_FALSE(runner.context_lost());
+  }
+}
+
+TEST_CASE("the backward's inputs derived on the GPU in double equal the host's forward", "[gpu][bwd]") {
+  // derive_inputs takes O and the lse from the device when the runner lends it: the same forward in
+  // double as attention_forward_reference, some sums in another order (32-key chunks, warp sums of
+  // P), so equal to a few units in the last place, the rows that see no key included (O zeros, lse
+  // -inf). Any NaN or unwritten element (the outputs start at 7) counts as a mismatch.
+  struct Shape {
+    std::int64_t b, h, kv, sq, sk, d;
+  };
+  const Shape shapes[] = {{2, 6, 2, 77, 150, 64}, {1, 2, 1, 65, 33, 256}, {1, 2, 2, 1, 1, 128},
+                          {1, 1, 1, 300, 1043, 128}, {1, 3, 3, 40, 40, 100}};
+  int device = 0, optin = 0;
+  REQUIRE(cudaGetDevice(&device) == cudaSuccess);
+  REQUIRE(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) == cudaSuccess);
+  std::mt19937 gen(19);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const Shape& sh : shapes)
+    for (bool causal : {false, true}) {
+      Problem p = test::attention(sh.b, sh.h, sh.kv, sh.sq, sh.sk, sh.d, causal, DType::fp32, 19);
+      p.op = OpKind::attention_bwd;
+      p.scale = 0.3;  // not the default 1 / sqrt(d): the scale reaches the kernel
+      CAPTURE(sh.b, sh.h, sh.kv, sh.sq, sh.sk, sh.d, causal);
+      std::vector<float> q(static_cast<std::size_t>(sh.b * sh.h * sh.sq * sh.d)),
+          k(static_cast<std::size_t>(sh.b * sh.kv * sh.sk * sh.d)), v(k.size());
+      for (auto* t : {&q, &k, &v})
+        for (float& x : *t) x = normal(gen);
+      const std::size_t rows = static_cast<std::size_t>(sh.b * sh.h * sh.sq);
+      std::vector<double> o_host(q.size()), lse_host(rows), o_dev(q.size(), 7.0), lse_dev(rows, 7.0);
+      attention_forward_reference(p, q.data(), k.data(), v.data(), o_host.data(), lse_host.data());
+      const bool fits = attention_forward_fp64_smem_bytes(static_cast<int>(sh.d)) <= static_cast<std::size_t>(optin);
+      const bool ran = attention_forward_on_device(p, q.data(), k.data(), v.data(), o_dev.data(), lse_dev.data());
+      CHECK(ran == fits);  // refused only where this device cannot grant the shared memory
+      if (!ran) continue;
+      double o_scale = 0.0;
+      for (double x : o_host) o_scale = std::max(o_scale, std::fabs(x));
+      int o_mismatches = 0;
+      for (std::size_t i = 0; i < q.size(); ++i)
+        if (!(std::fabs(o_host[i] - o_dev[i]) <= 1e-12 * o_scale)) ++o_mismatches;
+      CHECK(o_mismatches == 0);
+      int empty_rows = 0, lse_mismatches = 0;
+      for (std::size_t r = 0; r < rows; ++r) {
+        if (std::isinf(lse_host[r])) {
+          ++empty_rows;
+          if (!(std::isinf(lse_dev[r]) && lse_dev[r] < 0)) ++lse_mismatches;
+        } else if (!(std::fabs(lse_host[r] - lse_dev[r]) <= 1e-12 * std::max(1.0, std::fabs(lse_host[r])))) {
+          ++lse_mismatches;
+        }
+      }
+      CHECK(lse_mismatches == 0);
+      if (causal && sh.sq > sh.sk) CHECK(empty_rows > 0);  // the case meant to have rows that see nothing
+    }
+}
+
+TEST_CASE("a backward case's stored O and lse are the same made on the device or on the host", "[gpu][bwd]") {
+  // make_host_tensors end to end (the runner's path): wiring (which tensor goes where) and rounding
+  // to the storage type. The two forwards differ by about 1e-15, so a stored value may differ by
+  // one unit of its type where it lies on a rounding boundary, and no more.
+  for (bool causal : {false, true}) {
+    Problem p = test::attention(2, 6, 2, 77, 150, 64, causal, DType::bf16, 19);
+    p.op = OpKind::attention_bwd;
+    CAPTURE(causal);
+    const auto host = make_host_tensors(p, false), dev = make_host_tensors(p, true);
+    namespace T = attention_bwd_tensors;
+    const auto& oh = host[T::o].values;
+    const auto& od = dev[T::o].values;
+    REQUIRE(oh.size() == od.size());
+    int o_far = 0;
+    for (std::size_t i = 0; i < oh.size(); ++i)
+      if (!(std::fabs(oh[i] - od[i]) <= std::ldexp(std::fabs(oh[i]), -7) + 1e-30)) ++o_far;  // one bf16 unit
+    CHECK(o_far == 0);
+    const auto& lh = host[T::lse].values;
+    const auto& ld = dev[T::lse].values;
+    int lse_far = 0;
+    for (std::size_t r = 0; r < lh.size(); ++r)
+      if (!(lh[r] == ld[r] || std::fabs(lh[r] - ld[r]) <= std::ldexp(std::fabs(lh[r]), -23))) ++lse_far;
+    CHECK(lse_far == 0);
   }
 }
