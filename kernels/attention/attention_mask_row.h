@@ -36,8 +36,12 @@ struct MaskRow {
   const std::uint8_t* partial;  // partial tile 0 at the query tile's first row (rows `block` bytes apart)
   int entries, shift, block;
 
+  // The query tile's row of the CSR offsets: offsets[r] and offsets[r + 1] bound its entries.
+  FA_HOST_DEVICE static std::int64_t offsets_row(const SparseBlockArgs& m, std::int64_t bh, std::int64_t i0) {
+    return (m.per_head ? bh : 0) * m.q_blocks + i0 / m.block;
+  }
   FA_HOST_DEVICE MaskRow(const SparseBlockArgs& m, std::int64_t bh, std::int64_t i0) {
-    const std::int64_t r = (m.per_head ? bh : 0) * m.q_blocks + i0 / m.block;
+    const std::int64_t r = offsets_row(m, bh, i0);
     const int begin = read_only(m.offsets + r);
     entries = read_only(m.offsets + r + 1) - begin;
     cols = m.cols + begin;

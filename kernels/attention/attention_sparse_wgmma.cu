@@ -64,6 +64,20 @@
 //    memcheck, racecheck, synccheck), but 0.99-1.00x the shared Q on every case at 8k and 16k
 //    (seq 8k, density 0.1: 1.285x density x full, 1.270x without): a tile's Q load is not what the
 //    per-tile cost at low density waits for.
+//    Where a tile's time goes (results/h200/ws_trace_857a3705a206, globaltimer stamps of a
+//    diagnostic build, seq 8k, density 0.1): 2.16 us a key step, and 3.3 us a tile outside its
+//    steps, 2.05 of them in store_output (32 four-byte stores a lane, each warp store spread over 8
+//    rows), 0.5 reading the tile's mask row, 0.26 each on the slot and the first K/V; Q was always
+//    there. Changed after it (results/h200/ws_epilogue_exp_beb811bf6d25, experiments 7b8c1d4 and
+//    beb811b on an H200, each against the old epilogue in the same run): the output stored by lane
+//    pairs, 8 bytes a lane (store_output in attention_wgmma.cuh), and the next tile's slot read and
+//    its mask row prefetched into L1 before the stores: seq 8k density 0.1 0.282 -> 0.268 ms
+//    (1.27 -> 1.21x density x the full time), 0.25 1.03x, window 1024 1.06x, documents 1.04x,
+//    density 1 1.005x; seq 16k density 0.1 1.03x. Tried there and not kept: 16-byte stores after a
+//    4 x 4 transpose by shuffles in each quad (0.98-1.02x: the shuffles cost what the stores save),
+//    and each tile's first S issued before the previous tile's stores, with the mask row's range
+//    handed over by the producer (1.02x at density 1 but 0.97-0.99x at low density, where the
+//    next tile's Q, loaded once both consumers' last S is done, is then waited for in the open).
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 #include "kernels/attention/attention_wgmma_ws.cuh"

@@ -71,6 +71,8 @@ __device__ __forceinline__ void ws_wait(std::uint32_t bar, std::uint32_t parity,
   mbarrier_wait_parity(bar, parity);
 }
 #endif
+// Asks for the line holding *p in L1 (no register written, nothing waited for).
+__device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p)); }
 // Named barrier 1 among the producer's 128 threads (0 is __syncthreads).
 __device__ __forceinline__ void producer_barrier() { asm volatile("bar.sync 1, 128;\n" ::: "memory"); }
 
@@ -224,11 +226,14 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   const float scale_log2 = a.scale * 1.4426950408889634f;
   const std::uint32_t q_wg = q_s + wg * 64 * 128;
   int step = 0;
-  for (int u = 0;; ++u) {
+  auto open_tile = [&](int u) {  // tile u's item, or -1 at the end
     ws_wait(slot_full(u), (u >> 1) & 1, "slot_full", u, step);
     const int item = slots[u & 1];
     mbarrier_arrive(slot_empty(u));
-    if (item < 0) break;
+    return item;
+  };
+  int item = open_tile(0);
+  for (int u = 0; item >= 0; ++u) {
     const AttentionBlock<T, D> blk(a, sched, kBM, item);
     const std::int64_t bh = blk.bh, diag = blk.diag;
     const MaskRowOf<Keys, BN> mrow(mask, bh, blk.i0);
@@ -269,7 +274,17 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       for (int nb = 0; nb < Tr::kNb; ++nb) wgmma_pin(o[nb]);
       mbarrier_arrive(empty(buf));
     }
+    // The next tile's slot before this one's stores, and its mask row's offsets on their way into
+    // L1, so that what the next tile reads first is not behind the stores.
+    const int next = open_tile(u + 1);
+    if constexpr (Keys::kBlockMask) {
+      if (next >= 0) {
+        const AttentionBlock<T, D> next_blk(a, sched, kBM, next);
+        prefetch_l1(mask.offsets + MaskRow<BN>::offsets_row(mask, next_blk.bh, next_blk.i0));
+      }
+    }
     store_output<T, Tr>(a, o, row_sum, row_max, bh, lane_row, t);
+    item = next;
   }
 #endif  // sm_90a: elsewhere the kernel is empty and its launcher refuses to run it
 }
