@@ -78,6 +78,10 @@
 //    and each tile's first S issued before the previous tile's stores, with the mask row's range
 //    handed over by the producer (1.02x at density 1 but 0.97-0.99x at low density, where the
 //    next tile's Q, loaded once both consumers' last S is done, is then waited for in the open).
+//    Tried and reverted (bf2c29d, branch ws-q2-overlap, results/h200/ws_q2_overlap_bf2c29dbebf4):
+//    that first-S-early order with each consumer's Q part in two stages a tile ahead (80eafe8's
+//    layout) and the ticket. Validated (memcheck, racecheck, every row ok) but 0.92x at 8k density
+//    0.1 and 0.98-0.99x at density 1 against this version in the same run.
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 #include "kernels/attention/attention_wgmma_ws.cuh"
