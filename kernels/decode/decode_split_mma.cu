@@ -60,6 +60,13 @@
 //     refill issued after the wait's barrier, into the stage the tile before used, as the
 //     multistage GEMMs do). Validated ([decode] GPU test, memcheck, racecheck, synccheck) but no
 //     change: 0.97-0.98x cuDNN at batch 16, 1.09x at batch 1 x 8k.
+//   - Tried and not merged (4054b2b, branch decode-interleave, results/h200/
+//     decode_interleave_4054b2b51713, H200, cuDNN in the same lease): split s reading tiles s,
+//     s + splits, ... so that a unit's splits read neighbouring tiles at once (cuDNN, one block a
+//     query head, reads each KV tile from 4 blocks together, and at 4581 GB/s outruns this
+//     version's 4495 at batch 16 x 128k). Validated ([decode] GPU test, memcheck, racecheck) but
+//     the same within 0.5% from 32k (batch 16 0.97-0.98x cuDNN either way) and 1.02x at batch 1 x 8k
+//     (1.10x cuDNN against 1.08x): the read order is not what cuDNN's extra 2% comes from.
 #include <cuda_runtime.h>
 
 #include <algorithm>
