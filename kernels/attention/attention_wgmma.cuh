@@ -160,11 +160,12 @@ __device__ __forceinline__ void apply_partial_tile(float (&s)[BN / 2], const uns
 // and lse = -inf. The accumulator gives a lane two columns of each 8-column block; lanes t and
 // t ^ 1 swap one block of each pair first (one shuffle), so that each stores 8 bytes, four
 // consecutive columns: a warp's store writes a whole 32-byte sector of each of its 8 rows, half
-// the stores (and the sectors touched) of 4-byte stores. Measured on an H200 (results/h200/
-// ws_epilogue_exp_beb811bf6d25, the experiment beb811b against the 4-byte stores in one run): attn.wgmma
-// bf16 d128 at 16k tokens 1.05 / 1.09x at seq 1024 (non-causal / causal), 1.03 / 1.05x at 2048,
-// 1.02 / 1.03x at 4096, 1.00 / 1.01x at 16384 (d64 1.03 / 1.05x down to 1.00x); sparse.wgmma v3
-// 1.05x at seq 8k density 0.1, where the tile's 2 us epilogue was a tenth of its time.
+// the stores (and the sectors touched) of 4-byte stores. Measured on an H200
+// (results/h200/ws_epilogue_exp_beb811bf6d25: the experiment beb811b against the 4-byte stores in
+// one run): attn.wgmma bf16 d128 at 16k tokens 1.05 / 1.09x at seq 1024 (non-causal / causal),
+// 1.03 / 1.05x at 2048, 1.02 / 1.03x at 4096, 1.00 / 1.01x at 16384 (d64 1.03 / 1.05x down to
+// 1.00x); sparse.wgmma v3 1.05x at seq 8k density 0.1, where the tile's 2 us epilogue was a tenth
+// of its time.
 template <class T, class Tr>
 __device__ __forceinline__ void store_output(const AttentionArgs& a, const float (&o)[Tr::kNb][Tr::kN / 2],
                                              const float (&row_sum)[2], const float (&row_max)[2], std::int64_t bh,
