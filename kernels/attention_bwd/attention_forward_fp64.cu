@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "kernels/attention_bwd/attention_forward_fp64.h"
+#include "kernels/common/reduce.cuh"
 
 namespace fabench {
 
@@ -20,15 +21,6 @@ __device__ __forceinline__ std::int64_t visible_keys(const AttentionFp64Args& a,
   if (!a.causal) return a.seq_k;
   const std::int64_t n = i + (a.seq_k - a.seq_q) + 1;
   return n < 0 ? 0 : n > a.seq_k ? a.seq_k : n;
-}
-
-__device__ __forceinline__ double warp_max(double x) {
-  for (int o = 16; o > 0; o /= 2) x = fmax(x, __shfl_xor_sync(0xffffffffu, x, o));
-  return x;
-}
-__device__ __forceinline__ double warp_sum(double x) {
-  for (int o = 16; o > 0; o /= 2) x += __shfl_xor_sync(0xffffffffu, x, o);
-  return x;
 }
 
 // Shared memory: Q rows (d apart), K rows (d + 1 apart: a warp's 32 keys at one column then fall

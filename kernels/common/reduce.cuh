@@ -16,6 +16,19 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
+// The same in double (the fp64 forward that derives the backward's inputs).
+__device__ __forceinline__ double warp_max(double v) {
+#pragma unroll
+  for (int o = 16; o > 0; o /= 2) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+__device__ __forceinline__ double warp_sum(double v) {
+#pragma unroll
+  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
 // `op` over the lanes that differ from this one only in the bits of kLaneBits (0x1f: the whole
 // warp; 0x1d: the 16 lanes of a row in attn.fa2), shuffling over the lowest bit first; every lane
 // in the group gets the result.

@@ -25,7 +25,7 @@
 #include "ops/op_helpers.hpp"
 #include "kernels/attention_bwd/attention_forward_fp64.h"
 #include "reference/attention_bwd_reference.hpp"
-#include "run/device.hpp"  // CudaError: the runner classifies a device failure (oom, sticky fault)
+#include "run/device.hpp"  // DeviceBuffer; CudaError, which the runner classifies (oom, sticky fault)
 
 namespace fabench {
 
@@ -88,18 +88,6 @@ Validation validate_attention_gradients(const Problem& p, const AttentionBwdInpu
 
 namespace {
 
-// Device memory for attention_forward_on_device, freed on every path out.
-struct DeviceScratch {
-  void* ptr = nullptr;
-  DeviceScratch() = default;
-  DeviceScratch(const DeviceScratch&) = delete;
-  DeviceScratch& operator=(const DeviceScratch&) = delete;
-  bool allocate(std::size_t bytes) { return cudaMalloc(&ptr, bytes == 0 ? 1 : bytes) == cudaSuccess; }
-  ~DeviceScratch() {
-    if (ptr) cudaFree(ptr);
-  }
-};
-
 // FABENCH_INPUTS_ON_HOST set to anything but "" or "0": derived inputs on the host.
 bool inputs_forced_on_host() {
   const char* v = std::getenv("FABENCH_INPUTS_ON_HOST");
@@ -118,22 +106,26 @@ bool attention_forward_on_device(const Problem& p, const float* q, const float* 
   const std::size_t q_elems = static_cast<std::size_t>(p.batch * p.heads * p.seq_q * p.head_dim);
   const std::size_t kv_elems = static_cast<std::size_t>(p.batch * p.kv_heads * p.seq_k * p.head_dim);
   const std::size_t rows = static_cast<std::size_t>(p.batch * p.heads * p.seq_q);
-  DeviceScratch dq, dk, dv, d_o, d_lse;
-  if (!dq.allocate(q_elems * sizeof(float)) || !dk.allocate(kv_elems * sizeof(float)) ||
-      !dv.allocate(kv_elems * sizeof(float)) || !d_o.allocate(q_elems * sizeof(double)) ||
-      !d_lse.allocate(rows * sizeof(double))) {
-    cudaGetLastError();  // out of memory: the host derives them instead
-    return false;
+  DeviceBuffer dq, dk, dv, d_o, d_lse;
+  try {
+    dq = DeviceBuffer(q_elems * sizeof(float));
+    dk = DeviceBuffer(kv_elems * sizeof(float));
+    dv = DeviceBuffer(kv_elems * sizeof(float));
+    d_o = DeviceBuffer(q_elems * sizeof(double));
+    d_lse = DeviceBuffer(rows * sizeof(double));
+  } catch (const CudaError& e) {
+    if (e.code != cudaErrorMemoryAllocation) throw;
+    return false;  // out of memory (DeviceBuffer cleared it): the host derives them instead
   }
-  cuda_check(cudaMemcpy(dq.ptr, q, q_elems * sizeof(float), cudaMemcpyHostToDevice), "attention_bwd inputs: copy Q");
-  cuda_check(cudaMemcpy(dk.ptr, k, kv_elems * sizeof(float), cudaMemcpyHostToDevice), "attention_bwd inputs: copy K");
-  cuda_check(cudaMemcpy(dv.ptr, v, kv_elems * sizeof(float), cudaMemcpyHostToDevice), "attention_bwd inputs: copy V");
+  cuda_check(cudaMemcpy(dq.get(), q, q_elems * sizeof(float), cudaMemcpyHostToDevice), "attention_bwd inputs: copy Q");
+  cuda_check(cudaMemcpy(dk.get(), k, kv_elems * sizeof(float), cudaMemcpyHostToDevice), "attention_bwd inputs: copy K");
+  cuda_check(cudaMemcpy(dv.get(), v, kv_elems * sizeof(float), cudaMemcpyHostToDevice), "attention_bwd inputs: copy V");
   AttentionFp64Args a;
-  a.q = static_cast<const float*>(dq.ptr);
-  a.k = static_cast<const float*>(dk.ptr);
-  a.v = static_cast<const float*>(dv.ptr);
-  a.o = static_cast<double*>(d_o.ptr);
-  a.lse = static_cast<double*>(d_lse.ptr);
+  a.q = static_cast<const float*>(dq.get());
+  a.k = static_cast<const float*>(dk.get());
+  a.v = static_cast<const float*>(dv.get());
+  a.o = static_cast<double*>(d_o.get());
+  a.lse = static_cast<double*>(d_lse.get());
   a.batch = p.batch, a.heads = p.heads, a.kv_heads = p.kv_heads, a.seq_q = p.seq_q, a.seq_k = p.seq_k;
   a.head_dim = p.head_dim;
   a.scale = p.effective_scale();
@@ -141,8 +133,8 @@ bool attention_forward_on_device(const Problem& p, const float* q, const float* 
   if (!attention_forward_fp64(a, nullptr)) return false;
   cuda_check(cudaGetLastError(), "attention_bwd inputs: launch the fp64 forward");
   cuda_check(cudaDeviceSynchronize(), "attention_bwd inputs: run the fp64 forward");
-  cuda_check(cudaMemcpy(o, d_o.ptr, q_elems * sizeof(double), cudaMemcpyDeviceToHost), "attention_bwd inputs: copy O back");
-  cuda_check(cudaMemcpy(lse, d_lse.ptr, rows * sizeof(double), cudaMemcpyDeviceToHost), "attention_bwd inputs: copy the lse back");
+  cuda_check(cudaMemcpy(o, d_o.get(), q_elems * sizeof(double), cudaMemcpyDeviceToHost), "attention_bwd inputs: copy O back");
+  cuda_check(cudaMemcpy(lse, d_lse.get(), rows * sizeof(double), cudaMemcpyDeviceToHost), "attention_bwd inputs: copy the lse back");
   return true;
 }
 
