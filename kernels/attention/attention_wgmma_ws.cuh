@@ -6,14 +6,19 @@
 // Q while the consumers finish the current one.
 //   - Producer (warpgroup 0, its registers cut to 40 by setmaxnreg): draws a tile (thread 0, an
 //     atomic add) and hands its index to the consumers through a shared slot; then each step's K
-//     and V (and a partial block's bytes) into buffer step % 2 of a ring that runs on across tiles,
-//     and the tile's Q once both consumers have issued their last S of the previous tile. All by
-//     cp.async, 16 bytes a thread; each thread's cp.async.mbarrier.arrive counts on the buffer's
-//     `full` barrier once its copies land. A buffer is refilled once both consumers have arrived on
-//     its `empty` barrier.
-//   - Consumers (warpgroups 1 and 2, 64 query rows each, 232 registers): wait on `full`, fence the
-//     async proxy (the copies are generic-proxy writes, wgmma reads through the async proxy), S,
-//     the softmax, P V, and arrive on `empty` once the step's wgmmas are done. With no barrier
+//     and V into buffer step % 2 of a ring that runs on across tiles, and the tile's Q once both
+//     consumers have issued their last S of the previous tile. Branch ws-tma: Q, K and V by the
+//     copy engine (TMA, thread 0, tensor maps with the 128-byte swizzle wgmma reads, rows past
+//     the sequence as zeros), counted in bytes on the barrier; a partial block's bytes by every
+//     producer thread's cp.async, whose cp.async.mbarrier.arrive counts on the buffer's `full`
+//     barrier once its copies land. A buffer is refilled once both consumers have arrived on its
+//     `empty` barrier.
+//   - Consumers (warpgroups 1 and 2, 64 query rows each, 232 registers): wait on `full`, S, the
+//     softmax, P V, and arrive on `empty` once the step's wgmmas are done. (Before ws-tma the
+//     copies were cp.async, generic-proxy writes, and each step began with a proxy fence, which
+//     compiles to MEMBAR.ALL.CTA and waits for the thread's outstanding memory operations: at a
+//     tile's first step, its output stores; the copy engine writes through the async proxy, as
+//     wgmma reads, so no fence is needed.) With no barrier
 //     between them the two drift apart, so one's softmax runs beside the other's GEMMs.
 //     At a tile's end a consumer reads the next tile's slot (and prefetches its mask row) before
 //     it stores the output (371c53b: 1.055x at seq 8k density 0.1, attention_sparse_wgmma.cu).
@@ -33,6 +38,7 @@
 
 #include "kernels/attention/attention_wgmma.cuh"
 #include "kernels/common/bulk_copy.cuh"
+#include "kernels/common/tensor_map.h"
 
 namespace fabench {
 
@@ -78,25 +84,6 @@ __device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefe
 // Named barrier 1 among the producer's 128 threads (0 is __syncthreads).
 __device__ __forceinline__ void producer_barrier() { asm volatile("bar.sync 1, 128;\n" ::: "memory"); }
 
-// The producer's loads, lean on registers (it has 40): ROWS rows of CHUNKS 16-byte chunks into a
-// 128-byte-swizzled tile (as wg_load_rows), each thread one chunk column whose swizzle phase stays
-// fixed from pass to pass, so one shared and one global address advance by constant strides.
-// Rows at or past rows_left are zero-filled.
-template <int ROWS, int CHUNKS, class T>
-__device__ __forceinline__ void producer_load_rows(std::uint32_t dst, const T* src, int rows_left) {
-  constexpr int kRowsPerPass = 128 / CHUNKS;
-  static_assert(kRowsPerPass % 8 == 0 && ROWS % kRowsPerPass == 0, "passes keep each thread's swizzle phase");
-  const int tid = static_cast<int>(threadIdx.x) % 128, r = tid / CHUNKS;
-  const std::uint32_t to = dst + swizzle128_offset<ROWS>(r, tid % CHUNKS);
-  const auto* first = reinterpret_cast<const unsigned char*>(src);
-  const unsigned char* from = first + tid * 16;
-#pragma unroll 4
-  for (int i = 0; i < ROWS / kRowsPerPass; ++i) {
-    const bool valid = r + i * kRowsPerPass < rows_left;
-    // A row past the end copies nothing (zero fill), from the tile's first chunk, which exists.
-    cp_async_16(to + i * kRowsPerPass * 128, valid ? from + static_cast<std::size_t>(i) * 128 * 16 : first, valid);
-  }
-}
 // A partial block's BM x BN bytes (rows `block` bytes apart) into a mask stage (stage_mask_tile's
 // layout), the same way.
 template <int BM, int BN>
@@ -141,9 +128,13 @@ struct WsTraits {
   static_assert(kBarrierOffset % 8 == 0, "mbarriers are 8-byte aligned");
 };
 
+// q_map, k_map, v_map: Q [batch * heads][seq_q][D], K and V [batch * kv_heads][seq_k][D] in boxes of
+// kBM (Q) or BN rows by 64 columns (make_swizzled_tile_map).
 template <class T, int D, int BN, class Keys>
 __global__ void __launch_bounds__(kWsThreads, 1)
-    attention_wgmma_ws_kernel(AttentionArgs a, AttentionSchedule sched, typename Keys::Args mask) {
+    attention_wgmma_ws_kernel(AttentionArgs a, AttentionSchedule sched, typename Keys::Args mask,
+                              const __grid_constant__ CUtensorMap q_map, const __grid_constant__ CUtensorMap k_map,
+                              const __grid_constant__ CUtensorMap v_map) {
   static_assert(Keys::kSkip || !Keys::kBlockMask, "DenseKeys or SparseKeys");
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using Ws = WsTraits<T, D, BN>;
@@ -165,12 +156,12 @@ __global__ void __launch_bounds__(kWsThreads, 1)
 
   if (threadIdx.x == 0) {
     for (int i = 0; i < 2; ++i) {
-      mbarrier_init(full(i), kProducers);
+      mbarrier_init(full(i), kProducers + 1);  // every producer thread's cp.async arrival, and the TMA's
       mbarrier_init(empty(i), 256);
       mbarrier_init(slot_full(i), 1);
       mbarrier_init(slot_empty(i), 256);
     }
-    mbarrier_init(q_full, kProducers);
+    mbarrier_init(q_full, 1);  // thread 0's arrival with the TMA's bytes
     mbarrier_init(q_empty, 256);
     mbarrier_init_fence();
   }
@@ -196,20 +187,32 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       const AttentionBlock<T, D> blk(a, sched, kBM, item);
       const MaskRowOf<Keys, BN> mrow(mask, blk.bh, blk.i0);
       const int n_steps = tile_steps<Keys, BN>(blk, mrow);
-      // Q once both consumers have issued (and finished) the last S of the previous tile.
-      if (u >= 1) ws_wait(q_empty, (u - 1) & 1, "q_empty", u, step);
-      producer_load_rows<kBM, Tr::kChunks>(q_s, blk.q, static_cast<int>(min(a.seq_q - blk.i0, std::int64_t{kBM})));
-      cp_async_arrive_on(q_full);
+      // The KV head's plane of K and V (GQA: heads / kv_heads query heads share one).
+      const int kv_plane = static_cast<int>(blk.bh / a.heads * a.kv_heads + blk.bh % a.heads / (a.heads / a.kv_heads));
+      // Q once both consumers have issued (and finished) the last S of the previous tile: thread 0
+      // asks the copy engine for its D / 64 column blocks (rows past seq_q arrive as zeros).
+      if (threadIdx.x == 0) {
+        if (u >= 1) ws_wait(q_empty, (u - 1) & 1, "q_empty", u, step);
+        mbarrier_arrive_expect_bytes(q_full, Tr::kQBytes);
+#pragma unroll
+        for (int cb = 0; cb < D / 64; ++cb)
+          tma_load_3d(q_s + cb * kBM * 128, &q_map, 64 * cb, static_cast<int>(blk.i0), static_cast<int>(blk.bh), q_full);
+      }
       for (int j = 0; j < n_steps; ++j, ++step) {
         const int buf = step & 1;
         if (step >= 2) ws_wait(empty(buf), ((step >> 1) - 1) & 1, "empty", u, step);  // step - 2 released
         const int kt = step_key_tile<Keys>(mrow, j);
-        const std::int64_t r0 = static_cast<std::int64_t>(kt) * BN;
-        // A key tile wholly past seq_k loads zeros from the head's first row (see attention_wgmma.cuh).
-        const int rows = static_cast<int>(max(std::int64_t{0}, min(a.seq_k - r0, std::int64_t{BN})));
-        const std::int64_t at = rows > 0 ? r0 * D : 0;
-        producer_load_rows<BN, Tr::kChunks>(k_s + buf * Tr::kTileBytes, blk.k + at, rows);
-        producer_load_rows<BN, Tr::kChunks>(v_s + buf * Tr::kTileBytes, blk.v + at, rows);
+        // K and V by the copy engine (thread 0; keys past seq_k arrive as zeros), a partial block's
+        // bytes by every producer thread's cp.async.
+        if (threadIdx.x == 0) {
+          const std::uint32_t k_buf = k_s + buf * Tr::kTileBytes, v_buf = v_s + buf * Tr::kTileBytes;
+          mbarrier_arrive_expect_bytes(full(buf), 2 * Tr::kTileBytes);
+#pragma unroll
+          for (int cb = 0; cb < D / 64; ++cb) {
+            tma_load_3d(k_buf + cb * BN * 128, &k_map, 64 * cb, kt * BN, kv_plane, full(buf));
+            tma_load_3d(v_buf + cb * BN * 128, &v_map, 64 * cb, kt * BN, kv_plane, full(buf));
+          }
+        }
         if constexpr (Keys::kBlockMask) {
           const int kind = step_kind<Keys>(mrow, j);
           if (kind >= 0) producer_load_mask<kBM, BN>(m_s + buf * Ws::kMaskBytes, mrow.bytes(kind, kt), mrow.block);
@@ -255,8 +258,8 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       const int buf = step & 1;
       // The list entry is read before the waits, so its load is not behind S on the critical path.
       const int kt = step_key_tile<Keys>(mrow, j), kind = step_kind<Keys>(mrow, j);
+      // Q, K and V were written by the copy engine (the async proxy, as wgmma reads): no proxy fence.
       ws_wait(full(buf), (step >> 1) & 1, "full", u, step);
-      fence_proxy_async();  // the producer's generic-proxy copies (Q too) before this thread's wgmma reads
       issue_scores<Tr, T, D, BN>(s, q_wg, k_s + buf * Tr::kTileBytes);
       wgmma_wait<0>();
       wgmma_pin(s);
@@ -301,6 +304,28 @@ inline int current_sm_count() {
 
 // One block an SM (at most one a query tile). Causal: tiles are drawn every slice's heaviest first
 // (the schedule's tail spans all slices), so the lightest come last and even out the end.
+// The three tensor maps of a launch, rebuilt only when the tensors change (an encode is a driver call).
+struct WsTensorMaps {
+  CUtensorMap q, k, v;
+  bool ok = false;
+};
+template <int BM, int BN>
+const WsTensorMaps& ws_tensor_maps(const AttentionArgs& a) {
+  static WsTensorMaps maps;
+  static AttentionArgs last;
+  const bool same = maps.ok && last.q == a.q && last.k == a.k && last.v == a.v && last.batch == a.batch &&
+                    last.heads == a.heads && last.kv_heads == a.kv_heads && last.seq_q == a.seq_q &&
+                    last.seq_k == a.seq_k && last.head_dim == a.head_dim && last.elem == a.elem;
+  if (!same) {
+    const auto d = static_cast<std::uint64_t>(a.head_dim);
+    maps.ok = make_swizzled_tile_map(maps.q, a.q, a.elem, a.batch * a.heads, a.seq_q, d, BM) &&
+              make_swizzled_tile_map(maps.k, a.k, a.elem, a.batch * a.kv_heads, a.seq_k, d, BN) &&
+              make_swizzled_tile_map(maps.v, a.v, a.elem, a.batch * a.kv_heads, a.seq_k, d, BN);
+    last = a;
+  }
+  return maps;
+}
+
 template <class T, int D, int BN, class Keys>
 bool launch_wgmma_ws(const AttentionArgs& a, typename Keys::Args keys, cudaStream_t stream) {
   using Ws = WsTraits<T, D, BN>;
@@ -320,7 +345,9 @@ bool launch_wgmma_ws(const AttentionArgs& a, typename Keys::Args keys, cudaStrea
   if (a.causal) sched.tail = sched.slices;
   const std::int64_t blocks = std::min<std::int64_t>(sched.tiles * sched.slices, current_sm_count());
   if (blocks == 0) return true;  // no query rows: nothing to compute (a grid of 0 blocks cannot launch)
-  kernel<<<static_cast<unsigned>(blocks), kWsThreads, Ws::kSmemBytes, stream>>>(a, sched, keys);
+  const WsTensorMaps& maps = ws_tensor_maps<Ws::Tr::kBM, BN>(a);
+  if (!maps.ok) return false;
+  kernel<<<static_cast<unsigned>(blocks), kWsThreads, Ws::kSmemBytes, stream>>>(a, sched, keys, maps.q, maps.k, maps.v);
   return true;
 }
 

@@ -49,6 +49,17 @@ __device__ __forceinline__ void bulk_copy_to_shared(std::uint32_t dst, const voi
                : "memory");
 }
 
+// Box (c0, c1, c2) of the tensor map at `map` (the address of a __grid_constant__ CUtensorMap
+// parameter, tensor_map.h) into shared memory at dst, its bytes counted on `bar` (complete_tx).
+__device__ __forceinline__ void tma_load_3d(std::uint32_t dst, const void* map, int c0, int c1, int c2,
+                                            std::uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], "
+      "[%5];\n" ::"r"(dst),
+      "l"(reinterpret_cast<std::uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
+      : "memory");
+}
+
 // The address of the same shared variable in block `rank` of the cluster (distributed shared memory).
 __device__ __forceinline__ std::uint32_t cluster_peer_address(std::uint32_t local, std::uint32_t rank) {
   std::uint32_t remote;
