@@ -82,6 +82,14 @@
 //    that first-S-early order with each consumer's Q part in two stages a tile ahead (80eafe8's
 //    layout) and the ticket. Validated (memcheck, racecheck, every row ok) but 0.92x at 8k density
 //    0.1 and 0.98-0.99x at density 1 against this version in the same run.
+//    The producer's Q, K and V by the copy engine (TMA tensor maps, tensor_map.h), so the
+//    consumers' steps no longer begin with a proxy fence (MEMBAR.ALL.CTA, which waited for the
+//    thread's outstanding memory operations, the previous tile's output stores at a tile's first
+//    step). Measured on an H200 at d8a2f7d against 303a183 in one run, each twice, alternately
+//    (results/h200/ws_tma_d8a2f7d87333): 1.10-1.13x on every case, seq 8k random density 0.1 /
+//    0.25 / 1 1.102 / 1.126 / 1.120 (0.243 / 0.522 / 1.952 ms), 16k 1.118 / 1.129 / 1.096, window
+//    1024 / 4096 1.114 / 1.133, documents 1.119. Density 0.1 at 8k is still 1.24x density x the
+//    full time: the steps got faster, a tile's cost outside them did not.
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 #include "kernels/attention/attention_wgmma_ws.cuh"

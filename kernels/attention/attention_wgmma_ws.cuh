@@ -7,18 +7,18 @@
 //   - Producer (warpgroup 0, its registers cut to 40 by setmaxnreg): draws a tile (thread 0, an
 //     atomic add) and hands its index to the consumers through a shared slot; then each step's K
 //     and V into buffer step % 2 of a ring that runs on across tiles, and the tile's Q once both
-//     consumers have issued their last S of the previous tile. Branch ws-tma: Q, K and V by the
-//     copy engine (TMA, thread 0, tensor maps with the 128-byte swizzle wgmma reads, rows past
-//     the sequence as zeros), counted in bytes on the barrier; a partial block's bytes by every
-//     producer thread's cp.async, whose cp.async.mbarrier.arrive counts on the buffer's `full`
-//     barrier once its copies land. A buffer is refilled once both consumers have arrived on its
-//     `empty` barrier.
+//     consumers have issued their last S of the previous tile. Q, K and V by the copy engine
+//     (TMA, thread 0, tensor maps with the 128-byte swizzle wgmma reads, rows past the sequence
+//     as zeros), counted in bytes on the barrier; a partial block's bytes by every producer
+//     thread's cp.async, whose cp.async.mbarrier.arrive counts on the buffer's `full` barrier once
+//     its copies land. A buffer is refilled once both consumers have arrived on its `empty`
+//     barrier.
 //   - Consumers (warpgroups 1 and 2, 64 query rows each, 232 registers): wait on `full`, S, the
-//     softmax, P V, and arrive on `empty` once the step's wgmmas are done. (Before ws-tma the
-//     copies were cp.async, generic-proxy writes, and each step began with a proxy fence, which
-//     compiles to MEMBAR.ALL.CTA and waits for the thread's outstanding memory operations: at a
-//     tile's first step, its output stores; the copy engine writes through the async proxy, as
-//     wgmma reads, so no fence is needed.) With no barrier
+//     softmax, P V, and arrive on `empty` once the step's wgmmas are done. No proxy fence: the
+//     copy engine writes through the async proxy, as wgmma reads. (Before d8a2f7d the copies were
+//     cp.async, generic-proxy writes, and each step began with a proxy fence, MEMBAR.ALL.CTA,
+//     which waited for the thread's outstanding memory operations, at a tile's first step its
+//     output stores; dropping it measured 1.10-1.13x, attention_sparse_wgmma.cu.) With no barrier
 //     between them the two drift apart, so one's softmax runs beside the other's GEMMs.
 //     At a tile's end a consumer reads the next tile's slot (and prefetches its mask row) before
 //     it stores the output (371c53b: 1.055x at seq 8k density 0.1, attention_sparse_wgmma.cu).
