@@ -90,6 +90,14 @@ for dt, version, mask, dropout in [("fp32", 4, 0, False), ("bf16", 4, 2, True), 
     build(f"triton.softmax v{version} {dt} mask {mask} dropout {dropout}", fn, types, consts,
           8 if version == 6 else softmax.V4_WARPS)
 
+# v7 (v4's parts meeting by relaxed atomics, exponentials before the wait): parts of 4096 columns
+# (32 of a 131072-column row)
+for dt, mask, dropout in [("fp32", 0, False), ("bf16", 2, True), ("fp16", 3, True)]:
+    types = {"x_ptr": "*" + dt, "y_ptr": "*" + dt, "mask_ptr": "*u8", "len_ptr": "*i32", "slots_ptr": "*i64",
+             "scale": "fp32", "keep_scale": "fp32", "seed": "i64"}
+    build(f"triton.softmax v7 {dt} mask {mask} dropout {dropout}", softmax.softmax_v7_kernel, types,
+          {"MASK": mask, "DROPOUT": dropout, "BLOCK": softmax.V7_BLOCK, "PARTS": 32}, softmax.V7_WARPS)
+
 for dt, block, version in [("fp32", 16, 1), ("fp32", 32, 2), ("fp32", 64, 2), ("bf16", 64, 1), ("fp16", 16, 2), ("tf32", 32, 2)]:
     d3 = 512
     el = 4 if dt in ("fp32", "tf32") else 2

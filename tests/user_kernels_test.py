@@ -286,7 +286,8 @@ def start_triton_runs(tmp):
 
     example = lambda f: ["--module", os.path.join(ROOT, "examples", "triton", f)]  # noqa: E731
     # The dense examples; on the GPU rows of 20000 columns too (softmax v4 and v5 split them into 3
-    # parts of 8192 that wait for each other, with a padding slot; the interpreter refuses that).
+    # parts of 8192 that wait for each other, with a padding slot, v7 into 5 of 4096 with 3 padding
+    # slots; the interpreter refuses that).
     plan_path, _ = make_plan(tmp, [
         {"name": "softmax", "op": "softmax", "variants": ["softmax.cpu_reference"],
          "dtype": ["fp32", "fp16"] + (["bf16"] if DEVICE == "cuda" else []),
@@ -297,7 +298,7 @@ def start_triton_runs(tmp):
         {"name": "attn", "op": "attention", "variants": ["attn.cpu_reference"], "dtype": dtypes_dot, "batch": 2,
          "heads": 4, "kv_heads": [4, 2], "seq_q": [37, 70, 37], "seq_k": [70, 37, 37], "zip": [["seq_q", "seq_k"]],
          "head_dim": [24, 64], "causal": [False, True]}], "examples")
-    runs = {f"softmax_v{v}": example("softmax.py") + ["--params", f"^version={v}$"] for v in range(1, 7)}
+    runs = {f"softmax_v{v}": example("softmax.py") + ["--params", f"^version={v}$"] for v in range(1, 8)}
     runs["softmax_matmul"] = example("softmax_matmul.py") + (
         ["--params", "^BLOCK=(16|64),version=[12]$"] if DEVICE == "cpu" else [])
     # a few tile settings of each attention kernel (the interpreter is slow; the GPU compiles each)
@@ -480,7 +481,7 @@ with (contextlib.nullcontext(os.environ["USER_KERNELS_TEST_KEEP"]) if os.environ
         print(f"examples: {sum(r['status'] == 'ok' for r in rows)} of {len(rows)} rows ok", flush=True)
         check(len(rows) > 100, f"the examples ran over every shape ({len(rows)} rows)")
         if DEVICE == "cuda":
-            for v in (4, 5):
+            for v in (4, 5, 7):
                 parted = [r for r in rows if r["variant"] == "triton.softmax" and r["cols"] == "20000"
                           and r["params"] == f"version={v}" and r["status"] == "ok"]
                 check(len(parted) == 24, f"softmax v{v} ran rows split into parts ({len(parted)} of 24 ok)")
