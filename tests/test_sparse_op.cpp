@@ -182,10 +182,11 @@ TEST_CASE("sparse_attention: keys, labels, FLOPs on kept scores, bytes with the 
   const Problem& quarter = cases[1].c.problem;
   CHECK(model_flops(quarter) == 4.0 * 16 * 2 * 4 * (256.0 * 256.0 / 4));
   CHECK(sparse_mask_of(quarter)->density() == 0.25);
-  // Bytes: attention's (Q, K, V, O, lse) plus the block layout: 4 block rows of 1 full block each.
+  // Bytes: attention's (Q, K, V, O, lse) plus the block layout: 4 block rows of 1 full block each
+  // (5 offsets, 4 columns, 4 tiles) and the 4 rows' order.
   const auto layout = sparse_layout_of(quarter);
   CHECK(layout->cols.size() == 4);
-  CHECK(model_bytes(quarter) == model_bytes(dense) + 4.0 * (5 + 4 + 4));
+  CHECK(model_bytes(quarter) == model_bytes(dense) + 4.0 * (5 + 4 + 4 + 4));
 
   // Causal: the kept scores are attention's causal ones; partial (diagonal) blocks count their elements.
   Problem causal = sparse(SparsePattern::causal, DType::bf16, 100, 300);

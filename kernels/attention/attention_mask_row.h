@@ -70,4 +70,20 @@ struct MaskRow {
   }
 };
 
+// sparse.wgmma v3's draw order (attention_wgmma_ws.cuh): the `drawn`-th item of a launch (items in
+// launch order, a slice's tiles one after another: attention_block_slot with tail 1) mapped to
+// the item of the same slice whose query tile is the slice's rank-th heaviest, rank = its place in
+// the slice's draws, by m.order (BlockLayout::order: per mask, query blocks by descending entries).
+// A slice's lightest tiles then run last, so the tiles still running when the draws run out are
+// short and the SMs finish together. The same item where there is no order, a causal tail
+// (tail != 1), or tiles that do not cover whole blocks (seq_q not a multiple of the block).
+FA_HOST_DEVICE std::int64_t heaviest_first_item(const SparseBlockArgs& m, std::int64_t drawn,
+                                                       std::int64_t tiles, std::int64_t tail, int block_m) {
+  const std::int64_t sub = m.block / block_m;  // query tiles a block
+  if (m.order == nullptr || tail != 1 || tiles != m.q_blocks * sub) return drawn;
+  const std::int64_t rank = drawn % tiles, slice = drawn / tiles;
+  const std::int64_t tile = read_only(m.order + (m.per_head ? slice : 0) * m.q_blocks + rank / sub) * sub + rank % sub;
+  return slice * tiles + (tiles - 1 - tile);  // attention_block_slot counts a slice's tiles from its last
+}
+
 }  // namespace fabench

@@ -36,6 +36,7 @@ struct SparseBlockArgs {
   const std::int32_t* cols = nullptr;     // per entry: its key block, ascending within a row
   const std::int32_t* tiles = nullptr;    // per entry: -1 full, else its partial tile
   const std::uint8_t* partial = nullptr;  // [tiles, block, block]: 1 kept, 0 dropped (and past seq_q, seq_k)
+  const std::int32_t* order = nullptr;    // [masks * q_blocks]: per mask, query blocks by descending entries (v3's draw)
   std::int64_t q_blocks = 0;              // query blocks per mask
   int block = 64;                         // rows and keys of a mask block
   bool per_head = false;                  // one mask per (batch, head) instead of one for all

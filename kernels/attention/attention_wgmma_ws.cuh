@@ -30,7 +30,8 @@
 // never tripped; it does not watch setmaxnreg.inc or the producer's bar.sync).
 // That test last ran whole at 1b1708c (38-60 s) and now also runs user.attention_simple and later
 // shapes, so whether this loop or the test's length stopped it is not known. Tiles are
-// drawn in launch order (attention_block_slot). The counter is one per translation unit and the
+// drawn in launch order (attention_block_slot), SparseKeys' with each slice's heaviest first
+// (ws_tile_item). The counter is one per translation unit and the
 // block that makes the last draw of a launch resets it, so launches of these kernels must not
 // overlap (fa-bench runs one launch at a time).
 #include <algorithm>
@@ -79,6 +80,17 @@ __device__ __forceinline__ void ws_wait(std::uint32_t bar, std::uint32_t parity,
   mbarrier_wait_parity(bar, parity);
 }
 #endif
+// The item a block's draw `drawn` gives it: SparseKeys take each slice's query tiles heaviest
+// first (heaviest_first_item, attention_mask_row.h), DenseKeys in launch order.
+template <class Keys>
+__device__ __forceinline__ int ws_tile_item(const typename Keys::Args& mask, const AttentionSchedule& s, int block_m,
+                                            unsigned drawn) {
+  if constexpr (Keys::kBlockMask) {
+    return static_cast<int>(heaviest_first_item(mask, drawn, s.tiles, s.tail, block_m));
+  } else {
+    return static_cast<int>(drawn);
+  }
+}
 // Asks for the line holding *p in L1 (no register written, nothing waited for).
 __device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p)); }
 // Named barrier 1 among the producer's 128 threads (0 is __syncthreads).
@@ -178,7 +190,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       if (threadIdx.x == 0) {
         const unsigned item = atomicAdd(&ws_tiles_drawn, 1u);
         if (item == items + gridDim.x - 1) atomicExch(&ws_tiles_drawn, 0u);  // the launch's last draw
-        slots[u & 1] = item < items ? static_cast<int>(item) : -1;
+        slots[u & 1] = item < items ? ws_tile_item<Keys>(mask, sched, kBM, item) : -1;
         mbarrier_arrive(slot_full(u));  // releases the slot's write to the consumers
       }
       producer_barrier();  // (thread 0 writes this slot again at tile u + 2, past the barrier of u + 1)

@@ -34,7 +34,8 @@ enum : std::size_t { k_new = 0, v_new = 1, lengths = 2, page_table = 3, k_cache 
 // and block_tiles int32 [entries] (tile -1: a full block), partial_tiles uint8 [tiles, block, block].
 namespace sparse_attention_tensors {
 enum : std::size_t {
-  q = 0, k = 1, v = 2, o = 3, lse = 4, block_offsets = 5, block_cols = 6, block_tiles = 7, partial_tiles = 8, count = 9
+  q = 0, k = 1, v = 2, o = 3, lse = 4, block_offsets = 5, block_cols = 6, block_tiles = 7, partial_tiles = 8,
+  block_order = 9, count = 10
 };
 }
 

@@ -444,7 +444,25 @@ BlockLayout block_layout(const SparseMask& mask) {
       l.offsets.push_back(static_cast<std::int32_t>(l.cols.size()));
     }
   }
+  l.order = heaviest_blocks_first(l.offsets, l.masks, l.q_blocks);
   return l;
+}
+
+std::vector<std::int32_t> heaviest_blocks_first(const std::vector<std::int32_t>& offsets, std::int64_t masks,
+                                                std::int64_t q_blocks) {
+  std::vector<std::int32_t> order;
+  order.reserve(static_cast<std::size_t>(masks * q_blocks));
+  for (std::int64_t m = 0; m < masks; ++m) {
+    const std::size_t first = order.size();
+    for (std::int64_t qb = q_blocks - 1; qb >= 0; --qb) order.push_back(static_cast<std::int32_t>(qb));
+    const auto entries = [&](std::int32_t qb) {
+      const std::size_t r = static_cast<std::size_t>(m * q_blocks + qb);
+      return offsets[r + 1] - offsets[r];
+    };
+    std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(first), order.end(),
+                     [&](std::int32_t x, std::int32_t y) { return entries(x) > entries(y); });
+  }
+  return order;
 }
 
 }  // namespace fabench

@@ -115,10 +115,17 @@ struct BlockLayout {
   // [partial tiles, block, block] row-major: tile element (r, c) is 1 when score (qb*block + r,
   // kb*block + c) is kept, 0 otherwise and past seq_q or seq_k.
   std::vector<std::uint8_t> partial;
+  // [masks * q_blocks]: per mask, its query blocks by descending entry count (ties: the later block
+  // first), the order in which sparse.wgmma v3 takes a slice's query tiles, so that the lightest
+  // run last and the last wave ends together.
+  std::vector<std::int32_t> order;
   std::int64_t full_blocks() const;
   std::int64_t partial_blocks() const { return static_cast<std::int64_t>(tiles.size()) - full_blocks(); }
 };
 BlockLayout block_layout(const SparseMask& mask);
+// BlockLayout::order from the CSR offsets of `masks` masks of q_blocks rows each.
+std::vector<std::int32_t> heaviest_blocks_first(const std::vector<std::int32_t>& offsets, std::int64_t masks,
+                                                std::int64_t q_blocks);
 
 // The seeded document lengths of mask m (documents with doc_count), summing to seq_k.
 std::vector<std::int64_t> random_document_lengths(std::int64_t count, std::int64_t total, std::uint64_t seed,

@@ -89,7 +89,7 @@ const SparseSummary& sparse_summary_of(const Problem& p) {
     if (!e.layout) e.layout = layout;
   }
   const SparseSummary summary{mask->kept_total(), mask->density(),  layout->offsets.size(), layout->cols.size(),
-                              layout->tiles.size(), layout->partial.size(), build_ms};
+                              layout->tiles.size(), layout->partial.size(), layout->order.size(), build_ms};
   std::lock_guard<std::mutex> lock(mutex);
   return summaries.emplace(key, summary).first->second;  // std::map: references stay valid
 }
@@ -422,6 +422,8 @@ std::vector<TensorSpec> tensors(const Problem& p) {
        [](const Problem& x, std::uint64_t, HostTensor& t) { copy_into(sparse_layout_of(x)->tiles, t); }},
       {"partial_tiles", ElemType::u8, layout.partial, false, Fill::custom,
        [](const Problem& x, std::uint64_t, HostTensor& t) { copy_into(sparse_layout_of(x)->partial, t); }},
+      {"block_order", ElemType::i32, layout.order, false, Fill::custom,
+       [](const Problem& x, std::uint64_t, HostTensor& t) { copy_into(sparse_layout_of(x)->order, t); }},
   };
 }
 
@@ -433,14 +435,15 @@ double flops(const Problem& p) {
 
 // Q, K, V read once, O and the fp32 lse written once (as attention's, whatever the density: a
 // kernel that skips every block of a K/V row need not read it, but one that keeps a block per row
-// reads all of K and V), plus the mask as a kernel reads it: offsets, columns, tiles and partial tiles.
+// reads all of K and V), plus the mask as a kernel reads it: offsets, columns, tiles, partial tiles
+// and the query blocks' order (sparse.wgmma v3 reads it; 4 bytes a query block).
 double bytes(const Problem& p) {
   const double es = static_cast<double>(elem_size(storage_type(p.dtype)));
   const double q_rows = static_cast<double>(p.batch * p.heads * p.seq_q);
   const double kv_rows = static_cast<double>(p.batch * p.kv_heads * p.seq_k);
   const double d = static_cast<double>(p.head_dim);
   const SparseSummary& layout = sparse_summary_of(p);
-  const double mask = 4.0 * static_cast<double>(layout.offsets + layout.cols + layout.tiles) +
+  const double mask = 4.0 * static_cast<double>(layout.offsets + layout.cols + layout.tiles + layout.order) +
                       static_cast<double>(layout.partial);
   return (2.0 * q_rows * d + 2.0 * kv_rows * d) * es + 4.0 * q_rows + mask;
 }

@@ -20,7 +20,7 @@ std::shared_ptr<const BlockLayout> sparse_layout_of(const Problem& p);
 struct SparseSummary {
   std::int64_t kept_total = 0;
   double density = 0;
-  std::size_t offsets = 0, cols = 0, tiles = 0, partial = 0;  // element counts of the layout tensors
+  std::size_t offsets = 0, cols = 0, tiles = 0, partial = 0, order = 0;  // element counts of the layout tensors
   // Milliseconds on the host to build the mask from its pattern and its CSR block lists (once per
   // mask; a kernel launch reuses them, as FlexAttention's create_block_mask is reused): reported
   // apart from the kernel's time, in the column mask_build_ms.
