@@ -90,6 +90,17 @@
 //    0.25 / 1 1.102 / 1.126 / 1.120 (0.243 / 0.522 / 1.952 ms), 16k 1.118 / 1.129 / 1.096, window
 //    1024 / 4096 1.114 / 1.133, documents 1.119. Density 0.1 at 8k is still 1.24x density x the
 //    full time: the steps got faster, a tile's cost outside them did not.
+//    Each slice's query tiles taken heaviest first (BlockLayout::order, heaviest_first_item in
+//    attention_mask_row.h), so that the tiles still running when the draws run out are the short
+//    ones. Measured on an H200 at 80aba55 against 9fb3b33's kernel in one run, each twice,
+//    alternately (results/h200/sparse_lpt_80aba5501762): random density 0.1 / 0.25 1.018 / 1.024
+//    at 8k, 0.1 1.017 at 16k, per-head masks 1.010, documents random:8 / random:2 1.010 / 1.011,
+//    global + window 1.012; causal, causal + window and density 1 unchanged (0.998-1.001; causal
+//    tiles already ran last first), window 1024 0.993. Seq 8k density 0.1: 0.2388 against 1.9229
+//    ms at density 1, 1.24x density x the full time (1.27x for the launch order in that run).
+//    FlexAttention in the same lease (flex/ there, seq 8k): 1.45 / 1.47 / 1.44x at density 0.1 /
+//    0.25 / 1, causal 1.36x, causal + window 1.35x, window 1.37x, documents 1.43x, global +
+//    window 1.38x.
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 #include "kernels/attention/attention_wgmma_ws.cuh"
