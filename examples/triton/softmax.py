@@ -235,18 +235,19 @@ def _part_stats(s, keep):
 
 
 @triton.jit
-def _row_stats(row_slots, part, m, total, PARTS: tl.constexpr):
+def _row_stats(row_slots, part, m, total, PARTS: tl.constexpr, SEM: tl.constexpr):
     """Publish this part's (max, sum) in its slot of the row, wait until every slot of the row is
     published (an atomic read of all of them, until none is zero), and return the row's max (0 for
-    a row that keeps nothing) and 1 / its sum (0 then)."""
+    a row that keeps nothing) and 1 / its sum (0 then). SEM: the atomics' memory order, "acq_rel"
+    (Triton's default: v4, v5) or "relaxed" (v7: each pair travels in its atomic, nothing to order)."""
     if PARTS == 1:
         row_max, row_sum = m, total
     else:
-        tl.atomic_xchg(row_slots + part, _pack(m, total))
+        tl.atomic_xchg(row_slots + part, _pack(m, total), sem=SEM)
         peers = tl.arange(0, PARTS)
-        packed = tl.atomic_add(row_slots + peers, 0)
+        packed = tl.atomic_add(row_slots + peers, 0, sem=SEM)
         while tl.min((packed != 0).to(tl.int32), 0) == 0:
-            packed = tl.atomic_add(row_slots + peers, 0)
+            packed = tl.atomic_add(row_slots + peers, 0, sem=SEM)
         part_max = (packed >> 32).to(tl.int32).to(tl.float32, bitcast=True)
         part_sum = packed.to(tl.int32).to(tl.float32, bitcast=True)
         row_max = tl.max(part_max, 0)
@@ -282,27 +283,8 @@ def softmax_v4_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, slots_ptr, n_parts, n_col
     cols = part * BLOCK + tl.arange(0, BLOCK)
     x = tl.load(x_ptr + row * stride_x + cols, mask=cols < n_cols, other=0.0)
     keep, s, m, total = _part_scores(x, row, cols, n_cols, mask_ptr, stride_m, len_ptr, scale, MASK)
-    row_ref, inv = _row_stats(slots_ptr + row * PARTS, part, m, total, PARTS)
+    row_ref, inv = _row_stats(slots_ptr + row * PARTS, part, m, total, PARTS, "acq_rel")
     _part_write(s, keep, row_ref, inv, y_ptr + row * stride_y, row, cols, n_cols, seed, threshold, keep_scale, DROPOUT)
-
-
-@triton.jit
-def _row_stats_relaxed(row_slots, part, m, total, PARTS: tl.constexpr):
-    """_row_stats with every atomic relaxed (v7): the pairs travel in the atomics themselves, so
-    nothing needs ordering."""
-    if PARTS == 1:
-        row_max, row_sum = m, total
-    else:
-        tl.atomic_xchg(row_slots + part, _pack(m, total), sem="relaxed")
-        peers = tl.arange(0, PARTS)
-        packed = tl.atomic_add(row_slots + peers, 0, sem="relaxed")
-        while tl.min((packed != 0).to(tl.int32), 0) == 0:
-            packed = tl.atomic_add(row_slots + peers, 0, sem="relaxed")
-        part_max = (packed >> 32).to(tl.int32).to(tl.float32, bitcast=True)
-        part_sum = packed.to(tl.int32).to(tl.float32, bitcast=True)
-        row_max = tl.max(part_max, 0)
-        row_sum = tl.sum(part_sum * tl.exp(part_max - tl.where(row_max == float("-inf"), 0.0, row_max)), 0)
-    return tl.where(row_max == float("-inf"), 0.0, row_max), tl.where(row_sum > 0, 1.0 / row_sum, 0.0)
 
 
 @triton.jit
@@ -319,7 +301,7 @@ def softmax_v7_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, slots_ptr, n_parts, n_col
     m = tl.max(s, 0)
     m_ref = tl.where(m == float("-inf"), 0.0, m)
     e = tl.where(keep, tl.exp(s - m_ref), 0.0)  # the part's exponentials, before the wait
-    row_ref, inv = _row_stats_relaxed(slots_ptr + row * PARTS, part, m, tl.sum(e, 0), PARTS)
+    row_ref, inv = _row_stats(slots_ptr + row * PARTS, part, m, tl.sum(e, 0), PARTS, "relaxed")
     # After the wait one multiply an element (0 for a part that keeps nothing: its e are 0 and its
     # m_ref - row_ref may be large).
     y = e * tl.where(m == float("-inf"), 0.0, tl.exp(m_ref - row_ref) * inv)
@@ -346,7 +328,7 @@ def softmax_v5_kernel(x_ptr, y_ptr, mask_ptr, len_ptr, slots_ptr, n_rows, n_part
         following = row + row_step  # its part is in flight while this row's parts meet and y is written
         x = tl.load(x_ptr + following * stride_x + cols, mask=(cols < n_cols) & (following + row_zero < n_rows),
                     other=0.0)
-        row_ref, inv = _row_stats(slots_ptr + row * PARTS, part, m, total, PARTS)
+        row_ref, inv = _row_stats(slots_ptr + row * PARTS, part, m, total, PARTS, "acq_rel")
         _part_write(s, keep, row_ref, inv, y_ptr + row * stride_y, row, cols, n_cols, seed, threshold, keep_scale,
                     DROPOUT)
 
