@@ -12,6 +12,7 @@
 
 #include "helpers.hpp"
 #include "kernels/attention/attention_mask_row.h"
+#include "kernels/attention/attention_order.h"
 #include "ops/sparse_attention.hpp"
 
 using namespace fabench;
@@ -103,61 +104,72 @@ TEST_CASE("the sparse kernels' walk of the block lists keeps exactly the mask's 
 
 // sparse.wgmma v3's draw order: BlockLayout::order lists each mask's query blocks by descending
 // entries (ties: the later block first), and heaviest_first_item maps a launch's draws one to one
-// onto its items, each slice's heaviest tiles first, staying inside the slice; it leaves the items
-// alone without an order, with a causal tail, or when the tiles do not cover whole blocks.
+// onto its items, each slice's heaviest tiles first, staying inside the slice: the tile a draw
+// reaches, through attention_block_slot and MaskRow::offsets_row as the kernel finds it, is the
+// block the order names. It leaves the items alone without an order, with a causal tail, or when
+// the tiles do not make whole blocks (seq_q 300 in blocks of 128 and tiles of 64).
 TEST_CASE("sparse.wgmma v3 takes each slice's query tiles heaviest first", "[sparse][kernels]") {
   using S = SparsePattern;
-  for (S pattern : {S::random, S::documents, S::window})
-    for (bool per_head : {false, true})
-      for (std::int64_t block : {64, 128}) {
-        if (per_head && pattern == S::window) continue;
-        const Problem p = walk_problem(pattern, 384, 300, block, per_head);
-        const auto layout = sparse_layout_of(p);
-        INFO(p.key());
-        const std::int64_t masks = layout->masks, qb = layout->q_blocks;
-        REQUIRE(layout->order.size() == static_cast<std::size_t>(masks * qb));
-        auto entries = [&](std::int64_t m, std::int64_t b) {
-          return layout->offsets[static_cast<std::size_t>(m * qb + b + 1)] - layout->offsets[static_cast<std::size_t>(m * qb + b)];
-        };
-        for (std::int64_t m = 0; m < masks; ++m) {
-          std::vector<int> seen(static_cast<std::size_t>(qb), 0);
-          for (std::int64_t r = 0; r < qb; ++r) {
-            const std::int32_t b = layout->order[static_cast<std::size_t>(m * qb + r)];
-            REQUIRE((b >= 0 && b < qb));
-            ++seen[static_cast<std::size_t>(b)];
-            if (r > 0) {
-              const std::int32_t before = layout->order[static_cast<std::size_t>(m * qb + r - 1)];
-              CHECK((entries(m, before) > entries(m, b) || (entries(m, before) == entries(m, b) && before > b)));
+  for (std::int64_t seq_q : {384, 300})
+    for (S pattern : {S::random, S::documents, S::window})
+      for (bool per_head : {false, true})
+        for (std::int64_t block : {64, 128}) {
+          if (per_head && pattern == S::window) continue;
+          const Problem p = walk_problem(pattern, seq_q, 300, block, per_head);
+          const auto layout = sparse_layout_of(p);
+          INFO(p.key());
+          const std::int64_t masks = layout->masks, qb = layout->q_blocks;
+          REQUIRE(layout->order.size() == static_cast<std::size_t>(masks * qb));
+          auto entries = [&](std::int64_t m, std::int64_t b) {
+            const std::size_t r = static_cast<std::size_t>(m * qb + b);
+            return layout->offsets[r + 1] - layout->offsets[r];
+          };
+          for (std::int64_t m = 0; m < masks; ++m) {
+            std::vector<int> seen(static_cast<std::size_t>(qb), 0);
+            for (std::int64_t r = 0; r < qb; ++r) {
+              const std::int32_t b = layout->order[static_cast<std::size_t>(m * qb + r)];
+              REQUIRE((b >= 0 && b < qb));
+              ++seen[static_cast<std::size_t>(b)];
+              if (r > 0) {
+                const std::int32_t before = layout->order[static_cast<std::size_t>(m * qb + r - 1)];
+                CHECK((entries(m, before) > entries(m, b) || (entries(m, before) == entries(m, b) && before > b)));
+              }
             }
+            CHECK(std::count(seen.begin(), seen.end(), 1) == qb);
           }
-          CHECK(std::count(seen.begin(), seen.end(), 1) == qb);
-        }
-        SparseBlockArgs args;
-        args.offsets = layout->offsets.data();
-        args.order = layout->order.data();
-        args.q_blocks = qb;
-        args.block = static_cast<int>(block);
-        args.per_head = per_head;
-        const std::int64_t slices = p.batch * p.heads;
-        for (int bm : {64, 128}) {
-          if (block % bm != 0) continue;
-          const std::int64_t tiles = (p.seq_q + bm - 1) / bm, items = tiles * slices;
-          std::vector<int> hit(static_cast<std::size_t>(items), 0);
-          for (std::int64_t d = 0; d < items; ++d) {
-            const std::int64_t item = heaviest_first_item(args, d, tiles, 1, bm);
-            REQUIRE((item >= 0 && item < items));
-            CHECK(item / tiles == d / tiles);  // the same slice
-            ++hit[static_cast<std::size_t>(item)];
-            // The tile's block is the rank-th of the slice's order (attention_block_slot counts from the last tile).
-            const std::int64_t tile = tiles - 1 - item % tiles, rank = d % tiles;
-            const std::int64_t mask = per_head ? d / tiles : 0;
-            CHECK(tile * bm / block == layout->order[static_cast<std::size_t>(mask * qb + rank / (block / bm))]);
+          SparseBlockArgs args;
+          args.offsets = layout->offsets.data();
+          args.order = layout->order.data();
+          args.q_blocks = qb;
+          args.block = static_cast<int>(block);
+          args.per_head = per_head;
+          const std::int64_t slices = p.batch * p.heads;
+          for (int bm : {64, 128}) {
+            if (block % bm != 0) continue;
+            const std::int64_t tiles = (p.seq_q + bm - 1) / bm, items = tiles * slices, sub = block / bm;
+            const bool ordered = tiles == qb * sub;
+            if (seq_q == 384 || bm == block) CHECK(ordered);
+            std::vector<int> hit(static_cast<std::size_t>(items), 0);
+            for (std::int64_t d = 0; d < items; ++d) {
+              const std::int64_t item = heaviest_first_item(args, d, tiles, 1, bm);
+              REQUIRE((item >= 0 && item < items));
+              ++hit[static_cast<std::size_t>(item)];
+              if (!ordered) {
+                CHECK(item == d);
+                continue;
+              }
+              const BlockSlot slot = attention_block_slot(item, tiles, slices, 1);
+              CHECK(slot.slice == d / tiles);  // the same slice
+              const std::int64_t i0 = (tiles - 1 - slot.tile_from_last) * bm, rank = d % tiles;
+              const std::int64_t mask = per_head ? slot.slice : 0;
+              CHECK(MaskRow<64>::offsets_row(args, slot.slice, i0) ==
+                    mask * qb + layout->order[static_cast<std::size_t>(mask * qb + rank / sub)]);
+              CHECK(i0 % block == rank % sub * bm);  // a block's tiles in order
+            }
+            CHECK(std::count(hit.begin(), hit.end(), 1) == items);
+            CHECK(heaviest_first_item(args, 5, tiles, 2, bm) == 5);  // a causal tail: launch order
           }
-          CHECK(std::count(hit.begin(), hit.end(), 1) == items);
-          CHECK(heaviest_first_item(args, 5, tiles, 2, bm) == 5);  // a causal tail: launch order
-          CHECK(heaviest_first_item(args, 5, tiles + 1, 1, bm) == 5);  // tiles not whole blocks
+          args.order = nullptr;
+          CHECK(heaviest_first_item(args, 7, qb, 1, static_cast<int>(block)) == 7);
         }
-        args.order = nullptr;
-        CHECK(heaviest_first_item(args, 7, qb, 1, static_cast<int>(block)) == 7);
-      }
 }

@@ -217,7 +217,7 @@ TEST_CASE("sparse_attention: tensors carry the block layout for the GPU variants
   const auto specs = op_tensors(p);
   REQUIRE(specs.size() == sparse_attention_tensors::count);
   const std::vector<std::string> names = {"q", "k", "v", "o", "lse", "block_offsets", "block_cols", "block_tiles",
-                                          "partial_tiles"};
+                                          "partial_tiles", "block_order"};
   for (std::size_t t = 0; t < names.size(); ++t) CHECK(specs[t].name == names[t]);
   const auto layout = sparse_layout_of(p);
   auto host = make_host_tensors(p);
@@ -230,6 +230,9 @@ TEST_CASE("sparse_attention: tensors carry the block layout for the GPU variants
   CHECK(std::vector<std::int32_t>(host[T::block_tiles].as<std::int32_t>(),
                                   host[T::block_tiles].as<std::int32_t>() + layout->tiles.size()) == layout->tiles);
   CHECK(host[T::partial_tiles].bytes == layout->partial);
+  REQUIRE(host[T::block_order].spec.count == layout->order.size());
+  CHECK(std::vector<std::int32_t>(host[T::block_order].as<std::int32_t>(),
+                                  host[T::block_order].as<std::int32_t>() + layout->order.size()) == layout->order);
   CHECK(layout->partial_blocks() > 0);
   CHECK(layout->full_blocks() > 0);
   // Random blocks have no partial tile: a count-0 tensor (nullptr for a kernel).

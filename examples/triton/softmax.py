@@ -55,8 +55,8 @@ Versions (the `version` parameter; numbers never change meaning):
       slower. At 1024 x 131072 the L2-sized grid runs at 1182 GB/s (28% of copy); over steps of
       4096-16384 columns, 2-4 stages, 4-16 warps and 32-264 programs the best is 2633 GB/s (62%),
       with the most programs. Fewer programs than SMs cannot keep enough loads in flight, and
-      with enough to fill the GPU their rows no longer fit in the L2 (v2's 63%). v4 (82%) stays
-      the fastest at long rows; steps, stages, warps and programs remain module settings.
+      with enough to fill the GPU their rows no longer fit in the L2 (v2's 63%). v4 (82%) stayed
+      the fastest at long rows until v7; steps, stages, warps and programs remain module settings.
   v7  v4 with a cheaper meeting of a row's parts, in parts of V7_BLOCK = 4096 columns at 4 warps:
       - every atomic of the exchange relaxed: a part's pair travels in the atomic itself, so
         nothing needs ordering, and v4's default acq_rel put a fence.acq_rel.gpu around every poll;
@@ -373,7 +373,7 @@ def supports(problem, version):
             return f"v{version} holds a row in at most {most} programs of {block} columns (version 2 loops over longer rows)"
         if parts > 1 and os.environ.get("TRITON_INTERPRET") == "1":
             return (f"v{version}'s parts of a row wait for each other, and the interpreter runs programs one by one: "
-                    f"at most {V4_BLOCK} columns there")
+                    f"at most {block} columns there")
     return None
 
 

@@ -76,7 +76,9 @@ struct MaskRow {
 // the slice's draws, by m.order (BlockLayout::order: per mask, query blocks by descending entries).
 // A slice's lightest tiles then run last, so the tiles still running when the draws run out are
 // short and the SMs finish together. The same item where there is no order, a causal tail
-// (tail != 1), or tiles that do not cover whole blocks (seq_q not a multiple of the block).
+// (tail != 1), or a tile count other than q_blocks x (block / block_m) (a block of several query
+// tiles whose last block is cut short by seq_q; v3's tiles are 128 rows and its blocks 128, so it
+// always takes the order).
 FA_HOST_DEVICE std::int64_t heaviest_first_item(const SparseBlockArgs& m, std::int64_t drawn,
                                                        std::int64_t tiles, std::int64_t tail, int block_m) {
   const std::int64_t sub = m.block / block_m;  // query tiles a block

@@ -98,7 +98,7 @@
 //    global + window 1.012; causal, causal + window and density 1 unchanged (0.998-1.001; causal
 //    tiles already ran last first), window 1024 0.993. Seq 8k density 0.1: 0.2388 against 1.9229
 //    ms at density 1, 1.24x density x the full time (1.27x for the launch order in that run).
-//    FlexAttention in the same lease (flex/ there, seq 8k): 1.45 / 1.47 / 1.44x at density 0.1 /
+//    FlexAttention on the same GPU right after (flex/ there, seq 8k): 1.45 / 1.47 / 1.44x at density 0.1 /
 //    0.25 / 1, causal 1.36x, causal + window 1.35x, window 1.37x, documents 1.43x, global +
 //    window 1.38x.
 #include "kernels/attention/attention_sparse.h"

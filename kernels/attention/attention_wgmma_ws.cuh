@@ -97,7 +97,7 @@ __device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefe
 __device__ __forceinline__ void producer_barrier() { asm volatile("bar.sync 1, 128;\n" ::: "memory"); }
 
 // A partial block's BM x BN bytes (rows `block` bytes apart) into a mask stage (stage_mask_tile's
-// layout), the same way.
+// layout) by every producer thread's cp.async, 16 bytes each.
 template <int BM, int BN>
 __device__ __forceinline__ void producer_load_mask(std::uint32_t dst, const std::uint8_t* src, int block) {
   constexpr int kChunks = BN / 16, kRowsPerPass = 128 / kChunks;
@@ -314,9 +314,8 @@ inline int current_sm_count() {
   return sms > 0 ? sms : 1;
 }
 
-// One block an SM (at most one a query tile). Causal: tiles are drawn every slice's heaviest first
-// (the schedule's tail spans all slices), so the lightest come last and even out the end.
 // The three tensor maps of a launch, rebuilt only when the tensors change (an encode is a driver call).
+// Kept in statics without a lock: launches are issued one at a time, as the draw counter needs.
 struct WsTensorMaps {
   CUtensorMap q, k, v;
   bool ok = false;
@@ -338,6 +337,8 @@ const WsTensorMaps& ws_tensor_maps(const AttentionArgs& a) {
   return maps;
 }
 
+// One block an SM (at most one a query tile). Causal: tiles are drawn every slice's heaviest first
+// (the schedule's tail spans all slices), so the lightest come last and even out the end.
 template <class T, int D, int BN, class Keys>
 bool launch_wgmma_ws(const AttentionArgs& a, typename Keys::Args keys, cudaStream_t stream) {
   using Ws = WsTraits<T, D, BN>;

@@ -31,7 +31,8 @@ enum : std::size_t { k_new = 0, v_new = 1, lengths = 2, page_table = 3, k_cache 
 
 // sparse_attention: q, k, v, o, lse as attention's; then the mask as the block-skipping kernels read
 // it (core/sparse_mask.hpp's BlockLayout): block_offsets int32 [masks * q_blocks + 1], block_cols
-// and block_tiles int32 [entries] (tile -1: a full block), partial_tiles uint8 [tiles, block, block].
+// and block_tiles int32 [entries] (tile -1: a full block), partial_tiles uint8 [tiles, block, block],
+// block_order int32 [masks * q_blocks] (each mask's query blocks by descending entries).
 namespace sparse_attention_tensors {
 enum : std::size_t {
   q = 0, k = 1, v = 2, o = 3, lse = 4, block_offsets = 5, block_cols = 6, block_tiles = 7, partial_tiles = 8,

@@ -11,7 +11,7 @@ namespace fabench {
 // The mask of a sparse_attention problem, built on first use and cached by key and seed (and the
 // mask file's size and time); throws MaskFileError for a mask file that does not fit.
 std::shared_ptr<const SparseMask> sparse_mask_of(const Problem& p);
-// Its CSR block lists and partial tiles (the tensors block_offsets .. partial_tiles).
+// Its CSR block lists, partial tiles and query-block order (the tensors block_offsets .. block_order).
 std::shared_ptr<const BlockLayout> sparse_layout_of(const Problem& p);
 
 // What planning needs of a mask (FLOPs, bytes, tensor sizes, the density column, the CPU

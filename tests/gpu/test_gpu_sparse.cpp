@@ -78,9 +78,10 @@ std::vector<Problem> masks_on(const Shape& s, DType t, std::int64_t block) {
 // all: every shape and mask; else (the other tile parameters) two shapes and a few masks, to keep
 // the run short.
 std::vector<Problem> sparse_problems(const Variant& v, bool all) {
-  // d64 and d128 at every dtype; d256 (sparse.block_skip fp32 on CUDA cores) on one shape.
+  // d64 and d128 at every dtype; d256 (sparse.block_skip fp32 on CUDA cores) on one shape; d128 with
+  // GQA and batch 2 (sparse.wgmma v3's TMA planes of Q and of K and V).
   const Shape shapes[] = {{2, 4, 2, 200, 200, 64},  {1, 3, 3, 130, 333, 128}, {2, 2, 1, 333, 130, 64},
-                          {1, 2, 2, 77, 77, 128},    {1, 2, 1, 150, 260, 256}};
+                          {1, 2, 2, 77, 77, 128},    {1, 2, 1, 150, 260, 256}, {2, 4, 2, 300, 270, 128}};
   std::vector<Problem> out;
   for (DType t : v.dtypes)
     for (const Shape& s : shapes) {
