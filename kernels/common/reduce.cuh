@@ -4,26 +4,18 @@
 
 namespace fabench {
 
-__device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-// The same in double (the fp64 forward that derives the backward's inputs).
-__device__ __forceinline__ double warp_max(double v) {
+// The warp's max and sum, every lane gets them: float for the kernels, double for the fp64 forward
+// that derives the backward's inputs, 64-bit integers for the streaming read's checksum (fmax is
+// fmaxf for floats, so the float code is as it was).
+template <class V>
+__device__ __forceinline__ V warp_max(V v) {
 #pragma unroll
   for (int o = 16; o > 0; o /= 2) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
 
-__device__ __forceinline__ double warp_sum(double v) {
+template <class V>
+__device__ __forceinline__ V warp_sum(V v) {
 #pragma unroll
   for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;

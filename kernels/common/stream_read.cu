@@ -6,18 +6,14 @@
 
 #include <cstdint>
 
+#include "kernels/common/reduce.cuh"
+
 namespace fabench {
 
 namespace {
 
 __device__ __forceinline__ unsigned long long word_sum(const uint4& v) {
   return static_cast<unsigned long long>(v.x) + v.y + v.z + v.w;
-}
-
-__device__ __forceinline__ unsigned long long warp_sum_u64(unsigned long long v) {
-#pragma unroll
-  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
 }
 
 // __launch_bounds__'s second argument (at least one block an SM) lets ptxas spend registers on
@@ -43,7 +39,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   for (; i < n; i += stride) sum += word_sum(data[i]);
 
   __shared__ unsigned long long warp_parts[kThreads / 32];
-  sum = warp_sum_u64(sum);
+  sum = warp_sum(sum);
   if (threadIdx.x % 32 == 0) warp_parts[threadIdx.x / 32] = sum;
   __syncthreads();
   if (threadIdx.x == 0) {
