@@ -377,6 +377,17 @@ def supports(problem, version):
     return None
 
 
+def meeting_slots(x, rows, parts):
+    """The zeroed (max, sum) slots through which each row's parts meet (v4, v5, v7): [rows, parts
+    rounded up to a power of two], the padding slots holding an empty part's pair (max -inf, sum 0):
+    published, weight 0."""
+    pow2 = triton.next_power_of_2(parts)
+    slots = torch.zeros((rows, pow2), dtype=torch.int64, device=x.device)
+    if pow2 != parts:
+        slots[:, parts:] = EMPTY_PART
+    return slots
+
+
 _v5_resident = {}
 
 
@@ -449,10 +460,8 @@ def softmax(x, scale, mask_kind, mask, lengths, dropout, seed, version):
     elif version in (4, 5):
         parts = v4_parts(cols)
         block = V4_BLOCK if parts > 1 else triton.next_power_of_2(cols)
-        pow2 = triton.next_power_of_2(parts)
-        slots = torch.zeros((rows, pow2), dtype=torch.int64, device=x.device)
-        if pow2 != parts:  # padding slots hold an empty part's pair (max -inf, sum 0): published, weight 0
-            slots[:, parts:] = EMPTY_PART
+        slots = meeting_slots(x, rows, parts)
+        pow2 = slots.shape[1]
         pointers = (args[0], args[1], args[2], args[3], slots)
         consts = dict(MASK=MASKS[mask_kind], DROPOUT=dropout > 0, BLOCK=block, PARTS=pow2, num_warps=V4_WARPS)
         if version == 4:
@@ -464,11 +473,7 @@ def softmax(x, scale, mask_kind, mask, lengths, dropout, seed, version):
         parts = v4_parts(cols, 7)
         block = V7_BLOCK if parts > 1 else triton.next_power_of_2(cols)
         pow2 = triton.next_power_of_2(parts)
-        slots = x  # one part: nothing meets (an unused pointer)
-        if parts > 1:
-            slots = torch.zeros((rows, pow2), dtype=torch.int64, device=x.device)
-            if pow2 != parts:  # padding slots hold an empty part's pair (max -inf, sum 0): published, weight 0
-                slots[:, parts:] = EMPTY_PART
+        slots = meeting_slots(x, rows, parts) if parts > 1 else x  # one part: nothing meets (unused)
         warps = V7_WARPS if parts > 1 else 4 if block <= 1024 else 8
         softmax_v7_kernel[(rows * parts,)](args[0], args[1], args[2], args[3], slots, parts, *args[4:],
                                            MASK=MASKS[mask_kind], DROPOUT=dropout > 0, BLOCK=block, PARTS=pow2,
