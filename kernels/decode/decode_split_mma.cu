@@ -61,7 +61,7 @@
 //     multistage GEMMs do). Validated ([decode] GPU test, memcheck, racecheck, synccheck) but no
 //     change: 0.97-0.98x cuDNN at batch 16, 1.09x at batch 1 x 8k.
 //   - Tried and not merged (4054b2b, branch decode-interleave, results/h200/
-//     decode_interleave_4054b2b51713, H200, cuDNN in the same lease): split s reading tiles s,
+//     decode_interleave_4054b2b51713, H200, cuDNN in the same run): split s reading tiles s,
 //     s + splits, ... so that a unit's splits read neighbouring tiles at once (cuDNN, one block a
 //     query head, reads each KV tile from 4 blocks together, and at 4581 GB/s outruns this
 //     version's 4495 at batch 16 x 128k). Validated ([decode] GPU test, memcheck, racecheck) but
