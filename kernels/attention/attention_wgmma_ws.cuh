@@ -13,8 +13,12 @@
 //     thread's cp.async, whose cp.async.mbarrier.arrive counts on the buffer's `full` barrier once
 //     its copies land. A buffer is refilled once both consumers have arrived on its `empty`
 //     barrier.
-//   - Consumers (warpgroups 1 and 2, 64 query rows each, 232 registers): wait on `full`, S, the
-//     softmax, P V, and arrive on `empty` once the step's wgmmas are done. No proxy fence: the
+//   - Consumers (warpgroups 1 and 2, 64 query rows each, 232 registers): wait on K's `full`, S,
+//     the softmax, P V. Branch ws-overlap: S of step j + 1 is issued with P V of step j, and step
+//     j + 1's softmax runs while P V does (FlashAttention-3's overlap within a warpgroup); K and V
+//     have barriers of their own, K's buffer released once its S is done, V's once its P V is
+//     (with one `full` and `empty` pair a buffer, the buffer a step frees would come back half a
+//     step before it is needed). No proxy fence: the
 //     copy engine writes through the async proxy, as wgmma reads. (Before d8a2f7d the copies were
 //     cp.async, generic-proxy writes, and each step began with a proxy fence, MEMBAR.ALL.CTA,
 //     which waited for the thread's outstanding memory operations, at a tile's first step its
@@ -133,10 +137,10 @@ template <class T, int D, int BN>
 struct WsTraits {
   using Tr = WgTraits<T, D, BN, 2>;  // the consumers' tiles: 2 x 64 query rows
   static constexpr std::uint32_t kMaskBytes = MaskStage<Tr::kBM, BN>::kBytes;
-  // Q, two K and two V buffers, two mask stages, then ten mbarriers (K/V full and empty x 2, Q full
-  // and empty, tile slot full and empty x 2) and the two tile slots.
+  // Q, two K and two V buffers, two mask stages, then ten mbarriers (K full and empty x 2, Q full
+  // and empty, tile slot full and empty x 2), the two tile slots, and V full and empty x 2.
   static constexpr std::size_t kBarrierOffset = Tr::kQBytes + 4 * Tr::kTileBytes + 2 * kMaskBytes;
-  static constexpr std::size_t kSmemBytes = kBarrierOffset + 10 * 8 + 2 * 4 + 1024;
+  static constexpr std::size_t kSmemBytes = kBarrierOffset + 10 * 8 + 2 * 4 + 4 * 8 + 1024;
   static_assert(kBarrierOffset % 8 == 0, "mbarriers are 8-byte aligned");
 };
 
@@ -158,8 +162,12 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   const std::uint32_t v_s = k_s + 2 * Tr::kTileBytes;
   const std::uint32_t m_s = v_s + 2 * Tr::kTileBytes;
   const std::uint32_t bars = q_s + static_cast<std::uint32_t>(Ws::kBarrierOffset);
-  auto full = [&](int buf) { return bars + 8 * buf; };
-  auto empty = [&](int buf) { return bars + 16 + 8 * buf; };
+  // K (with a partial block's bytes) and V of a ring buffer have barriers of their own: K is free
+  // once S is done, V once P V is, a step later in the overlapped loop.
+  auto k_full = [&](int buf) { return bars + 8 * buf; };
+  auto k_empty = [&](int buf) { return bars + 16 + 8 * buf; };
+  auto v_full = [&](int buf) { return bars + 88 + 8 * buf; };
+  auto v_empty = [&](int buf) { return bars + 104 + 8 * buf; };
   const std::uint32_t q_full = bars + 32, q_empty = bars + 40;
   auto slot_full = [&](int u) { return bars + 48 + 8 * (u & 1); };
   auto slot_empty = [&](int u) { return bars + 64 + 8 * (u & 1); };
@@ -168,8 +176,10 @@ __global__ void __launch_bounds__(kWsThreads, 1)
 
   if (threadIdx.x == 0) {
     for (int i = 0; i < 2; ++i) {
-      mbarrier_init(full(i), kProducers + 1);  // every producer thread's cp.async arrival, and the TMA's
-      mbarrier_init(empty(i), 256);
+      mbarrier_init(k_full(i), kProducers + 1);  // every producer thread's cp.async arrival, and the TMA's
+      mbarrier_init(k_empty(i), 256);
+      mbarrier_init(v_full(i), 1);  // thread 0's arrival with the TMA's bytes
+      mbarrier_init(v_empty(i), 256);
       mbarrier_init(slot_full(i), 1);
       mbarrier_init(slot_empty(i), 256);
     }
@@ -212,24 +222,29 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       }
       for (int j = 0; j < n_steps; ++j, ++step) {
         const int buf = step & 1;
-        if (step >= 2) ws_wait(empty(buf), ((step >> 1) - 1) & 1, "empty", u, step);  // step - 2 released
+        const int parity = ((step >> 1) - 1) & 1;  // step - 2's release of the buffer
+        if (step >= 2) ws_wait(k_empty(buf), parity, "k_empty", u, step);
         const int kt = step_key_tile<Keys>(mrow, j);
         // K and V by the copy engine (thread 0; keys past seq_k arrive as zeros), a partial block's
-        // bytes by every producer thread's cp.async.
+        // bytes by every producer thread's cp.async, counted with K.
         if (threadIdx.x == 0) {
-          const std::uint32_t k_buf = k_s + buf * Tr::kTileBytes, v_buf = v_s + buf * Tr::kTileBytes;
-          mbarrier_arrive_expect_bytes(full(buf), 2 * Tr::kTileBytes);
+          const std::uint32_t k_buf = k_s + buf * Tr::kTileBytes;
+          mbarrier_arrive_expect_bytes(k_full(buf), Tr::kTileBytes);
 #pragma unroll
-          for (int cb = 0; cb < D / 64; ++cb) {
-            tma_load_3d(k_buf + cb * BN * 128, &k_map, 64 * cb, kt * BN, kv_plane, full(buf));
-            tma_load_3d(v_buf + cb * BN * 128, &v_map, 64 * cb, kt * BN, kv_plane, full(buf));
-          }
+          for (int cb = 0; cb < D / 64; ++cb) tma_load_3d(k_buf + cb * BN * 128, &k_map, 64 * cb, kt * BN, kv_plane, k_full(buf));
         }
         if constexpr (Keys::kBlockMask) {
           const int kind = step_kind<Keys>(mrow, j);
           if (kind >= 0) producer_load_mask<kBM, BN>(m_s + buf * Ws::kMaskBytes, mrow.bytes(kind, kt), mrow.block);
         }
-        cp_async_arrive_on(full(buf));
+        cp_async_arrive_on(k_full(buf));
+        if (threadIdx.x == 0) {
+          if (step >= 2) ws_wait(v_empty(buf), parity, "v_empty", u, step);
+          const std::uint32_t v_buf = v_s + buf * Tr::kTileBytes;
+          mbarrier_arrive_expect_bytes(v_full(buf), Tr::kTileBytes);
+#pragma unroll
+          for (int cb = 0; cb < D / 64; ++cb) tma_load_3d(v_buf + cb * BN * 128, &v_map, 64 * cb, kt * BN, kv_plane, v_full(buf));
+        }
       }
     }
     cp_async_commit();  // wait_group counts committed groups only: without this it waited for none
@@ -266,31 +281,70 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     std::uint32_t p[BN / 16][4];
     ws_wait(q_full, u & 1, "q_full", u, step);
     if (n_steps == 0) mbarrier_arrive(q_empty);
-    for (int j = 0; j < n_steps; ++j, ++step) {
-      const int buf = step & 1;
-      // The list entry is read before the waits, so its load is not behind S on the critical path.
-      const int kt = step_key_tile<Keys>(mrow, j), kind = step_kind<Keys>(mrow, j);
-      // Q, K and V were written by the copy engine (the async proxy, as wgmma reads): no proxy fence.
-      ws_wait(full(buf), (step >> 1) & 1, "full", u, step);
-      issue_scores<Tr, T, D, BN>(s, q_wg, k_s + buf * Tr::kTileBytes);
-      wgmma_wait<0>();
-      wgmma_pin(s);
+    // Step j's ring buffer and its barriers' parity.
+    const int step0 = step;
+    auto ring = [&](int j) { return (step0 + j) & 1; };
+    auto parity = [&](int j) { return ((step0 + j) >> 1) & 1; };
+    // S of step j into s (its buffer's K has landed), then its partial tile's bytes, the softmax
+    // (rescale: what O must be multiplied by) and K's buffer released.
+    auto scores_done = [&](int j, int kt, int kind) {
       if (j == n_steps - 1) mbarrier_arrive(q_empty);  // this tile's last read of Q is done
       if constexpr (Keys::kBlockMask) {
         if (kind >= 0)
-          apply_partial_tile<kBM, BN>(s, smem_raw + (m_s - smem_address(smem_raw)) + buf * Ws::kMaskBytes,
+          apply_partial_tile<kBM, BN>(s, smem_raw + (m_s - smem_address(smem_raw)) + ring(j) * Ws::kMaskBytes,
                                       64 * wg + 16 * warp + g, 2 * t);
       }
       softmax_tile<BN>(s, rows_of(kt), kind < 0 && blk.needs_mask(a, static_cast<std::int64_t>(kt) * BN, BN),
                        scale_log2, row_max, row_sum, rescale);
-      rescale_output<Tr>(o, rescale);
+      mbarrier_arrive(k_empty(ring(j)));
+    };
+    if (n_steps > 0) {
+      const int kt = step_key_tile<Keys>(mrow, 0), kind = step_kind<Keys>(mrow, 0);
+      ws_wait(k_full(ring(0)), parity(0), "k_full", u, step0);
+      issue_scores<Tr, T, D, BN>(s, q_wg, k_s + ring(0) * Tr::kTileBytes);
+      wgmma_wait<0>();
+      wgmma_pin(s);
+      scores_done(0, kt, kind);  // O is still 0
       pack_p<T, BN>(p, s);
-      issue_pv<Tr, T, BN>(o, p, v_s + buf * Tr::kTileBytes);
+    }
+    // Step j: S of step j + 1 and P V of step j run together on the tensor cores, and step j + 1's
+    // softmax runs while P V still does (FlashAttention-3's overlap within a warpgroup).
+    for (int j = 0; j < n_steps; ++j) {
+      const bool more = j + 1 < n_steps;
+      int kt = 0, kind = kKeysFull;
+      if (more) {
+        kt = step_key_tile<Keys>(mrow, j + 1);
+        kind = step_kind<Keys>(mrow, j + 1);
+        ws_wait(k_full(ring(j + 1)), parity(j + 1), "k_full", u, step0 + j + 1);
+      }
+      ws_wait(v_full(ring(j)), parity(j), "v_full", u, step0 + j);
+      // Issued on the last step too (reading whatever the next K buffer holds; those scores are
+      // dropped): with the issue under a branch ptxas cannot count the groups and serializes every
+      // wgmma (C7514, attention_wgmma.cuh's overlapped loop).
+      issue_scores<Tr, T, D, BN>(s, q_wg, k_s + ring(j + 1) * Tr::kTileBytes);
+      issue_pv<Tr, T, BN>(o, p, v_s + ring(j) * Tr::kTileBytes);
+      std::uint32_t p_next[BN / 16][4];
+      wgmma_wait<1>();  // S of step j + 1 done; P V of step j may still run
+      wgmma_pin(s);
+      if (more) {
+        scores_done(j + 1, kt, kind);
+        pack_p<T, BN>(p_next, s);
+      }
       wgmma_wait<0>();
 #pragma unroll
       for (int nb = 0; nb < Tr::kNb; ++nb) wgmma_pin(o[nb]);
-      mbarrier_arrive(empty(buf));
+#pragma unroll
+      for (int kk = 0; kk < BN / 16; ++kk) wgmma_pin(p[kk]);  // P's registers stay step j's until here
+      mbarrier_arrive(v_empty(ring(j)));
+      if (more) {
+        rescale_output<Tr>(o, rescale);
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; ++kk)
+#pragma unroll
+          for (int x = 0; x < 4; ++x) p[kk][x] = p_next[kk][x];
+      }
     }
+    step += n_steps;
     // The next tile's slot before this one's stores, and its mask row's offsets on their way into
     // L1, so that what the next tile reads first is not behind the stores.
     const int next = open_tile(u + 1);
