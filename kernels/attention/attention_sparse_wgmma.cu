@@ -101,6 +101,19 @@
 //    FlexAttention on the same GPU right after (flex/ there, seq 8k): 1.45 / 1.47 / 1.44x at density 0.1 /
 //    0.25 / 1, causal 1.36x, causal + window 1.35x, window 1.37x, documents 1.43x, global +
 //    window 1.38x.
+//    The consumers overlap S of step j + 1 with P V of step j and run step j + 1's softmax while
+//    P V runs (attention_wgmma_ws.cuh; attn.wgmma's overlapped loop does the same), K and V on
+//    barriers of their own. Validated on an H200 at e862a6c (the [sparse] GPU test, memcheck,
+//    racecheck, synccheck over configs/sanitize_sparse.json) and timed against 5b9855a in one
+//    run, each twice, alternately (results/h200/sparse_overlap_e862a6c41151): seq 8k random
+//    density 0.1 / 0.25 / 1 1.00 / 1.05 / 1.09x (0.2385 / 0.4834 / 1.7578 ms), 16k 0.1 / 1 1.04 /
+//    1.05x, causal 1.06x, causal + window 1.01x, documents random:8 / random:2 1.01 / 1.06x,
+//    global + window 1.02x, per-head 1.00x, window 1024 0.97x. Density 0.1 at 8k is now 1.36x
+//    density x the full time (1.24x before): the steps got faster, a tile's cost outside them
+//    did not. Tried and not kept (f76270d, peel/ in the same folder, a later run): the last
+//    step's P V run alone after the loop instead of beside an S whose scores are dropped;
+//    validated the same way, but 0.96-1.03x 5b9855a off density 1 (density 0.1 0.99x, window
+//    1024 0.96x) where the loop above is 0.97-1.06x, and its two density 1 runs 7-9% apart.
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 #include "kernels/attention/attention_wgmma_ws.cuh"

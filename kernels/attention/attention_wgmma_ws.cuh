@@ -14,8 +14,8 @@
 //     its copies land. A buffer is refilled once both consumers have arrived on its `empty`
 //     barrier.
 //   - Consumers (warpgroups 1 and 2, 64 query rows each, 232 registers): wait on K's `full`, S,
-//     the softmax, P V. Branch ws-overlap: S of step j + 1 is issued with P V of step j, and step
-//     j + 1's softmax runs while P V does (FlashAttention-3's overlap within a warpgroup); K and V
+//     the softmax, P V. S of step j + 1 is issued with P V of step j, and step j + 1's softmax
+//     runs while P V does (FlashAttention-3's overlap within a warpgroup, since 96317f1); K and V
 //     have barriers of their own, K's buffer released once its S is done, V's once its P V is
 //     (with one `full` and `empty` pair a buffer, the buffer a step frees would come back half a
 //     step before it is needed). No proxy fence: the

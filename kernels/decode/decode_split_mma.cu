@@ -67,6 +67,13 @@
 //     version's 4495 at batch 16 x 128k). Validated ([decode] GPU test, memcheck, racecheck) but
 //     the same within 0.5% from 32k (batch 16 0.97-0.98x cuDNN either way) and 1.02x at batch 1 x 8k
 //     (1.10x cuDNN against 1.08x): the read order is not what cuDNN's extra 2% comes from.
+//   - Tried and not merged (3ca2c90, branch decode-l2-prefetch, results/h200/
+//     decode_l2_prefetch_3ca2c9055075, H200, cuDNN in the same run): when the whole cache fits the
+//     L2, each block asks the rest of its split's K and V into it by one bulk prefetch
+//     (cp.async.bulk.prefetch.L2) after its first stages, so that the memory works at full rate
+//     from the start. Validated (the [decode] GPU test) but 0.97x at batch 1 x 8k and batch 4 x 2k
+//     (34 MB) and 1.00x at 2k and 4k: the stages already keep enough in flight; the ramp of a
+//     small read is not the loads' issue. Main in that run: batch 1 x 8k 17.5 us, 1.09x cuDNN.
 #include <cuda_runtime.h>
 
 #include <algorithm>
