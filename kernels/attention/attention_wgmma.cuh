@@ -107,6 +107,27 @@ __device__ __forceinline__ void rescale_output(float (&o)[Tr::kNb][Tr::kN / 2], 
       for (int x = 0; x < 4; ++x) o[nb][4 * dt + x] *= rescale[x / 2];
 }
 
+// The overlapped loops' end of step j (attn.wgmma's, attention_wgmma_ws.cuh's), after the wait for
+// its P V: O's registers are that wgmma's results and P's its operands until here (the pins keep
+// the compiler from moving their next uses above the wait).
+template <class Tr, int BN>
+__device__ __forceinline__ void pin_pv(float (&o)[Tr::kNb][Tr::kN / 2], std::uint32_t (&p)[BN / 16][4]) {
+#pragma unroll
+  for (int nb = 0; nb < Tr::kNb; ++nb) wgmma_pin(o[nb]);
+#pragma unroll
+  for (int kk = 0; kk < BN / 16; ++kk) wgmma_pin(p[kk]);
+}
+// Then, with a step j + 1: O takes that step's rescale and P becomes its P.
+template <class Tr, int BN>
+__device__ __forceinline__ void advance_pv(float (&o)[Tr::kNb][Tr::kN / 2], const float (&rescale)[2],
+                                           std::uint32_t (&p)[BN / 16][4], const std::uint32_t (&p_next)[BN / 16][4]) {
+  rescale_output<Tr>(o, rescale);
+#pragma unroll
+  for (int kk = 0; kk < BN / 16; ++kk)
+#pragma unroll
+    for (int x = 0; x < 4; ++x) p[kk][x] = p_next[kk][x];
+}
+
 // P as k16 A fragments: keys 16 kk..16 kk + 15 are the n8 blocks 2 kk and 2 kk + 1 of S.
 template <class T, int BN>
 __device__ __forceinline__ void pack_p(std::uint32_t (&p)[BN / 16][4], const float (&s)[BN / 2]) {
@@ -317,17 +338,8 @@ __global__ void __launch_bounds__(WGS * 128, 1)
         pack_p<T, BN>(p_next, s);
       }
       wgmma_wait<0>();
-#pragma unroll
-      for (int nb = 0; nb < kNb; ++nb) wgmma_pin(o[nb]);
-#pragma unroll
-      for (int kk = 0; kk < BN / 16; ++kk) wgmma_pin(p[kk]);  // P_j's registers stay P_j's until here
-      if (more) {
-        rescale_output<Tr>(o, rescale);
-#pragma unroll
-        for (int kk = 0; kk < BN / 16; ++kk)
-#pragma unroll
-          for (int x = 0; x < 4; ++x) p[kk][x] = p_next[kk][x];
-      }
+      pin_pv<Tr, BN>(o, p);
+      if (more) advance_pv<Tr, BN>(o, rescale, p, p_next);
       __syncthreads();  // every warpgroup is done with K_j's and V_j's buffer
       load_kv(j + 2, true);
       load_kv(j + 2, false);

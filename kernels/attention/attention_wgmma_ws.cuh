@@ -331,18 +331,9 @@ __global__ void __launch_bounds__(kWsThreads, 1)
         pack_p<T, BN>(p_next, s);
       }
       wgmma_wait<0>();
-#pragma unroll
-      for (int nb = 0; nb < Tr::kNb; ++nb) wgmma_pin(o[nb]);
-#pragma unroll
-      for (int kk = 0; kk < BN / 16; ++kk) wgmma_pin(p[kk]);  // P's registers stay step j's until here
+      pin_pv<Tr, BN>(o, p);
       mbarrier_arrive(v_empty(ring(j)));
-      if (more) {
-        rescale_output<Tr>(o, rescale);
-#pragma unroll
-        for (int kk = 0; kk < BN / 16; ++kk)
-#pragma unroll
-          for (int x = 0; x < 4; ++x) p[kk][x] = p_next[kk][x];
-      }
+      if (more) advance_pv<Tr, BN>(o, rescale, p, p_next);
     }
     step += n_steps;
     // The next tile's slot before this one's stores, and its mask row's offsets on their way into
