@@ -114,6 +114,16 @@
 //    step's P V run alone after the loop instead of beside an S whose scores are dropped;
 //    validated the same way, but 0.96-1.03x 5b9855a off density 1 (density 0.1 0.99x, window
 //    1024 0.96x) where the loop above is 0.97-1.06x, and its two density 1 runs 7-9% apart.
+//    Every pattern and density of configs/sparse.json at 6a1fcaa, FlexAttention over the same
+//    plan in the same lease (results/h200/sparse_sweep_6a1fcaa57805, ratios.py there): 1.28-1.55x
+//    Flex at seq 8k (random 1.41-1.55x, 357-620 TFLOP/s on the kept scores; window 1.28-1.41x,
+//    causal 1.42x, documents 1.41-1.48x, global + window 1.34-1.40x) and 1.35-1.55x at 16k; at
+//    density 1 1.49x attn.wgmma at 8k (620 against 417 TFLOP/s) and 1.32x at 16k. Time against
+//    density x the full time at 8k: 1.35 at density 0.1, 1.10 at 0.25, 1.03 at 0.5; at 16k 1.01
+//    at 0.1. Tried and not kept (9e71b14, results/h200/ws_early_draw_9e71b14682a5): the producer
+//    drawing the next tile a tile ahead by another thread (its atomic, the slot and the next mask
+//    row's prefetch off thread 0's copies); validated the same way, 0.97-1.04x this loop (density
+//    0.1 0.99x, causal 0.97x, window 1024 1.04x).
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 #include "kernels/attention/attention_wgmma_ws.cuh"
