@@ -98,9 +98,9 @@
 //    global + window 1.012; causal, causal + window and density 1 unchanged (0.998-1.001; causal
 //    tiles already ran last first), window 1024 0.993. Seq 8k density 0.1: 0.2388 against 1.9229
 //    ms at density 1, 1.24x density x the full time (1.27x for the launch order in that run).
-//    FlexAttention on the same GPU right after (flex/ there, seq 8k): 1.45 / 1.47 / 1.44x at density 0.1 /
-//    0.25 / 1, causal 1.36x, causal + window 1.35x, window 1.37x, documents 1.43x, global +
-//    window 1.38x.
+//    FlexAttention on the same GPU right after (flex/ there, seq 8k): 1.45 / 1.47 / 1.44x at
+//    density 0.1 / 0.25 / 1, causal 1.36x, causal + window 1.35x, window 1.37x, documents 1.43x,
+//    global + window 1.38x.
 //    The consumers overlap S of step j + 1 with P V of step j and run step j + 1's softmax while
 //    P V runs (attention_wgmma_ws.cuh; attn.wgmma's overlapped loop does the same), K and V on
 //    barriers of their own. Validated on an H200 at e862a6c (the [sparse] GPU test, memcheck,
@@ -114,16 +114,16 @@
 //    step's P V run alone after the loop instead of beside an S whose scores are dropped;
 //    validated the same way, but 0.96-1.03x 5b9855a off density 1 (density 0.1 0.99x, window
 //    1024 0.96x) where the loop above is 0.97-1.06x, and its two density 1 runs 7-9% apart.
-//    Every pattern and density of configs/sparse.json at 6a1fcaa, FlexAttention over the same
-//    plan in the same lease (results/h200/sparse_sweep_6a1fcaa57805, ratios.py there): 1.28-1.55x
-//    Flex at seq 8k (random 1.41-1.55x, 357-620 TFLOP/s on the kept scores; window 1.28-1.41x,
-//    causal 1.42x, documents 1.41-1.48x, global + window 1.34-1.40x) and 1.35-1.55x at 16k; at
-//    density 1 1.49x attn.wgmma at 8k (620 against 417 TFLOP/s) and 1.32x at 16k. Time against
-//    density x the full time at 8k: 1.35 at density 0.1, 1.10 at 0.25, 1.03 at 0.5; at 16k 1.01
-//    at 0.1. Tried and not kept (9e71b14, results/h200/ws_early_draw_9e71b14682a5): the producer
-//    drawing the next tile a tile ahead by another thread (its atomic, the slot and the next mask
-//    row's prefetch off thread 0's copies); validated the same way, 0.97-1.04x this loop (density
-//    0.1 0.99x, causal 0.97x, window 1024 1.04x).
+//    Every pattern and density of configs/sparse.json at 6a1fcaa, FlexAttention over the same plan
+//    in the same lease (results/h200/sparse_sweep_6a1fcaa57805: compare_flex_*.md, density.txt):
+//    1.28-1.55x Flex at seq 8k (random 1.41-1.55x, 357-620 TFLOP/s on the kept scores; window
+//    1.28-1.41x, causal 1.42x, documents 1.41-1.48x, global + window 1.34-1.40x) and 1.35-1.55x at
+//    16k; at density 1 1.49x attn.wgmma at 8k (620 against 417 TFLOP/s) and 1.32x at 16k. Time
+//    against density x the full time at 8k: 1.35 at density 0.1, 1.10 at 0.25, 1.03 at 0.5; at 16k
+//    1.01 at 0.1. Tried and not kept (9e71b14, results/h200/ws_early_draw_9e71b14682a5): the
+//    producer drawing the next tile a tile ahead by another thread (its atomic, the slot and the
+//    next mask row's prefetch off thread 0's copies); validated the same way, 0.97-1.04x this loop
+//    (density 0.1 0.99x, causal 0.97x, window 1024 1.04x).
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 #include "kernels/attention/attention_wgmma_ws.cuh"

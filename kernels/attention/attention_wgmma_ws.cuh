@@ -320,7 +320,8 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       ws_wait(v_full(ring(j)), parity(j), "v_full", u, step0 + j);
       // Issued on the last step too (reading whatever the next K buffer holds; those scores are
       // dropped): with the issue under a branch ptxas cannot count the groups and serializes every
-      // wgmma (C7514, attention_wgmma.cuh's overlapped loop).
+      // wgmma (C7514, attention_wgmma.cuh's overlapped loop); the last step peeled off the loop
+      // instead (f76270d) measured no faster (attention_sparse_wgmma.cu).
       issue_scores<Tr, T, D, BN>(s, q_wg, k_s + ring(j + 1) * Tr::kTileBytes);
       issue_pv<Tr, T, BN>(o, p, v_s + ring(j) * Tr::kTileBytes);
       std::uint32_t p_next[BN / 16][4];
