@@ -115,7 +115,7 @@
 //    validated the same way, but 0.96-1.03x 5b9855a off density 1 (density 0.1 0.99x, window
 //    1024 0.96x) where the loop above is 0.97-1.06x, and its two density 1 runs 7-9% apart.
 //    Every pattern and density of configs/sparse.json at 6a1fcaa, FlexAttention over the same plan
-//    in the same lease (results/h200/sparse_sweep_6a1fcaa57805: compare_flex_*.md, density.txt):
+//    in the same run (results/h200/sparse_sweep_6a1fcaa57805: compare_flex_*.md, density.txt):
 //    1.28-1.55x Flex at seq 8k (random 1.41-1.55x, 357-620 TFLOP/s on the kept scores; window
 //    1.28-1.41x, causal 1.42x, documents 1.41-1.48x, global + window 1.34-1.40x) and 1.35-1.55x at
 //    16k; at density 1 1.49x attn.wgmma at 8k (620 against 417 TFLOP/s) and 1.32x at 16k. Time
