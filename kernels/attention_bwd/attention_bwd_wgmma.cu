@@ -56,6 +56,13 @@
 //     88523c6 (ab/ there): one block barrier a step with the atomics still last in it (687e8e3):
 //     1.00x at d 128, 0.97x at d 64; three query-tile stages, loads two steps ahead, and lse and D
 //     read as float2 (8cb8953): 0.98-0.99x at d 128, 0.95x at d 64 (the loads were not late).
+//   - Tried and reverted (070469b, results/h200/bwd_block_k64_070469bff584, H200, the peers in the
+//     same run): a block per 64 keys (one warpgroup), two blocks an SM, so that each runs on its own
+//     schedule and one's elementwise work meets the other's products; one dS^T buffer, dQ one
+//     m64n128 product. Validated (the [bwd] GPU test, memcheck, racecheck, synccheck) but 0.74-0.81x
+//     this version at d 128 (16k tokens, seq 2k-16k: 250-285 against 336-384 TFLOP/s non-causal,
+//     221-284 against 274-380 causal): each query tile is loaded and its dQ added once per 64 keys
+//     instead of 128, and that traffic costs more than the warpgroups' common phase.
 // What remains against cuDNN: each warpgroup runs S^T and dP^T, the elementwise P^T and dS^T, dV
 // and dK, then dQ, in turn, the two in phase (one block fills an SM), so the tensor cores wait
 // during the elementwise work; FlashAttention-3 overlaps them with a producer warp (TMA, which
@@ -84,56 +91,44 @@ namespace fabench {
 
 namespace {
 
-// D: head dim; BR: query rows a step; WGS: warpgroups a block, 64 keys each.
-template <int D, int BR, int WGS>
+// D: head dim; BR: query rows a step. Two warpgroups of 64 keys.
+template <int D, int BR>
 struct BwdWgTraits {
-  static constexpr int kWarpgroups = WGS;
+  static constexpr int kWarpgroups = 2;
   static constexpr int kThreads = 128 * kWarpgroups;
   static constexpr int kKeys = 64 * kWarpgroups;
-  // One warpgroup: two blocks an SM (registers and shared memory both allow it), each on its own
-  // schedule, so that one's elementwise work runs beside the other's products.
-  static constexpr int kMinBlocks = WGS == 1 ? 2 : 1;
   static constexpr int kChunks = D / 8;
   static constexpr int kKvBytes = kKeys * D * 2;      // one of K, V
   static constexpr int kQBytes = BR * D * 2;          // one of Q, dO in a stage
   static constexpr int kDsBytes = kKeys * BR * 2;     // dS^T, keys as rows
   static constexpr int kScalarBytes = 2 * BR * 4;     // lse and D of a stage
-  // dS^T buffers: a step's dQ reads the step before's dS^T. Two warpgroups need two (one may
-  // write a step's dS^T while the other still reads the last); one warpgroup has waited for its
-  // dQ before it writes the next dS^T, so one buffer serves.
-  static constexpr int kDsBuffers = WGS == 1 ? 1 : 2;
-  // K, V, two stages of Q and dO, the dS^T buffers (all 1024-byte multiples, so each tile starts
-  // aligned for the swizzle), then the stages' lse and D, and slack to align the base.
-  static constexpr int kSmemBytes = 2 * kKvBytes + 4 * kQBytes + kDsBuffers * kDsBytes + 2 * kScalarBytes + 1024;
-  // dQ (BR x D) in 64 x 64 blocks: kMParts x kNParts of them. With fewer blocks than warpgroups
-  // each block's sum over the keys is split kKeyParts ways (every part added by atomics); with
-  // more, a warpgroup takes kDqN / 64 neighbouring blocks of one row of blocks in one product.
+  // K, V, two stages of Q and dO, two of dS^T (all 1024-byte multiples, so each tile starts aligned for
+  // the swizzle), then the stages' lse and D, and slack to align the base.
+  static constexpr int kSmemBytes = 2 * kKvBytes + 4 * kQBytes + 2 * kDsBytes + 2 * kScalarBytes + 1024;
+  // dQ (BR x D) in 64 x 64 blocks: kMParts x kNParts of them; with fewer blocks than warpgroups
+  // each block's sum over the keys is split kKeyParts ways (every part added by atomics).
   static constexpr int kMParts = BR / 64;
   static constexpr int kNParts = D / 64;
-  static constexpr int kBlocksPerWg = kMParts * kNParts > WGS ? kMParts * kNParts / WGS : 1;
-  static constexpr int kKeyParts = kMParts * kNParts < WGS ? WGS / (kMParts * kNParts) : 1;
-  static constexpr int kDqN = 64 * kBlocksPerWg;
+  static constexpr int kKeyParts = kWarpgroups / (kMParts * kNParts);
   static constexpr int kDqKeys = kKeys / kKeyParts;
-  static_assert(D % 64 == 0 && BR % 64 == 0 && kBlocksPerWg * WGS == kMParts * kNParts * kKeyParts &&
-                    kBlocksPerWg <= kNParts && kDqN <= 128,
-                "dQ: a row of 64 x 64 blocks (or a share of one block's keys) a warpgroup");
+  static_assert(D % 64 == 0 && BR % 64 == 0 && kKeyParts * kMParts * kNParts == kWarpgroups,
+                "dQ: a 64 x 64 block (or a share of one's keys) a warpgroup");
   static_assert(kQBytes % 1024 == 0 && kKvBytes % 1024 == 0 && kDsBytes % 1024 == 0, "aligned tiles");
 };
 
-// Compiled (head dim, query rows a step, keys a block), the first per head dim the default:
-// register budgets (the header comment). d 64 with 64 queries a step splits each dQ block's keys
-// over the two warpgroups (twice the atomics, half the registers of S^T and dP^T).
+// Compiled (head dim, query rows a step), the first per head dim the default: register budgets
+// (the header comment). d 64 with 64 queries a step splits each dQ block's keys over the two
+// warpgroups (twice the atomics, half the registers of S^T and dP^T).
 #define FA_BWD_WGMMA_CONFIGS(X) \
-  X(64, 128, 128)               \
-  X(64, 64, 128)                \
-  X(128, 64, 128)               \
-  X(128, 64, 64)
+  X(64, 128)                    \
+  X(64, 64)                     \
+  X(128, 64)
 
-template <class T, int D, int BR, int WGS>
-__global__ void __launch_bounds__(BwdWgTraits<D, BR, WGS>::kThreads, BwdWgTraits<D, BR, WGS>::kMinBlocks)
+template <class T, int D, int BR>
+__global__ void __launch_bounds__(256, 1)
     attention_bwd_wgmma_kernel(AttentionBwdArgs a, const float* delta, float* dq_acc) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using Tr = BwdWgTraits<D, BR, WGS>;
+  using Tr = BwdWgTraits<D, BR>;
   using Out = WgOutSplit<D>;
   constexpr int kThreads = Tr::kThreads, kKeys = Tr::kKeys, kChunks = Tr::kChunks;
   constexpr int kSub = 64, kSubs = BR / kSub;  // query rows a sub-tile of S^T and dP^T
@@ -142,7 +137,7 @@ __global__ void __launch_bounds__(BwdWgTraits<D, BR, WGS>::kThreads, BwdWgTraits
   const std::uint32_t v_s = k_s + Tr::kKvBytes;
   const std::uint32_t stages = v_s + Tr::kKvBytes;  // stage s: Q at + 2 s kQBytes, dO after it
   const std::uint32_t ds_s = stages + 4 * Tr::kQBytes;
-  const std::uint32_t scalars = ds_s + Tr::kDsBuffers * Tr::kDsBytes;  // stage s: lse at + s kScalarBytes, D after it
+  const std::uint32_t scalars = ds_s + 2 * Tr::kDsBytes;  // stage s: lse at + s kScalarBytes, D after it
   const unsigned char* scalars_ptr = smem_raw + (scalars - smem_address(smem_raw));
 
   const int wg = static_cast<int>(threadIdx.x) / 128, warp = (static_cast<int>(threadIdx.x) / 32) % 4;
@@ -177,26 +172,25 @@ __global__ void __launch_bounds__(BwdWgTraits<D, BR, WGS>::kThreads, BwdWgTraits
   const float scale_log2 = a.scale * kBwdLog2e;
   const int key_row = 64 * wg + 16 * warp + g;  // this lane's keys in the block: + 0 and + 8
   const std::uint32_t k_wg0 = k_s + 64 * wg * 128, v_wg0 = v_s + 64 * wg * 128;  // A rows of S^T, dP^T
-  // dQ: this warpgroup's 64 query rows (of BR), kDqN columns (of D) and keys (of kKeys).
-  constexpr int kDqN = Tr::kDqN, kWgsPerKeyPart = Tr::kMParts * Tr::kNParts / Tr::kBlocksPerWg;
-  const int dq_m = wg % Tr::kMParts, dq_n = wg / Tr::kMParts % (Tr::kNParts / Tr::kBlocksPerWg);
-  const int dq_k0 = wg / kWgsPerKeyPart * Tr::kDqKeys;
+  // dQ: this warpgroup's 64 query rows (of BR), 64 columns (of D) and keys (of kKeys).
+  const int dq_m = wg % Tr::kMParts, dq_n = wg / Tr::kMParts % Tr::kNParts;
+  const int dq_k0 = wg / (Tr::kMParts * Tr::kNParts) * Tr::kDqKeys;
   float dk[Out::kNb][Out::kN / 2] = {}, dv[Out::kNb][Out::kN / 2] = {};
-  // dQ of a step (this warpgroup's 64 x kDqN block) = dS K over the block's keys, run one step
-  // late: A is that step's dS^T read M-major (its queries are the 128-byte rows' elements), B the K
-  // tile N-major. One wgmma group.
-  float dq[kDqN / 2];
+  // dQ of a step (this warpgroup's 64 x 64 block) = dS K over the block's keys, run one step late:
+  // A is that step's dS^T read M-major (its queries are the 128-byte rows' elements), B the K tile
+  // N-major. One wgmma group.
+  float dq[32];
   auto issue_dq = [&](std::uint32_t ds_t, std::uint32_t k_dq) {
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < Tr::kDqKeys / 16; ++kk) {
       const std::uint32_t key_rows = (dq_k0 + kk * 16) * 128;
       const std::uint64_t ad = wgmma_desc(ds_t + dq_m * kKeys * 128 + key_rows, kKeys * 128, 1024);
-      const std::uint64_t bd = wgmma_desc(k_dq + dq_n * (kDqN / 64) * kKeys * 128 + key_rows, kKeys * 128, 1024);
+      const std::uint64_t bd = wgmma_desc(k_dq + dq_n * kKeys * 128 + key_rows, kKeys * 128, 1024);
       if (kk == 0) {
-        Wgmma<T, kDqN, 1>::template ss<1>(dq, ad, bd, 0);  // the first step overwrites dq
+        Wgmma<T, 64, 1>::template ss<1>(dq, ad, bd, 0);  // the first step overwrites dq
       } else {
-        Wgmma<T, kDqN, 1>::template ss<1>(dq, ad, bd, 1);
+        Wgmma<T, 64, 1>::template ss<1>(dq, ad, bd, 1);
       }
     }
     wgmma_commit();
@@ -215,9 +209,8 @@ __global__ void __launch_bounds__(BwdWgTraits<D, BR, WGS>::kThreads, BwdWgTraits
       const std::int64_t i = i0 + 64 * dq_m + 16 * warp + g + 8 * h;
       if (i < a.seq_q)
 #pragma unroll
-        for (int nt = 0; nt < kDqN / 8; ++nt)
-          atomic_add_float2(dq_rows + i * D + kDqN * dq_n + 8 * nt + 2 * t, dq[4 * nt + 2 * h],
-                            dq[4 * nt + 2 * h + 1]);
+        for (int nt = 0; nt < 8; ++nt)
+          atomic_add_float2(dq_rows + i * D + 64 * dq_n + 8 * nt + 2 * t, dq[4 * nt + 2 * h], dq[4 * nt + 2 * h + 1]);
     }
   };
   // A step: (after its one block barrier) the step before's dQ and its atomics, then S^T and dP^T,
@@ -259,10 +252,8 @@ __global__ void __launch_bounds__(BwdWgTraits<D, BR, WGS>::kThreads, BwdWgTraits
     // The tiles' shared-memory addresses made opaque each step: otherwise the compiler hoists every
     // loop-invariant wgmma descriptor of K and V (two registers each, 48 of them at d 128) out of
     // the loop, where they hold registers dK and dV need.
-    const int ds_buffer = stage % Tr::kDsBuffers;
-    std::uint32_t k_wg = k_wg0, v_wg = v_wg0, k_dq = k_s, ds_t = ds_s + ds_buffer * Tr::kDsBytes,
-                  ds_prev = ds_s + (Tr::kDsBuffers - 1 - ds_buffer) * Tr::kDsBytes,
-                  q_t = stages + 2 * stage * Tr::kQBytes;
+    std::uint32_t k_wg = k_wg0, v_wg = v_wg0, k_dq = k_s, ds_t = ds_s + stage * Tr::kDsBytes,
+                  ds_prev = ds_s + (stage ^ 1) * Tr::kDsBytes, q_t = stages + 2 * stage * Tr::kQBytes;
     asm volatile("" : "+r"(k_wg), "+r"(v_wg), "+r"(k_dq), "+r"(ds_t), "+r"(ds_prev), "+r"(q_t));
     const std::uint32_t do_t = q_t + Tr::kQBytes;
     const float* lse_t = reinterpret_cast<const float*>(scalars_ptr + stage * Tr::kScalarBytes);
@@ -329,7 +320,7 @@ __global__ void __launch_bounds__(BwdWgTraits<D, BR, WGS>::kThreads, BwdWgTraits
   fence_proxy_async();
   __syncthreads();
   if (steps > 0) {
-    std::uint32_t k_dq = k_s, ds_last = ds_s + ((steps - 1) & 1) % Tr::kDsBuffers * Tr::kDsBytes;
+    std::uint32_t k_dq = k_s, ds_last = ds_s + ((steps - 1) & 1) * Tr::kDsBytes;
     asm volatile("" : "+r"(k_dq), "+r"(ds_last));
     run_dq(steps - 1, ds_last, k_dq);
   }
@@ -355,10 +346,10 @@ __global__ void __launch_bounds__(BwdWgTraits<D, BR, WGS>::kThreads, BwdWgTraits
 #endif  // sm_90a: elsewhere the kernel is empty and attention_bwd_wgmma refuses to launch it
 }
 
-template <class T, int D, int BR, int WGS>
+template <class T, int D, int BR>
 bool launch_bwd_wgmma(const AttentionBwdArgs& a, void* workspace, cudaStream_t stream) {
-  using Tr = BwdWgTraits<D, BR, WGS>;
-  constexpr auto kernel = attention_bwd_wgmma_kernel<T, D, BR, WGS>;
+  using Tr = BwdWgTraits<D, BR>;
+  constexpr auto kernel = attention_bwd_wgmma_kernel<T, D, BR>;
   if (!smem_granted<kernel, Tr::kSmemBytes>()) return false;  // before any launch: no half-done backward
   float* delta = static_cast<float*>(workspace);
   float* dq_acc = delta + bwd_delta_floats(a);
@@ -370,15 +361,14 @@ bool launch_bwd_wgmma(const AttentionBwdArgs& a, void* workspace, cudaStream_t s
   return true;
 }
 
-// The compiled configuration for a's dtype and head dim with block_q query rows a step and block_k
-// keys a block (0: the first compiled for the head dim that matches the other).
+// The compiled configuration for a's dtype and head dim with block_q query rows a step (0: the
+// first compiled for the head dim).
 template <class F>
-bool with_config(const AttentionBwdArgs& a, int block_q, int block_k, F&& f) {
+bool with_config(const AttentionBwdArgs& a, int block_q, F&& f) {
   auto by_dim = [&](auto elem) {
-#define FA_BWD_WGMMA_DISPATCH(D, BR, BK)                                                      \
-  if (a.head_dim == D && (block_q == BR || block_q == 0) && (block_k == BK || block_k == 0)) \
-    return f(elem, BwdWgTraits<D, BR, BK / 64>{}, std::integral_constant<int, D>{}, std::integral_constant<int, BR>{}, \
-             std::integral_constant<int, BK / 64>{});
+#define FA_BWD_WGMMA_DISPATCH(D, BR)                 \
+  if (a.head_dim == D && (block_q == BR || block_q == 0)) \
+    return f(elem, BwdWgTraits<D, BR>{}, std::integral_constant<int, D>{}, std::integral_constant<int, BR>{});
     FA_BWD_WGMMA_CONFIGS(FA_BWD_WGMMA_DISPATCH)
 #undef FA_BWD_WGMMA_DISPATCH
     return false;
@@ -398,28 +388,27 @@ bool attention_bwd_wgmma_compiled() {
 
 std::size_t attention_bwd_wgmma_workspace_bytes(const AttentionBwdArgs& a) { return bwd_dq_workspace_bytes(a, true); }
 
-std::size_t attention_bwd_wgmma_smem_bytes(const AttentionBwdArgs& a, int block_q, int block_k) {
+std::size_t attention_bwd_wgmma_smem_bytes(const AttentionBwdArgs& a, int block_q) {
   std::size_t bytes = 0;
-  with_config(a, block_q, block_k, [&](auto, auto traits, auto, auto, auto) {
+  with_config(a, block_q, [&](auto, auto traits, auto, auto) {
     bytes = decltype(traits)::kSmemBytes;
     return true;
   });
   return bytes;
 }
 
-std::vector<BwdWgmmaConfig> attention_bwd_wgmma_configs() {
-  std::vector<BwdWgmmaConfig> out;
-#define FA_BWD_WGMMA_LIST(D, BR, BK) out.push_back({D, BR, BK});
+std::vector<std::pair<int, int>> attention_bwd_wgmma_configs() {
+  std::vector<std::pair<int, int>> out;
+#define FA_BWD_WGMMA_LIST(D, BR) out.emplace_back(D, BR);
   FA_BWD_WGMMA_CONFIGS(FA_BWD_WGMMA_LIST)
 #undef FA_BWD_WGMMA_LIST
   return out;
 }
 
-bool attention_bwd_wgmma(const AttentionBwdArgs& a, int block_q, int block_k, void* workspace, cudaStream_t stream) {
+bool attention_bwd_wgmma(const AttentionBwdArgs& a, int block_q, void* workspace, cudaStream_t stream) {
   if (!attention_bwd_wgmma_compiled()) return false;
-  return with_config(a, block_q, block_k, [&](auto elem, auto, auto d, auto br, auto wgs) {
-    return launch_bwd_wgmma<decltype(elem), decltype(d)::value, decltype(br)::value, decltype(wgs)::value>(
-        a, workspace, stream);
+  return with_config(a, block_q, [&](auto elem, auto, auto d, auto br) {
+    return launch_bwd_wgmma<decltype(elem), decltype(d)::value, decltype(br)::value>(a, workspace, stream);
   });
 }
 

@@ -95,9 +95,8 @@ std::optional<std::string> mma_limits(const Problem& p, const Params&, const Dev
 }
 
 std::string wgmma_configs_text() {
-  std::string out = "compiled (head_dim, block_q, block_k):";
-  for (const BwdWgmmaConfig& c : attention_bwd_wgmma_configs())
-    out += fmt::format(" ({}, {}, {})", c.head_dim, c.block_q, c.block_k);
+  std::string out = "compiled (head_dim, block_q):";
+  for (const auto& [d, br] : attention_bwd_wgmma_configs()) out += fmt::format(" ({}, {})", d, br);
   return out;
 }
 
@@ -109,11 +108,9 @@ std::optional<std::string> wgmma_limits(const Problem& p, const Params& params, 
                        caps.cc_minor);
   if (p.batch * p.kv_heads > kMaxGridDim)
     return fmt::format("batch*kv_heads {} > 65535 (grid.y limit)", p.batch * p.kv_heads);
-  const std::size_t smem = attention_bwd_wgmma_smem_bytes(args_for_sizing(p), static_cast<int>(params.at("block_q")),
-                                                          static_cast<int>(params.at("block_k")));
-  if (smem == 0)
-    return fmt::format("block_q={} block_k={} is not compiled for head_dim {}; {}", params.at("block_q"),
-                       params.at("block_k"), p.head_dim, wgmma_configs_text());
+  const std::size_t smem = attention_bwd_wgmma_smem_bytes(args_for_sizing(p), static_cast<int>(params.at("block_q")));
+  if (smem == 0) return fmt::format("block_q={} is not compiled for head_dim {}; {}", params.at("block_q"), p.head_dim,
+                                    wgmma_configs_text());
   if (smem > caps.smem_per_block_optin)
     return fmt::format("needs {} bytes of shared memory, the device grants {}", smem, caps.smem_per_block_optin);
   return std::nullopt;
@@ -176,19 +173,15 @@ void register_attention_bwd_variants(Registry& r) {
                 "read transposed, added by fp32 vector atomics, then scaled",
                 {DType::fp16, DType::bf16}, {64, 128},
                 {{"block_q", 0, {0, 64, 128},
-                  "query rows a step (0: the first compiled for the head dim: 128 at d64, 64 at d128)"},
-                 {"block_k", 0, {0, 64, 128},
-                  "keys a block (0: the first compiled for the head dim, 128): 128 is two warpgroups of 64 keys "
-                  "sharing each query tile; 64 is one warpgroup, two blocks an SM on schedules of their own"}},
+                  "query rows a step (0: the first compiled for the head dim: 128 at d64, 64 at d128)"}},
                 "workspace 4 bytes per query row (D) + 4 * head_dim per query row (the fp32 dQ accumulator); "
-                "shared memory 131 KiB (d64, block_q 128), 82 KiB (d64, 64), 146 KiB (d128, 64), 106 KiB (d128, 64, block_k 64); "
+                "shared memory 131 KiB (d64, block_q 128), 82 KiB (d64, 64), 146 KiB (d128, 64); "
                 "batch*kv_heads <= 65535; " + wgmma_configs_text(),
                 wgmma_limits,
                 [](const Problem& p, const Params&) { return attention_bwd_wgmma_workspace_bytes(args_for_sizing(p)); },
                 [](const LaunchArgs& la) {
                   if (!attention_bwd_wgmma(attention_bwd_args(la.problem, la.tensors),
-                                           static_cast<int>(la.params.at("block_q")),
-                                           static_cast<int>(la.params.at("block_k")), la.workspace, la.stream))
+                                           static_cast<int>(la.params.at("block_q")), la.workspace, la.stream))
                     throw std::runtime_error("bwd.wgmma: the kernel's shared memory could not be granted");
                 }});
 }
