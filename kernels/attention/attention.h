@@ -59,8 +59,8 @@ struct AttentionTile {
   int stages = 1;                       // K/V buffers in shared memory (prefetch distance)
   bool tf32x3 = false;                  // f32 at fp32 accuracy by three TF32 products (else one)
   int pipeline = 1;                     // score tiles in flight per warpgroup (attn.wgmma: 2 overlaps
-                                        // a tile's softmax with the previous tile's P V); sparse.wgmma's
-                                        // 3: warp-specialized, persistent (attention_wgmma_ws.cuh)
+                                        // a tile's softmax with the previous tile's P V); 3 (sparse.wgmma,
+                                        // attn.wgmma): warp-specialized, persistent (attention_wgmma_ws.cuh)
 };
 std::vector<AttentionTile> attention_fa2_configs();
 // fp32 only. Returns false when (head_dim, block_m, block_n, warps) of `tile` is not compiled or the

@@ -20,6 +20,7 @@
 //     row as a second output.
 // Measured figures live in results/README.md beside the command that produced them.
 #include "kernels/attention/attention_wgmma.cuh"
+#include "kernels/attention/attention_wgmma_ws.cuh"
 
 namespace fabench {
 
@@ -36,6 +37,25 @@ bool launch_wgmma(const AttentionArgs& a, cudaStream_t stream) {
   const AttentionSchedule sched = attention_schedule(a, Tr::kBM, residency, false);
   kernel<<<sched.grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, sched, DenseKeys::Args{});
   return true;
+}
+
+// Pipeline 3: the warp-specialized persistent loop of sparse.wgmma v3 (attention_wgmma_ws.cuh) over
+// every key tile (DenseKeys): a producer warpgroup loads Q, K and V by TMA, two consumer
+// warpgroups of 64 query rows overlap S of the next step with P V (branch attn-ws; sparse.wgmma
+// v3 at density 1 measured 1.49x this kernel's default at seq 8k, results/h200/
+// sparse_sweep_6a1fcaa57805).
+template <class T, int D, int BN, int WGS, int PIPE>
+bool launch_config(const AttentionArgs& a, cudaStream_t stream) {
+  if constexpr (PIPE == 3) {
+    static_assert(WGS == 2, "the warp-specialized loop has two consumer warpgroups");
+    return launch_wgmma_ws<T, D, BN, DenseKeys>(a, DenseKeys::Args{}, stream);
+  } else {
+    return launch_wgmma<T, D, BN, WGS, PIPE == 2>(a, stream);
+  }
+}
+template <class T, int D, int BN, int WGS, int PIPE>
+constexpr std::size_t config_smem_bytes() {
+  return PIPE == 3 ? WsTraits<T, D, BN>::kSmemBytes : WgTraits<T, D, BN, WGS>::kSmemBytes;
 }
 
 // The compiled configurations: (element, head_dim, block_n, warpgroups, pipeline); block_m = 64 x
@@ -69,6 +89,8 @@ bool launch_wgmma(const AttentionArgs& a, cudaStream_t stream) {
   X(bf16, __nv_bfloat16, 128, 128, 2, 1)     \
   X(bf16, __nv_bfloat16, 128, 64, 1, 1)      \
   X(bf16, __nv_bfloat16, 128, 128, 2, 2)     \
+  X(f16, __half, 128, 128, 2, 3)             \
+  X(bf16, __nv_bfloat16, 128, 128, 2, 3)     \
   X(bf16, __nv_bfloat16, 256, 64, 2, 1)
 
 }  // namespace
@@ -84,7 +106,7 @@ bool attention_wgmma_compiled() {
 std::vector<AttentionTile> attention_wgmma_configs() {
   std::vector<AttentionTile> out;
 #define FA_LIST(E, T, D, BN, WGS, PIPE) \
-  out.push_back({D, 64 * WGS, BN, WgTraits<T, D, BN, WGS>::kSmemBytes, 4 * WGS, KernelElem::E, 2, false, PIPE});
+  out.push_back({D, 64 * WGS, BN, config_smem_bytes<T, D, BN, WGS, PIPE>(), 4 * WGS, KernelElem::E, 2, false, PIPE});
   FA_WGMMA_CONFIGS(FA_LIST)
 #undef FA_LIST
   return out;
@@ -95,7 +117,7 @@ bool attention_wgmma(const AttentionArgs& a, const AttentionTile& tile, cudaStre
 #define FA_DISPATCH(E, T, D, BN, WGS, PIPE)                                                         \
   if (a.elem == KernelElem::E && a.head_dim == D && tile.block_m == 64 * WGS && tile.block_n == BN && \
       tile.pipeline == PIPE)                                                                            \
-    return launch_wgmma<T, D, BN, WGS, PIPE == 2>(a, stream);
+    return launch_config<T, D, BN, WGS, PIPE>(a, stream);
   FA_WGMMA_CONFIGS(FA_DISPATCH)
 #undef FA_DISPATCH
   return false;

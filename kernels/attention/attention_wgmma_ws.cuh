@@ -29,11 +29,13 @@
 // Keys as in attention_wgmma.cuh (SparseKeys: the list of a query tile's key blocks; sparse.wgmma
 // v3 runs it, attention_sparse_wgmma.cu has what it measured). DenseKeys compiles and validated on
 // single cases (ada9027, H200: 387 TFLOP/s at bf16 d128 batch 16 x seq 1024, 438 causal at 2 x 8k,
-// attn.wgmma's loop about 410), but attn.wgmma does not offer it yet: with it the odd-shape GPU
-// test did not finish (killed at 150 s, and at 110 s in the watchdog build, whose mbarrier waits
-// never tripped; it does not watch setmaxnreg.inc or the producer's bar.sync).
-// That test last ran whole at 1b1708c (38-60 s) and now also runs user.attention_simple and later
-// shapes, so whether this loop or the test's length stopped it is not known. Tiles are
+// attn.wgmma's loop about 410); then the odd-shape GPU test did not finish with it (killed at 150
+// s, and at 110 s in the watchdog build, whose mbarrier waits never tripped; it does not watch
+// setmaxnreg.inc or the producer's bar.sync), while that test also runs user.attention_simple and
+// later shapes, so whether this loop or the test's length stopped it is not known. Branch attn-ws
+// offers it as attn.wgmma's pipeline 3 (d128, bf16 and fp16; since the TMA loads and the
+// overlapped steps, sparse.wgmma v3 at density 1 runs 1.49x attn.wgmma's default at seq 8k);
+// not yet run on a GPU: the odd-shape test, configs/sanitize_attention.json, a timing. Tiles are
 // drawn in launch order (attention_block_slot), SparseKeys' with each slice's heaviest first
 // (ws_tile_item). The counter is one per translation unit and the
 // block that makes the last draw of a launch resets it, so launches of these kernels must not

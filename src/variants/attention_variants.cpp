@@ -288,9 +288,10 @@ void register_attention_variants(Registry& r) {
       {DType::fp16, DType::bf16}, {64, 128, 256},
       {{"block_m", 0, {0, 64, 128, 192}, "query rows per block, 64 per warpgroup (0: the first compiled)"},
        {"block_n", 0, {0, 64, 128}, "key rows per tile (0: the first compiled for the dtype and head dim)"},
-       {"pipeline", 0, {0, 1, 2},
+       {"pipeline", 0, {0, 1, 2, 3},
         "score tiles in flight per warpgroup: 1 runs S, softmax, P V in turn; 2 overlaps the softmax of tile j+1 "
-        "with P V of tile j (FlashAttention-3) (0: the first compiled)"}},
+        "with P V of tile j (FlashAttention-3); 3 is warp-specialized and persistent (a producer warpgroup loads "
+        "by TMA, two consumer warpgroups overlap as 2 does; d128, 128 x 128) (0: the first compiled)"}},
       wgmma_configs_text() + "; K and V double-buffered; no memory beyond inputs and outputs",
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
         if (!attention_wgmma_compiled())
