@@ -39,11 +39,13 @@ bool launch_wgmma(const AttentionArgs& a, cudaStream_t stream) {
   return true;
 }
 
-// Pipeline 3: the warp-specialized persistent loop of sparse.wgmma v3 (attention_wgmma_ws.cuh) over
-// every key tile (DenseKeys): a producer warpgroup loads Q, K and V by TMA, two consumer
-// warpgroups of 64 query rows overlap S of the next step with P V (branch attn-ws; sparse.wgmma
-// v3 at density 1 measured 1.49x this kernel's default at seq 8k, results/h200/
-// sparse_sweep_6a1fcaa57805).
+// Pipeline 3, the default at d 128: the warp-specialized persistent loop of sparse.wgmma v3
+// (attention_wgmma_ws.cuh) over every key tile (DenseKeys): a producer warpgroup loads Q, K and V
+// by TMA, two consumer warpgroups of 64 query rows overlap S of the next step with P V. Measured
+// at bc1b2b0 on an H200 (results/h200/attn_ws_bc1b2b00a80a, bf16 d 128, 16k tokens, seq 2k-16k,
+// the peers in the same run): 599-661 TFLOP/s non-causal, 431-642 causal, against 396-422 and
+// 358-428 for pipeline 1 (1.51-1.57x and 1.20-1.50x); PyTorch's cuDNN 660-693 and 521-642 (this
+// 0.91-0.95x and 0.83-1.00x), its flash 348-364 and 290-322 (1.72-1.81x, 1.49-2.00x).
 template <class T, int D, int BN, int WGS, int PIPE>
 bool launch_config(const AttentionArgs& a, cudaStream_t stream) {
   if constexpr (PIPE == 3) {
@@ -60,7 +62,8 @@ constexpr std::size_t config_smem_bytes() {
 
 // The compiled configurations: (element, head_dim, block_n, warpgroups, pipeline); block_m = 64 x
 // warpgroups; pipeline 2 overlaps a tile's softmax with the previous tile's P V (OVERLAP), 1 runs
-// them in turn. The first entry per element and head dim is the default.
+// them in turn; pipeline 3 is the warp-specialized loop (launch_config). The first entry per
+// element and head dim is the default.
 // Measured on an H100 (bf16, 16k tokens, seq 2048-16384, TFLOP/s non-causal / causal), in order:
 //   first version: d64  3 warpgroups x 128 keys 300-333 / 228-312 | 2 x 128 279-299 / 236-298
 //                        4 x 64 289-308 / 219-292
@@ -81,16 +84,16 @@ constexpr std::size_t config_smem_bytes() {
 // it); the overlap spills 24 bytes at d128 and 64 at d256 (not compiled there).
 #define FA_WGMMA_CONFIGS(X)                  \
   X(f16, __half, 64, 64, 2, 1)               \
+  X(f16, __half, 128, 128, 2, 3)             \
   X(f16, __half, 128, 128, 2, 1)             \
   X(f16, __half, 256, 64, 2, 1)              \
   X(bf16, __nv_bfloat16, 64, 64, 2, 1)       \
   X(bf16, __nv_bfloat16, 64, 64, 1, 1)       \
   X(bf16, __nv_bfloat16, 64, 128, 3, 1)      \
+  X(bf16, __nv_bfloat16, 128, 128, 2, 3)     \
   X(bf16, __nv_bfloat16, 128, 128, 2, 1)     \
   X(bf16, __nv_bfloat16, 128, 64, 1, 1)      \
   X(bf16, __nv_bfloat16, 128, 128, 2, 2)     \
-  X(f16, __half, 128, 128, 2, 3)             \
-  X(bf16, __nv_bfloat16, 128, 128, 2, 3)     \
   X(bf16, __nv_bfloat16, 256, 64, 2, 1)
 
 }  // namespace

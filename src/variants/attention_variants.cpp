@@ -291,7 +291,8 @@ void register_attention_variants(Registry& r) {
        {"pipeline", 0, {0, 1, 2, 3},
         "score tiles in flight per warpgroup: 1 runs S, softmax, P V in turn; 2 overlaps the softmax of tile j+1 "
         "with P V of tile j (FlashAttention-3); 3 is warp-specialized and persistent (a producer warpgroup loads "
-        "by TMA, two consumer warpgroups overlap as 2 does; d128, 128 x 128) (0: the first compiled)"}},
+        "by TMA, two consumer warpgroups overlap as 2 does; d128, 128 x 128) (0: the first compiled: 3 at d128, 1 "
+        "elsewhere)"}},
       wgmma_configs_text() + "; K and V double-buffered; no memory beyond inputs and outputs",
       [](const Problem& p, const Params& params, const DeviceCaps& caps) -> std::optional<std::string> {
         if (!attention_wgmma_compiled())
