@@ -26,20 +26,20 @@
 //     between them the two drift apart, so one's softmax runs beside the other's GEMMs.
 //     At a tile's end a consumer reads the next tile's slot (and prefetches its mask row) before
 //     it stores the output (371c53b: 1.055x at seq 8k density 0.1, attention_sparse_wgmma.cu).
+//     Tried and not merged (1bcc07a, branch ws-tma-store, results/h200/ws_tma_store_1bcc07a68cdc,
+//     H200): the output through a shared-memory staging tile that the copy engine stores (one
+//     tma_store_3d a consumer; the mask stages unpadded and XOR-swizzled to make room). Validated
+//     (the odd-shape, [sparse], [bwd] and [generate] GPU tests, memcheck, racecheck, synccheck) but
+//     0.94-1.03x this loop on the sparse cases (seq 8k density 0.1 0.99x, 0.25 0.96x, causal 0.95x)
+//     and 0.99-1.03x dense (seq 1k 1.02-1.03x): the stores were not what a tile's end waits for.
 // Keys as in attention_wgmma.cuh (SparseKeys: the list of a query tile's key blocks; sparse.wgmma
-// v3 runs it, attention_sparse_wgmma.cu has what it measured). DenseKeys compiles and validated on
-// single cases (ada9027, H200: 387 TFLOP/s at bf16 d128 batch 16 x seq 1024, 438 causal at 2 x 8k,
-// attn.wgmma's loop about 410); then the odd-shape GPU test did not finish with it (killed at 150
-// s, and at 110 s in the watchdog build, whose mbarrier waits never tripped; it does not watch
-// setmaxnreg.inc or the producer's bar.sync), while that test also runs user.attention_simple and
-// later shapes, so whether this loop or the test's length stopped it is not known. Branch attn-ws
-// offers it as attn.wgmma's pipeline 3 (d128, bf16 and fp16; since the TMA loads and the
-// overlapped steps, sparse.wgmma v3 at density 1 runs 1.49x attn.wgmma's default at seq 8k);
-// not yet run on a GPU: the odd-shape test, configs/sanitize_attention.json, a timing. Tiles are
-// drawn in launch order (attention_block_slot), SparseKeys' with each slice's heaviest first
-// (ws_tile_item). The counter is one per translation unit and the
-// block that makes the last draw of a launch resets it, so launches of these kernels must not
-// overlap (fa-bench runs one launch at a time).
+// v3 runs it, attention_sparse_wgmma.cu has what it measured). DenseKeys: attn.wgmma's pipeline 3,
+// its default at d 128 since 185b975 (attention_wgmma.cu: 1.51-1.57x its block-synchronous loop
+// non-causal on an H200; validated by the odd-shape GPU test and compute-sanitizer on
+// configs/sanitize_attention.json). Tiles are drawn in launch order (attention_block_slot),
+// SparseKeys' with each slice's heaviest first (ws_tile_item). The counter is one per translation
+// unit and the block that makes the last draw of a launch resets it, so launches of these kernels
+// must not overlap (fa-bench runs one launch at a time).
 #include <algorithm>
 #include <cstdio>  // FABENCH_WS_WATCHDOG's printf
 
