@@ -53,15 +53,6 @@ namespace {
 
 __device__ unsigned ws_tiles_drawn;  // zero at load; every launch leaves it at zero
 
-// A warpgroup's register budget (sm_90a; all of its warps execute it).
-template <int N>
-__device__ __forceinline__ void warpgroup_registers_down() {
-  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
-}
-template <int N>
-__device__ __forceinline__ void warpgroup_registers_up() {
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
-}
 // mbarrier_wait_parity, or (FABENCH_WS_WATCHDOG, a diagnostic build) a wait that gives up after
 // about 2^27 polls and traps, printing which barrier of which role and tile it waited on.
 #ifdef FABENCH_WS_WATCHDOG

@@ -82,6 +82,7 @@
 #include "kernels/attention_bwd/attention_bwd_delta.cuh"
 #include "kernels/attention_bwd/attention_bwd_dq.cuh"
 #include "kernels/attention_bwd/attention_bwd_steps.cuh"
+#include "kernels/attention_bwd/attention_bwd_wgmma.cuh"
 #include "kernels/attention_bwd/attention_bwd_wgmma.h"
 #include "kernels/common/element.cuh"
 #include "kernels/common/smem_grant.cuh"
@@ -144,7 +145,6 @@ __global__ void __launch_bounds__(256, 1)
   const int lane = static_cast<int>(threadIdx.x) % 32, g = lane >> 2, t = lane & 3;
   const std::int64_t kv_index = blockIdx.y;  // b * kv_heads + kv head
   const std::int64_t j0 = static_cast<std::int64_t>(blockIdx.x) * kKeys;
-  const std::int64_t key_offset = a.seq_k - a.seq_q;  // causal: query i sees keys j <= i + key_offset
   const T* k = static_cast<const T*>(a.k) + (kv_index * a.seq_k + j0) * D;
   const T* v = static_cast<const T*>(a.v) + (kv_index * a.seq_k + j0) * D;
 
@@ -260,17 +260,7 @@ __global__ void __launch_bounds__(256, 1)
     const float* delta_t = lse_t + BR;
     if (step > 0) run_dq(step - 1, ds_prev, k_dq);  // its atomics drain while this step computes
 
-    // P^T = exp(scale S^T - lse), 0 where the pair is hidden (causal, or a key past seq_k, whose
-    // zero row would give exp(-lse)); dS^T = P^T (dP^T - D) (the scale is applied to dK and dQ at
-    // the end). A hidden pair's exponent may be +inf (a query that sees no key has lse -inf), so
-    // the mask selects, never multiplies.
-    // In block-relative 32-bit terms: key row r (of kKeys) and query column c (of BR) are hidden
-    // when r >= keys_left or, causal, r - c > diag (both clamped: only their sign near 0 matters).
-    const bool masked_tile = (a.causal && j0 + kKeys - 1 > i0 + key_offset) || j0 + kKeys > a.seq_k;
-    const int keys_left = static_cast<int>(min(a.seq_k - j0, static_cast<std::int64_t>(kKeys)));
-    const int diag = a.causal ? static_cast<int>(max(min(i0 + key_offset - j0, static_cast<std::int64_t>(kKeys)),
-                                                     static_cast<std::int64_t>(-BR)))
-                              : kKeys;
+    const BwdStepMask<kKeys, BR> mask(a, j0, i0);  // attention_bwd_wgmma.cuh
     // S^T, dP^T, P^T, dS^T and their dV, dK products a sub-tile of kSub queries at a time: a
     // 128-query step at d 64 holds the registers of a 64-query one. A sub-tile's P^T and dS^T
     // fragments are read by its dV and dK wgmmas until the next sub-tile's wait.
@@ -289,27 +279,10 @@ __global__ void __launch_bounds__(256, 1)
           wgmma_pin(p_frag[sub - 1][kk]);
           wgmma_pin(ds_frag[sub - 1][kk]);
         }
-#pragma unroll
-      for (int nt = 0; nt < kSub / 8; ++nt)
-#pragma unroll
-        for (int x = 0; x < 4; ++x) {
-          const int col = sub * kSub + 8 * nt + 2 * t + (x & 1), r = key_row + 8 * (x >> 1);
-          float p = fast_exp2(fmaf(s[4 * nt + x], scale_log2, -lse_t[col] * kBwdLog2e));
-          if (masked_tile && (r >= keys_left || r - col > diag)) p = 0.0f;
-          s[4 * nt + x] = p;
-          dp[4 * nt + x] = p * (dp[4 * nt + x] - delta_t[col]);
-        }
+      bwd_probs_and_grads<kSub>(s, dp, lse_t, delta_t, mask, sub * kSub, key_row, t, scale_log2);
       pack_accumulator<T, kSub>(p_frag[sub], s);
       pack_accumulator<T, kSub>(ds_frag[sub], dp);
-      // dS^T to shared memory: fragment kk's register x holds keys key_row (+8 for x odd) and
-      // queries 16 kk + 8 (x / 2) + 2t, + 1 of the sub-tile.
-#pragma unroll
-      for (int kk = 0; kk < kSub / 16; ++kk)
-#pragma unroll
-        for (int x = 0; x < 4; ++x) {
-          const int r = key_row + 8 * (x & 1), c = sub * kSub + 16 * kk + 8 * (x >> 1) + 2 * t;
-          sts32(ds_t + swizzle128_offset<kKeys>(r, c / 8) + (c % 8) * 2, ds_frag[sub][kk][x]);
-        }
+      store_ds_t<kKeys, kSub>(ds_t, ds_frag[sub], sub * kSub, key_row, t);
       wgmma_rs_gemm<T, D, kSub, BR>(dv, p_frag[sub], do_sub);
       wgmma_rs_gemm<T, D, kSub, BR>(dk, ds_frag[sub], q_sub);
     }

@@ -26,4 +26,10 @@ std::vector<std::pair<int, int>> attention_bwd_wgmma_configs();
 // memory cannot be granted.
 bool attention_bwd_wgmma(const AttentionBwdArgs& a, int block_q, void* workspace, cudaStream_t stream);
 
+// Pipeline 2 (attention_bwd_wgmma_ws.cu): warp-specialized, head dim 128, 64 query rows a step, fp16
+// and bf16; the same workspace. Shared memory it needs, 0 where it is not compiled for a's dtype and
+// head dim; false when not compiled, or the shared memory, registers or tensor maps are refused.
+std::size_t attention_bwd_wgmma_ws_smem_bytes(const AttentionBwdArgs& a);
+bool attention_bwd_wgmma_ws(const AttentionBwdArgs& a, void* workspace, cudaStream_t stream);
+
 }  // namespace fabench

@@ -60,6 +60,30 @@ __device__ __forceinline__ void tma_load_3d(std::uint32_t dst, const void* map, 
       : "memory");
 }
 
+// Shared memory at src (in the map's swizzled box layout) added into box (c0, c1, c2) of the tensor
+// map at `map` by the copy engine (a reduction in the L2: concurrent adds from other blocks are not
+// lost); the box's elements past the tensor's bounds are dropped. The writes to src must be fenced
+// for the async proxy (fence_proxy_async) and published to this thread first. Completion is
+// tracked per thread in bulk groups: bulk_commit_group, then bulk_wait_group_read before src is
+// written again, bulk_wait_group before the block ends.
+__device__ __forceinline__ void tma_reduce_add_3d(const void* map, int c0, int c1, int c2, std::uint32_t src) {
+  asm volatile("cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.tile.bulk_group [%0, {%1, %2, %3}], [%4];\n" ::"l"(
+                   reinterpret_cast<std::uint64_t>(map)),
+               "r"(c0), "r"(c1), "r"(c2), "r"(src)
+               : "memory");
+}
+__device__ __forceinline__ void bulk_commit_group() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+// Until at most N of this thread's committed bulk groups still read their shared memory.
+template <int N>
+__device__ __forceinline__ void bulk_wait_group_read() {
+  asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
+}
+// Until at most N of this thread's committed bulk groups are incomplete (their writes done).
+template <int N>
+__device__ __forceinline__ void bulk_wait_group() {
+  asm volatile("cp.async.bulk.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
 // The address of the same shared variable in block `rank` of the cluster (distributed shared memory).
 __device__ __forceinline__ std::uint32_t cluster_peer_address(std::uint32_t local, std::uint32_t rank) {
   std::uint32_t remote;

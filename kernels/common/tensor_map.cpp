@@ -22,27 +22,36 @@ PFN_cuTensorMapEncodeTiled_v12000 tiled_encoder() {
   return fn;
 }
 
-}  // namespace
-
-bool make_swizzled_tile_map(CUtensorMap& map, const void* base, KernelElem elem, std::uint64_t planes,
-                            std::uint64_t rows, std::uint64_t cols, std::uint32_t box_rows) {
-  CUtensorMapDataType type;
-  if (elem == KernelElem::f16) {
-    type = CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-  } else if (elem == KernelElem::bf16) {
-    type = CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
-  } else {
-    return false;
-  }
+// A [planes][rows][cols] map of `type` (elem_bytes each) read in boxes of box_cols x box_rows (box_cols
+// x elem_bytes = 128: one swizzled column block).
+bool encode_swizzled_map(CUtensorMap& map, const void* base, CUtensorMapDataType type, std::uint64_t elem_bytes,
+                         std::uint64_t planes, std::uint64_t rows, std::uint64_t cols, std::uint32_t box_cols,
+                         std::uint32_t box_rows) {
   const PFN_cuTensorMapEncodeTiled_v12000 encode = tiled_encoder();
   if (encode == nullptr || base == nullptr || planes == 0 || rows == 0 || cols == 0) return false;
   const cuuint64_t dims[3] = {cols, rows, planes};
-  const cuuint64_t strides[2] = {cols * 2, rows * cols * 2};  // bytes between rows, between planes
-  const cuuint32_t box[3] = {64, box_rows, 1};
+  const cuuint64_t strides[2] = {cols * elem_bytes, rows * cols * elem_bytes};  // bytes between rows, planes
+  const cuuint32_t box[3] = {box_cols, box_rows, 1};
   const cuuint32_t element_strides[3] = {1, 1, 1};
   return encode(&map, type, 3, const_cast<void*>(base), dims, strides, box, element_strides,
                 CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+}  // namespace
+
+bool make_swizzled_tile_map(CUtensorMap& map, const void* base, KernelElem elem, std::uint64_t planes,
+                            std::uint64_t rows, std::uint64_t cols, std::uint32_t box_rows) {
+  if (elem == KernelElem::f16)
+    return encode_swizzled_map(map, base, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, planes, rows, cols, 64, box_rows);
+  if (elem == KernelElem::bf16)
+    return encode_swizzled_map(map, base, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, planes, rows, cols, 64, box_rows);
+  return false;
+}
+
+bool make_swizzled_f32_tile_map(CUtensorMap& map, void* base, std::uint64_t planes, std::uint64_t rows,
+                                std::uint64_t cols, std::uint32_t box_rows) {
+  return encode_swizzled_map(map, base, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, planes, rows, cols, 32, box_rows);
 }
 
 }  // namespace fabench

@@ -17,5 +17,9 @@ namespace fabench {
 // next plane. False when the element is not 16-bit or the driver refuses the map.
 bool make_swizzled_tile_map(CUtensorMap& map, const void* base, KernelElem elem, std::uint64_t planes,
                             std::uint64_t rows, std::uint64_t cols, std::uint32_t box_rows);
+// The same over fp32 elements, in boxes of box_rows rows x 32 columns (128 bytes), for the copy
+// engine's reductions (tma_reduce_add_3d) from a swizzled staging tile. cols a multiple of 4.
+bool make_swizzled_f32_tile_map(CUtensorMap& map, void* base, std::uint64_t planes, std::uint64_t rows,
+                                std::uint64_t cols, std::uint32_t box_rows);
 
 }  // namespace fabench

@@ -38,6 +38,17 @@ __device__ __forceinline__ void wgmma_wait() {
 // each writer fences after its writes complete, before the barrier that publishes them.
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
+// A warpgroup's register budget (sm_90a; all of its warps execute it): a warp-specialized block
+// gives its loading warpgroup few and its computing ones many.
+template <int N>
+__device__ __forceinline__ void warpgroup_registers_down() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+template <int N>
+__device__ __forceinline__ void warpgroup_registers_up() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+
 // Pins accumulator registers in place across an asynchronous wgmma: the compiler may not move,
 // copy or reuse them between issue and wait (it does not know the hardware writes them later).
 template <int N>

@@ -108,6 +108,15 @@ std::optional<std::string> wgmma_limits(const Problem& p, const Params& params, 
                        caps.cc_minor);
   if (p.batch * p.kv_heads > kMaxGridDim)
     return fmt::format("batch*kv_heads {} > 65535 (grid.y limit)", p.batch * p.kv_heads);
+  if (params.at("pipeline") == 2) {
+    if (params.at("block_q") != 0 && params.at("block_q") != 64)
+      return fmt::format("pipeline=2 runs block_q 64, not {}", params.at("block_q"));
+    const std::size_t ws_smem = attention_bwd_wgmma_ws_smem_bytes(args_for_sizing(p));
+    if (ws_smem == 0) return fmt::format("pipeline=2 is compiled for head_dim 128 only, not {}", p.head_dim);
+    if (ws_smem > caps.smem_per_block_optin)
+      return fmt::format("needs {} bytes of shared memory, the device grants {}", ws_smem, caps.smem_per_block_optin);
+    return std::nullopt;
+  }
   const std::size_t smem = attention_bwd_wgmma_smem_bytes(args_for_sizing(p), static_cast<int>(params.at("block_q")));
   if (smem == 0) return fmt::format("block_q={} is not compiled for head_dim {}; {}", params.at("block_q"), p.head_dim,
                                     wgmma_configs_text());
@@ -173,15 +182,23 @@ void register_attention_bwd_variants(Registry& r) {
                 "read transposed, added by fp32 vector atomics, then scaled",
                 {DType::fp16, DType::bf16}, {64, 128},
                 {{"block_q", 0, {0, 64, 128},
-                  "query rows a step (0: the first compiled for the head dim: 128 at d64, 64 at d128)"}},
+                  "query rows a step (0: the first compiled for the head dim: 128 at d64, 64 at d128)"},
+                 {"pipeline", 0, {0, 1, 2},
+                  "1: every thread loads its share of a step by cp.async and the block meets at a barrier a step, dQ "
+                  "by vector atomics; 2 (d128, block_q 64): warp-specialized, a producer warpgroup loads by TMA and "
+                  "adds dQ by the copy engine, two consumer warpgroups compute (0: 1)"}},
                 "workspace 4 bytes per query row (D) + 4 * head_dim per query row (the fp32 dQ accumulator); "
                 "shared memory 131 KiB (d64, block_q 128), 82 KiB (d64, 64), 146 KiB (d128, 64); "
                 "batch*kv_heads <= 65535; " + wgmma_configs_text(),
                 wgmma_limits,
                 [](const Problem& p, const Params&) { return attention_bwd_wgmma_workspace_bytes(args_for_sizing(p)); },
                 [](const LaunchArgs& la) {
-                  if (!attention_bwd_wgmma(attention_bwd_args(la.problem, la.tensors),
-                                           static_cast<int>(la.params.at("block_q")), la.workspace, la.stream))
+                  const AttentionBwdArgs args = attention_bwd_args(la.problem, la.tensors);
+                  const bool ran = la.params.at("pipeline") == 2
+                                       ? attention_bwd_wgmma_ws(args, la.workspace, la.stream)
+                                       : attention_bwd_wgmma(args, static_cast<int>(la.params.at("block_q")),
+                                                             la.workspace, la.stream);
+                  if (!ran)
                     throw std::runtime_error("bwd.wgmma: the kernel's shared memory could not be granted");
                 }});
 }

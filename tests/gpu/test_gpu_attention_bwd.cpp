@@ -68,11 +68,12 @@ TEST_CASE("every attention backward GPU variant matches the CPU reference at odd
     if (v.backend != Backend::gpu || (v.op != OpKind::attention_bwd && v.op != OpKind::attention_fwd_bwd)) continue;
     ++variants;
     int ran = 0;
-    // Every value of a deterministic option (bwd.fa2_mma's) and of bwd.wgmma's block_q (a
-    // pipeline's prefixed ones too); values a case does not compile are skipped as unsupported.
+    // Every value of a deterministic option (bwd.fa2_mma's) and of bwd.wgmma's block_q and pipeline
+    // (a fwd_bwd pipeline's prefixed ones too); values a case does not compile are skipped as unsupported.
     std::vector<Params> settings = {with_defaults(v, {})};
     for (const TunableParam& tp : v.params)
-      if (tp.name.find("deterministic") != std::string::npos || tp.name.find("block_q") != std::string::npos)
+      if (tp.name.find("deterministic") != std::string::npos || tp.name.find("block_q") != std::string::npos ||
+          tp.name.find("pipeline") != std::string::npos)
         for (const std::int64_t value : tp.allowed)
           if (value != tp.default_value) settings.push_back(with_defaults(v, {{tp.name, value}}));
     for (const Params& params : settings)

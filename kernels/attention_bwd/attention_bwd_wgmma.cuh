@@ -1,0 +1,69 @@
+#pragma once
+// The step of bwd.wgmma's two loops (attention_bwd_wgmma.cu: block-synchronous; attention_bwd_wgmma_ws.cu:
+// warp-specialized) between the score products and the gradient products: which (key, query) pairs of
+// a step are hidden, P^T and dS^T from S^T and dP^T in wgmma's accumulator layout, and dS^T into
+// shared memory for dQ = dS K.
+#include <cstdint>
+
+#include "kernels/attention_bwd/attention_bwd.h"
+#include "kernels/attention_bwd/attention_bwd_dq.cuh"
+#include "kernels/common/mma.cuh"
+#include "kernels/common/wgmma_tiles.cuh"
+
+namespace fabench {
+
+// The hidden pairs of a step of KEYS keys (from j0) and BR queries (from i0), in block-relative 32-bit
+// terms: key row r (of KEYS) and query column c (of BR) are hidden when r >= keys_left or, causal,
+// r - c > diag (both clamped: only their sign near 0 matters); `any` is false when none is.
+template <int KEYS, int BR>
+struct BwdStepMask {
+  bool any;
+  int keys_left, diag;
+  __device__ __forceinline__ BwdStepMask(const AttentionBwdArgs& a, std::int64_t j0, std::int64_t i0) {
+    const std::int64_t key_offset = a.seq_k - a.seq_q;  // causal: query i sees keys j <= i + key_offset
+    any = (a.causal && j0 + KEYS - 1 > i0 + key_offset) || j0 + KEYS > a.seq_k;
+    keys_left = static_cast<int>(min(a.seq_k - j0, static_cast<std::int64_t>(KEYS)));
+    diag = a.causal ? static_cast<int>(max(min(i0 + key_offset - j0, static_cast<std::int64_t>(KEYS)),
+                                           static_cast<std::int64_t>(-BR)))
+                    : KEYS;
+  }
+  __device__ __forceinline__ bool hidden(int r, int c) const { return any && (r >= keys_left || r - c > diag); }
+};
+
+// P^T = exp(scale S^T - lse), 0 where the pair is hidden (causal, or a key past seq_k, whose zero row
+// would give exp(-lse)), into s; dS^T = P^T (dP^T - D) into dp (the scale is applied to dK and dQ at
+// the end). A hidden pair's exponent may be +inf (a query that sees no key has lse -inf), so the mask
+// selects, never multiplies. s and dp: a 64 x SUB sub-tile (queries col0..) in the accumulator layout,
+// this lane's keys key_row and key_row + 8; lse_t, delta_t: the step's rows.
+template <int SUB, class Mask>
+__device__ __forceinline__ void bwd_probs_and_grads(float (&s)[SUB / 2], float (&dp)[SUB / 2], const float* lse_t,
+                                                    const float* delta_t, const Mask& mask, int col0, int key_row,
+                                                    int t, float scale_log2) {
+#pragma unroll
+  for (int nt = 0; nt < SUB / 8; ++nt)
+#pragma unroll
+    for (int x = 0; x < 4; ++x) {
+      const int col = col0 + 8 * nt + 2 * t + (x & 1), r = key_row + 8 * (x >> 1);
+      float p = fast_exp2(fmaf(s[4 * nt + x], scale_log2, -lse_t[col] * kBwdLog2e));
+      if (mask.hidden(r, col)) p = 0.0f;
+      s[4 * nt + x] = p;
+      dp[4 * nt + x] = p * (dp[4 * nt + x] - delta_t[col]);
+    }
+}
+
+// dS^T fragments (pack_accumulator's) of a sub-tile into the swizzled dS^T tile at ds_t (KEYS rows):
+// fragment kk's register x holds keys key_row (+8 for x odd) and queries col0 + 16 kk + 8 (x / 2) + 2t,
+// + 1.
+template <int KEYS, int SUB>
+__device__ __forceinline__ void store_ds_t(std::uint32_t ds_t, const std::uint32_t (&frag)[SUB / 16][4], int col0,
+                                           int key_row, int t) {
+#pragma unroll
+  for (int kk = 0; kk < SUB / 16; ++kk)
+#pragma unroll
+    for (int x = 0; x < 4; ++x) {
+      const int r = key_row + 8 * (x & 1), c = col0 + 16 * kk + 8 * (x >> 1) + 2 * t;
+      sts32(ds_t + swizzle128_offset<KEYS>(r, c / 8) + (c % 8) * 2, frag[kk][x]);
+    }
+}
+
+}  // namespace fabench
