@@ -404,8 +404,7 @@ bool launch_bwd_mma(const AttentionBwdArgs& a, void* workspace, bool determinist
   const auto kernel = deterministic ? dq_apart : atomic_dq;
   float* delta = static_cast<float*>(workspace);
   float* dq_acc = delta + bwd_delta_floats(a);
-  launch_attention_bwd_delta<T>(a, delta, stream);
-  if (!deterministic) cudaMemsetAsync(dq_acc, 0, static_cast<std::size_t>(bwd_query_rows(a)) * D * sizeof(float), stream);
+  launch_attention_bwd_delta<T>(a, delta, stream, deterministic ? nullptr : dq_acc);  // D, the accumulator zeroed
   const dim3 grid(static_cast<unsigned>((a.seq_k + Tr::kKeys - 1) / Tr::kKeys), static_cast<unsigned>(a.batch * a.kv_heads));
   kernel<<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, delta, dq_acc);
   if (deterministic) {

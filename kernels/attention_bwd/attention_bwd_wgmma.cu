@@ -63,7 +63,9 @@
 //     this version at d 128 (16k tokens, seq 2k-16k: 250-285 against 336-384 TFLOP/s non-causal,
 //     221-284 against 274-380 causal): each query tile is loaded and its dQ added once per 64 keys
 //     instead of 128, and that traffic costs more than the warpgroups' common phase.
-// What remains against cuDNN: each warpgroup runs S^T and dP^T, the elementwise P^T and dS^T, dV
+// Pipeline 2 (attention_bwd_wgmma_ws.cu, the default at d 128 since it measured 1.28-1.38x this loop)
+// is this step warp-specialized: a producer warpgroup loads by TMA and adds dQ by the copy engine.
+// What remained against cuDNN in this loop: each warpgroup runs S^T and dP^T, the elementwise P^T and dS^T, dV
 // and dK, then dQ, in turn, the two in phase (one block fills an SM), so the tensor cores wait
 // during the elementwise work; FlashAttention-3 overlaps them with a producer warp (TMA, which
 // also needs no proxy fence) and two consumer warpgroups out of phase. And by arithmetic (not measured): S^T, dP^T
@@ -326,8 +328,7 @@ bool launch_bwd_wgmma(const AttentionBwdArgs& a, void* workspace, cudaStream_t s
   if (!smem_granted<kernel, Tr::kSmemBytes>()) return false;  // before any launch: no half-done backward
   float* delta = static_cast<float*>(workspace);
   float* dq_acc = delta + bwd_delta_floats(a);
-  launch_attention_bwd_delta<T>(a, delta, stream);
-  cudaMemsetAsync(dq_acc, 0, static_cast<std::size_t>(bwd_query_rows(a)) * D * sizeof(float), stream);
+  launch_attention_bwd_delta<T>(a, delta, stream, dq_acc);  // D, and the accumulator zeroed
   const dim3 grid(static_cast<unsigned>((a.seq_k + Tr::kKeys - 1) / Tr::kKeys), static_cast<unsigned>(a.batch * a.kv_heads));
   kernel<<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a, delta, dq_acc);
   launch_attention_bwd_dq_convert<T>(a, dq_acc, stream);

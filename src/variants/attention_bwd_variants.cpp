@@ -100,6 +100,13 @@ std::string wgmma_configs_text() {
   return out;
 }
 
+// bwd.wgmma's pipeline for a case: the one asked for, or by default 2 (warp-specialized) where it
+// is compiled (d128, block_q 64), else 1.
+std::int64_t wgmma_pipeline(const Problem& p, const Params& params) {
+  if (params.at("pipeline") != 0) return params.at("pipeline");
+  return p.head_dim == 128 && (params.at("block_q") == 0 || params.at("block_q") == 64) ? 2 : 1;
+}
+
 std::optional<std::string> wgmma_limits(const Problem& p, const Params& params, const DeviceCaps& caps) {
   if (!attention_bwd_wgmma_compiled())
     return std::string("this build has no sm_90a code (configure with CMAKE_CUDA_ARCHITECTURES=90a)");
@@ -108,7 +115,7 @@ std::optional<std::string> wgmma_limits(const Problem& p, const Params& params, 
                        caps.cc_minor);
   if (p.batch * p.kv_heads > kMaxGridDim)
     return fmt::format("batch*kv_heads {} > 65535 (grid.y limit)", p.batch * p.kv_heads);
-  if (params.at("pipeline") == 2) {
+  if (wgmma_pipeline(p, params) == 2) {
     if (params.at("block_q") != 0 && params.at("block_q") != 64)
       return fmt::format("pipeline=2 runs block_q 64, not {}", params.at("block_q"));
     const std::size_t ws_smem = attention_bwd_wgmma_ws_smem_bytes(args_for_sizing(p));
@@ -179,22 +186,24 @@ void register_attention_bwd_variants(Registry& r) {
                 "FlashAttention-2's backward on Hopper's warpgroup MMA (wgmma, sm_90a): a block per 128 keys of a KV "
                 "head (a warpgroup per 64) keeps dK, dV in registers over every query tile of its group; S^T, dP^T "
                 "from shared memory, dV, dK with P^T, dS^T from registers, dQ = dS K from dS^T in shared memory "
-                "read transposed, added by fp32 vector atomics, then scaled",
+                "read transposed, added into fp32 by vector atomics (pipeline 1) or by the copy engine in a "
+                "warp-specialized block whose producer warpgroup loads by TMA (pipeline 2, the default at d128), then "
+                "scaled",
                 {DType::fp16, DType::bf16}, {64, 128},
                 {{"block_q", 0, {0, 64, 128},
                   "query rows a step (0: the first compiled for the head dim: 128 at d64, 64 at d128)"},
                  {"pipeline", 0, {0, 1, 2},
                   "1: every thread loads its share of a step by cp.async and the block meets at a barrier a step, dQ "
                   "by vector atomics; 2 (d128, block_q 64): warp-specialized, a producer warpgroup loads by TMA and "
-                  "adds dQ by the copy engine, two consumer warpgroups compute (0: 1)"}},
+                  "adds dQ by the copy engine, two consumer warpgroups compute (0: 2 at d128 with block_q 64, else 1)"}},
                 "workspace 4 bytes per query row (D) + 4 * head_dim per query row (the fp32 dQ accumulator); "
-                "shared memory 131 KiB (d64, block_q 128), 82 KiB (d64, 64), 146 KiB (d128, 64); "
+                "shared memory 131 KiB (d64, block_q 128), 82 KiB (d64, 64), 146 KiB (d128, 64), 194 KiB (d128, pipeline 2); "
                 "batch*kv_heads <= 65535; " + wgmma_configs_text(),
                 wgmma_limits,
                 [](const Problem& p, const Params&) { return attention_bwd_wgmma_workspace_bytes(args_for_sizing(p)); },
                 [](const LaunchArgs& la) {
                   const AttentionBwdArgs args = attention_bwd_args(la.problem, la.tensors);
-                  const bool ran = la.params.at("pipeline") == 2
+                  const bool ran = wgmma_pipeline(la.problem, la.params) == 2
                                        ? attention_bwd_wgmma_ws(args, la.workspace, la.stream)
                                        : attention_bwd_wgmma(args, static_cast<int>(la.params.at("block_q")),
                                                              la.workspace, la.stream);
