@@ -301,23 +301,7 @@ __global__ void __launch_bounds__(256, 1)
   }
   cp_async_wait<0>();
 
-  // dK = scale * dS^T Q and dV = P^T dO for this lane's key rows.
-  T* dk_out = static_cast<T*>(a.dk) + kv_index * a.seq_k * D;
-  T* dv_out = static_cast<T*>(a.dv) + kv_index * a.seq_k * D;
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const std::int64_t j = j0 + key_row + 8 * h;
-    if (j >= a.seq_k) continue;
-#pragma unroll
-    for (int nb = 0; nb < Out::kNb; ++nb)
-#pragma unroll
-      for (int nt = 0; nt < Out::kN / 8; ++nt) {
-        const std::int64_t at = j * D + nb * Out::kN + 8 * nt + 2 * t;
-        *reinterpret_cast<std::uint32_t*>(dk_out + at) =
-            pack2<T>(a.scale * dk[nb][4 * nt + 2 * h], a.scale * dk[nb][4 * nt + 2 * h + 1]);
-        *reinterpret_cast<std::uint32_t*>(dv_out + at) = pack2<T>(dv[nb][4 * nt + 2 * h], dv[nb][4 * nt + 2 * h + 1]);
-      }
-  }
+  store_dk_dv<T, D>(a, dk, dv, kv_index, j0, key_row, t);
 #endif  // sm_90a: elsewhere the kernel is empty and attention_bwd_wgmma refuses to launch it
 }
 

@@ -2,7 +2,7 @@
 // The step of bwd.wgmma's two loops (attention_bwd_wgmma.cu: block-synchronous; attention_bwd_wgmma_ws.cu:
 // warp-specialized) between the score products and the gradient products: which (key, query) pairs of
 // a step are hidden, P^T and dS^T from S^T and dP^T in wgmma's accumulator layout, and dS^T into
-// shared memory for dQ = dS K.
+// shared memory for dQ = dS K; and the end of a block, dK and dV stored.
 #include <cstdint>
 
 #include "kernels/attention_bwd/attention_bwd.h"
@@ -64,6 +64,32 @@ __device__ __forceinline__ void store_ds_t(std::uint32_t ds_t, const std::uint32
       const int r = key_row + 8 * (x & 1), c = col0 + 16 * kk + 8 * (x >> 1) + 2 * t;
       sts32(ds_t + swizzle128_offset<KEYS>(r, c / 8) + (c % 8) * 2, frag[kk][x]);
     }
+}
+
+// dK = scale * dS^T Q and dV = P^T dO of this lane's key rows (key_row and key_row + 8 of the block at
+// j0 of KV plane kv_index; rows past seq_k dropped) from their accumulators, in the output type.
+template <class T, int D>
+__device__ __forceinline__ void store_dk_dv(const AttentionBwdArgs& a,
+                                            const float (&dk)[WgOutSplit<D>::kNb][WgOutSplit<D>::kN / 2],
+                                            const float (&dv)[WgOutSplit<D>::kNb][WgOutSplit<D>::kN / 2],
+                                            std::int64_t kv_index, std::int64_t j0, int key_row, int t) {
+  using Out = WgOutSplit<D>;
+  T* dk_out = static_cast<T*>(a.dk) + kv_index * a.seq_k * D;
+  T* dv_out = static_cast<T*>(a.dv) + kv_index * a.seq_k * D;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const std::int64_t j = j0 + key_row + 8 * h;
+    if (j >= a.seq_k) continue;
+#pragma unroll
+    for (int nb = 0; nb < Out::kNb; ++nb)
+#pragma unroll
+      for (int nt = 0; nt < Out::kN / 8; ++nt) {
+        const std::int64_t at = j * D + nb * Out::kN + 8 * nt + 2 * t;
+        *reinterpret_cast<std::uint32_t*>(dk_out + at) =
+            pack2<T>(a.scale * dk[nb][4 * nt + 2 * h], a.scale * dk[nb][4 * nt + 2 * h + 1]);
+        *reinterpret_cast<std::uint32_t*>(dv_out + at) = pack2<T>(dv[nb][4 * nt + 2 * h], dv[nb][4 * nt + 2 * h + 1]);
+      }
+  }
 }
 
 }  // namespace fabench
