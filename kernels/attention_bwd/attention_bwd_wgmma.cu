@@ -183,19 +183,7 @@ __global__ void __launch_bounds__(256, 1)
   // N-major. One wgmma group.
   float dq[32];
   auto issue_dq = [&](std::uint32_t ds_t, std::uint32_t k_dq) {
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < Tr::kDqKeys / 16; ++kk) {
-      const std::uint32_t key_rows = (dq_k0 + kk * 16) * 128;
-      const std::uint64_t ad = wgmma_desc(ds_t + dq_m * kKeys * 128 + key_rows, kKeys * 128, 1024);
-      const std::uint64_t bd = wgmma_desc(k_dq + dq_n * kKeys * 128 + key_rows, kKeys * 128, 1024);
-      if (kk == 0) {
-        Wgmma<T, 64, 1>::template ss<1>(dq, ad, bd, 0);  // the first step overwrites dq
-      } else {
-        Wgmma<T, 64, 1>::template ss<1>(dq, ad, bd, 1);
-      }
-    }
-    wgmma_commit();
+    issue_dq_block<T, kKeys, Tr::kDqKeys>(dq, ds_t, k_dq, dq_m, dq_n, dq_k0);
   };
   // Step `of_step`'s dQ block (its dS^T at ds_t) computed and added into the fp32 accumulator (rows
   // past seq_q dropped).

@@ -66,6 +66,27 @@ __device__ __forceinline__ void store_ds_t(std::uint32_t ds_t, const std::uint32
     }
 }
 
+// dQ = dS K for one 64 x 64 block, issued and committed: A is the step's dS^T (KEYS rows) read M-major
+// (its queries are the 128-byte rows' elements), query block dq_m; B the K tile N-major, column block
+// dq_n; the reduction over DQ_KEYS keys from dq_k0. The first k-step overwrites dq.
+template <class T, int KEYS, int DQ_KEYS>
+__device__ __forceinline__ void issue_dq_block(float (&dq)[32], std::uint32_t ds_t, std::uint32_t k_tile, int dq_m,
+                                               int dq_n, int dq_k0) {
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < DQ_KEYS / 16; ++kk) {
+    const std::uint32_t key_rows = (dq_k0 + kk * 16) * 128;
+    const std::uint64_t ad = wgmma_desc(ds_t + dq_m * KEYS * 128 + key_rows, KEYS * 128, 1024);
+    const std::uint64_t bd = wgmma_desc(k_tile + dq_n * KEYS * 128 + key_rows, KEYS * 128, 1024);
+    if (kk == 0) {
+      Wgmma<T, 64, 1>::template ss<1>(dq, ad, bd, 0);
+    } else {
+      Wgmma<T, 64, 1>::template ss<1>(dq, ad, bd, 1);
+    }
+  }
+  wgmma_commit();
+}
+
 // dK = scale * dS^T Q and dV = P^T dO of this lane's key rows (key_row and key_row + 8 of the block at
 // j0 of KV plane kv_index; rows past seq_k dropped) from their accumulators, in the output type.
 template <class T, int D>

@@ -182,19 +182,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   // dQ of a step, this warpgroup's column half, = dS K over the block's keys: A its dS^T read
   // M-major, B the K tile N-major. One wgmma group.
   auto issue_dq = [&](std::uint32_t ds_t, std::uint32_t k_dq) {
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < kKeys / 16; ++kk) {
-      const std::uint32_t key_rows = kk * 16 * 128;
-      const std::uint64_t ad = wgmma_desc(ds_t + key_rows, kKeys * 128, 1024);
-      const std::uint64_t bd = wgmma_desc(k_dq + c * kKeys * 128 + key_rows, kKeys * 128, 1024);
-      if (kk == 0) {
-        Wgmma<T, 64, 1>::template ss<1>(dq, ad, bd, 0);
-      } else {
-        Wgmma<T, 64, 1>::template ss<1>(dq, ad, bd, 1);
-      }
-    }
-    wgmma_commit();
+    issue_dq_block<T, kKeys, kKeys>(dq, ds_t, k_dq, 0, c, 0);
   };
   auto pin_step = [&]() {
 #pragma unroll
