@@ -58,8 +58,8 @@ __global__ void attention_bwd_dq_convert_kernel(const float* dq_acc, T* dq, std:
 template <class T>
 void launch_attention_bwd_dq_convert(const AttentionBwdArgs& a, const float* dq_acc, cudaStream_t stream) {
   const std::int64_t count = bwd_query_rows(a) * a.head_dim;
-  // A grid-stride loop: enough blocks to fill any GPU, at most 4096.
-  const int blocks = static_cast<int>(std::min<std::int64_t>((count / 4 + 255) / 256 + 1, 4096));
+  // A grid-stride loop over vectors of four: enough blocks to fill any GPU, at least one, at most 4096.
+  const int blocks = static_cast<int>(std::clamp<std::int64_t>((count / 4 + 255) / 256, 1, 4096));
   attention_bwd_dq_convert_kernel<T><<<blocks, 256, 0, stream>>>(dq_acc, static_cast<T*>(a.dq), count, a.scale);
 }
 

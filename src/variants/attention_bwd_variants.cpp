@@ -207,8 +207,9 @@ void register_attention_bwd_variants(Registry& r) {
                                        ? attention_bwd_wgmma_ws(args, la.workspace, la.stream)
                                        : attention_bwd_wgmma(args, static_cast<int>(la.params.at("block_q")),
                                                              la.workspace, la.stream);
-                  if (!ran)
-                    throw std::runtime_error("bwd.wgmma: the kernel's shared memory could not be granted");
+                  if (!ran)  // pipeline 2 also needs its register split and tensor maps
+                    throw std::runtime_error(
+                        "bwd.wgmma: the kernel could not be launched (shared memory, registers or tensor maps refused)");
                 }});
 }
 
