@@ -74,6 +74,12 @@
 //     from the start. Validated (the [decode] GPU test) but 0.97x at batch 1 x 8k and batch 4 x 2k
 //     (34 MB) and 1.00x at 2k and 4k: the stages already keep enough in flight; the ramp of a
 //     small read is not the loads' issue. Main in that run: batch 1 x 8k 17.5 us, 1.09x cuDNN.
+//   - Tried and not merged (889ab3d, branch decode-tma, results/h200/decode_tma_889ab3d22be8, H200,
+//     cuDNN in the same run): each whole tile of a contiguous cache by the copy engine (thread 0,
+//     tensor maps of 64 tokens x 64 columns in the 128-byte swizzle, an mbarrier a stage) instead
+//     of 16 cp.async a thread. Validated ([decode] GPU test, memcheck, racecheck, synccheck) but
+//     3-5% slower wherever two blocks share an SM (batch 16 x 8k 134.8 against 129.9 us), 1.7%
+//     faster at batch 1 x 8k; faster (5-7%) only at one split a sequence, which is 0.87x cuDNN.
 #include <cuda_runtime.h>
 
 #include <algorithm>
