@@ -80,6 +80,10 @@
 //     of 16 cp.async a thread. Validated ([decode] GPU test, memcheck, racecheck, synccheck) but
 //     3-5% slower wherever two blocks share an SM (batch 16 x 8k 134.8 against 129.9 us), 1.7%
 //     faster at batch 1 x 8k; faster (5-7%) only at one split a sequence, which is 0.87x cuDNN.
+//     With a tile's K boxes before its V boxes (94a4e73): 8% slower than this version; at six
+//     stages and one block an SM (6a4b3d8): 9-12% slower (results/h200/
+//     decode_tma_stages_6a4b3d8b5722). The order in which K and V reach the memory matters: the
+//     cp.async passes here, two rows of K then two of V a warp, mix them finest.
 #include <cuda_runtime.h>
 
 #include <algorithm>
