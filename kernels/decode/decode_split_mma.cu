@@ -84,6 +84,12 @@
 //     stages and one block an SM (6a4b3d8): 9-12% slower (results/h200/
 //     decode_tma_stages_6a4b3d8b5722). The order in which K and V reach the memory matters: the
 //     cp.async passes here, two rows of K then two of V a warp, mix them finest.
+//   - Tried and not merged (b91bb65, branch decode-chunks, results/h200/
+//     decode_chunks_b91bb657a87f, H200, cuDNN in the same run): splits of 32 tiles or more sharing
+//     their sequence's tiles in chunks of 8, the next chunk drawn a whole chunk ahead (d174e98's
+//     draws waited on each tile's). Validated ([decode] GPU test, memcheck, racecheck, synccheck);
+//     1.01x fixed ranges in the same binary at batch 16 x 8k and batch 1 x 128k, 1.00x elsewhere,
+//     while that loop's dynamic tile indices cost the fixed ranges 3-7% against this version.
 #include <cuda_runtime.h>
 
 #include <algorithm>
