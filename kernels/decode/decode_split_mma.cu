@@ -110,6 +110,11 @@ constexpr int kRows = 16;  // query rows per block: one m16 tile
 constexpr int kTokensPerWarp = 16;
 constexpr int kTile = kWarps * kTokensPerWarp;
 
+// 16 bytes that are all inside the source (no zero fill, so no source-size operand to compute).
+__device__ __forceinline__ void cp_async_16_full(std::uint32_t dst, const void* src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src));
+}
+
 template <class T, int D>
 struct MmaDecodeTraits {
   static constexpr int kChunks = D / 8;  // 16-byte chunks per row
@@ -157,6 +162,26 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
     const std::uint32_t v_dst = k_dst + Traits::kTileBytes;
     const int c = threadIdx.x % kChunks, first = begin + it * kTile;
     const std::int64_t tile_offset = tile_in_one_run ? addr.offset(rows.b, rows.kvh, first) : 0;
+    // A whole tile in one run (every tile but a sequence's last): rows r0, r0 + kRowsPerPass, ...
+    // at fixed offsets from one address each for K, V and the stage, no validity to test: two
+    // copies a row. (The general loop below, for the last tile and small pages, computes each
+    // row's address, validity and source size.)
+    constexpr int kRowsPerPass = kThreads / kChunks;
+    if (tile_in_one_run && first + kTile <= end) {
+      const int r0 = threadIdx.x / kChunks;
+      const T* k_row = static_cast<const T*>(a.k_cache) + tile_offset + r0 * D + c * 8;
+      const T* v_row = static_cast<const T*>(a.v_cache) + tile_offset + r0 * D + c * 8;
+      const std::uint32_t to0 = swizzle<kChunks>(r0, c);
+#pragma unroll
+      for (int i = 0; i < kTile / kRowsPerPass; ++i) {
+        // Passes of a multiple of 8 rows keep the row's XOR pattern (d 64 and 128): a fixed stride.
+        const std::uint32_t to = kRowsPerPass % 8 == 0 ? to0 + i * kRowsPerPass * kChunks * 16
+                                                       : swizzle<kChunks>(r0 + i * kRowsPerPass, c);
+        cp_async_16_full(k_dst + to, k_row + i * kRowsPerPass * D);
+        cp_async_16_full(v_dst + to, v_row + i * kRowsPerPass * D);
+      }
+      return;
+    }
     const T* k_src = static_cast<const T*>(a.k_cache) + c * 8;
     const T* v_src = static_cast<const T*>(a.v_cache) + c * 8;
 #pragma unroll 4
