@@ -90,6 +90,13 @@
 //     draws waited on each tile's). Validated ([decode] GPU test, memcheck, racecheck, synccheck);
 //     1.01x fixed ranges in the same binary at batch 16 x 8k and batch 1 x 128k, 1.00x elsewhere,
 //     while that loop's dynamic tile indices cost the fixed ranges 3-7% against this version.
+//   - At fc7ec31 (branch decode-lean 056afc3, results/h200/decode_lean_056afc3cfb03, H200, cuDNN
+//     in the same run): every tile but a sequence's last copied by two cp.async a row at fixed
+//     offsets (no per-row validity, source size or page lookup): 1.01x the version before at two
+//     blocks an SM (batch 16 0.97 / 0.99 / 0.995x cuDNN at 8k / 32k / 128k), 1.03x at batch 1 x 8k
+//     (17.1 us, 1.12x cuDNN), batch 64 x 8k 1.01x cuDNN; at one split a sequence 1.15x (batch 16 x
+//     8k 0.99x cuDNN, faster than the planner's two splits): one block's 4 warps had been issuing
+//     the copies' address arithmetic, not waiting on memory.
 #include <cuda_runtime.h>
 
 #include <algorithm>
