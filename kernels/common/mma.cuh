@@ -21,6 +21,10 @@ __device__ __forceinline__ void cp_async_16(std::uint32_t dst, const void* src, 
   const int src_bytes = valid ? 16 : 0;
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
 }
+// 16 bytes that are all inside the source (no zero fill, so no source-size operand to compute).
+__device__ __forceinline__ void cp_async_16_full(std::uint32_t dst, const void* src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src));
+}
 // 4 bytes the same way (cp.async.ca: sizes below 16 go through L1), for rows of per-row scalars
 // whose start need not be 16-byte aligned.
 __device__ __forceinline__ void cp_async_4(std::uint32_t dst, const void* src, bool valid) {

@@ -117,11 +117,6 @@ constexpr int kRows = 16;  // query rows per block: one m16 tile
 constexpr int kTokensPerWarp = 16;
 constexpr int kTile = kWarps * kTokensPerWarp;
 
-// 16 bytes that are all inside the source (no zero fill, so no source-size operand to compute).
-__device__ __forceinline__ void cp_async_16_full(std::uint32_t dst, const void* src) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src));
-}
-
 template <class T, int D>
 struct MmaDecodeTraits {
   static constexpr int kChunks = D / 8;  // 16-byte chunks per row
