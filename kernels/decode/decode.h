@@ -70,8 +70,9 @@ struct DecodeSplitPlan {
   std::size_t workspace_bytes = 0;  // fp32 partial outputs and log-sum-exps; 0 when splits == 1
   bool compiled = false;            // false: this version has no instance for the dtype and head dim
 };
-// requested_splits 0 picks: the fewest splits whose blocks fill whole waves of the GPU (resident
-// blocks per SM x `sm_count`), each split a whole number of the version's tiles, at most 256.
+// requested_splits 0 picks: the fewest splits whose blocks fill whole waves of the GPU (the
+// version's blocks an SM for a wave x `sm_count`), each split a whole number of the version's tiles,
+// at most 256.
 DecodeSplitPlan decode_split_plan(const DecodeArgs& a, int version, int sm_count, int requested_splits);
 // Runs the plan; the workspace holds plan.workspace_bytes. Returns false when the plan's version has
 // no instance for the case, or for a page size not compiled. Launches of these kernels must not

@@ -1,5 +1,5 @@
 // The split-KV decode planner and dispatch (decode.h), shared by versions 2 and 3: the splits are
-// chosen from the version's shape (rows per block, tile, resident blocks) and the SM count.
+// chosen from the version's shape (rows per block, tile, blocks an SM a wave holds) and the SM count.
 #include <algorithm>
 
 #include "kernels/decode/decode_split_kernels.h"
@@ -38,9 +38,11 @@ DecodeSplitPlan decode_split_plan(const DecodeArgs& a, int version, int sm_count
   if (requested_splits > 0) {
     plan.splits = requested_splits;
   } else {
-    // Splits so that the blocks fill whole waves of resident blocks: a partly filled last wave
-    // leaves SMs idle while it runs. Each split at least one tile.
-    const std::int64_t wave = static_cast<std::int64_t>(std::max(shape.resident_blocks, 1)) * std::max(sm_count, 1);
+    // Splits so that the blocks fill whole waves (the version's blocks an SM: wave_blocks, or all
+    // that are resident): a partly filled last wave leaves SMs idle while it runs. Each split at
+    // least one tile.
+    const int per_sm = shape.wave_blocks > 0 ? shape.wave_blocks : shape.resident_blocks;
+    const std::int64_t wave = static_cast<std::int64_t>(std::max(per_sm, 1)) * std::max(sm_count, 1);
     const std::int64_t most = std::min<std::int64_t>((longest + tile - 1) / tile, kMaxPlannedSplits);
     std::int64_t splits = 1;
     double best = 0;

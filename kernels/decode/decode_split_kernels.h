@@ -11,6 +11,7 @@ struct SplitKernelShape {
   int rows_per_block = 1;   // query rows of a GQA group one block computes
   int tile = 1;             // tokens per pipeline stage: splits are whole tiles
   int resident_blocks = 1;  // blocks of this instance that fit on one SM
+  int wave_blocks = 0;      // blocks per SM the planner fills waves with (0: resident_blocks)
   bool compiled = false;    // false: no instance for this dtype and head dim
 };
 
