@@ -27,7 +27,8 @@
 //                      arrive by cp.async into XOR-swizzled rows (per token, so pages cost nothing
 //                      extra) for conflict-free ldmatrix; a whole tile in one run (contiguous, or
 //                      pages of 64 tokens or more) by two copies a row at fixed offsets. Planned
-//                      at one block an SM at d 128 (a block keeps 64 KiB of copies in flight).
+//                      at one block an SM at d 128 where tiles take those copies (a block
+//                      keeps 64 KiB of copies in flight).
 //   kv_append:         writes the q_len new tokens' K and V into their slots (either layout).
 #include <cuda_runtime_api.h>
 

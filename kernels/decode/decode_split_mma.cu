@@ -365,12 +365,16 @@ SplitKernelShape decode_split_v3_shape(const DecodeArgs& a) {
   shape.compiled = with_instance(a.elem, a.head_dim, [&](auto t, auto d) {
     using Traits = MmaDecodeTraits<decltype(t), decltype(d)::value>;
     shape.resident_blocks = prepare_instance<decltype(t), decltype(d)::value>();
-    // Waves of one block an SM where one block keeps 64 KiB of copies in flight (d 128 and 256):
-    // at fc7ec31 one split a sequence at batch 16 (one block an SM) was 1.01-1.02x the two splits
-    // that filled two blocks an SM (0.998-1.000x cuDNN at 8k-128k), batch 1 at 16 splits 0.995-1.01x
-    // 32 (results/h200/decode_lean_splits_fc7ec31b9172). d 64's blocks keep half that: all resident.
+    // Waves of one block an SM where one block keeps 64 KiB of copies in flight (d 128 and 256)
+    // and its tiles take the whole-tile copies (contiguous, or pages of a tile or more): at fc7ec31
+    // one split a sequence at batch 16 (one block an SM) was 1.01-1.02x the two splits that filled
+    // two blocks an SM (0.998-1.000x cuDNN at 8k-128k), batch 1 at 16 splits 0.995-1.01x 32
+    // (results/h200/decode_lean_splits_fc7ec31b9172). d 64's blocks keep half that, and smaller
+    // pages copy row by row, at which one block an SM was 15% slower than whole-tile copies
+    // (results/h200/decode_lean_056afc3cfb03): there, all resident blocks as before.
     constexpr int kInFlight = (Traits::kStages - 1) * Traits::kStageBytes;
-    shape.wave_blocks = kInFlight >= 64 * 1024 ? 1 : shape.resident_blocks;
+    const bool whole_tiles = a.page_size == 0 || a.page_size >= kTile;
+    shape.wave_blocks = kInFlight >= 64 * 1024 && whole_tiles ? 1 : shape.resident_blocks;
   });
   return shape;
 }
