@@ -117,6 +117,11 @@ constexpr int kRows = 16;  // query rows per block: one m16 tile
 constexpr int kTokensPerWarp = 16;
 constexpr int kTile = kWarps * kTokensPerWarp;
 
+// Whether each tile of a cache lies in one run of memory: contiguous, or pages of a tile or more
+// (tiles start at multiples of kTile). Such tiles take the kernel's whole-tile copies (one address
+// a tile), and the planner's one block an SM.
+__host__ __device__ constexpr bool tiles_in_one_run(bool paged, int page_size) { return !paged || page_size >= kTile; }
+
 template <class T, int D>
 struct MmaDecodeTraits {
   static constexpr int kChunks = D / 8;  // 16-byte chunks per row
@@ -155,18 +160,17 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
   const int tiles = end > begin ? (end - begin + kTile - 1) / kTile : 0;
   const std::uint32_t smem_base = smem_address(smem);
 
-  // Tile `it` into its stage: a thread per 16-byte chunk of a row, kThreads / kChunks rows a pass.
-  // Tiles start at multiples of 64 tokens, so a contiguous cache or pages of 64 or more tokens hold
-  // a tile in one run: one address per tile; smaller pages take one per row.
-  const bool tile_in_one_run = addr.page_table == nullptr || addr.page_size >= kTile;
+  // Tile `it` into its stage: a thread per 16-byte chunk of a row, kThreads / kChunks rows a pass;
+  // one address per tile where tiles lie in one run, one per row on smaller pages.
+  const bool tile_in_one_run = tiles_in_one_run(addr.page_table != nullptr, addr.page_size);
   auto fetch = [&](int it) {
     const std::uint32_t k_dst = smem_base + (it % kStages) * Traits::kStageBytes;
     const std::uint32_t v_dst = k_dst + Traits::kTileBytes;
     const int c = threadIdx.x % kChunks, first = begin + it * kTile;
     const std::int64_t tile_offset = tile_in_one_run ? addr.offset(rows.b, rows.kvh, first) : 0;
-    // A whole tile in one run (every tile but a sequence's last): rows r0, r0 + kRowsPerPass, ...
-    // at fixed offsets from one address each for K, V and the stage, no validity to test: two
-    // copies a row. (The general loop below, for the last tile and small pages, computes each
+    // A whole tile in one run (tiles_in_one_run; every tile but a sequence's last): rows r0,
+    // r0 + kRowsPerPass, ... at fixed offsets from one address each for K, V and the stage, no
+    // validity to test: two copies a row. (The general loop below, for the last tile and small pages, computes each
     // row's address, validity and source size.)
     constexpr int kRowsPerPass = kThreads / kChunks;
     if (tile_in_one_run && first + kTile <= end) {
@@ -367,13 +371,13 @@ SplitKernelShape decode_split_v3_shape(const DecodeArgs& a) {
     shape.resident_blocks = prepare_instance<decltype(t), decltype(d)::value>();
     // Waves of one block an SM where one block keeps 64 KiB of copies in flight (d 128 and 256)
     // and its tiles take the whole-tile copies (contiguous, or pages of a tile or more): at fc7ec31
-    // one split a sequence at batch 16 (one block an SM) was 1.01-1.02x the two splits that filled
-    // two blocks an SM (0.998-1.000x cuDNN at 8k-128k), batch 1 at 16 splits 0.995-1.01x 32
+    // one split a sequence at batch 16 (one block an SM) was 1.004-1.024x the two splits that
+    // filled two blocks an SM (0.998-1.000x cuDNN at 8k-128k), batch 1 at 16 splits 0.995-1.010x 32
     // (results/h200/decode_lean_splits_fc7ec31b9172). d 64's blocks keep half that, and smaller
     // pages copy row by row, at which one block an SM was 15% slower than whole-tile copies
     // (results/h200/decode_lean_056afc3cfb03): there, all resident blocks as before.
     constexpr int kInFlight = (Traits::kStages - 1) * Traits::kStageBytes;
-    const bool whole_tiles = a.page_size == 0 || a.page_size >= kTile;
+    const bool whole_tiles = tiles_in_one_run(a.page_size > 0, a.page_size);
     shape.wave_blocks = kInFlight >= 64 * 1024 && whole_tiles ? 1 : shape.resident_blocks;
   });
   return shape;
