@@ -21,13 +21,16 @@ int calibrate(int device_index) {
     fmt::print(stderr, "fa-bench calibrate: {}\n", device.caps.unavailable_reason);
     return 2;
   }
-  fmt::print("calibrating {} (copy 2 x 1 GiB, streaming read of 1 GiB or 8 x L2, cuBLAS GEMM 8192^3 per dtype)...\n",
+  fmt::print("calibrating {} (copy 2 x 1 GiB, streaming read of 4 GiB or 8 x L2 and of 8-512 MiB, cuBLAS GEMM 8192^3 per dtype)...\n",
              device.caps.name);
   Ceilings c = measure_ceilings(device);
   const std::string path = calibration_path();
   save_ceilings(path, c);
   fmt::print("copy (read + write): {:.0f} GB/s\n", c.copy_gbps);
   fmt::print("read (streaming): {:.0f} GB/s ({})\n", c.read_gbps, c.read_kernel);
+  for (const auto& [bytes, us] : c.read_floor_us)
+    fmt::print("  a read of {} MiB: {:.2f} us cold ({:.2f} us more than at {:.0f} GB/s)\n", bytes >> 20, us,
+               us - static_cast<double>(bytes) / c.read_gbps * 1e-3, c.read_gbps);
   for (const auto& [t, v] : c.gemm_tflops) fmt::print("GEMM {}: {:.1f} TFLOP/s\n", to_string(t), v);
   fmt::print("saved to {}\n", path);
   return 0;

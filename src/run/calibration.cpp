@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -40,6 +41,11 @@ std::optional<Ceilings> load_ceilings(const std::string& path, const std::string
   c.device = device;
   c.copy_gbps = e.value("copy_gbps", 0.0);
   c.read_gbps = e.value("read_gbps", 0.0);
+  if (e.contains("read_floor_us") && e.at("read_floor_us").is_object())
+    for (const auto& item : e.at("read_floor_us").items())
+      if (item.value().is_number() && !item.key().empty() &&
+          item.key().find_first_not_of("0123456789") == std::string::npos && item.key().size() < 19)
+        c.read_floor_us[std::stoull(item.key())] = item.value().get<double>();
   c.measured_at = e.value("measured_at", "");
   if (e.contains("gemm_tflops"))
     for (const auto& item : e.at("gemm_tflops").items())
@@ -60,6 +66,7 @@ void save_ceilings(const std::string& path, const Ceilings& c) {
   nlohmann::json e;
   e["copy_gbps"] = c.copy_gbps;
   e["read_gbps"] = c.read_gbps;
+  for (const auto& [bytes, us] : c.read_floor_us) e["read_floor_us"][std::to_string(bytes)] = us;
   e["measured_at"] = c.measured_at;
   for (const auto& [t, v] : c.gemm_tflops) e["gemm_tflops"][std::string(to_string(t))] = v;
   j[c.device] = e;
@@ -104,6 +111,7 @@ struct ReadCeiling {
   double gbps = 0;
   StreamReadShape shape{0, 0};
   std::size_t bytes = 0;
+  std::map<std::size_t, double> floor_us;  // Ceilings::read_floor_us
 };
 
 // The read ceiling: the fastest shape of the streaming-read kernel (each by the median of its
@@ -122,21 +130,31 @@ ReadCeiling measure_read_ceiling(const DeviceInfo& dev, cudaStream_t stream, Tim
   const std::size_t bytes = std::min(wanted, free_bytes / 10 * 8) / 16 * 16;  // leave a fifth for the runtime
   DeviceBuffer data(bytes), checksum(sizeof(unsigned long long));
   cuda_check(cudaMemset(data.get(), 0x3c, bytes), "memset");
+  auto time_read = [&](StreamReadShape shape, std::size_t n) {
+    return time_on_gpu(
+               [&](cudaStream_t st) {
+                 cuda_check(stream_read_launch(data.get(), n, static_cast<unsigned long long*>(checksum.get()),
+                                               kChecksumNever, shape, dev.caps.sm_count, st),
+                            "stream read");
+               },
+               stream, &flusher, timing)
+        .median_ms;
+  };
   ReadCeiling best;
   best.bytes = bytes;
   for (StreamReadShape shape : stream_read_shapes()) {
-    TimingStats s = time_on_gpu(
-        [&](cudaStream_t st) {
-          cuda_check(stream_read_launch(data.get(), bytes, static_cast<unsigned long long*>(checksum.get()),
-                                        kChecksumNever, shape, dev.caps.sm_count, st),
-                     "stream read");
-        },
-        stream, &flusher, timing);
-    const double gbps = static_cast<double>(bytes) / (s.median_ms * 1e-3) / 1e9;
+    const double gbps = static_cast<double>(bytes) / (time_read(shape, bytes) * 1e-3) / 1e9;
     if (gbps > best.gbps) {
       best.gbps = gbps;
       best.shape = shape;
     }
+  }
+  // The floor at small sizes, by the fastest of the shapes at each (a shape with fewer loads in
+  // flight may start sooner), each read from the start of the same buffer after a clean flush.
+  for (std::size_t n = std::size_t{8} << 20; n <= std::min<std::size_t>(bytes, std::size_t{512} << 20); n *= 4) {
+    double fastest = INFINITY;
+    for (StreamReadShape shape : stream_read_shapes()) fastest = std::min(fastest, time_read(shape, n));
+    best.floor_us[n] = fastest * 1e3;
   }
   return best;
 }
@@ -170,6 +188,7 @@ Ceilings measure_ceilings(const DeviceInfo& dev) {
   }
   const ReadCeiling read = measure_read_ceiling(dev, stream.get(), timing);
   c.read_gbps = read.gbps;
+  c.read_floor_us = read.floor_us;
   c.read_kernel = fmt::format("{} loads x {} threads over {:.2f} GiB", read.shape.loads_in_flight,
                               read.shape.threads, static_cast<double>(read.bytes) / (1 << 30));
   timing.min_samples = 10;

@@ -1,6 +1,7 @@
 #pragma once
 // Measured ceilings of a device (`fa-bench calibrate`), stored per device name, used for the
 // percent-of-peak columns.
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,6 +18,11 @@ struct Ceilings {
   // copy's since no writes share the memory bus. 0 when not measured (a file from before it).
   double read_gbps = 0;
   std::string read_kernel;                  // the read's fastest kernel shape, printed, not saved
+  // The streaming read's event time (us, cold L2) at a few sizes from 8 MiB up, by bytes: the floor
+  // of any kernel that reads that many bytes once, launch and first requests' latency included,
+  // which bytes / read_gbps leaves out (small decode reads are judged against it). Empty when not
+  // measured.
+  std::map<std::size_t, double> read_floor_us;
   std::map<DType, double> gemm_tflops;      // cuBLAS GEMM per dtype (tf32 = fp32 with TF32 math)
   std::string measured_at;                  // ISO time
 };
