@@ -24,8 +24,9 @@
 //     which waited for the thread's outstanding memory operations, at a tile's first step its
 //     output stores; dropping it measured 1.10-1.13x, attention_sparse_wgmma.cu.) With no barrier
 //     between them the two drift apart, so one's softmax runs beside the other's GEMMs.
-//     At a tile's end a consumer reads the next tile's slot (and prefetches its mask row) before
-//     it stores the output (371c53b: 1.055x at seq 8k density 0.1, attention_sparse_wgmma.cu).
+//     At a tile's end a consumer reads the next tile's slot before it stores the output (371c53b,
+//     with a prefetch of the next mask row this branch drops: 1.055x at seq 8k density 0.1,
+//     attention_sparse_wgmma.cu).
 //     Tried and not merged (1bcc07a, branch ws-tma-store, results/h200/ws_tma_store_1bcc07a68cdc,
 //     H200): the output through a shared-memory staging tile that the copy engine stores (one
 //     tma_store_3d a consumer; the mask stages unpadded and XOR-swizzled to make room). Validated
@@ -88,8 +89,6 @@ __device__ __forceinline__ int ws_tile_item(const typename Keys::Args& mask, con
     return static_cast<int>(drawn);
   }
 }
-// Asks for the line holding *p in L1 (no register written, nothing waited for).
-__device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p)); }
 // Named barrier 1 among the producer's 128 threads (0 is __syncthreads).
 __device__ __forceinline__ void producer_barrier() { asm volatile("bar.sync 1, 128;\n" ::: "memory"); }
 
@@ -330,15 +329,11 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       if (more) advance_pv<Tr, BN>(o, rescale, p, p_next);
     }
     step += n_steps;
-    // The next tile's slot before this one's stores, and its mask row's offsets on their way into
-    // L1, so that what the next tile reads first is not behind the stores.
+    // The next tile's slot before this one's stores, so that what the next tile reads first is not
+    // behind the stores. (Its mask row's offsets are in L1 already: the producer read them for the
+    // tile's loads about two steps before this tile's end. The consumers' own prefetch of them,
+    // 371c53b, built the next tile's block beside the live output and spilled 12 bytes.)
     const int next = open_tile(u + 1);
-    if constexpr (Keys::kBlockMask) {
-      if (next >= 0) {
-        const AttentionBlock<T, D> next_blk(a, sched, kBM, next);
-        prefetch_l1(mask.offsets + MaskRow<BN>::offsets_row(mask, next_blk.bh, next_blk.i0));
-      }
-    }
     store_output<T, Tr>(a, o, row_sum, row_max, bh, lane_row, t);
     item = next;
   }
