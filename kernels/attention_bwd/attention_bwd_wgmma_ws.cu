@@ -260,31 +260,15 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif  // sm_90a: elsewhere the kernel is empty and attention_bwd_wgmma_ws refuses to launch it
 }
 
-// The five tensor maps of a launch, rebuilt only when the tensors change (an encode is a driver call).
-// Kept in statics without a lock: fa-bench issues launches one at a time.
-struct BwdWsMaps {
-  CUtensorMap q, d_o, k, v, dq;
-  bool ok = false;
-};
-const BwdWsMaps& bwd_ws_maps(const AttentionBwdArgs& a, float* dq_acc) {
-  static BwdWsMaps maps;
-  static AttentionBwdArgs last;
-  static float* last_dq = nullptr;
-  const bool same = maps.ok && last.q == a.q && last.d_o == a.d_o && last.k == a.k && last.v == a.v &&
-                    last_dq == dq_acc && last.batch == a.batch && last.heads == a.heads &&
-                    last.kv_heads == a.kv_heads && last.seq_q == a.seq_q && last.seq_k == a.seq_k &&
-                    last.head_dim == a.head_dim && last.elem == a.elem;
-  if (!same) {
-    const auto rows_q = static_cast<std::uint64_t>(a.batch * a.heads), rows_k = static_cast<std::uint64_t>(a.batch * a.kv_heads);
-    maps.ok = make_swizzled_tile_map(maps.q, a.q, a.elem, rows_q, a.seq_q, kD, kBR) &&
-              make_swizzled_tile_map(maps.d_o, a.d_o, a.elem, rows_q, a.seq_q, kD, kBR) &&
-              make_swizzled_tile_map(maps.k, a.k, a.elem, rows_k, a.seq_k, kD, kKeys) &&
-              make_swizzled_tile_map(maps.v, a.v, a.elem, rows_k, a.seq_k, kD, kKeys) &&
-              make_swizzled_f32_tile_map(maps.dq, dq_acc, rows_q, a.seq_q, kD, kBR);
-    last = a;
-    last_dq = dq_acc;
-  }
-  return maps;
+// Q, dO, K, V and the fp32 dQ accumulator's maps for a launch (TileMapCache: encoded again only when
+// the tensors change); fa-bench issues launches one at a time.
+const CUtensorMap* bwd_ws_maps(const AttentionBwdArgs& a, float* dq_acc) {
+  static TileMapCache<5> cache;
+  const auto q_planes = static_cast<std::uint64_t>(a.batch * a.heads), kv_planes = static_cast<std::uint64_t>(a.batch * a.kv_heads);
+  const auto seq_q = static_cast<std::uint64_t>(a.seq_q), seq_k = static_cast<std::uint64_t>(a.seq_k);
+  return cache.maps({TileMapSpec{a.q, a.elem, q_planes, seq_q, kD, kBR}, TileMapSpec{a.d_o, a.elem, q_planes, seq_q, kD, kBR},
+                     TileMapSpec{a.k, a.elem, kv_planes, seq_k, kD, kKeys}, TileMapSpec{a.v, a.elem, kv_planes, seq_k, kD, kKeys},
+                     TileMapSpec{dq_acc, KernelElem::f32, q_planes, seq_q, kD, kBR}});
 }
 
 template <class T>
@@ -302,11 +286,11 @@ bool launch_bwd_wgmma_ws(const AttentionBwdArgs& a, void* workspace, cudaStream_
   if (!smem_ok || !registers_fit) return false;  // before any launch: no half-done backward
   float* delta = static_cast<float*>(workspace);
   float* dq_acc = delta + bwd_delta_floats(a);
-  const BwdWsMaps& maps = bwd_ws_maps(a, dq_acc);
-  if (!maps.ok) return false;
+  const CUtensorMap* maps = bwd_ws_maps(a, dq_acc);  // q, d_o, k, v, dq
+  if (maps == nullptr) return false;
   launch_attention_bwd_delta<T>(a, delta, stream, dq_acc);  // D, and the accumulator zeroed
   const dim3 grid(static_cast<unsigned>((a.seq_k + kKeys - 1) / kKeys), static_cast<unsigned>(a.batch * a.kv_heads));
-  kernel<<<grid, kThreads, kSmemBytes, stream>>>(a, delta, maps.q, maps.d_o, maps.k, maps.v, maps.dq);
+  kernel<<<grid, kThreads, kSmemBytes, stream>>>(a, delta, maps[0], maps[1], maps[2], maps[3], maps[4]);
   launch_attention_bwd_dq_convert<T>(a, dq_acc, stream);
   return true;
 }

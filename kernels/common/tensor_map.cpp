@@ -1,4 +1,4 @@
-// make_swizzled_tile_map (tensor_map.h).
+// make_swizzled_tile_map and make_tile_map (tensor_map.h).
 #include "kernels/common/tensor_map.h"
 
 #include <cuda_runtime_api.h>
@@ -49,9 +49,11 @@ bool make_swizzled_tile_map(CUtensorMap& map, const void* base, KernelElem elem,
   return false;
 }
 
-bool make_swizzled_f32_tile_map(CUtensorMap& map, void* base, std::uint64_t planes, std::uint64_t rows,
-                                std::uint64_t cols, std::uint32_t box_rows) {
-  return encode_swizzled_map(map, base, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, planes, rows, cols, 32, box_rows);
+bool make_tile_map(CUtensorMap& map, const TileMapSpec& spec) {
+  if (spec.elem == KernelElem::f32)
+    return encode_swizzled_map(map, spec.base, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, spec.planes, spec.rows, spec.cols,
+                               32, spec.box_rows);
+  return make_swizzled_tile_map(map, spec.base, spec.elem, spec.planes, spec.rows, spec.cols, spec.box_rows);
 }
 
 }  // namespace fabench
