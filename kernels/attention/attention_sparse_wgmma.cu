@@ -124,6 +124,16 @@
 //    producer drawing the next tile a tile ahead by another thread (its atomic, the slot and the
 //    next mask row's prefetch off thread 0's copies); validated the same way, 0.97-1.04x this loop
 //    (density 0.1 0.99x, causal 0.97x, window 1024 1.04x).
+//    At a69ebf7 the consumers no longer build the next tile's block to prefetch its mask-row
+//    offsets (the producer's read of them for that tile's loads brings them into L1 steps
+//    earlier); that construction beside the live output was the kernel's 12-byte spill (ptxas -v,
+//    CUDA 13.0; none now). Validated on an H200 (the [sparse] GPU test, memcheck, racecheck,
+//    synccheck over configs/sanitize_sparse.json) and timed against 164eec7 in one run, each twice,
+//    alternately (results/h200/sparse_prefetch_a69ebf77b53d): 1.01-1.03x on every case (seq 8k
+//    random density 0.1 / 0.25 1.030 / 1.015, 16k 0.1 / 1 1.022 / 1.012, window 1024 1.032,
+//    documents random:8 1.028, global + window 1.027, causal 1.009) but seq 8k density 1, 0.987
+//    (the branch's two runs there 1.790 and 1.931 ms apart). Density 0.1 at 8k: 0.2296-0.2311 ms,
+//    1.19-1.29x density x the full time by the branch's two density 1 runs.
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 #include "kernels/attention/attention_wgmma_ws.cuh"

@@ -25,8 +25,8 @@
 //     output stores; dropping it measured 1.10-1.13x, attention_sparse_wgmma.cu.) With no barrier
 //     between them the two drift apart, so one's softmax runs beside the other's GEMMs.
 //     At a tile's end a consumer reads the next tile's slot before it stores the output (371c53b,
-//     with a prefetch of the next mask row this branch drops: 1.055x at seq 8k density 0.1,
-//     attention_sparse_wgmma.cu).
+//     then with a prefetch of the next mask row, dropped at a69ebf7: 1.055x at seq 8k density 0.1,
+//     attention_sparse_wgmma.cu says what each measured).
 //     Tried and not merged (1bcc07a, branch ws-tma-store, results/h200/ws_tma_store_1bcc07a68cdc,
 //     H200): the output through a shared-memory staging tile that the copy engine stores (one
 //     tma_store_3d a consumer; the mask stages unpadded and XOR-swizzled to make room). Validated

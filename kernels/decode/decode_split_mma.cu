@@ -97,6 +97,20 @@
 //     (17.1 us, 1.12x cuDNN), batch 64 x 8k 1.01x cuDNN; at one split a sequence 1.15x (batch 16 x
 //     8k 0.99x cuDNN, faster than the planner's two splits): one block's 4 warps had been issuing
 //     the copies' address arithmetic, not waiting on memory.
+//   - At 164eec7 (H200, results/h200/decode_floor_164eec728c26, cuDNN in the same run): 1.13x cuDNN
+//     at batch 1 x 8k (17.2 against 19.5 us), 0.993-0.999x at batch 16 from 8k. A streaming read of
+//     the same 32 MiB takes 11.90 us (calibrate's read_floor_us); stamps of a trace build (b33406b)
+//     put the last block's loop end at 9.8 us after the first block's start and the end at 13.2:
+//     1.6 us storing the partials and arriving, 1.7 us in the last split's merge. At batch 16 x 8k
+//     (one split) the blocks' loops end over 5.5 us (114.9-120.4 us): the memory serves them unevenly.
+//   - Tried and not merged (12e23c1, 8ff80bd, results/h200/decode_cluster_12e23c1f7248, H200): a
+//     unit's splits as one thread-block cluster merging their partials through distributed shared
+//     memory (no global partials, counter or last block). Validated ([decode] GPU test, memcheck,
+//     racecheck, synccheck) but at this version's 96 KiB a block the hardware put two of a
+//     cluster's blocks on an SM: 0.78x at batch 1 x 128k, 0.93x at 8k; given shared memory for one
+//     block an SM, 0.996-1.007x. Also there (322a140): each whole tile's offset computed an
+//     iteration before its copies, to take a paged cache's page-table load off the copies' path:
+//     0.93x at batch 16 paged by 64.
 #include <cuda_runtime.h>
 
 #include <algorithm>
