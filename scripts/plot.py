@@ -13,8 +13,11 @@ For each op found it draws, per dtype and option set (mask, dropout, causal, GQA
   sparse_attention-*  time and TFLOP/s against density per pattern, with density x time at density 1;
   *-heatmap   median time over two tunable parameters (block_m x block_n, threads x cluster...)
               for every variant and shape swept over two parameters.
-Ceilings come from the JSON file beside the CSV (its metadata), when there is one. PNG and PDF,
-titled with the GPU and dtype.
+Ceilings come from the JSON file beside the CSV (its metadata), when there is one, or from a
+calibration file (`--calibration calibration.json`: `fa-bench calibrate`'s, the entry of the rows'
+GPU). Where they hold `read_floor_us` (calibrate's streaming read timed at a few sizes), decode's
+GB/s figure also draws what a bare streaming read of each case's bytes reaches: at small caches that,
+not the ceiling, is the bound. PNG and PDF, titled with the GPU and dtype.
 """
 import argparse
 import csv
@@ -49,6 +52,49 @@ def ceilings_for(csv_path):
             return json.load(f)["metadata"].get("ceilings") or {}
     except (OSError, ValueError, KeyError):
         return {}
+
+
+def calibration_entry(path, gpu):
+    """The ceilings a calibration file holds for `gpu` ({} when it has none)."""
+    try:
+        with open(path) as f:
+            return json.load(f).get(gpu) or {}
+    except (OSError, ValueError) as e:
+        sys.exit(f"plot.py: cannot read calibration file {path}: {e}")
+
+
+def read_floor_ms(nbytes, ceilings):
+    """The time calibrate's streaming read takes over `nbytes` (read_floor_us: its cold event time at
+    a few sizes): linear between the measured sizes; outside them, the nearest size's time over
+    read_gbps added to nbytes / read_gbps. None without a floor."""
+    floor, rate = ceilings.get("read_floor_us") or {}, ceilings.get("read_gbps")
+    if not floor or not rate:
+        return None
+    points = sorted((int(b), float(us)) for b, us in floor.items())
+    at_rate = lambda b: b / (rate * 1e3)  # us at read_gbps
+    if nbytes <= points[0][0] or nbytes >= points[-1][0]:
+        b0, us0 = points[0] if nbytes <= points[0][0] else points[-1]
+        return (us0 - at_rate(b0) + at_rate(nbytes)) / 1e3
+    for (b0, us0), (b1, us1) in zip(points, points[1:]):
+        if b0 <= nbytes <= b1:
+            return (us0 + (us1 - us0) * (nbytes - b0) / (b1 - b0)) / 1e3
+
+
+def draw_read_floor(fig, rows, x_of, ceilings):
+    """Adds the GB/s of a bare streaming read of each x's bytes (fa-bench's rows: bytes = GB/s x time)."""
+    points = {}
+    for r in rows:
+        if r["status"] == "ok" and r["gbps"] and not r["variant"].startswith("torch."):
+            nbytes = float(r["gbps"]) * float(r["time_ms_median"]) * 1e6
+            t = read_floor_ms(nbytes, ceilings)
+            if t:
+                points[x_of(r)] = nbytes / (t * 1e-3) / 1e9
+    if points:
+        xs = sorted(points)
+        ax = fig.axes[0]
+        ax.plot(xs, [points[x] for x in xs], color="gray", linestyle=":", linewidth=1.5,
+                label="streaming read of the same bytes (calibrate's floor)")
+        ax.legend(fontsize=7, loc="best")
 
 
 def label(row):
@@ -252,6 +298,8 @@ def plot_all(rows, ceilings, out_dir, baseline=None):
                                   "GB/s (K and V read, q, o)" if read else "GB/s (new K and V read + written)",
                                   ceiling=ceilings.get("read_gbps" if read else "copy_gbps"),
                                   ceiling_label="calibrated streaming read" if read else "calibrated copy")
+                if read:
+                    draw_read_floor(fig, sub, x_of, ceilings)
                 save(fig, out_dir, f"{tag}-gbps", written)
             elif op == "generate":  # the loop's own columns: time between tokens and to the first token
                 for column, what in (("tbt_ms_p50", "time between tokens, p50, ms"), ("ttft_ms", "time to first token, ms")):
@@ -283,12 +331,19 @@ def main():
     ap.add_argument("csv", nargs="+", help="fa-bench result CSV files")
     ap.add_argument("--out", required=True, help="folder for the figures")
     ap.add_argument("--baseline", help="a variant to draw every other variant's speedup against")
+    ap.add_argument("--calibration", help="ceilings from this calibration file (fa-bench calibrate's) "
+                                          "instead of the results' metadata")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     rows, ceilings = [], {}
     for path in args.csv:
         rows += read_rows(path)
         ceilings = ceilings or ceilings_for(path)
+    if args.calibration:
+        gpu = next((r["gpu"] for r in rows if r["gpu"] and r["gpu"] != "cpu"), "")
+        ceilings = calibration_entry(args.calibration, gpu)
+        if not ceilings:
+            sys.exit(f"plot.py: {args.calibration} holds no ceilings for {gpu or 'these rows'}")
     written = plot_all(rows, ceilings, args.out, args.baseline)
     if not written:
         sys.exit("plot.py: no ok rows to plot")

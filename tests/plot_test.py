@@ -48,4 +48,25 @@ with tempfile.TemporaryDirectory() as out:
     run = subprocess.run([sys.executable, plot, broken, "--out", out], capture_output=True, text=True)
     assert run.returncode != 0
     assert "lacks required column(s): gbps" in (run.stderr + run.stdout), run.stderr
+    # calibrate's read floor: exact at its sizes, linear between them, the nearest size's excess over
+    # the rate outside them; a calibration file without the rows' GPU is an error that says so.
+    sys.path.insert(0, os.path.dirname(plot))
+    import plot as plot_module
+    ceilings = {"read_gbps": 4000.0, "read_floor_us": {"8388608": 6.0, "33554432": 12.0}}
+    assert abs(plot_module.read_floor_ms(8388608, ceilings) - 0.006) < 1e-12
+    assert abs(plot_module.read_floor_ms((8388608 + 33554432) // 2, ceilings) - 0.009) < 1e-12
+    excess_us = 12.0 - 33554432 / 4e6
+    assert abs(plot_module.read_floor_ms(2 * 33554432, ceilings) - (excess_us + 2 * 33554432 / 4e6) / 1e3) < 1e-12
+    assert abs(plot_module.read_floor_ms(0, ceilings) - (6.0 - 8388608 / 4e6) / 1e3) < 1e-12
+    assert plot_module.read_floor_ms(1 << 20, {"read_gbps": 4000.0}) is None
+    calibration = os.path.join(out, "calibration.json")
+    for gpu, ok in (("NVIDIA H200", True), ("NVIDIA H100 80GB HBM3", False)):  # the sample's rows are an H200's
+        with open(calibration, "w") as f:
+            f.write('{"%s": {"copy_gbps": 4000, "read_gbps": 4500, "read_floor_us": {"8388608": 6.0}}}' % gpu)
+        run = subprocess.run([sys.executable, plot, sample, "--out", os.path.join(out, "cal"), "--calibration",
+                              calibration], capture_output=True, text=True)
+        if ok:
+            assert run.returncode == 0, run.stderr
+        else:
+            assert run.returncode != 0 and "holds no ceilings for NVIDIA H200" in run.stderr, run.stderr
 print("plot tests passed")
