@@ -4,7 +4,7 @@
 set -euo pipefail
 need=()
 # slurm-wlm and munge: the single-node Slurm test (tests/slurm/); fa-bench itself does not need them.
-for pkg in build-essential cmake ninja-build git libcli11-dev libfmt-dev nlohmann-json3-dev catch2 python3-matplotlib python3-numpy slurm-wlm munge; do
+for pkg in build-essential cmake ninja-build git libcli11-dev libfmt-dev nlohmann-json3-dev catch2 python3-matplotlib python3-numpy python3-pil slurm-wlm munge; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -72,7 +72,9 @@ for name in sorted(os.listdir(scripts)):
             imported.setdefault(m.split(".")[0], name)
 third_party = {m: s for m, s in imported.items()
                if m not in sys.stdlib_module_names and m not in local and m not in ("torch", "triton")}
-unlisted = {m: s for m, s in third_party.items() if m.lower() not in required}
+sys.path.insert(0, scripts)
+from python_deps import PIP_NAMES  # noqa: E402  (a module's pip name where they differ: PIL is pillow)
+unlisted = {m: s for m, s in third_party.items() if PIP_NAMES.get(m, m).lower() not in required}
 assert not unlisted, f"imported but not in scripts/requirements.txt: {unlisted}"
 assert {"matplotlib", "numpy"} <= set(third_party), third_party
 print("python dependency tests passed")
