@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "run/calibration.hpp"
 
 using namespace fabench;
@@ -61,6 +63,9 @@ TEST_CASE("ceilings with the read ceiling round-trip and keep other devices' ent
   CHECK(other->copy_gbps == 3013);
   CHECK(other->read_gbps == 0);
   CHECK(other->read_floor_us.empty());
+  // One encoding for the file and the results' metadata: no read ceiling where none was measured.
+  CHECK_FALSE(ceilings_json(h100).contains("read_gbps"));
+  CHECK(ceilings_json(h200)["read_floor_us"]["8388608"] == 6.25);
   std::filesystem::remove_all(dir);
 }
 

@@ -67,13 +67,7 @@ ordered_json run_metadata(const Plan& plan, const DeviceInfo& device, const std:
   m["command"] = argv;
   m["device"] = device_json(device);
   if (ceilings) {
-    ordered_json c;
-    c["copy_gbps"] = ceilings->copy_gbps;
-    if (ceilings->read_gbps > 0) c["read_gbps"] = ceilings->read_gbps;  // absent: calibrated before it existed
-    for (const auto& [bytes, us] : ceilings->read_floor_us) c["read_floor_us"][std::to_string(bytes)] = us;
-    for (const auto& [t, v] : ceilings->gemm_tflops) c["gemm_tflops"][std::string(to_string(t))] = v;
-    c["measured_at"] = ceilings->measured_at;
-    m["ceilings"] = c;
+    m["ceilings"] = ceilings_json(*ceilings);  // as the calibration file holds them
   } else {
     m["ceilings"] = nullptr;
   }

@@ -53,23 +53,28 @@ std::optional<Ceilings> load_ceilings(const std::string& path, const std::string
   return c;
 }
 
+ordered_json ceilings_json(const Ceilings& c) {
+  ordered_json e;
+  e["copy_gbps"] = c.copy_gbps;
+  if (c.read_gbps > 0) e["read_gbps"] = c.read_gbps;
+  for (const auto& [bytes, us] : c.read_floor_us) e["read_floor_us"][std::to_string(bytes)] = us;
+  for (const auto& [t, v] : c.gemm_tflops) e["gemm_tflops"][std::string(to_string(t))] = v;
+  e["measured_at"] = c.measured_at;
+  return e;
+}
+
 void save_ceilings(const std::string& path, const Ceilings& c) {
-  nlohmann::json j = nlohmann::json::object();
+  ordered_json j = ordered_json::object();
   {
     std::ifstream in(path);
     if (in) try {
         in >> j;
       } catch (const nlohmann::json::exception&) {
-        j = nlohmann::json::object();
+        j = ordered_json::object();
       }
   }
-  nlohmann::json e;
-  e["copy_gbps"] = c.copy_gbps;
-  e["read_gbps"] = c.read_gbps;
-  for (const auto& [bytes, us] : c.read_floor_us) e["read_floor_us"][std::to_string(bytes)] = us;
-  e["measured_at"] = c.measured_at;
-  for (const auto& [t, v] : c.gemm_tflops) e["gemm_tflops"][std::string(to_string(t))] = v;
-  j[c.device] = e;
+  if (!j.is_object()) j = ordered_json::object();
+  j[c.device] = ceilings_json(c);
   std::filesystem::path p(path);
   if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
   std::ofstream out(path);

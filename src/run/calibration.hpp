@@ -3,6 +3,7 @@
 // percent-of-peak columns.
 #include <cstddef>
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 
@@ -31,6 +32,9 @@ struct Ceilings {
 std::string calibration_path();
 std::optional<Ceilings> load_ceilings(const std::string& path, const std::string& device);
 void save_ceilings(const std::string& path, const Ceilings& c);  // keeps other devices' entries
+// A device's entry as the calibration file and the results' metadata both hold it (read_gbps left
+// out when not measured; load_ceilings reads it back).
+nlohmann::ordered_json ceilings_json(const Ceilings& c);
 
 // Runs the copy, read and GEMM measurements on the current device. Throws CudaError / std::runtime_error.
 Ceilings measure_ceilings(const DeviceInfo& dev);
