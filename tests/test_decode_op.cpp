@@ -9,6 +9,7 @@
 
 #include "config/expand.hpp"
 #include "helpers.hpp"
+#include "kernels/decode/decode_plan_rules.h"
 #include "ops/kv_cache_axes.hpp"
 #include "ops/registry.hpp"
 #include "reference/decode_reference.hpp"
@@ -415,4 +416,31 @@ TEST_CASE("configs/decode.json expands with every host input under 10 GB", "[dec
   // Sized for one lease: inputs are generated on the host, so the largest case bounds the time.
   CHECK(largest < 10e9);
   CHECK(largest > 8e9);  // batch 16 x 128k x 8 KV heads and batch 64 x 32k: 8.6 GB of K and V
+}
+
+TEST_CASE("the split planner's rule for unequal lengths: about four waves of work, whole tiles", "[decode]") {
+  // Equal lengths (or none given, or one sequence) keep the wave-filling rule.
+  CHECK_FALSE(lengths_unequal(16, 8192, 16 * 8192));
+  CHECK_FALSE(lengths_unequal(16, 8192, 0));
+  CHECK_FALSE(lengths_unequal(1, 8192, 100));
+  CHECK_FALSE(lengths_unequal(10, 8192, 73728));  // exactly 90%
+  CHECK(lengths_unequal(10, 8192, 73727));
+  // Batch 16 x 8 KV heads, 70,000 tokens in all, waves of 132 blocks, tiles of 64: 8 x 70,000 rows
+  // over 4 x 132 blocks is 1,061 each, 17 tiles.
+  CHECK(unequal_split_tokens(8 * 70000, 132, 64, 8192) == 17 * 64);
+  // Never below a tile, never above the longest rounded up to a tile.
+  CHECK(unequal_split_tokens(10, 132, 64, 8192) == 64);
+  CHECK(unequal_split_tokens(std::int64_t{1} << 40, 132, 64, 1000) == 1024);
+  // The mixed lengths of a problem add up to less than batch x cache_len: the planner's input.
+  Problem p;
+  p.op = OpKind::decode;
+  p.batch = 16;
+  p.seq_q = 1;
+  p.seq_k = 8192;
+  p.lengths = SeqLengths::mixed;
+  p.seed = 20261121;
+  std::int64_t total = 0;
+  for (std::int32_t length : problem_sequence_lengths(p)) total += length;
+  CHECK(total < 16 * 8192);
+  CHECK(lengths_unequal(16, 8192, total));
 }

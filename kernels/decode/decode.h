@@ -50,6 +50,7 @@ struct DecodeArgs {
   float* lse = nullptr;
   std::int64_t batch = 1, heads = 1, kv_heads = 1, q_len = 1, max_len = 0, head_dim = 0;
   std::int64_t longest = 0;  // the largest lengths[b], known to the host: it sizes the splits
+  std::int64_t total_tokens = 0;  // the sum of lengths[b], known to the host (0: not given, taken as equal)
   int page_size = 0;         // 0: contiguous
   float scale = 1.0f;
   KernelElem elem = KernelElem::f32;
@@ -75,7 +76,8 @@ struct DecodeSplitPlan {
 };
 // requested_splits 0 picks: the fewest splits whose blocks fill whole waves of the GPU (the
 // version's blocks an SM for a wave x `sm_count`), each split a whole number of the version's tiles,
-// at most 256.
+// at most 256; for lengths far from equal (total_tokens), splits sized to the work instead
+// (unequal_split_tokens, decode_plan_rules.h).
 DecodeSplitPlan decode_split_plan(const DecodeArgs& a, int version, int sm_count, int requested_splits);
 // Runs the plan; the workspace holds plan.workspace_bytes. Returns false when the plan's version has
 // no instance for the case, or for a page size not compiled. Launches of these kernels must not

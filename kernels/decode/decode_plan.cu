@@ -2,6 +2,7 @@
 // chosen from the version's shape (rows per block, tile, blocks an SM a wave holds) and the SM count.
 #include <algorithm>
 
+#include "kernels/decode/decode_plan_rules.h"
 #include "kernels/decode/decode_split_kernels.h"
 
 namespace fabench {
@@ -35,14 +36,18 @@ DecodeSplitPlan decode_split_plan(const DecodeArgs& a, int version, int sm_count
   const std::int64_t longest = std::max<std::int64_t>(a.longest, 1);
   const std::int64_t tile = shape.tile;
   const std::int64_t units = a.batch * a.kv_heads * plan.row_chunks;
+  const int per_sm = shape.wave_blocks > 0 ? shape.wave_blocks : shape.resident_blocks;
+  const std::int64_t wave = static_cast<std::int64_t>(std::max(per_sm, 1)) * std::max(sm_count, 1);
   if (requested_splits > 0) {
     plan.splits = requested_splits;
+  } else if (lengths_unequal(a.batch, longest, a.total_tokens)) {
+    const std::int64_t rows = a.kv_heads * plan.row_chunks * a.total_tokens;
+    const std::int64_t split_tokens = unequal_split_tokens(rows, wave, tile, longest);
+    plan.splits = static_cast<int>(std::min<std::int64_t>((longest + split_tokens - 1) / split_tokens, kMaxPlannedSplits));
   } else {
     // Splits so that the blocks fill whole waves (the version's blocks an SM: wave_blocks, or all
     // that are resident): a partly filled last wave leaves SMs idle while it runs. Each split at
     // least one tile.
-    const int per_sm = shape.wave_blocks > 0 ? shape.wave_blocks : shape.resident_blocks;
-    const std::int64_t wave = static_cast<std::int64_t>(std::max(per_sm, 1)) * std::max(sm_count, 1);
     const std::int64_t most = std::min<std::int64_t>((longest + tile - 1) / tile, kMaxPlannedSplits);
     std::int64_t splits = 1;
     double best = 0;
