@@ -40,7 +40,7 @@ DecodeSplitPlan decode_split_plan(const DecodeArgs& a, int version, int sm_count
   const std::int64_t wave = static_cast<std::int64_t>(std::max(per_sm, 1)) * std::max(sm_count, 1);
   if (requested_splits > 0) {
     plan.splits = requested_splits;
-  } else if (lengths_unequal(a.batch, longest, a.total_tokens)) {
+  } else if (units <= kMaxUnits && lengths_unequal(a.batch, longest, a.total_tokens)) {  // counters to merge
     const std::int64_t rows = a.kv_heads * plan.row_chunks * a.total_tokens;
     const std::int64_t split_tokens = unequal_split_tokens(rows, wave, tile, longest);
     plan.splits = static_cast<int>(std::min<std::int64_t>((longest + split_tokens - 1) / split_tokens, kMaxPlannedSplits));
