@@ -18,7 +18,10 @@ inline bool lengths_unequal(std::int64_t batch, std::int64_t longest, std::int64
 // `tile`s, at least one, at most `longest` rounded up to a tile. A split of the longest sequence
 // per block instead leaves SMs idle while the long sequences finish (at 164eec7 on an H200, batch
 // 16 x 8k with mixed lengths read 2.9 TB/s where equal lengths read 4.3: results/h200/
-// decode_floor_164eec728c26).
+// decode_floor_164eec728c26). Measured at ee7f044 on an H200 against main 5cb3ad7's one split of the
+// longest (results/h200/decode_mixed_plan_ee7f044b3f75): batch 16 x 8k / 32k mixed 1.21 / 1.40x,
+// batch 64 x 8k / 32k 1.09 / 1.12x (32 / 8 heads) and 1.12 / 1.17x (32 / 32), each at or above
+// the best forced split count.
 inline std::int64_t unequal_split_tokens(std::int64_t token_rows, std::int64_t wave, std::int64_t tile,
                                          std::int64_t longest) {
   constexpr std::int64_t kWaves = 4;

@@ -389,10 +389,15 @@ SplitKernelShape decode_split_v3_shape(const DecodeArgs& a) {
     // filled two blocks an SM (0.998-1.000x cuDNN at 8k-128k), batch 1 at 16 splits 0.995-1.010x 32
     // (results/h200/decode_lean_splits_fc7ec31b9172). d 64's blocks keep half that, and smaller
     // pages copy row by row, at which one block an SM was 15% slower than whole-tile copies
-    // (results/h200/decode_lean_056afc3cfb03): there, all resident blocks as before.
+    // (results/h200/decode_lean_056afc3cfb03): there, all resident blocks as before. A paged cache
+    // fills all resident blocks too, pages of 64 and more included: each tile's page-table load
+    // sits before its copies, and a second block an SM hides it. On an H200, page 64 at twice the
+    // splits was 1.042x one block an SM at batch 16 x 128k (equal to split_kv's time),
+    // 1.012x at 8k, 1.027x at batch 1 x 128k; at batch 64 x 8k both rules give one split (main
+    // 5cb3ad7 with forced splits: results/h200/decode_mixed_plan_ee7f044b3f75, paged_splits).
     constexpr int kInFlight = (Traits::kStages - 1) * Traits::kStageBytes;
-    const bool whole_tiles = tiles_in_one_run(a.page_size > 0, a.page_size);
-    shape.wave_blocks = kInFlight >= 64 * 1024 && whole_tiles ? 1 : shape.resident_blocks;
+    const bool contiguous = a.page_size == 0;
+    shape.wave_blocks = kInFlight >= 64 * 1024 && contiguous ? 1 : shape.resident_blocks;
   });
   return shape;
 }
