@@ -7,6 +7,7 @@
 
 #include "core/op_tensors.hpp"
 #include "core/variant.hpp"
+#include "ops/kv_cache_axes.hpp"
 #include "variants/kernel_args.hpp"
 #include "variants/register.hpp"
 
@@ -20,7 +21,14 @@ std::vector<std::int64_t> decode_dims() {
   return dims;
 }
 
-DecodeArgs planning_args(const Problem& p) { return decode_args(p, std::vector<void*>(decode_tensors::count)); }
+// The kernel's arguments without tensors, plus what only the planner reads: the lengths' sum (it
+// sizes splits to the work where lengths differ), regenerated from the seed here and not on every
+// launch's arguments.
+DecodeArgs planning_args(const Problem& p) {
+  DecodeArgs a = decode_args(p, std::vector<void*>(decode_tensors::count));
+  for (std::int32_t length : problem_sequence_lengths(p)) a.total_tokens += length;
+  return a;
+}
 
 // The split-KV plan of a case: the version and splits asked for (splits 0: the planner's choice
 // for this device's SM count). Needs the device: the planner asks the kernels' occupancy.

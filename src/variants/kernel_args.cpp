@@ -1,7 +1,6 @@
 #include "variants/kernel_args.hpp"
 
 #include "core/op_tensors.hpp"
-#include "ops/kv_cache_axes.hpp"
 #include "kernels/common/philox.h"
 
 namespace fabench {
@@ -88,8 +87,6 @@ DecodeArgs decode_args(const Problem& p, const std::vector<void*>& t) {
   a.max_len = p.max_len;
   a.head_dim = p.head_dim;
   a.longest = p.seq_k;
-  // The planner sizes splits to the work where lengths differ (the host's copy of the lengths).
-  for (std::int32_t length : problem_sequence_lengths(p)) a.total_tokens += length;
   a.page_size = static_cast<int>(p.page_size);
   a.scale = static_cast<float>(p.effective_scale());
   a.elem = kernel_elem(p.dtype);
