@@ -111,6 +111,17 @@
 //     block an SM, 0.996-1.007x. Also there (322a140): each whole tile's offset computed an
 //     iteration before its copies, to take a paged cache's page-table load off the copies' path:
 //     0.93x at batch 16 paged by 64.
+//   - Tried and not merged (2c4a7b3, abe2ca3, branch decode-ll, results/h200/decode_ll_abe2ca3680e3,
+//     H200, main 5f93997 in the same runs): the partials as flagged words (a float and a flag, 8
+//     bytes, written and read whole) that the merging block polls and clears, so a split arrives
+//     by a relaxed atomic without first waiting for its partial stores to reach the L2. Validated
+//     ([decode] GPU test, a test of launches of different plans on one workspace, memcheck,
+//     racecheck) but slower wherever a unit has more than 4 splits: batch 1 x 8k 19.3 against
+//     17.2 us, 1k 12.5 against 10.8, paged by 64 at 32 splits 24.7 against 17.5, d64 at 64 splits
+//     19.2 against 14.1; 1.04x at 4 splits (32 KV heads, 1k). The same flagged words with this
+//     version's acquire-release arrival were 0.4 us slower still (batch 1 x 8k 19.8 us): the
+//     release costs about 0.4 us, but the last block's merge, which reads every partial through
+//     one SM, pays for twice the bytes and for clearing them far more than that.
 #include <cuda_runtime.h>
 
 #include <algorithm>
