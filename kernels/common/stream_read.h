@@ -9,10 +9,13 @@
 namespace fabench {
 
 // How the kernel is launched: `loads_in_flight` independent 16-byte loads per thread per step,
-// `threads` per block, as many blocks as fit on every SM at once.
+// `threads` per block, as many blocks as fit on every SM at once. `blocked`: each block reads its
+// own contiguous part of the buffer from start to end (as a decode split reads its range of the
+// cache), instead of all blocks striding over the whole buffer together.
 struct StreamReadShape {
   int loads_in_flight;
   int threads;
+  bool blocked = false;
 };
 
 // The compiled shapes, for calibrate to try (it keeps the fastest).

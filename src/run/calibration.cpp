@@ -194,8 +194,9 @@ Ceilings measure_ceilings(const DeviceInfo& dev) {
   const ReadCeiling read = measure_read_ceiling(dev, stream.get(), timing);
   c.read_gbps = read.gbps;
   c.read_floor_us = read.floor_us;
-  c.read_kernel = fmt::format("{} loads x {} threads over {:.2f} GiB", read.shape.loads_in_flight,
-                              read.shape.threads, static_cast<double>(read.bytes) / (1 << 30));
+  c.read_kernel = fmt::format("{} loads x {} threads, {}, over {:.2f} GiB", read.shape.loads_in_flight,
+                              read.shape.threads, read.shape.blocked ? "a contiguous part a block" : "grid-stride",
+                              static_cast<double>(read.bytes) / (1 << 30));
   timing.min_samples = 10;
   timing.min_time_s = 0.2;
   for (DType t : {DType::fp32, DType::tf32, DType::fp16, DType::bf16}) c.gemm_tflops[t] = gemm_tflops(t, stream.get(), timing);

@@ -68,7 +68,8 @@ TEST_CASE("the streaming read reads every 16 bytes once, in every compiled shape
     cuda_check(cudaMemcpy(data.get(), words.data(), bytes, cudaMemcpyHostToDevice), "upload");
     const unsigned long long expected = host_sum(words);
     for (StreamReadShape shape : stream_read_shapes()) {
-      INFO(fmt::format("{} vectors, {} loads x {} threads", vectors, shape.loads_in_flight, shape.threads));
+      INFO(fmt::format("{} vectors, {} loads x {} threads{}", vectors, shape.loads_in_flight, shape.threads,
+                       shape.blocked ? ", blocked" : ""));
       CHECK(device_checksum(data, bytes, kChecksumAlways, shape, 0) == expected);
       // The real gate writes nothing (its key is one chance in 2^64 per block).
       CHECK(device_checksum(data, bytes, kChecksumNever, shape, 12345) == 12345);
@@ -80,6 +81,8 @@ TEST_CASE("a shape that is not compiled, or a size that is not whole vectors, is
   DeviceBuffer data(64), checksum(8);
   auto* sum = static_cast<unsigned long long*>(checksum.get());
   CHECK(stream_read_launch(data.get(), 64, sum, kChecksumNever, {3, 256}, sm_count(), nullptr) ==
+        cudaErrorInvalidConfiguration);
+  CHECK(stream_read_launch(data.get(), 64, sum, kChecksumNever, {4, 256, true}, sm_count(), nullptr) ==
         cudaErrorInvalidConfiguration);
   CHECK(stream_read_launch(data.get(), 60, sum, kChecksumNever, kFlushReadShape, sm_count(), nullptr) ==
         cudaErrorInvalidValue);

@@ -1,0 +1,123 @@
+// The split-KV decode kernels share state between launches: the merge counters (one per kernel
+// file, left at zero by each unit's merging block) and a workspace of partials that later launches
+// overwrite. Checked here by launching plans of different split counts and both versions, again and
+// again, on one workspace holding the previous launches' partials: each launch's output equals the
+// first launch of its plan bit for bit (the merge reads the partials in a fixed order) and the
+// unsplit kernel's within fp16 rounding. A counter left off zero would merge a unit early, or never.
+#include <catch2/catch.hpp>
+#include <cuda_fp16.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "kernels/decode/decode.h"
+#include "run/device.hpp"
+
+using namespace fabench;
+
+namespace {
+
+void check_cuda(cudaError_t e, const char* what) {
+  INFO(fmt::format("{}: {}", what, cudaGetErrorString(e)));
+  REQUIRE(e == cudaSuccess);
+}
+
+template <class T>
+DeviceBuffer upload(const std::vector<T>& host) {
+  DeviceBuffer buf(host.size() * sizeof(T));
+  check_cuda(cudaMemcpy(buf.get(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice), "upload");
+  return buf;
+}
+
+template <class T>
+std::vector<T> download(const DeviceBuffer& buf, std::size_t count) {
+  std::vector<T> host(count);
+  check_cuda(cudaMemcpy(host.data(), buf.get(), count * sizeof(T), cudaMemcpyDeviceToHost), "download");
+  return host;
+}
+
+// Seeded values in [-1, 1) as fp16.
+std::vector<__half> random_halves(std::size_t count, std::uint32_t seed) {
+  std::vector<__half> out(count);
+  std::uint32_t x = seed;
+  for (auto& v : out) {
+    x = x * 1664525u + 1013904223u;
+    v = __float2half(static_cast<float>(x >> 8) / static_cast<float>(1u << 23) - 1.0f);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("decode's split merge: launches of different plans and versions on one workspace", "[gpu][decode]") {
+  int sm_count = 0;
+  check_cuda(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, 0), "SM count");
+
+  // Two sequences of different lengths (one split of the short one is empty at 16 splits), GQA 4.
+  DecodeArgs a;
+  a.batch = 2, a.heads = 8, a.kv_heads = 2, a.q_len = 1, a.max_len = 1031, a.head_dim = 128;
+  a.longest = 1031, a.total_tokens = 1031 + 300;
+  a.elem = KernelElem::f16;
+  a.scale = 1.0f / std::sqrt(128.0f);
+  const std::size_t rows = static_cast<std::size_t>(a.batch * a.heads * a.q_len);
+  const std::size_t cache = static_cast<std::size_t>(a.batch * a.kv_heads * a.max_len * a.head_dim);
+  const DeviceBuffer q = upload(random_halves(rows * a.head_dim, 1));
+  const DeviceBuffer k = upload(random_halves(cache, 2));
+  const DeviceBuffer v = upload(random_halves(cache, 3));
+  const DeviceBuffer lengths = upload(std::vector<std::int32_t>{1031, 300});
+  DeviceBuffer o(rows * a.head_dim * sizeof(__half)), lse(rows * sizeof(float));
+  a.q = q.get(), a.k_cache = k.get(), a.v_cache = v.get(), a.o = o.get(), a.lse = static_cast<float*>(lse.get());
+  a.lengths = static_cast<const std::int32_t*>(lengths.get());
+
+  // (version, splits) in launch order: repeats, a change of split count, the other version between.
+  const std::vector<std::pair<int, int>> launches = {{3, 16}, {3, 16}, {3, 5}, {2, 7}, {3, 16}, {3, 5}, {2, 7}, {3, 17}};
+  std::size_t workspace_bytes = 0;
+  for (const auto& [version, splits] : launches)
+    workspace_bytes = std::max(workspace_bytes, decode_split_plan(a, version, sm_count, splits).workspace_bytes);
+  REQUIRE(workspace_bytes > 0);
+  DeviceBuffer workspace(workspace_bytes);
+  check_cuda(cudaMemset(workspace.get(), 0xFF, workspace_bytes), "poison workspace");  // NaN: none of it may be read
+
+  auto run = [&](int version, int splits) {
+    const DecodeSplitPlan plan = decode_split_plan(a, version, sm_count, splits);
+    REQUIRE(plan.compiled);
+    REQUIRE(plan.splits == splits);
+    check_cuda(cudaMemset(o.get(), 0xFF, rows * a.head_dim * sizeof(__half)), "poison o");
+    check_cuda(cudaMemset(lse.get(), 0xFF, rows * sizeof(float)), "poison lse");
+    REQUIRE(decode_split(a, plan, workspace.get(), nullptr));
+    check_cuda(cudaDeviceSynchronize(), "decode_split");
+    return std::make_pair(download<__half>(o, rows * a.head_dim), download<float>(lse, rows));
+  };
+  const auto [o_unsplit, lse_unsplit] = run(3, 1);
+
+  std::map<std::pair<int, int>, std::vector<__half>> first_o;
+  for (std::size_t i = 0; i < launches.size(); ++i) {
+    const auto [version, splits] = launches[i];
+    INFO(fmt::format("launch {}: version {}, {} splits", i, version, splits));
+    const auto [o_split, lse_split] = run(version, splits);
+
+    double worst_o = 0, worst_lse = 0;
+    for (std::size_t e = 0; e < o_split.size(); ++e)
+      worst_o = std::max(worst_o, std::fabs(double(__half2float(o_split[e])) - double(__half2float(o_unsplit[e]))));
+    for (std::size_t r = 0; r < rows; ++r)
+      worst_lse = std::max(worst_lse, std::fabs(double(lse_split[r]) - double(lse_unsplit[r])));
+    INFO(fmt::format("largest difference from the unsplit kernel: o {:.3g}, lse {:.3g}", worst_o, worst_lse));
+    CHECK(worst_o <= 2e-3);  // |o| < 1: a few fp16 ulps of rounding apart
+    CHECK(worst_lse <= 1e-4);
+
+    const auto seen = first_o.find({version, splits});
+    if (seen == first_o.end()) {
+      first_o[{version, splits}] = o_split;
+    } else {
+      bool same = true;
+      for (std::size_t e = 0; e < o_split.size(); ++e)
+        same = same && __half_as_ushort(o_split[e]) == __half_as_ushort(seen->second[e]);
+      CHECK(same);  // the merge reads the partials in a fixed order: a repeat is bit-identical
+    }
+  }
+}
