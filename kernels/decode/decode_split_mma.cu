@@ -122,6 +122,12 @@
 //     version's acquire-release arrival were 0.4 us slower still (batch 1 x 8k 19.8 us): the
 //     release costs about 0.4 us, but the last block's merge, which reads every partial through
 //     one SM, pays for twice the bytes and for clearing them far more than that.
+//   - Tried and not merged (b9ec984, branch decode-deep, results/h200/decode_deep_b9ec9847aa34,
+//     H200, main 5f93997 in the same run): the contiguous d128 instance at 6 or 4 stages (160 or
+//     96 KiB of copies in flight a block, one block an SM), so that the launch's last blocks,
+//     running alone, still keep the memory busy. Validated at 6 ([decode] GPU test, memcheck,
+//     racecheck) but no faster: batch 64 x 32 KV heads x 8k 1.004-1.005x, batch 16 0.988-1.001x,
+//     batch 64 x 1k 0.91 / 0.95x, batch 1 x 8k 0.81x at 6 stages (1.007x at 4).
 #include <cuda_runtime.h>
 
 #include <algorithm>
