@@ -133,9 +133,9 @@ std::string status_summary(const std::vector<TextRow>& rows) {
       if (std::stod(v) > highest) highest = std::stod(v), example = fmt::format("{} {} {}", get(r, "variant"), shape_of(r), col);
     }
   if (above > 0)
-    s += fmt::format("{} percent-of-peak figures are above 100% (up to {:.1f}%, {}): the calibration's ceilings are "
+    s += fmt::format("{} percent-of-peak figures exceed {:.0f}% (up to {:.1f}%, {}): the calibration's ceilings are "
                      "below what was measured; run `fa-bench calibrate` again before reading them\n",
-                     above, highest, example);
+                     above, kAboveCeiling, highest, example);
   return s;
 }
 
