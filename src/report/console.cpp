@@ -127,10 +127,11 @@ std::string status_summary(const std::vector<TextRow>& rows) {
   std::string example;
   for (const auto& r : rows)
     for (const char* col : {"pct_peak_bw", "pct_peak_flops"}) {
-      const std::string v = get(r, col);
-      if (v.empty() || std::stod(v) <= kAboveCeiling) continue;
+      const std::string text = get(r, col);
+      const double pct = text.empty() ? 0.0 : std::stod(text);
+      if (pct <= kAboveCeiling) continue;
       ++above;
-      if (std::stod(v) > highest) highest = std::stod(v), example = fmt::format("{} {} {}", get(r, "variant"), shape_of(r), col);
+      if (pct > highest) highest = pct, example = fmt::format("{} {} {}", get(r, "variant"), shape_of(r), col);
     }
   if (above > 0)
     s += fmt::format("{} percent-of-peak figures exceed {:.0f}% (up to {:.1f}%, {}): the calibration's ceilings are "

@@ -22,22 +22,17 @@ using namespace fabench;
 
 namespace {
 
-void check_cuda(cudaError_t e, const char* what) {
-  INFO(fmt::format("{}: {}", what, cudaGetErrorString(e)));
-  REQUIRE(e == cudaSuccess);
-}
-
 template <class T>
 DeviceBuffer upload(const std::vector<T>& host) {
   DeviceBuffer buf(host.size() * sizeof(T));
-  check_cuda(cudaMemcpy(buf.get(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice), "upload");
+  cuda_check(cudaMemcpy(buf.get(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice), "upload");
   return buf;
 }
 
 template <class T>
 std::vector<T> download(const DeviceBuffer& buf, std::size_t count) {
   std::vector<T> host(count);
-  check_cuda(cudaMemcpy(host.data(), buf.get(), count * sizeof(T), cudaMemcpyDeviceToHost), "download");
+  cuda_check(cudaMemcpy(host.data(), buf.get(), count * sizeof(T), cudaMemcpyDeviceToHost), "download");
   return host;
 }
 
@@ -56,7 +51,7 @@ std::vector<__half> random_halves(std::size_t count, std::uint32_t seed) {
 
 TEST_CASE("decode's split merge: launches of different plans and versions on one workspace", "[gpu][decode]") {
   int sm_count = 0;
-  check_cuda(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, 0), "SM count");
+  cuda_check(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, 0), "SM count");
 
   // Two sequences of different lengths (one split of the short one is empty at 16 splits), GQA 4.
   DecodeArgs a;
@@ -81,16 +76,16 @@ TEST_CASE("decode's split merge: launches of different plans and versions on one
     workspace_bytes = std::max(workspace_bytes, decode_split_plan(a, version, sm_count, splits).workspace_bytes);
   REQUIRE(workspace_bytes > 0);
   DeviceBuffer workspace(workspace_bytes);
-  check_cuda(cudaMemset(workspace.get(), 0xFF, workspace_bytes), "poison workspace");  // NaN: none of it may be read
+  cuda_check(cudaMemset(workspace.get(), 0xFF, workspace_bytes), "poison workspace");  // NaN: none of it may be read
 
   auto run = [&](int version, int splits) {
     const DecodeSplitPlan plan = decode_split_plan(a, version, sm_count, splits);
     REQUIRE(plan.compiled);
     REQUIRE(plan.splits == splits);
-    check_cuda(cudaMemset(o.get(), 0xFF, rows * a.head_dim * sizeof(__half)), "poison o");
-    check_cuda(cudaMemset(lse.get(), 0xFF, rows * sizeof(float)), "poison lse");
+    cuda_check(cudaMemset(o.get(), 0xFF, rows * a.head_dim * sizeof(__half)), "poison o");
+    cuda_check(cudaMemset(lse.get(), 0xFF, rows * sizeof(float)), "poison lse");
     REQUIRE(decode_split(a, plan, workspace.get(), nullptr));
-    check_cuda(cudaDeviceSynchronize(), "decode_split");
+    cuda_check(cudaDeviceSynchronize(), "decode_split");
     return std::make_pair(download<__half>(o, rows * a.head_dim), download<float>(lse, rows));
   };
   const auto [o_unsplit, lse_unsplit] = run(3, 1);
