@@ -134,6 +134,11 @@
 //    documents random:8 1.028, global + window 1.027, causal 1.009) but seq 8k density 1, 0.987
 //    (the branch's two runs there 1.790 and 1.931 ms apart). Density 0.1 at 8k: 0.2296-0.2311 ms,
 //    1.19-1.29x density x the full time by the branch's two density 1 runs.
+//    Nsight Compute's warp-stall samples at 32598f0 (results/h200/ncu_ws_decode_32598f0aed90, seq
+//    8k, density 0.1): tensor pipe 54.5% active, issue slots 40% busy; the consumers' once-a-tile
+//    instructions (1425 a warp) drew a quarter of their samples against three quarters for the
+//    steps (6.4 a tile): the output's normalisation, packing and stores about 37% of that quarter,
+//    the first step's S wait and softmax about 26%, building the tile's block and mask row 6%.
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 #include "kernels/attention/attention_wgmma_ws.cuh"

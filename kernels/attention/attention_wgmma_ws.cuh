@@ -33,6 +33,14 @@
 //     (the odd-shape, [sparse], [bwd] and [generate] GPU tests, memcheck, racecheck, synccheck) but
 //     0.94-1.03x this loop on the sparse cases (seq 8k density 0.1 0.99x, 0.25 0.96x, causal 0.95x)
 //     and 0.99-1.03x dense (seq 1k 1.02-1.03x): the stores were not what a tile's end waits for.
+//     Tried and not merged (5a98a2c, branch ws-next-s0, results/h200/ws_next_s0_5a98a2cb7073, H200,
+//     main 32598f0 in the same run): the steps of all of a block's tiles as one stream, so that at a
+//     tile's last step the S issued beside its P V is the next tile's first instead of one whose
+//     scores are dropped (Q in two buffers, loaded as soon as a tile is drawn; the mask stages
+//     XOR-swizzled instead of padded to make room). Validated (the [sparse] and odd-shape GPU
+//     tests, memcheck, racecheck, synccheck) but slower: 0.84-0.91x on the sparse cases (density 1
+//     0.90x), 0.96-1.00x dense. Kept spill-free only by rebuilding a tile's mask row at every step,
+//     which put a 64-bit division and two dependent loads before each S.
 // Keys as in attention_wgmma.cuh (SparseKeys: the list of a query tile's key blocks; sparse.wgmma
 // v3 runs it, attention_sparse_wgmma.cu has what it measured). DenseKeys: attn.wgmma's pipeline 3,
 // its default at d 128 since 185b975 (attention_wgmma.cu: 1.51-1.57x its block-synchronous loop
