@@ -182,3 +182,17 @@ TEST_CASE("split keys (stream-K): past the whole items every key tile is one blo
   const AttentionSchedule whole = attention_schedule(a, 256, AttentionResidency{132, 50 << 20}, true);
   CHECK(whole.whole_items == 1024);
 }
+
+TEST_CASE("the 32-bit slot arithmetic gives the 64-bit one's slot for every block", "[attention][order]") {
+  // attention_block_slot32: the warp-specialized loop's consumers (attention_wgmma_ws.cuh's ws_tile).
+  for (const auto& [tiles, slices, tail] :
+       {std::tuple<int, int, int>{64, 32, 1}, {5, 7, 3}, {1, 1, 1}, {4, 6, 6}, {17, 1000, 132}}) {
+    CAPTURE(tiles, slices, tail);
+    for (int linear = 0; linear < tiles * slices; ++linear) {
+      const BlockSlot wide = attention_block_slot(linear, tiles, slices, tail);
+      const BlockSlot narrow = attention_block_slot32(linear, tiles, slices, tail);
+      REQUIRE(narrow.tile_from_last == wide.tile_from_last);
+      REQUIRE(narrow.slice == wide.slice);
+    }
+  }
+}

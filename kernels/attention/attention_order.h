@@ -31,12 +31,22 @@ struct BlockSlot {
 
 // Block `linear` of tiles * slices (linear = tile + tiles * slice in launch order): the first
 // slices - tail slices head by head, then the last `tail` slices interleaved.
+// I: the integer type of the arithmetic.
+template <class I>
+FA_HOST_DEVICE BlockSlot block_slot_in(I linear, I tiles, I slices, I tail) {
+  const I head_major = slices - tail;
+  if (linear < head_major * tiles) return {linear % tiles, linear / tiles};
+  const I r = linear - head_major * tiles;
+  return {r / tail, head_major + r % tail};
+}
 FA_HOST_DEVICE BlockSlot attention_block_slot(std::int64_t linear, std::int64_t tiles, std::int64_t slices,
                                               std::int64_t tail) {
-  const std::int64_t head_major = slices - tail;
-  if (linear < head_major * tiles) return {linear % tiles, linear / tiles};
-  const std::int64_t r = linear - head_major * tiles;
-  return {r / tail, head_major + r % tail};
+  return block_slot_in<std::int64_t>(linear, tiles, slices, tail);
+}
+// The same in 32-bit arithmetic, for a kernel whose items fit (a 64-bit division is a software
+// routine of about 70 instructions, a 32-bit one about 20).
+FA_HOST_DEVICE BlockSlot attention_block_slot32(int linear, int tiles, int slices, int tail) {
+  return block_slot_in<int>(linear, tiles, slices, tail);
 }
 
 // The causal tail: enough slices that their blocks make one wave (resident: the blocks the GPU

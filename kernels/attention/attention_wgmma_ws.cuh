@@ -129,6 +129,24 @@ __device__ __forceinline__ int step_kind(const Row& mrow, int j) {
   return Keys::kSkip ? mrow.kind(j) : kKeysFull;
 }
 
+// A drawn tile's slice, first query row and key tiles (AttentionBlock's bh, i0 and tiles(BN)) by
+// 32-bit arithmetic: the draws count in 32 bits, so items fit. The consumers build it at every
+// tile's start, before its first S, where AttentionBlock's 64-bit divisions (a software routine of
+// about 70 instructions each) stood.
+struct WsTile {
+  int bh, i0, key_tiles;
+};
+template <int BM, int BN>
+__device__ __forceinline__ WsTile ws_tile(const AttentionArgs& a, const AttentionSchedule& s, int item) {
+  const BlockSlot slot = attention_block_slot32(item, static_cast<int>(s.tiles), static_cast<int>(s.slices),
+                                                static_cast<int>(s.tail));
+  const int i0 = (static_cast<int>(s.tiles) - 1 - static_cast<int>(slot.tile_from_last)) * BM;
+  const std::int64_t diag = a.seq_k - a.seq_q;
+  const std::int64_t key_end =
+      a.causal ? std::min<std::int64_t>(a.seq_k, std::max<std::int64_t>(0, i0 + BM + diag)) : a.seq_k;
+  return {static_cast<int>(slot.slice), i0, static_cast<int>((key_end + BN - 1) / BN)};
+}
+
 constexpr int kWsThreads = 384;         // producer warpgroup + two consumer warpgroups
 constexpr int kProducerRegisters = 40;  // 128 x 40 + 256 x 232 = 64512 of the SM's 65536
 constexpr int kConsumerRegisters = 232;
@@ -264,13 +282,14 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     mbarrier_arrive(slot_empty(u));
     return item;
   };
+  const std::int64_t diag = a.seq_k - a.seq_q;  // AttentionBlock's, the same for every tile
   int item = open_tile(0);
   for (int u = 0; item >= 0; ++u) {
-    const AttentionBlock<T, D> blk(a, sched, kBM, item);
-    const std::int64_t bh = blk.bh, diag = blk.diag;
-    const MaskRowOf<Keys, BN> mrow(mask, bh, blk.i0);
-    const int n_steps = tile_steps<Keys, BN>(blk, mrow);
-    const std::int64_t lane_row = blk.i0 + 64 * wg + 16 * warp + g;  // this lane's rows: +0 and +8
+    const WsTile tile = ws_tile<kBM, BN>(a, sched, item);
+    const std::int64_t bh = tile.bh, i0 = tile.i0;
+    const MaskRowOf<Keys, BN> mrow(mask, bh, i0);
+    const int n_steps = Keys::kSkip ? mrow.steps() : tile.key_tiles;
+    const std::int64_t lane_row = i0 + 64 * wg + 16 * warp + g;  // this lane's rows: +0 and +8
     auto rows_of = [&](int tile) {
       return TileRows{lane_row, static_cast<std::int64_t>(tile) * BN, a.seq_k, diag, a.causal, t};
     };
@@ -294,7 +313,8 @@ __global__ void __launch_bounds__(kWsThreads, 1)
           apply_partial_tile<kBM, BN>(s, smem_raw + (m_s - smem_address(smem_raw)) + ring(j) * Ws::kMaskBytes,
                                       64 * wg + 16 * warp + g, 2 * t);
       }
-      softmax_tile<BN>(s, rows_of(kt), kind < 0 && blk.needs_mask(a, static_cast<std::int64_t>(kt) * BN, BN),
+      const std::int64_t j0 = static_cast<std::int64_t>(kt) * BN;  // AttentionBlock::needs_mask's test
+      softmax_tile<BN>(s, rows_of(kt), kind < 0 && (j0 + BN > a.seq_k || (a.causal && j0 + BN - 1 > i0 + diag)),
                        scale_log2, row_max, row_sum, rescale);
       mbarrier_arrive(k_empty(ring(j)));
     };
