@@ -139,6 +139,15 @@
 //    instructions (1425 a warp) drew a quarter of their samples against three quarters for the
 //    steps (6.4 a tile): the output's normalisation, packing and stores about 37% of that quarter,
 //    the first step's S wait and softmax about 26%, building the tile's block and mask row 6%.
+//    After it (ee28200): the consumers build a tile's slice, first row and key tiles in 32-bit
+//    arithmetic (ws_tile, attention_wgmma_ws.cuh) instead of AttentionBlock's 64-bit divisions
+//    before the tile's first S, and store_output takes 1 / l by __frcp_rn and the log-sum-exp by
+//    the hardware log. Validated on an H200 at 0d66362 (the [sparse] and odd-shape GPU tests,
+//    memcheck, racecheck, synccheck) and timed against 32598f0 in one run, each twice, in turn
+//    (results/h200/ws_lean_tile_0d66362e1c2c): 1.002-1.010x on the sparse cases (seq 8k random
+//    density 0.1 / 0.25 1.007 / 1.006, window 1024 1.010, documents 1.005; 16k 0.99-1.00x),
+//    1.000-1.013x attn.wgmma pipeline 3. Seq 8k density 0.1: 0.228 ms, 1.24-1.33x density x the
+//    full time (its density 1 runs 1.72-1.83 ms apart in that run).
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 #include "kernels/attention/attention_wgmma_ws.cuh"
