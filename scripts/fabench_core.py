@@ -13,6 +13,10 @@ and write rows in fa-bench's CSV schema and keys, so their rows and fa-bench's s
   plan's stopping rule (sampling_done) is met or its time limit runs out;
 - timing over phases: time_phases (attention_fwd_bwd: forward then backward, each phase its own
   spin, flush and events);
+- the clock rule (ClockWatch, fa-bench's timing.max_clock_drop): each spin, a known count of SM
+  cycles, is timed by events of its own, which gives the clock before each sample; a sample whose
+  clock (the lower of its own spins' and the next sample's first) is more than max_clock_drop below
+  the highest seen is set aside;
 - rows: blank_row, fill_timing (median, mean, std, min, samples, status timeout, TFLOP/s, GB/s and
   percent of the calibrated peaks), allow_tf32, load_ceilings, resumed_keys.
 Nothing here imports torch at module level: callers pass the module in."""
@@ -422,12 +426,59 @@ def spin_cycles(host_seconds):
     return int(min(max(SPIN_CYCLES, 3 * host_seconds * 2e9), 40_000_000))
 
 
-def time_phases(torch, phases, timing, flusher):
+DEFAULT_MAX_CLOCK_DROP = 0.03  # fa-bench's TimingSettings::max_clock_drop; plans name it only when not this
+
+
+class ClockWatch:
+    """fa-bench's ClockWatch (src/run/timer.hpp): the highest SM clock seen in this process, and
+    whether a sample's clock is more than max_drop below it. A clock of 0 (not measured) is never
+    throttled."""
+
+    def __init__(self):
+        self.reference = 0.0
+
+    def seen(self, mhz):
+        self.reference = max(self.reference, mhz)
+
+    def throttled(self, mhz, max_drop):
+        return 0 < mhz < (1.0 - max_drop) * self.reference
+
+
+CLOCK_WATCH = ClockWatch()  # one for the process, as fa-bench's
+
+
+class Timed:
+    """A timed case: per kept sample the ms of each phase, whether the time limit cut sampling
+    short, the median SM clock of the kept samples (MHz; 0 when not measured) and how many samples
+    were set aside for a lowered clock. If every sample was, they are all kept and `throttled`
+    counts them, as fa-bench does."""
+
+    def __init__(self, samples, limited, sm_clock_mhz=0.0, throttled=0):
+        self.samples, self.limited, self.sm_clock_mhz, self.throttled = samples, limited, sm_clock_mhz, throttled
+
+
+def clocked(samples, clocks, limited, watch, max_drop):
+    """fa-bench's summarize_clocked over samples and their clocks: a Timed of the kept samples."""
+    keep = [i for i, c in enumerate(clocks) if not watch.throttled(c, max_drop)]
+    if not keep:
+        keep = list(range(len(samples)))
+        throttled = len(samples)
+    else:
+        throttled = len(samples) - len(keep)
+    kept_clocks = sorted(clocks[i] for i in keep)
+    n = len(kept_clocks)
+    mhz = 0.0 if n == 0 else (kept_clocks[n // 2] if n % 2 else 0.5 * (kept_clocks[n // 2 - 1] + kept_clocks[n // 2]))
+    return Timed([samples[i] for i in keep], limited, mhz, throttled)
+
+
+def time_phases(torch, phases, timing, flusher, watch=None):
     """fa-bench's timer, in PyTorch (see the module docstring), over a launch of one or more phases
     run in order (attention_fwd_bwd: the forward, then the backward): per sample each phase gets
     its own spin, L2 flush and events, as fa-bench's fwd_bwd pipelines flush between the phases as
-    before the first. The stopping rule sees each sample's total. Returns ([[ms of each phase]]
-    a sample, limited)."""
+    before the first. The stopping rule sees each kept sample's total. Returns a Timed whose
+    samples are [ms of each phase] a sample."""
+    watch = CLOCK_WATCH if watch is None else watch
+    max_drop = timing.get("max_clock_drop", DEFAULT_MAX_CLOCK_DROP)
     host = 0.0
     for i in range(timing["warmup"]):
         for phase in phases:
@@ -440,28 +491,56 @@ def time_phases(torch, phases, timing, flusher):
     spin = spin_cycles(host)
     mode = l2_mode(timing)
     events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in phases]
-    samples, stats, t0 = [], RunningSamples(), time.monotonic()
+    spun = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in phases]
+
+    def spin_mhz(begin, end):  # spin cycles over the spin's own events' ms
+        ms = begin.elapsed_time(end)
+        return spin / (ms * 1e3) if ms > 0 else 0.0
+
+    samples, clocks, kept, t0 = [], [], RunningSamples(), time.monotonic()
     limited = False
-    while not sampling_done(timing, stats):
-        if time.monotonic() - t0 >= timing["max_time_s"] and stats.n > 0:
+
+    while not sampling_done(timing, kept):
+        if time.monotonic() - t0 >= timing["max_time_s"] and samples:
             limited = True
             break
-        for phase, (start, stop) in zip(phases, events):
+        for phase, (start, stop), (spin_begin, spin_end) in zip(phases, events, spun):
+            spin_begin.record()
             torch.cuda._sleep(spin)  # the GPU spins while the host queues what follows
+            spin_end.record()
             flusher.flush(mode)
             start.record()
             phase()
             stop.record()
         events[-1][1].synchronize()
+        before = [spin_mhz(b, e) for b, e in spun]
+        reference = watch.reference
+        for c in before:
+            watch.seen(c)
         samples.append([start.elapsed_time(stop) for start, stop in events])
-        stats.add(sum(samples[-1]))
-    return samples, limited
+        clocks.append(min(before))
+        # The stopping rule counts the samples the clock rule keeps. The previous sample is judged
+        # again with this one's first spin, which ran right after it; when that or a higher
+        # reference sets aside a sample already counted, the count is made anew.
+        recount = watch.reference != reference
+        if len(clocks) > 1 and before[0] < clocks[-2]:
+            recount |= not watch.throttled(clocks[-2], max_drop) and watch.throttled(before[0], max_drop)
+            clocks[-2] = before[0]
+        if recount:
+            kept = RunningSamples()
+            for sample, c in zip(samples, clocks):
+                if not watch.throttled(c, max_drop):
+                    kept.add(sum(sample))
+        elif not watch.throttled(clocks[-1], max_drop):
+            kept.add(sum(samples[-1]))
+    return clocked(samples, clocks, limited, watch, max_drop)
 
 
-def time_call(torch, call, timing, flusher):
-    """fa-bench's timer over one call: the samples in ms, and whether the time limit cut them short."""
-    samples, limited = time_phases(torch, [call], timing, flusher)
-    return [s[0] for s in samples], limited
+def time_call(torch, call, timing, flusher, watch=None):
+    """fa-bench's timer over one call: a Timed whose samples are ms."""
+    timed = time_phases(torch, [call], timing, flusher, watch)
+    timed.samples = [s[0] for s in timed.samples]
+    return timed
 
 
 def blank_row(columns, case, peer):
@@ -492,12 +571,15 @@ def summary(samples):
     return median, mean, sd, xs[0]
 
 
-def fill_timing(row, case, samples, limited, ceilings):
-    """The timing, throughput and percent-of-peak columns of a row from its samples (ms): status ok,
-    or timeout when the time limit came before the minimum sample count. FLOPs and bytes are the
-    plan's (fa-bench's models)."""
+def fill_timing(row, case, timed, ceilings):
+    """The timing, throughput and percent-of-peak columns of a row from a Timed whose samples are
+    ms: status ok, or timeout when the time limit came before the minimum sample count; the clock
+    columns where the plan has them. FLOPs and bytes are the plan's (fa-bench's models)."""
+    samples, limited = timed.samples, timed.limited
     median, mean, sd, low = summary(samples)
     n = len(samples)
+    if timed.sm_clock_mhz > 0 and "sm_clock_mhz" in row:
+        row.update(sm_clock_mhz=f"{timed.sm_clock_mhz:.6g}", throttled_samples=str(timed.throttled))
     row.update(status="timeout" if limited and n < case["timing"]["min_samples"] else "ok",
                time_ms_median=f"{median:.6g}", time_ms_mean=f"{mean:.6g}", time_ms_std=f"{sd:.6g}",
                time_ms_min=f"{low:.6g}", samples=str(n))

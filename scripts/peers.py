@@ -98,7 +98,7 @@ from fabench_core import (BACKWARD_OPS, BANDWIDTH_CEILING, SPIN_CYCLES, L2Flushe
                           allow_tf32, blank_row, decode_lengths, decode_reference_rows, decode_visible,
                           distinct_problems, fill_timing, first_line, group_sampled_rows, l2_mode, load_ceilings,
                           output_rows, percentile, reference_rows, resumed_keys, sampled_rows, sampling_done,
-                          spin_cycles, summary, time_call, time_phases, torch_dtype, validation_rows)
+                          spin_cycles, summary, Timed, time_call, time_phases, torch_dtype, validation_rows)
 
 ATTENTION_PEERS = {
     "torch.sdpa_flash": "FLASH_ATTENTION",
@@ -548,7 +548,7 @@ def run_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
                 row["status"], row["reason"] = "mismatch", reason
                 return row
         del out
-        samples, limited = time_call(torch, call, case["timing"], flusher)
+        timed = time_call(torch, call, case["timing"], flusher)
     except Unsupported as e:
         row["status"], row["reason"] = "unsupported", str(e)
         return row
@@ -561,7 +561,7 @@ def run_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
     finally:
         t = None
         torch.cuda.empty_cache()
-    return fill_timing(row, case, samples, limited, ceilings)
+    return fill_timing(row, case, timed, ceilings)
 
 
 # ---- attention_bwd and attention_fwd_bwd: PyTorch's backward --------------------------------------
@@ -817,12 +817,12 @@ def run_fwd_bwd_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
                     return row
             del grads
             del o
-            samples, limited = time_phases(torch, [forward, backward], timing, flusher)
+            timed = time_phases(torch, [forward, backward], timing, flusher)
         else:  # the forward alone, each graph dropped: seed 004 reports its time beside OOM(backward)
             del o
             state.clear()
             torch.cuda.empty_cache()
-            samples, limited = time_phases(torch, [lambda: (forward(), state.clear())], timing, flusher)
+            timed = time_phases(torch, [lambda: (forward(), state.clear())], timing, flusher)
     except Unsupported as e:
         row.update(status="unsupported", reason=str(e), fwd_bwd_status="unsupported")
         return row
@@ -835,6 +835,7 @@ def run_fwd_bwd_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
     finally:
         t = state = None
         torch.cuda.empty_cache()
+    samples = timed.samples
     forward_ms = [s[0] for s in samples]
     median, _, sd, _ = summary(forward_ms)
     row["forward_ms"], row["forward_ms_std"] = f"{median:.6g}", f"{sd:.6g}"
@@ -843,7 +844,8 @@ def run_fwd_bwd_peer(torch, case, peer, columns, gpu_name, ceilings, flusher):
         return row
     median, _, sd, _ = summary([s[1] for s in samples])
     row["backward_ms"], row["backward_ms_std"] = f"{median:.6g}", f"{sd:.6g}"
-    fill_timing(row, case, [sum(s) for s in samples], limited, ceilings)
+    fill_timing(row, case, Timed([sum(s) for s in samples], timed.limited, timed.sm_clock_mhz, timed.throttled),
+                ceilings)
     row["fwd_bwd_status"] = row["status"]
     return row
 

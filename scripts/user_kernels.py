@@ -386,7 +386,7 @@ def run_case(torch, case, v, params, ptext, columns, gpu_name, ceilings, flusher
                 row["status"], row["reason"] = "mismatch", reason
                 return row
         result = outs = lse = None
-        samples, limited = core.time_call(torch, call, case["timing"], flusher)
+        timed = core.time_call(torch, call, case["timing"], flusher)
     except Exception as e:  # noqa: BLE001 (every failure is a row; the sweep goes on)
         row["status"], row["reason"] = classify(torch, e)
         if row["status"] == "launch_error":
@@ -401,7 +401,7 @@ def run_case(torch, case, v, params, ptext, columns, gpu_name, ceilings, flusher
         t = None
         if row["status"] != "fault":
             torch.cuda.empty_cache()
-    return core.fill_timing(row, case, samples, limited, ceilings)
+    return core.fill_timing(row, case, timed, ceilings)
 
 
 class _HostCuda:

@@ -574,12 +574,42 @@ with tempfile.TemporaryDirectory() as tmp:
         return run
 
     timing = {"warmup": 2, "min_samples": 4, "min_time_s": 0.0, "max_noise": 1.0, "max_time_s": 10, "flush_l2": True}
-    got, limited = peers.time_phases(fake, [phase("fwd", 2.0), phase("bwd", 5.0)], timing, LogFlush())
-    check(got == [[2.0, 5.0]] * 4 and not limited, f"a sample per launch, each phase's own time: {got}")
+    got = peers.time_phases(fake, [phase("fwd", 2.0), phase("bwd", 5.0)], timing, LogFlush(), peers.fabench_core.ClockWatch())
+    check(got.samples == [[2.0, 5.0]] * 4 and not got.limited, f"a sample per launch, each phase's own time: {got.samples}")
+    check(got.sm_clock_mhz == 0 and got.throttled == 0, "a spin that takes no time measures no clock")
     check(log[:4] == ["fwd", "bwd", "fwd", "bwd"] and log[4:9] == ["spin", "flush cold", "fwd", "spin", "flush cold"]
           and log.count("flush cold") == 8, f"warm-up, then spin and flush before each phase: {log[:12]}")
-    check(peers.time_call(fake, phase("x", 3.0), dict(timing, flush_l2=False), LogFlush()) == ([3.0] * 4, False)
-          and "flush hot" in log, "time_call: one phase")
+    one = peers.time_call(fake, phase("x", 3.0), dict(timing, flush_l2=False), LogFlush(), peers.fabench_core.ClockWatch())
+    check((one.samples, one.limited) == ([3.0] * 4, False) and "flush hot" in log, "time_call: one phase")
+
+    # The clock rule: each spin's cycles over its events' ms is the clock before a sample. Spins at
+    # 1980 MHz except the second and third samples' (1800): the second sample is throttled by its
+    # own spin, the first by the second's (which ran right after it), the third by its own; the
+    # samples then run 1.0 ms except at the lowered clock (1.1 ms). The stopping rule counts kept
+    # samples only (the first uncounted once the second's spin shows its clock), so sampling goes
+    # on until four are kept: seven samples.
+    clock_of_spin = iter([1980.0, 1800.0, 1800.0] + [1980.0] * 20)
+    speed = {"mhz": 1980.0}
+
+    def spin_at(cycles):
+        speed["mhz"] = next(clock_of_spin)
+        PhaseEvent.clock[0] += cycles / (speed["mhz"] * 1e3)
+
+    def work():
+        PhaseEvent.clock[0] += 1.0 if speed["mhz"] > 1900 else 1.1
+
+    clocked_cuda = types.SimpleNamespace(synchronize=lambda: None, Event=PhaseEvent, _sleep=spin_at)
+    timed = peers.time_call(types.SimpleNamespace(cuda=clocked_cuda), work, dict(timing, warmup=1), LogFlush(),
+                            peers.fabench_core.ClockWatch())
+    check(timed.samples == [1.0] * 4 and timed.throttled == 3 and abs(timed.sm_clock_mhz - 1980) < 1e-6,
+          f"throttled samples set aside, the kept ones' clock: {timed.samples} {timed.throttled} {timed.sm_clock_mhz}")
+    watch = peers.fabench_core.ClockWatch()
+    keep_all = peers.time_call(types.SimpleNamespace(cuda=clocked_cuda), work, dict(timing, warmup=1, max_clock_drop=1.0),
+                               LogFlush(), watch)
+    check(keep_all.throttled == 0 and len(keep_all.samples) == 4, "max_clock_drop 1 keeps every sample")
+    low = peers.fabench_core.clocked([2.0, 2.2], [1500.0, 1510.0], False, watch, 0.03)
+    check(low.samples == [2.0, 2.2] and low.throttled == 2 and low.sm_clock_mhz == 1505.0,
+          "every sample throttled: all kept, and counted")
     check(peers.summary([4.0, 1.0, 3.0, 2.0]) == (2.5, 2.5, math.sqrt(5 / 3), 1.0), "median, mean, std, min")
 
     # Both ops through main(), faked: flash refuses fp32 as PyTorch does; memory counters move by

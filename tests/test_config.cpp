@@ -142,6 +142,10 @@ TEST_CASE("zip, timing, validation and syntax errors", "[config]") {
         R"(experiments[0].timing.l2: "Cold" is not one of cold, dirty, hot)");
   CHECK(error_of(R"({"timing": {"l2": true}, "experiments": [{"op": "softmax", "variants": "all", "rows": 1, "cols": 1}]})")
             .rfind("timing.l2: expected a string", 0) == 0);
+  CHECK(error_of(R"({"timing": {"max_clock_drop": 1.5}, "experiments": [{"op": "softmax", "variants": "all", "rows": 1, "cols": 1}]})") ==
+        "timing.max_clock_drop: 1.5 is outside [0, 1]");
+  CHECK(error_of(R"({"experiments": [{"op": "softmax", "variants": "all", "rows": 1, "cols": 1, "timing": {"max_clock_drop": "3%"}}]})")
+            .rfind("experiments[0].timing.max_clock_drop: expected a number", 0) == 0);
   CHECK(error_of(R"({"timing": {"min_sample": 3}, "experiments": [{"op": "softmax", "variants": "all", "rows": 1, "cols": 1}]})")
             .rfind("timing.min_sample: unknown key", 0) == 0);
   CHECK(error_of(R"({"validation": {"tolerance": {"fp8": 1}}, "experiments": [{"op": "softmax", "variants": "all", "rows": 1, "cols": 1}]})")

@@ -102,6 +102,22 @@ TEST_CASE("plan JSON keeps flush_l2 and names the L2 mode only when it is dirty"
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("plan JSON names timing.max_clock_drop only when it is not the default", "[plan]") {
+  const std::string dir = (std::filesystem::temp_directory_path() / "fabench_test_plan_clock").string();
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string config = dir + "/sweep.json";
+  std::ofstream(config) << R"({"experiments": [
+      {"op": "softmax", "variants": ["softmax.fused"], "rows": 1, "cols": 7},
+      {"op": "softmax", "variants": ["softmax.fused"], "rows": 2, "cols": 7, "timing": {"max_clock_drop": 1}}
+    ]})";
+  const auto cases = nlohmann::json::parse(plan_json(config, "", test::registry())).at("cases");
+  REQUIRE(cases.size() == 2);
+  CHECK_FALSE(cases[0].at("timing").contains("max_clock_drop"));
+  CHECK(cases[1].at("timing").at("max_clock_drop") == 1.0);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("attn.fa2_mma runs the compiled tiles of fp16, bf16, tf32 and fp32 and says why it skips", "[variants]") {
   const Variant& v = variant("attn.fa2_mma");
   const DeviceCaps caps = hopper();

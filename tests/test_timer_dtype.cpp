@@ -52,6 +52,37 @@ TEST_CASE("time_on_cpu honours the stopping rule", "[timer]") {
   CHECK_FALSE(s.hit_time_limit);
 }
 
+TEST_CASE("the clock rule sets aside samples run below the highest clock seen", "[timer]") {
+  ClockWatch watch;
+  for (double mhz : {1800.0, 1980.0, 1965.0}) watch.seen(mhz);
+  CHECK(watch.reference_mhz() == 1980.0);
+  CHECK_FALSE(watch.throttled(1965.0, 0.03));  // one step of the H200's clock below: kept
+  CHECK_FALSE(watch.throttled(1920.6, 0.03));  // exactly 3% below
+  CHECK(watch.throttled(1920.0, 0.03));
+  CHECK(watch.throttled(1800.0, 0.03));
+  CHECK_FALSE(watch.throttled(1800.0, 1.0));  // max_clock_drop 1 keeps every sample
+
+  // A sample kept while the reference was lower is judged again against the final one.
+  const std::vector<double> ms = {1.90, 1.74, 1.91, 1.74, 1.73, 1.74}, mhz = {1800, 1980, 1790, 1965, 1980, 1980};
+  TimingStats s = summarize_clocked(ms, mhz, watch, 0.03);
+  CHECK(s.samples == 4);
+  CHECK(s.throttled == 2);
+  CHECK(s.median_ms == Approx(1.74));
+  CHECK(s.sm_clock_mhz == Approx(1980));
+  TimingStats all = summarize_clocked(ms, mhz, watch, 1.0);
+  CHECK(all.samples == 6);
+  CHECK(all.throttled == 0);
+  CHECK(all.median_ms == Approx(1.74));
+
+  // Every sample throttled (a GPU holding a lowered clock): they are the statistics, and say so.
+  TimingStats low = summarize_clocked({2.0, 2.2, 2.1}, {1500, 1500, 1510}, watch, 0.03);
+  CHECK(low.samples == 3);
+  CHECK(low.throttled == 3);
+  CHECK(low.median_ms == Approx(2.1));
+  CHECK(low.sm_clock_mhz == Approx(1500));
+  CHECK(summarize_clocked({}, {}, watch, 0.03).samples == 0);
+}
+
 TEST_CASE("fp16 and bf16 conversions round to nearest even", "[dtype]") {
   CHECK(float_to_half_bits(1.0f) == 0x3c00);
   CHECK(float_to_half_bits(-2.0f) == 0xc000);

@@ -52,6 +52,8 @@ std::string plan_json(const std::string& config_path, const std::string& filter,
                            {"max_time_s", t.max_time_s},
                            {"flush_l2", t.l2 != L2Mode::hot}};
     if (t.l2 == L2Mode::dirty) timing["l2"] = to_string(t.l2);
+    // Likewise only when it is not the default, which peers.py assumes when it is absent.
+    if (t.max_clock_drop != TimingSettings{}.max_clock_drop) timing["max_clock_drop"] = t.max_clock_drop;
     cases.push_back({{"key", ec.c.key()},
                      {"problem_key", ec.c.problem.key()},
                      {"experiment", ec.c.experiment},

@@ -109,12 +109,13 @@ namespace {
 constexpr std::int64_t kMaxInt = std::numeric_limits<int>::max();
 
 void parse_timing(const Node& n, TimingSettings& t) {
-  n.expect_object({"warmup", "min_samples", "min_time_s", "max_noise", "max_time_s", "l2"});
+  n.expect_object({"warmup", "min_samples", "min_time_s", "max_noise", "max_time_s", "l2", "max_clock_drop"});
   if (n.j.contains("warmup")) t.warmup = static_cast<int>(n.key("warmup").integer(0, kMaxInt));
   if (n.j.contains("min_samples")) t.min_samples = static_cast<int>(n.key("min_samples").integer(1, kMaxInt));
   if (n.j.contains("min_time_s")) t.min_time_s = n.key("min_time_s").number(0, 3600);
   if (n.j.contains("max_noise")) t.max_noise = n.key("max_noise").number(0, 1);
   if (n.j.contains("max_time_s")) t.max_time_s = n.key("max_time_s").number(0.001, 86400);
+  if (n.j.contains("max_clock_drop")) t.max_clock_drop = n.key("max_clock_drop").number(0, 1);
   if (n.j.contains("l2")) {
     auto mode = n.key("l2").string();
     auto parsed = parse_l2_mode(mode);

@@ -30,6 +30,8 @@ struct TimingStats {
   int samples = 0;
   double total_s = 0;   // time spent sampling
   bool hit_time_limit = false;
+  double sm_clock_mhz = 0;  // the median SM clock of the samples above (0: not measured)
+  int throttled = 0;        // samples set aside for a lowered clock (timing.max_clock_drop)
 };
 
 // What one launch of a self-timed op (OpSpec::self_timed, e.g. generate's prefill + decode loop)

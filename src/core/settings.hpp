@@ -14,6 +14,9 @@ struct TimingSettings {
   double max_noise = 0.005;   // ... and the relative standard deviation is at most this
   double max_time_s = 10.0;   // per-case limit on time spent sampling
   L2Mode l2 = L2Mode::cold;   // what the L2 holds when a sample starts (core/l2_mode.hpp)
+  // A sample whose SM clock was more than this fraction below the highest clock the process has
+  // seen ran throttled and is set aside (src/run/timer.hpp, ClockWatch); 1 keeps every sample.
+  double max_clock_drop = 0.03;
 };
 
 struct ValidationSettings {

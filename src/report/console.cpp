@@ -61,6 +61,9 @@ std::string progress_line(std::size_t k, std::size_t n, const TextRow& r, double
       line += fmt::format(" {} GB/s", fixed(get(r, "gbps"), 1));
     else
       line += fmt::format(" {} TFLOP/s", fixed(get(r, "tflops"), 2));
+    const std::string throttled = get(r, "throttled_samples");
+    if (!throttled.empty() && throttled != "0")
+      line += fmt::format(" ({} samples at a lowered clock set aside)", throttled);
   }
   if (get(r, "status") != "ok" && !get(r, "reason").empty()) line += " (" + get(r, "reason") + ")";
   if (k < n) line += fmt::format("  eta {}", format_duration(eta));

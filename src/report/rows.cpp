@@ -21,7 +21,8 @@ const std::vector<Column>& base_columns() {
       {"mask", T::text},          {"dropout", T::real},        {"scale", T::real},
       {"params", T::text},        {"status", T::text},         {"reason", T::text},
       {"time_ms_median", T::real}, {"time_ms_mean", T::real},  {"time_ms_std", T::real},
-      {"time_ms_min", T::real},   {"samples", T::integer},     {"tflops", T::real},
+      {"time_ms_min", T::real},   {"samples", T::integer},     {"sm_clock_mhz", T::real},
+      {"throttled_samples", T::integer},                       {"tflops", T::real},
       {"gbps", T::real},          {"pct_peak_flops", T::real}, {"pct_peak_bw", T::real},
       {"peak_mem_mib", T::real},  {"workspace_mib", T::real},  {"max_abs_err", T::real},
       {"rel_l2_err", T::real},    {"tolerance", T::real},      {"gpu", T::text}};
@@ -61,6 +62,8 @@ std::vector<std::string> base_fields(const Result& r, const OpSpec& op) {
           t(timed ? r.timing->std_ms : 0),
           t(timed ? r.timing->min_ms : 0),
           timed ? std::to_string(r.timing->samples) : "",
+          timed && r.timing->sm_clock_mhz > 0 ? csv_real(r.timing->sm_clock_mhz) : "",
+          timed && r.timing->sm_clock_mhz > 0 ? std::to_string(r.timing->throttled) : "",
           t(r.tflops),
           t(r.gbps),
           opt(r.pct_peak_flops),

@@ -30,6 +30,9 @@ void record_timing(const TimingStats& stats, const TimingSettings& ts, Result& r
     r.reason = fmt::format("time limit {:g} s reached after {} of {} samples", ts.max_time_s, stats.samples,
                            ts.min_samples);
   }
+  if (r.status == Status::ok && stats.throttled > 0 && stats.throttled == stats.samples)
+    r.reason = fmt::format("every sample ran over {:g}% below the highest SM clock seen (timing.max_clock_drop)",
+                           100 * ts.max_clock_drop);
 }
 
 }  // namespace

@@ -28,6 +28,25 @@ TimingStats summarize_samples(std::vector<double> s) {
   return t;
 }
 
+namespace {
+double median_of(std::vector<double> xs) { return xs.empty() ? 0.0 : summarize_samples(std::move(xs)).median_ms; }
+}  // namespace
+
+TimingStats summarize_clocked(const std::vector<double>& samples_ms, const std::vector<double>& clocks_mhz,
+                              const ClockWatch& watch, double max_drop) {
+  std::vector<double> kept, kept_clocks;
+  for (std::size_t i = 0; i < samples_ms.size(); ++i)
+    if (!watch.throttled(clocks_mhz[i], max_drop)) {
+      kept.push_back(samples_ms[i]);
+      kept_clocks.push_back(clocks_mhz[i]);
+    }
+  const bool all_throttled = kept.empty();
+  TimingStats stats = summarize_samples(all_throttled ? samples_ms : kept);
+  stats.sm_clock_mhz = median_of(all_throttled ? clocks_mhz : kept_clocks);
+  stats.throttled = static_cast<int>(samples_ms.size() - kept.size());
+  return stats;
+}
+
 void RunningSamples::add(double x) {
   ++n;
   sum += x;
@@ -113,6 +132,27 @@ volatile int* blocking_flag(int** device_ptr) {
 }
 constexpr unsigned long long kBlockingTimeoutNs = 200'000'000;  // 0.2 s
 
+// Two host-mapped clock readings (before and after a sample) the probe writes; one pair per
+// process, allocated on first use.
+ClockReading* clock_readings() {
+  static ClockReading* readings = nullptr;
+  if (!readings)
+    cuda_check(cudaHostAlloc(reinterpret_cast<void**>(&readings), 2 * sizeof(ClockReading), cudaHostAllocMapped),
+               "cudaHostAlloc");
+  return readings;
+}
+// Long enough for a tick of the global timer not to matter (8 of an H200's 256 ns), short
+// against the L2 flush each sample already waits for.
+constexpr unsigned long long kClockProbeNs = 2'000;
+double probed_mhz(const ClockReading* r) {
+  const volatile ClockReading* v = r;  // written by the GPU through the mapping
+  return clock_mhz(ClockReading{v->cycles, v->ns});
+}
+ClockWatch& process_clock_watch() {
+  static ClockWatch watch;
+  return watch;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -126,29 +166,45 @@ TimingStats time_on_gpu(const std::function<void(cudaStream_t)>& launch, cudaStr
   cuda_check(cudaGetLastError(), "warm-up launch");
   int* flag_device = nullptr;
   volatile int* flag = blocking_flag(&flag_device);
-  std::vector<double> samples;
-  RunningSamples running_stats;
+  ClockReading* probe = clock_readings();
+  ClockReading* probe_device = nullptr;
+  cuda_check(cudaHostGetDevicePointer(reinterpret_cast<void**>(&probe_device), probe, 0), "cudaHostGetDevicePointer");
+  ClockWatch& watch = process_clock_watch();
+  std::vector<double> samples, clocks;
+  RunningSamples kept;  // the samples the clock rule keeps so far: what the stopping rule sees
   auto t0 = std::chrono::steady_clock::now();
   SamplingVerdict verdict;
-  while ((verdict = sampling_verdict(t, running_stats, seconds_since(t0))) == SamplingVerdict::more) {
-    // Hold the stream, queue flush + start + launch + stop, then release it: the sample measures
-    // the GPU's work, not the host's launch latency.
+  while ((verdict = sampling_verdict(t, kept, seconds_since(t0))) == SamplingVerdict::more) {
+    // Hold the stream, queue flush + clock probe + start + launch + stop + clock probe, then
+    // release it: the sample measures the GPU's work, not the host's launch latency.
     *flag = 0;
     launch_blocking_kernel(flag_device, kBlockingTimeoutNs, stream);
     if (flusher) flusher->flush(t.l2, stream);
+    launch_clock_probe(probe_device, kClockProbeNs, stream);
     cuda_check(cudaEventRecord(ev.start, stream), "cudaEventRecord");
     launch(stream);
     cuda_check(cudaEventRecord(ev.stop, stream), "cudaEventRecord");
+    launch_clock_probe(probe_device + 1, kClockProbeNs, stream);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     *flag = 1;
-    cuda_check(cudaEventSynchronize(ev.stop), "timed launch");
+    cuda_check(cudaStreamSynchronize(stream), "timed launch");
     float ms = 0;
     cuda_check(cudaEventElapsedTime(&ms, ev.start, ev.stop), "cudaEventElapsedTime");
+    const double before = probed_mhz(probe), after = probed_mhz(probe + 1), reference = watch.reference_mhz();
+    watch.seen(before);
+    watch.seen(after);
     samples.push_back(ms);
-    running_stats.add(ms);
+    clocks.push_back(std::min(before, after));
+    if (watch.reference_mhz() != reference) {  // a higher reference may set aside samples counted before
+      kept = RunningSamples{};
+      for (std::size_t i = 0; i < samples.size(); ++i)
+        if (!watch.throttled(clocks[i], t.max_clock_drop)) kept.add(samples[i]);
+    } else if (!watch.throttled(clocks.back(), t.max_clock_drop)) {
+      kept.add(ms);
+    }
   }
   cuda_check(cudaGetLastError(), "timed launch");
-  TimingStats stats = summarize_samples(samples);
+  TimingStats stats = summarize_clocked(samples, clocks, watch, t.max_clock_drop);
   stats.hit_time_limit = verdict == SamplingVerdict::time_limit;
   return stats;
 }

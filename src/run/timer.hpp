@@ -3,6 +3,7 @@
 // sample and left clean (cold) unless asked otherwise (dirty, hot), and a stopping rule.
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <functional>
 #include <vector>
 
@@ -33,6 +34,32 @@ enum class SamplingVerdict { more, done, time_limit };
 SamplingVerdict sampling_verdict(const TimingSettings& t, const RunningSamples& samples_ms, double wall_s);
 SamplingVerdict sampling_verdict(const TimingSettings& t, const std::vector<double>& samples_ms, double wall_s);
 
+// Which samples ran at a lowered SM clock. The timer probes the clock (launch_clock_probe) just
+// before and just after each sample; the lower of the two is the sample's clock. A sample more
+// than max_drop below the highest clock seen ran throttled and is set aside. Why: on an H200 the
+// power controller caps the clock (NVML's SW power cap) for 0.3-0.5 s when heavy work starts after
+// the GPU idled (as it does while the CPU validates a case), so a case's samples fell into two
+// groups, at about 1980 and 1800 MHz, and its median was either (sparse.wgmma at seq 8k, density 1:
+// 1.740 or 1.905 ms from run to run of one binary; results/h200/clock_watch_16d295fb0a6a).
+// The highest clock rather than the device's nominal one, so that clocks an administrator locked
+// lower are not taken for throttling.
+class ClockWatch {
+ public:
+  void seen(double mhz) { reference_ = std::max(reference_, mhz); }
+  bool throttled(double mhz, double max_drop) const { return mhz < (1.0 - max_drop) * reference_; }
+  double reference_mhz() const { return reference_; }
+
+ private:
+  double reference_ = 0;
+};
+
+// The samples of a case with their clocks, split by the clock rule against the final reference
+// (a sample taken before the reference rose is judged again): the kept ones' statistics, their
+// median clock and how many were set aside. If every sample was throttled (a GPU that holds a
+// lowered clock), the statistics are over all of them and `throttled` equals `samples`.
+TimingStats summarize_clocked(const std::vector<double>& samples_ms, const std::vector<double>& clocks_mhz,
+                              const ClockWatch& watch, double max_drop);
+
 // Empties the L2 of the measured kernel's data between samples (timing.l2):
 //  dirty: writes a buffer of twice the L2 size (nvbench's and triton do_bench's flush). The L2 is
 //         left full of that buffer's dirty lines, which the measured kernel then pays to write
@@ -62,7 +89,8 @@ class L2Flusher {
 };
 
 // Times launch(stream) under the settings, flushing by `flusher` as t.l2 says before each
-// sample; `flusher` may be null (never flushed). Throws CudaError.
+// sample; `flusher` may be null (never flushed). Each sample's clock is probed and judged by one
+// ClockWatch for the process (summarize_clocked). Throws CudaError.
 TimingStats time_on_gpu(const std::function<void(cudaStream_t)>& launch, cudaStream_t stream, L2Flusher* flusher,
                         const TimingSettings& t);
 
