@@ -427,6 +427,8 @@ def spin_cycles(host_seconds):
 
 
 DEFAULT_MAX_CLOCK_DROP = 0.03  # fa-bench's TimingSettings::max_clock_drop; plans name it only when not this
+HOLD_CYCLES = 100_000  # ~50 us at 2 GHz: the spin before the timed spin (time_phases)
+THROTTLE_PAUSE_S = 0.05  # fa-bench's kThrottlePause (src/run/timer.cpp): idle after a throttled sample
 
 
 class ClockWatch:
@@ -505,6 +507,10 @@ def time_phases(torch, phases, timing, flusher, watch=None):
             limited = True
             break
         for phase, (start, stop), (spin_begin, spin_end) in zip(phases, events, spun):
+            # A short spin first, so that the timed spin is queued before the GPU reaches its begin
+            # event: otherwise the host's time between the event and the launch (Python, several
+            # microseconds) entered the spin's time, and with it 5-10% of noise in the clock.
+            torch.cuda._sleep(HOLD_CYCLES)
             spin_begin.record()
             torch.cuda._sleep(spin)  # the GPU spins while the host queues what follows
             spin_end.record()
@@ -533,6 +539,8 @@ def time_phases(torch, phases, timing, flusher, watch=None):
                     kept.add(sum(sample))
         elif not watch.throttled(clocks[-1], max_drop):
             kept.add(sum(samples[-1]))
+        if watch.throttled(clocks[-1], max_drop):
+            time.sleep(THROTTLE_PAUSE_S)  # let the power cap's average come down, as fa-bench does
     return clocked(samples, clocks, limited, watch, max_drop)
 
 

@@ -36,11 +36,13 @@ SamplingVerdict sampling_verdict(const TimingSettings& t, const std::vector<doub
 
 // Which samples ran at a lowered SM clock. The timer probes the clock (launch_clock_probe) just
 // before and just after each sample; the lower of the two is the sample's clock. A sample more
-// than max_drop below the highest clock seen ran throttled and is set aside. Why: on an H200 the
-// power controller caps the clock (NVML's SW power cap) for 0.3-0.5 s when heavy work starts after
-// the GPU idled (as it does while the CPU validates a case), so a case's samples fell into two
-// groups, at about 1980 and 1800 MHz, and its median was either (sparse.wgmma at seq 8k, density 1:
-// 1.740 or 1.905 ms from run to run of one binary; results/h200/clock_watch_16d295fb0a6a).
+// than max_drop below the highest clock seen ran throttled: it is set aside, and the GPU idles
+// for a moment before the next (timer.cpp, kThrottlePause). So fa-bench's times are the kernel's
+// at the GPU's full clock, as with clocks locked at their maximum, whatever the power controller
+// does meanwhile. Why: an H200 cannot hold its 1980 MHz under the heavy kernels at its 700 W
+// limit. Run back to back, sparse.wgmma at seq 8k, density 1, settles at 690 W and 1700-1760 MHz
+// within about 50 ms; a case of 29 samples finished before or after the cap set in, and its median
+// was 1.740 or 1.905 ms from run to run of one binary (results/h200/clock_watch_16d295fb0a6a).
 // The highest clock rather than the device's nominal one, so that clocks an administrator locked
 // lower are not taken for throttling.
 class ClockWatch {

@@ -47,8 +47,7 @@ TEST_CASE("time_on_gpu gives the kept samples' clock and what it set aside", "[g
                  << " set aside");
   CHECK(stats.samples >= 1);
   CHECK(stats.samples + stats.throttled >= 20);
-  CHECK(stats.median_ms >= 0.020);
-  CHECK(stats.median_ms < 0.2);
+  CHECK(stats.median_ms >= 0.020);  // a 20 us spin takes no less (no upper bound: sanitizers slow it)
   CHECK(stats.sm_clock_mhz > 0.1 * nominal_mhz());
   CHECK(stats.sm_clock_mhz < 1.1 * nominal_mhz());
   TimingSettings keep_all = t;
