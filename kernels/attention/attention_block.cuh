@@ -31,6 +31,19 @@ __device__ __forceinline__ std::int64_t attention_first_item(const AttentionSche
                       : blockIdx.x + s.tiles * (blockIdx.y + static_cast<std::int64_t>(gridDim.y) * blockIdx.z);
 }
 
+// Keys at or past the value returned are never visible to the query tile of block_m rows from
+// i0 (causal: query i sees keys j <= i + seq_k - seq_q, the diagonal bottom-right aligned).
+__device__ __forceinline__ std::int64_t attention_key_end(const AttentionArgs& a, std::int64_t i0, int block_m) {
+  const std::int64_t diag = a.seq_k - a.seq_q;
+  return a.causal ? std::min<std::int64_t>(a.seq_k, std::max<std::int64_t>(0, i0 + block_m + diag)) : a.seq_k;
+}
+// Whether the key tile of block_n keys from j0 has keys some row of the query tile from i0 may not
+// see (past the sequence end, or past the diagonal diag = seq_k - seq_q).
+__device__ __forceinline__ bool attention_tile_needs_mask(const AttentionArgs& a, std::int64_t i0, std::int64_t diag,
+                                                          std::int64_t j0, int block_n) {
+  return j0 + block_n > a.seq_k || (a.causal && j0 + block_n - 1 > i0 + diag);
+}
+
 template <class T, int D>
 struct AttentionBlock {
   std::int64_t bh;       // batch * heads + head: the Q, O and lse slice
@@ -51,7 +64,7 @@ struct AttentionBlock {
     const std::int64_t kv = b * a.kv_heads + h / (a.heads / a.kv_heads);
     i0 = (s.tiles - 1 - slot.tile_from_last) * block_m;
     diag = a.seq_k - a.seq_q;
-    key_end = a.causal ? std::min<std::int64_t>(a.seq_k, std::max<std::int64_t>(0, i0 + block_m + diag)) : a.seq_k;
+    key_end = attention_key_end(a, i0, block_m);
     q = static_cast<const T*>(a.q) + (bh * a.seq_q + i0) * D;
     k = static_cast<const T*>(a.k) + kv * a.seq_k * D;
     v = static_cast<const T*>(a.v) + kv * a.seq_k * D;
@@ -61,7 +74,7 @@ struct AttentionBlock {
   }
   // Whether the tile of block_n keys from j0 has keys some row of this block may not see.
   __device__ __forceinline__ bool needs_mask(const AttentionArgs& a, std::int64_t j0, int block_n) const {
-    return j0 + block_n > a.seq_k || (a.causal && j0 + block_n - 1 > i0 + diag);
+    return attention_tile_needs_mask(a, i0, diag, j0, block_n);
   }
 };
 

@@ -141,10 +141,7 @@ __device__ __forceinline__ WsTile ws_tile(const AttentionArgs& a, const Attentio
   const BlockSlot slot = attention_block_slot32(item, static_cast<int>(s.tiles), static_cast<int>(s.slices),
                                                 static_cast<int>(s.tail));
   const int i0 = (static_cast<int>(s.tiles) - 1 - static_cast<int>(slot.tile_from_last)) * BM;
-  const std::int64_t diag = a.seq_k - a.seq_q;
-  const std::int64_t key_end =
-      a.causal ? std::min<std::int64_t>(a.seq_k, std::max<std::int64_t>(0, i0 + BM + diag)) : a.seq_k;
-  return {static_cast<int>(slot.slice), i0, static_cast<int>((key_end + BN - 1) / BN)};
+  return {static_cast<int>(slot.slice), i0, static_cast<int>((attention_key_end(a, i0, BM) + BN - 1) / BN)};
 }
 
 constexpr int kWsThreads = 384;         // producer warpgroup + two consumer warpgroups
@@ -313,9 +310,8 @@ __global__ void __launch_bounds__(kWsThreads, 1)
           apply_partial_tile<kBM, BN>(s, smem_raw + (m_s - smem_address(smem_raw)) + ring(j) * Ws::kMaskBytes,
                                       64 * wg + 16 * warp + g, 2 * t);
       }
-      const std::int64_t j0 = static_cast<std::int64_t>(kt) * BN;  // AttentionBlock::needs_mask's test
-      softmax_tile<BN>(s, rows_of(kt), kind < 0 && (j0 + BN > a.seq_k || (a.causal && j0 + BN - 1 > i0 + diag)),
-                       scale_log2, row_max, row_sum, rescale);
+      const bool needs_mask = kind < 0 && attention_tile_needs_mask(a, i0, diag, static_cast<std::int64_t>(kt) * BN, BN);
+      softmax_tile<BN>(s, rows_of(kt), needs_mask, scale_log2, row_max, row_sum, rescale);
       mbarrier_arrive(k_empty(ring(j)));
     };
     if (n_steps > 0) {
