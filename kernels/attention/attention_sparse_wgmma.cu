@@ -147,7 +147,11 @@
 //    (results/h200/ws_lean_tile_0d66362e1c2c): 1.002-1.010x on the sparse cases (seq 8k random
 //    density 0.1 / 0.25 1.007 / 1.006, window 1024 1.010, documents 1.005; 16k 0.99-1.00x),
 //    1.000-1.013x attn.wgmma pipeline 3. Seq 8k density 0.1: 0.228 ms, 1.24-1.33x density x the
-//    full time (its density 1 runs 1.72-1.83 ms apart in that run).
+//    full time (its density 1 runs 1.72-1.83 ms apart in that run). That spread was the H200's
+//    power cap, not this kernel: under the timer's clock rule (e92973c, same kernel, results/h200/
+//    clock_watch_e92973c48151) density 1 takes 1.744 ms at seq 8k in every run (1.041x attn.wgmma)
+//    and 6.818 ms at 16k, so density 0.1 is 1.32x density x the full time at 8k and 1.13x at 16k;
+//    FlexAttention, timed by the same rule, takes 1.36-1.59x this kernel's time on every case.
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 #include "kernels/attention/attention_wgmma_ws.cuh"
