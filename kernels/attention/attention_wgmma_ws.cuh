@@ -41,6 +41,12 @@
 //     tests, memcheck, racecheck, synccheck) but slower: 0.84-0.91x on the sparse cases (density 1
 //     0.90x), 0.96-1.00x dense. Kept spill-free only by rebuilding a tile's mask row at every step,
 //     which put a 64-bit division and two dependent loads before each S.
+//     Tried and not merged (7a262bc, branch ws-step-ticket, results/h200/
+//     ws_step_ticket_7a262bc3ed2b, H200, 3972cff in the same run): each K buffer carrying its
+//     step's key tile and kind in shared memory (producer thread 0 writes them before its arrival
+//     on K's `full`), so the consumers read no mask-row entries from global memory. [sparse] GPU
+//     test, memcheck, racecheck, synccheck pass; 1.011-1.012x at density 1 and causal, 0.991-0.996x
+//     at density 0.1, 0.996-1.008x elsewhere: the steps gained about 1%, a tile's start did not.
 // Keys as in attention_wgmma.cuh (SparseKeys: the list of a query tile's key blocks; sparse.wgmma
 // v3 runs it, attention_sparse_wgmma.cu has what it measured). DenseKeys: attn.wgmma's pipeline 3,
 // its default at d 128 since 185b975 (attention_wgmma.cu: 1.51-1.57x its block-synchronous loop

@@ -1,0 +1,23 @@
+#!/bin/bash
+# Branch ws-step-ticket (tkt, 7a262bc) against main (3972cff, the kernels of main's head): tkt's
+# [sparse] GPU test and compute-sanitizer over sanitize_sparse.json, the sparse A/B main, tkt,
+# twice, then the odd-shape variants test and the dense A/B while device time lasts.
+S=.devbuild/s30; W=/tmp/w; rm -rf $W; mkdir -p $W /tmp/b
+pack() { tar -C /tmp -cf - w | xz -1 > $OUT/w.tar.xz.tmp && mv $OUT/w.tar.xz.tmp $OUT/w.tar.xz; }
+step() { local lim=$1 log=$2; shift 2; echo "\$ $*" >> $W/$log; local t0=$SECONDS; timeout -s KILL $lim "$@" >> $W/$log 2>&1; local rc=$?; echo "rc=$rc wall=$((SECONDS - t0)) s" >> $W/$log; echo "$log rc=$rc $((SECONDS - t0)) s" >> $W/steps.txt; pack; }
+xz -d -c $S/bins.tar.xz | tar -C /tmp/b -xf -
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,temperature.gpu --format=csv > $W/gpu.txt
+for v in main tkt; do /tmp/b/$v/fa-bench --version >> $W/gpu.txt; done
+B=/tmp/b/tkt
+step 60 gpu_tests.txt $B/fabench_gpu_tests "[sparse]" -r compact
+for tool in memcheck racecheck synccheck; do
+  step 60 sanitize.txt compute-sanitizer --tool $tool --error-exitcode 9 $B/fa-bench --config configs/sanitize_sparse.json --output /tmp/s_sparse_${tool} --overwrite
+done
+for r in 1 2; do for v in main tkt; do
+  step 60 ab.txt /tmp/b/$v/fa-bench --config $S/sparse_ab.config.json --output $W/sparse_$v$r --overwrite
+done; done
+step 150 gpu_tests.txt $B/fabench_gpu_tests "every GPU variant matches the CPU reference at odd shapes" -r compact
+for v in main tkt; do
+  step 40 ab.txt /tmp/b/$v/fa-bench --config $S/dense_ab.config.json --output $W/dense_${v}1 --overwrite
+done
+pack; cat $W/steps.txt
