@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""The figures a results folder's README entry quotes that `fa-bench compare` does not give,
+recomputed from the folder's files (standard library only). Run from anywhere:
+
+  run_figures.py density DIR   sparse.wgmma's time against density x its full time on the random
+                               masks of DIR's sparse-*.csv (one per sequence length), and its
+                               density 1 against attn.wgmma at the same dense shape
+  run_figures.py clocks DIR    each case's median, minimum, standard deviation and samples in
+                               DIR/run*/*.json (one process each), and the spells of clock-event
+                               reasons in DIR/clocks.csv and DIR/reasons.csv (nvidia-smi, every
+                               50 ms: --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,... and
+                               timestamp,clocks_event_reasons.active) with the lowest SM clock and
+                               highest power in each
+  run_figures.py decode DIR    decode.split_kv's rows of DIR/decode-ceiling.csv against the read
+                               ceiling of DIR/calibration.json and cuDNN's rows over the same plan
+                               in DIR/decode-peers.csv (scripts/peers.py --peers cudnn)
+  run_figures.py ab DIR A B    per case, build A's median time over build B's from DIR/<kind>_A1,
+                               <kind>_A2, <kind>_B1, <kind>_B2 (each a fa-bench output folder; the
+                               runs taken in turn), best of two over best of two, for each kind
+                               (sparse, dense) present
+
+Each prints to standard output; the folders keep what it printed (density.txt, clocks.txt,
+ratios.txt, ab_ratios.txt)."""
+import argparse
+import csv
+import glob
+import json
+import os
+import sys
+
+
+def rows_of(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def density(folder):
+    files = sorted(glob.glob(os.path.join(folder, "sparse-*.csv")), key=lambda p: (len(p), p))  # 8k before 16k
+    if not files:
+        sys.exit(f"run_figures.py: no sparse-*.csv in {folder}")
+    for path in files:
+        rows = rows_of(path)
+        random = [r for r in rows if r["op"] == "sparse_attention" and r.get("pattern") == "random"
+                  and r.get("mask_per_head", "false") != "true"]
+        full = next((float(r["time_ms_median"]) for r in random if abs(float(r["density"]) - 1) < 1e-3), None)
+        if full is None:
+            sys.exit(f"run_figures.py: {path} has no random mask at density 1")
+        name = os.path.basename(path)[len("sparse-"):-len(".csv")]
+        print(f"seq {name}, random masks: time / (density x the density 1 time)")
+        for r in random:
+            t, dens = float(r["time_ms_median"]), float(r["density"])
+            print(f"  density {dens:.4f}: {t:.4f} ms, {float(r['tflops']):.1f} TFLOP/s, {t / (dens * full):.3f}")
+        for r in rows:
+            if r["op"] == "attention" and r["causal"] == "false":
+                t = float(r["time_ms_median"])
+                print(f"  attn.wgmma at density 1's shape: {t:.4f} ms, {float(r['tflops']):.1f} TFLOP/s; "
+                      f"sparse.wgmma v3 takes {full / t:.3f}x its time")
+
+
+def clocks(folder):
+    runs = [p for p in glob.glob(os.path.join(folder, "run*")) if os.path.basename(p)[3:].isdigit() and os.path.isdir(p)]
+    runs.sort(key=lambda p: int(os.path.basename(p)[3:]))
+    for run in runs:
+        for path in glob.glob(os.path.join(run, "*.json")):
+            with open(path) as f:
+                for row in json.load(f)["rows"]:
+                    what = row["variant"] + (f" density {row['density']}" if row.get("density") is not None else "")
+                    print(f"{os.path.basename(run)}  {what:28s} median {row['time_ms_median']:.4f}  "
+                          f"min {row['time_ms_min']:.4f}  std {row['time_ms_std']:.4f}  samples {row['samples']}")
+    clock_rows = rows_of(os.path.join(folder, "clocks.csv"))
+    reason_rows = rows_of(os.path.join(folder, "reasons.csv"))
+    # Columns by position: nvidia-smi names them with units and leading spaces.
+    samples = []
+    for r in clock_rows:
+        v = list(r.values())
+        if len(v) > 3 and v[1].strip().endswith("MHz"):
+            samples.append((v[0].split()[1], float(v[1].split()[0]), float(v[3].split()[0])))
+    reasons = [(list(r.values())[0].split()[1], list(r.values())[1].strip()) for r in reason_rows if len(r) > 1]
+    spells, start, prev = [], None, None
+    for ts, v in reasons + [("99:99:99.999", "end")]:
+        if v != prev:
+            if prev not in (None, "0x0000000000000000"):
+                spells.append((start, ts, prev))
+            start, prev = ts, v
+    print()
+    print("throttle spells (nvidia-smi, 50 ms): start, end, reasons, lowest SM clock, highest power in it")
+    for a, b, v in spells:
+        inside = [(mhz, w) for ts, mhz, w in samples if a <= ts < b]
+        low = min((m for m, _ in inside), default=float("nan"))
+        high = max((w for _, w in inside), default=float("nan"))
+        print(f"  {a} - {b}  {v}  {low:.0f} MHz  {high:.0f} W")
+
+
+def decode(folder):
+    with open(os.path.join(folder, "calibration.json")) as f:
+        ceiling = next(iter(json.load(f).values()))["read_gbps"]
+    ours = rows_of(os.path.join(folder, "decode-ceiling.csv"))
+    peers = {r["key"].rsplit("/", 1)[0]: r for r in rows_of(os.path.join(folder, "decode-peers.csv"))}
+    print(f"read ceiling {ceiling:.0f} GB/s (calibration.json); bytes = the K and V read plus q and o")
+    print(f"{'case':22s}{'MB':>8s}{'ours us':>10s}{'GB/s':>8s}{'% ceil':>8s}{'cuDNN us':>10s}{'% ceil':>8s}"
+          f"{'cuDNN/ours':>12s}")
+    for r in ours:
+        p = peers[r["key"].rsplit("/", 2)[0]]
+        t, tp = float(r["time_ms_median"]), float(p["time_ms_median"])
+        gbps = float(r["gbps"])
+        mb = gbps * t
+        print(f"b{r['batch']:>2s} x {int(r['seq_k']) // 1024:>3d}k{'':10s}{mb:8.1f}{t * 1e3:10.2f}{gbps:8.0f}"
+              f"{100 * gbps / ceiling:8.1f}{tp * 1e3:10.2f}{100 * mb / tp / ceiling:8.1f}{tp / t:12.3f}")
+
+
+def ab(folder, a, b):
+    def load(run):
+        paths = glob.glob(os.path.join(folder, run, "*.csv"))
+        if not paths:
+            sys.exit(f"run_figures.py: no CSV in {os.path.join(folder, run)}")
+        return {r["key"]: r for r in rows_of(paths[0])}
+
+    for kind in ("sparse", "dense"):
+        if not all(os.path.isdir(os.path.join(folder, f"{kind}_{x}{i}")) for x in (a, b) for i in (1, 2)):
+            continue
+        runs = {x: [load(f"{kind}_{x}{i}") for i in (1, 2)] for x in (a, b)}
+        print(f"== {kind}: case; ms of {a}, {b} (two runs each); {a} / {b}; samples set aside ({a}, {b})")
+        for key, r in runs[a][0].items():
+            t = {x: [float(run[key]["time_ms_median"]) for run in runs[x]] for x in (a, b)}
+            aside = {x: sum(int(run[key].get("throttled_samples") or 0) for run in runs[x]) for x in (a, b)}
+            label = f"{r.get('pattern') or 'dense'} {(r.get('density') or '')[:6]} seq {r['seq_q']}"
+            label += " causal" if r["causal"] in ("true", "1") else ""
+            label += f" window {r['window']}" if r.get("window") else ""
+            label += " per-head" if r.get("mask_per_head") == "true" else ""
+            times = "  ".join(f"{t[x][0]:.4f} {t[x][1]:.4f}" for x in (a, b))
+            print(f"{label:38s} {times}  {min(t[a]) / min(t[b]):.3f}  {aside[a]} {aside[b]}")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="what", required=True)
+    for name in ("density", "clocks", "decode"):
+        sub.add_parser(name).add_argument("folder")
+    q = sub.add_parser("ab")
+    q.add_argument("folder")
+    q.add_argument("a")
+    q.add_argument("b")
+    args = p.parse_args()
+    if args.what == "density":
+        density(args.folder)
+    elif args.what == "clocks":
+        clocks(args.folder)
+    elif args.what == "decode":
+        decode(args.folder)
+    else:
+        ab(args.folder, args.a, args.b)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""scripts/run_figures.py over made-up results folders: the ratios it prints are the ones the rows
+imply (time over density x the full time, A's best of two over B's, cuDNN over ours), and a folder
+without its files is one line naming what is missing."""
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+here = os.path.dirname(os.path.abspath(__file__))
+tool = os.path.join(here, "..", "scripts", "run_figures.py")
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAILED:", what)
+
+
+def run(*args):
+    return subprocess.run([sys.executable, tool, *args], capture_output=True, text=True)
+
+
+def write_csv(path, rows):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+base = dict(key="", op="sparse_attention", pattern="random", mask_per_head="false", density="1", tflops="600",
+            time_ms_median="2.0", causal="false", seq_q="8192", window="", throttled_samples="0")
+with tempfile.TemporaryDirectory() as d:
+    write_csv(os.path.join(d, "sweep", "sparse-8k.csv"), [
+        dict(base, key="a", density="0.1", time_ms_median="0.3"),
+        dict(base, key="b", density="1", time_ms_median="2.0"),
+        dict(base, key="c", density="0.1", time_ms_median="9.9", mask_per_head="true"),
+        dict(base, key="d", op="attention", pattern="", density="", time_ms_median="1.6")])
+    out = run("density", os.path.join(d, "sweep"))
+    check(out.returncode == 0 and "density 0.1000: 0.3000 ms, 600.0 TFLOP/s, 1.500" in out.stdout
+          and "takes 1.250x its time" in out.stdout and "9.9" not in out.stdout,
+          f"density: 0.3 / (0.1 x 2.0), per-head masks left out, 2.0 / 1.6: {out.stdout} {out.stderr}")
+
+    for run_name, t in (("sparse_main1", "1.10"), ("sparse_main2", "1.00"), ("sparse_ref1", "0.80"), ("sparse_ref2", "0.90")):
+        write_csv(os.path.join(d, "ab", run_name, "x.csv"), [dict(base, key="k", time_ms_median=t, throttled_samples="2")])
+    out = run("ab", os.path.join(d, "ab"), "main", "ref")
+    check(out.returncode == 0 and "1.250  4 4" in out.stdout and "== dense" not in out.stdout,
+          f"ab: best of two 1.00 over best of two 0.80, samples set aside summed: {out.stdout} {out.stderr}")
+
+    os.makedirs(os.path.join(d, "decode"))
+    with open(os.path.join(d, "decode", "calibration.json"), "w") as f:
+        json.dump({"gpu": {"read_gbps": 4000.0}}, f)
+    ours = dict(key="decode/x/decode.split_kv/v3", batch="1", seq_k="8192", time_ms_median="0.02", gbps="2000")
+    write_csv(os.path.join(d, "decode", "decode-ceiling.csv"), [ours])
+    write_csv(os.path.join(d, "decode", "decode-peers.csv"), [dict(key="decode/x/torch.sdpa_cudnn", time_ms_median="0.025")])
+    out = run("decode", os.path.join(d, "decode"))
+    check(out.returncode == 0 and "40.0       1.250" in out.stdout and "50.0" in out.stdout,
+          f"decode: 40 MB at 2000 GB/s is 50% of 4000, cuDNN 0.025 / 0.02: {out.stdout} {out.stderr}")
+
+    out = run("density", os.path.join(d, "nothing"))
+    check(out.returncode != 0 and out.stderr.strip().count("\n") == 0 and "no sparse-*.csv" in out.stderr,
+          f"a folder without its files: one line: {out.stderr}")
+
+if failures:
+    sys.exit(f"run_figures_test: {len(failures)} failed")
+print("run_figures_test: passed")
