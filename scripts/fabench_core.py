@@ -467,9 +467,7 @@ def clocked(samples, clocks, limited, watch, max_drop):
         throttled = len(samples)
     else:
         throttled = len(samples) - len(keep)
-    kept_clocks = sorted(clocks[i] for i in keep)
-    n = len(kept_clocks)
-    mhz = 0.0 if n == 0 else (kept_clocks[n // 2] if n % 2 else 0.5 * (kept_clocks[n // 2 - 1] + kept_clocks[n // 2]))
+    mhz = summary([clocks[i] for i in keep])[0] if keep else 0.0
     return Timed([samples[i] for i in keep], limited, mhz, throttled)
 
 
@@ -532,14 +530,15 @@ def time_phases(torch, phases, timing, flusher, watch=None):
         if len(clocks) > 1 and before[0] < clocks[-2]:
             recount |= not watch.throttled(clocks[-2], max_drop) and watch.throttled(before[0], max_drop)
             clocks[-2] = before[0]
+        throttled = watch.throttled(clocks[-1], max_drop)
         if recount:
             kept = RunningSamples()
             for sample, c in zip(samples, clocks):
                 if not watch.throttled(c, max_drop):
                     kept.add(sum(sample))
-        elif not watch.throttled(clocks[-1], max_drop):
+        elif not throttled:
             kept.add(sum(samples[-1]))
-        if watch.throttled(clocks[-1], max_drop):
+        if throttled:
             time.sleep(THROTTLE_PAUSE_S)  # let the power cap's average come down, as fa-bench does
     return clocked(samples, clocks, limited, watch, max_drop)
 

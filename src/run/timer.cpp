@@ -202,14 +202,15 @@ TimingStats time_on_gpu(const std::function<void(cudaStream_t)>& launch, cudaStr
     watch.seen(after);
     samples.push_back(ms);
     clocks.push_back(std::min(before, after));
+    const bool throttled = watch.throttled(clocks.back(), t.max_clock_drop);
     if (watch.reference_mhz() != reference) {  // a higher reference may set aside samples counted before
       kept = RunningSamples{};
       for (std::size_t i = 0; i < samples.size(); ++i)
         if (!watch.throttled(clocks[i], t.max_clock_drop)) kept.add(samples[i]);
-    } else if (!watch.throttled(clocks.back(), t.max_clock_drop)) {
+    } else if (!throttled) {
       kept.add(ms);
     }
-    if (watch.throttled(clocks.back(), t.max_clock_drop)) std::this_thread::sleep_for(kThrottlePause);
+    if (throttled) std::this_thread::sleep_for(kThrottlePause);
   }
   cuda_check(cudaGetLastError(), "timed launch");
   TimingStats stats = summarize_clocked(samples, clocks, watch, t.max_clock_drop);
