@@ -27,13 +27,13 @@
 //     tile's spill from 92 to 8 bytes, and a 256 x 64 tile over 8 warps (no spills) became the
 //     non-causal d128 default from seq 2048: d128 non-causal +3-6% (results/h100, 24b8e1147815:
 //     0.99-1.05x flash non-causal, 0.97-1.06x causal, d64 1.05-1.16x).
-//   - Where blocks work (session 8; H100 A/B runs, two passes each, 16k tokens): causal launch
+//   - Where blocks work (57992e8; H100 A/B runs, two passes each, 16k tokens): causal launch
 //     order with the last heads interleaved (attention_order.h), after which 128 x 64 leads 64 x 64
 //     as the d128 causal tile by 5-9% (302-352 against 283-323 TFLOP/s bf16, seq 2k-16k); and
 //     persistent non-causal blocks at d128 and d256 (kPersistent): d128 +1-5%, d256 +0-3%.
 //     Final run (results/h100, 57992e8cccdd): d128 causal 0.95-1.01x -> 1.12-1.17x flash, d128
 //     non-causal 0.98-1.09x, d64 1.03-1.13x.
-//   - Stream-K tail (session 10): non-causal persistent blocks take whole items for all but the
+//   - Stream-K tail (3fe3ced): non-causal persistent blocks take whole items for all but the
 //     last full wave and split the key tiles of the rest evenly (attention_order.h); a head piece
 //     folds in the next block's tail piece (fp32 partials and a flag in a workspace, cooperative
 //     launch). With the unit in shared memory and full tiles loaded from one base, the key loop

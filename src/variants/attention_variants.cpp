@@ -155,7 +155,7 @@ void attention_cublas(const LaunchArgs& la) {
 
 // d128 in fp16/bf16, non-causal from seq 2048, runs 256 x 64 over 8 warps: one block an SM
 // sharing each K/V tile among twice the rows, and free of the spills of 128 x 64 at 4 warps.
-// Against 128 x 64 (session 6, same run): seq 2048 equal (340-347 TFLOP/s both), 4096 +1-3%, 8192
+// Against 128 x 64 (24b8e11, same run): seq 2048 equal (340-347 TFLOP/s both), 4096 +1-3%, 8192
 // +3-4%, 16384 +3-5%. Causal runs the first compiled tile, 128 x 64 over 4 warps: since the last
 // heads' tiles are interleaved (attention_order.h) it leads 64 x 64, the causal choice before, by
 // 5-9% at seq 2048-16384 (H100, 249ccc7, bf16 302-352 TFLOP/s against 283-323) and 256 x 64 by
