@@ -47,6 +47,17 @@
 //     on K's `full`), so the consumers read no mask-row entries from global memory. [sparse] GPU
 //     test, memcheck, racecheck, synccheck pass; 1.011-1.012x at density 1 and causal, 0.991-0.996x
 //     at density 0.1, 0.996-1.008x elsewhere: the steps gained about 1%, a tile's start did not.
+//     Tried and not merged (e852228 and e1a7554, branch ws-stream, results/h200/
+//     ws_stream_e852228943ad, H200, 3972cff's kernels in the same runs): 5a98a2c's one stream of
+//     steps without its mask-row rebuilds: each step's key tile, kind and first-step flag in a
+//     ticket beside its K buffer, the tile's slice and row beside its Q (two Q buffers), empty tiles'
+//     output by the producer. Validated (the [sparse] and odd-shape GPU tests, memcheck, racecheck,
+//     synccheck) but 0.926-0.994x on the sparse cases (seq 8k density 0.1 0.934x) and 0.946-0.980x
+//     dense: about 3% a step (the S waits on its ticket to pick the Q buffer), more at a tile's switch
+//     (the last P V waits with the next tile's first S for its K and Q, asked for only after the
+//     draw and the mask row); drawing a tile ahead (e1a7554) was slower still. Its producer needed
+//     56 registers: at 56 / 224 (b885600, branch ws-regs-56) this loop's consumers spill 4 bytes on
+//     the sparse instances and run 0.96-0.98x there (dense, no spill, 1.00x), so 40 / 232 stays.
 // Keys as in attention_wgmma.cuh (SparseKeys: the list of a query tile's key blocks; sparse.wgmma
 // v3 runs it, attention_sparse_wgmma.cu has what it measured). DenseKeys: attn.wgmma's pipeline 3,
 // its default at d 128 since 185b975 (attention_wgmma.cu: 1.51-1.57x its block-synchronous loop
