@@ -16,11 +16,15 @@ recomputed from the folder's files (standard library only). Run from anywhere:
                                in DIR/decode-peers.csv (scripts/peers.py --peers cudnn)
   run_figures.py ab DIR A B    per case, build A's median time over build B's from DIR/<kind>_A1,
                                <kind>_A2, <kind>_B1, <kind>_B2 (each a fa-bench output folder; the
-                               runs taken in turn), best of two over best of two, for each kind
-                               (sparse, dense) present
+                               runs taken in turn), best of two over best of two (or one over one
+                               where only round 1 ran), for each kind (sparse, dense) present
+  run_figures.py keys DIR      dense attention with few keys: per variant of DIR/short_keys/*.csv
+                               (fa-bench and scripts/peers.py over the same plan), each seq_k's time
+                               against seq_k / the longest x the longest's time, the cost a query
+                               tile pays beyond its key steps
 
 Each prints to standard output; the folders keep what it printed (density.txt, clocks.txt,
-ratios.txt, ab_ratios.txt)."""
+ratios.txt, ab_ratios.txt, keys.txt)."""
 import argparse
 import csv
 import glob
@@ -116,10 +120,12 @@ def ab(folder, a, b):
         return {r["key"]: r for r in rows_of(paths[0])}
 
     for kind in ("sparse", "dense"):
-        if not all(os.path.isdir(os.path.join(folder, f"{kind}_{x}{i}")) for x in (a, b) for i in (1, 2)):
+        rounds = [i for i in (1, 2) if all(os.path.isdir(os.path.join(folder, f"{kind}_{x}{i}")) for x in (a, b))]
+        if 1 not in rounds:
             continue
-        runs = {x: [load(f"{kind}_{x}{i}") for i in (1, 2)] for x in (a, b)}
-        print(f"== {kind}: case; ms of {a}, {b} (two runs each); {a} / {b}; samples set aside ({a}, {b})")
+        runs = {x: [load(f"{kind}_{x}{i}") for i in rounds] for x in (a, b)}
+        each = "two runs each" if len(rounds) == 2 else "one run each"
+        print(f"== {kind}: case; ms of {a}, {b} ({each}); {a} / {b}; samples set aside ({a}, {b})")
         for key, r in runs[a][0].items():
             t = {x: [float(run[key]["time_ms_median"]) for run in runs[x]] for x in (a, b)}
             aside = {x: sum(int(run[key].get("throttled_samples") or 0) for run in runs[x]) for x in (a, b)}
@@ -127,14 +133,42 @@ def ab(folder, a, b):
             label += " causal" if r["causal"] in ("true", "1") else ""
             label += f" window {r['window']}" if r.get("window") else ""
             label += " per-head" if r.get("mask_per_head") == "true" else ""
-            times = "  ".join(f"{t[x][0]:.4f} {t[x][1]:.4f}" for x in (a, b))
+            times = "  ".join(" ".join(f"{v:.4f}" for v in t[x]) for x in (a, b))
             print(f"{label:38s} {times}  {min(t[a]) / min(t[b]):.3f}  {aside[a]} {aside[b]}")
+
+
+def keys(folder):
+    paths = sorted(glob.glob(os.path.join(folder, "short_keys", "*.csv")))
+    if not paths:
+        sys.exit(f"run_figures.py: no CSV in {os.path.join(folder, 'short_keys')}")
+    by_variant = {}
+    for path in paths:
+        for r in rows_of(path):
+            by_variant.setdefault(r["variant"], []).append(r)
+    print("variant; seq_k: ms, TFLOP/s, time / (seq_k / longest x the longest's time); clock MHz, samples "
+          "kept and set aside")
+    for variant, rows in by_variant.items():
+        rows.sort(key=lambda r: int(r["seq_k"]))
+        longest = rows[-1]
+        k_long = int(longest["seq_k"])
+        t_long = float(longest["time_ms_median"]) if longest["status"] == "ok" else None
+        print(variant + ("" if t_long else f" (no time at seq_k {k_long}: {longest['status']}, so no ratio)"))
+        for r in rows:
+            k = int(r["seq_k"])
+            if r["status"] != "ok":
+                print(f"  seq_k {k:6d}: {r['status']} ({r['reason']})")
+                continue
+            t = float(r["time_ms_median"])
+            ratio = f"{t / (k / k_long * t_long):.3f}" if t_long else "-"
+            print(f"  seq_k {k:6d}: {t:.4f} ms, {float(r['tflops']):6.1f} TFLOP/s, {ratio}; "
+                  f"{float(r['sm_clock_mhz'] or 0):.0f} MHz, {r['samples']} kept, "
+                  f"{r.get('throttled_samples') or 0} set aside")
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="what", required=True)
-    for name in ("density", "clocks", "decode"):
+    for name in ("density", "clocks", "decode", "keys"):
         sub.add_parser(name).add_argument("folder")
     q = sub.add_parser("ab")
     q.add_argument("folder")
@@ -147,6 +181,8 @@ def main():
         clocks(args.folder)
     elif args.what == "decode":
         decode(args.folder)
+    elif args.what == "keys":
+        keys(args.folder)
     else:
         ab(args.folder, args.a, args.b)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """scripts/run_figures.py over made-up results folders: the ratios it prints are the ones the rows
-imply (time over density x the full time, A's best of two over B's, cuDNN over ours), and a folder
+imply (time over density x the full time, A's best of two over B's or one over one, cuDNN over ours,
+a few keys' time over their share of the longest's), and a folder
 without its files is one line naming what is missing."""
 import csv
 import json
@@ -50,6 +51,25 @@ with tempfile.TemporaryDirectory() as d:
     out = run("ab", os.path.join(d, "ab"), "main", "ref")
     check(out.returncode == 0 and "1.250  4 4" in out.stdout and "== dense" not in out.stdout,
           f"ab: best of two 1.00 over best of two 0.80, samples set aside summed: {out.stdout} {out.stderr}")
+
+    for run_name, t in (("dense_main1", "1.20"), ("dense_ref1", "1.00")):
+        write_csv(os.path.join(d, "ab1", run_name, "x.csv"), [dict(base, key="k", pattern="", time_ms_median=t)])
+    out = run("ab", os.path.join(d, "ab1"), "main", "ref")
+    check(out.returncode == 0 and "one run each" in out.stdout and "1.2000  1.0000  1.200" in out.stdout,
+          f"ab with one round: its one time each, 1.20 / 1.00: {out.stdout} {out.stderr}")
+
+    key_row = dict(base, variant="attn.wgmma", seq_k="8192", time_ms_median="1.6", status="ok", reason="",
+                   sm_clock_mhz="1980", samples="30")
+    write_csv(os.path.join(d, "keys", "short_keys", "a.csv"), [
+        key_row, dict(key_row, seq_k="1024", time_ms_median="0.25")])
+    write_csv(os.path.join(d, "keys", "short_keys", "peers.csv"), [
+        dict(key_row, variant="torch.sdpa_flash", seq_k="1024", time_ms_median="0.4"),
+        dict(key_row, variant="torch.sdpa_flash", seq_k="8192", time_ms_median="", status="timeout", reason="slow")])
+    out = run("keys", os.path.join(d, "keys"))
+    check(out.returncode == 0 and "0.2500 ms,  600.0 TFLOP/s, 1.250" in out.stdout
+          and "torch.sdpa_flash (no time at seq_k 8192: timeout, so no ratio)" in out.stdout
+          and "timeout (slow)" in out.stdout,
+          f"keys: 0.25 / (1024 / 8192 x 1.6), a peer without its longest time gives no ratio: {out.stdout} {out.stderr}")
 
     os.makedirs(os.path.join(d, "decode"))
     with open(os.path.join(d, "decode", "calibration.json"), "w") as f:

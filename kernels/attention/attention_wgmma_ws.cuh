@@ -58,6 +58,15 @@
 //     draw and the mask row); drawing a tile ahead (e1a7554) was slower still. Its producer needed
 //     56 registers: at 56 / 224 (b885600, branch ws-regs-56) this loop's consumers spill 4 bytes on
 //     the sparse instances and run 0.96-0.98x there (dense, no spill, 1.00x), so 40 / 232 stays.
+//     Tried and not merged (42ff2f1, branch ws-pingpong, results/h200/ws_pingpong_42ff2f1a99ab, H200):
+//     the consumers taking turns at the tensor cores (FlashAttention-3's ping-pong: consumer w waits
+//     on named barrier 2 + w before it issues its GEMMs, arrives on the other's once issued) beside
+//     the overlap within a warpgroup. Validated (the [sparse] and odd-shape GPU tests, memcheck,
+//     racecheck, synccheck); sparse 0.995-1.041x (window 1024 1.041x, seq 8k density 0.1 1.011x,
+//     density 1 0.995x), dense 0.981-1.015x. For block masks only (c170935, branch pingpong-sparse,
+//     results/h200/pingpong_sparse_c170935315b4): sparse 0.993-1.045x, but density 1 at seq 8k then
+//     takes 1.052x attn.wgmma's time, past issue 18's 5%; branch pingpong-gated (c2140e5) turns them
+//     on only for masks of at most 48 entries a query block on average, not yet run on a GPU.
 // Keys as in attention_wgmma.cuh (SparseKeys: the list of a query tile's key blocks; sparse.wgmma
 // v3 runs it, attention_sparse_wgmma.cu has what it measured). DenseKeys: attn.wgmma's pipeline 3,
 // its default at d 128 since 185b975 (attention_wgmma.cu: 1.51-1.57x its block-synchronous loop
