@@ -581,7 +581,8 @@ def summary(samples):
 def fill_timing(row, case, timed, ceilings):
     """The timing, throughput and percent-of-peak columns of a row from a Timed whose samples are
     ms: status ok, or timeout when the time limit came before the minimum sample count; the clock
-    columns where the plan has them. FLOPs and bytes are the plan's (fa-bench's models)."""
+    columns where the plan has them; a reason where every sample was throttled. FLOPs and bytes are
+    the plan's (fa-bench's models)."""
     samples, limited = timed.samples, timed.limited
     median, mean, sd, low = summary(samples)
     n = len(samples)
@@ -592,6 +593,9 @@ def fill_timing(row, case, timed, ceilings):
                time_ms_min=f"{low:.6g}", samples=str(n))
     if row["status"] == "timeout":
         row["reason"] = f"{n} samples in {case['timing']['max_time_s']} s"
+    elif timed.throttled > 0 and timed.throttled == n:  # the statistics are of throttled samples: say so, as fa-bench does
+        drop = case["timing"].get("max_clock_drop", DEFAULT_MAX_CLOCK_DROP)
+        row["reason"] = f"every sample ran over {100 * drop:g}% below the highest SM clock seen (timing.max_clock_drop)"
     seconds = median / 1000.0
     tflops, gbps = case["flops"] / seconds / 1e12, case["bytes"] / seconds / 1e9
     row["tflops"], row["gbps"] = f"{tflops:.6g}", f"{gbps:.6g}"

@@ -160,9 +160,11 @@ def keys(folder):
                 continue
             t = float(r["time_ms_median"])
             ratio = f"{t / (k / k_long * t_long):.3f}" if t_long else "-"
+            n, aside = int(r["samples"]), int(r.get("throttled_samples") or 0)
+            kept = f"all {n} samples below the clock bar (their statistics)" if aside == n > 0 else \
+                f"{n} kept, {aside} set aside"
             print(f"  seq_k {k:6d}: {t:.4f} ms, {float(r['tflops']):6.1f} TFLOP/s, {ratio}; "
-                  f"{float(r['sm_clock_mhz'] or 0):.0f} MHz, {r['samples']} kept, "
-                  f"{r.get('throttled_samples') or 0} set aside")
+                  f"{float(r['sm_clock_mhz'] or 0):.0f} MHz, {kept}")
 
 
 def main():

@@ -612,6 +612,15 @@ with tempfile.TemporaryDirectory() as tmp:
     check(low.samples == [2.0, 2.2] and low.throttled == 2 and low.sm_clock_mhz == 1505.0,
           "every sample throttled: all kept, and counted")
     check(peers.summary([4.0, 1.0, 3.0, 2.0]) == (2.5, 2.5, math.sqrt(5 / 3), 1.0), "median, mean, std, min")
+    throttled_case = {"timing": {"min_samples": 2, "max_time_s": 1.0}, "flops": 1e9, "bytes": 1e6, "row": {"op": "attention"}}
+    row = {"sm_clock_mhz": "", "throttled_samples": "", "reason": ""}
+    peers.fabench_core.fill_timing(row, throttled_case, low, {})
+    check(row["status"] == "ok" and row["throttled_samples"] == "2" and row["reason"] ==
+          "every sample ran over 3% below the highest SM clock seen (timing.max_clock_drop)",
+          f"every sample throttled: the row's reason says so, in fa-bench's words: {row}")
+    row = {"sm_clock_mhz": "", "throttled_samples": "", "reason": ""}
+    peers.fabench_core.fill_timing(row, throttled_case, timed, {})
+    check(row["reason"] == "" and row["throttled_samples"] == "3", f"some samples kept: no reason: {row}")
 
     # Both ops through main(), faked: flash refuses fp32 as PyTorch does; memory counters move by
     # fixed amounts in SDPA (O + 64 bytes saved, 1000 bytes of workspace) and in autograd.grad (dQ,

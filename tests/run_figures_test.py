@@ -63,13 +63,14 @@ with tempfile.TemporaryDirectory() as d:
     write_csv(os.path.join(d, "keys", "short_keys", "a.csv"), [
         key_row, dict(key_row, seq_k="1024", time_ms_median="0.25")])
     write_csv(os.path.join(d, "keys", "short_keys", "peers.csv"), [
-        dict(key_row, variant="torch.sdpa_flash", seq_k="1024", time_ms_median="0.4"),
+        dict(key_row, variant="torch.sdpa_flash", seq_k="1024", time_ms_median="0.4", throttled_samples="30"),
         dict(key_row, variant="torch.sdpa_flash", seq_k="8192", time_ms_median="", status="timeout", reason="slow")])
     out = run("keys", os.path.join(d, "keys"))
     check(out.returncode == 0 and "0.2500 ms,  600.0 TFLOP/s, 1.250" in out.stdout
           and "torch.sdpa_flash (no time at seq_k 8192: timeout, so no ratio)" in out.stdout
-          and "timeout (slow)" in out.stdout,
-          f"keys: 0.25 / (1024 / 8192 x 1.6), a peer without its longest time gives no ratio: {out.stdout} {out.stderr}")
+          and "timeout (slow)" in out.stdout and "all 30 samples below the clock bar" in out.stdout,
+          f"keys: 0.25 / (1024 / 8192 x 1.6), a peer without its longest time gives no ratio, a row of throttled "
+          f"samples only says so: {out.stdout} {out.stderr}")
 
     os.makedirs(os.path.join(d, "decode"))
     with open(os.path.join(d, "decode", "calibration.json"), "w") as f:
