@@ -593,7 +593,7 @@ def fill_timing(row, case, timed, ceilings):
                time_ms_min=f"{low:.6g}", samples=str(n))
     if row["status"] == "timeout":
         row["reason"] = f"{n} samples in {case['timing']['max_time_s']} s"
-    elif timed.throttled > 0 and timed.throttled == n:  # the statistics are of throttled samples: say so, as fa-bench does
+    elif timed.throttled > 0 and timed.throttled == n:  # statistics of throttled samples: said, as fa-bench does
         drop = case["timing"].get("max_clock_drop", DEFAULT_MAX_CLOCK_DROP)
         row["reason"] = f"every sample ran over {100 * drop:g}% below the highest SM clock seen (timing.max_clock_drop)"
     seconds = median / 1000.0
