@@ -125,6 +125,23 @@ __device__ __forceinline__ int ws_tile_item(const typename Keys::Args& mask, con
 }
 // Named barrier 1 among the producer's 128 threads (0 is __syncthreads).
 __device__ __forceinline__ void producer_barrier() { asm volatile("bar.sync 1, 128;\n" ::: "memory"); }
+// The consumers' turns at the tensor cores (FlashAttention-3's ping-pong; SparseKeys only): consumer
+// w waits on named barrier 2 + w before it issues its GEMMs and, once issued, lets the other one go
+// by arriving on the other's barrier, so one consumer's softmax (and a tile's output stores) runs
+// while the other's GEMMs do. Each barrier counts the 256 consumer threads: 128 that wait, 128 that
+// arrive. Every tile gives both consumers the same issues (its first S, then one a step), so the
+// turns alternate across tiles. Measured on an H200 at 42ff2f1 (turns for both key policies)
+// against 3972cff in one run, each twice, in turn (results/h200/ws_pingpong_42ff2f1a99ab): sparse
+// seq 8k random density 0.1 / 0.25 / 1 1.011 / 1.002 / 0.995x, per-head 1.020x, window 1024
+// 1.041x, causal + window 1.024x, global + window 1.014x, documents 1.012x, 16k density 0.1 / 1
+// 1.005 / 0.997x; dense attn.wgmma 0.981-0.991x non-causal, 0.992-1.015x causal: so DenseKeys
+// keep the loop without turns.
+__device__ __forceinline__ void consumer_turn_wait(int wg) {
+  asm volatile("bar.sync %0, 256;\n" ::"r"(2 + wg) : "memory");
+}
+__device__ __forceinline__ void consumer_turn_pass(int wg) {
+  asm volatile("bar.arrive %0, 256;\n" ::"r"(3 - wg) : "memory");
+}
 
 // A partial block's BM x BN bytes (rows `block` bytes apart) into a mask stage (stage_mask_tile's
 // layout) by every producer thread's cp.async, 16 bytes each.
@@ -306,6 +323,14 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     return item;
   };
   const std::int64_t diag = a.seq_k - a.seq_q;  // AttentionBlock's, the same for every tile
+  constexpr bool kTurns = Keys::kBlockMask;
+  auto turn_wait = [&] {
+    if constexpr (kTurns) consumer_turn_wait(wg);
+  };
+  auto turn_pass = [&] {
+    if constexpr (kTurns) consumer_turn_pass(wg);
+  };
+  if (wg == 1) turn_pass();  // consumer 0 takes the first turn
   int item = open_tile(0);
   for (int u = 0; item >= 0; ++u) {
     const WsTile tile = ws_tile<kBM, BN>(a, sched, item);
@@ -343,7 +368,9 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     if (n_steps > 0) {
       const int kt = step_key_tile<Keys>(mrow, 0), kind = step_kind<Keys>(mrow, 0);
       ws_wait(k_full(ring(0)), parity(0), "k_full", u, step0);
+      turn_wait();
       issue_scores<Tr, T, D, BN>(s, q_wg, k_s + ring(0) * Tr::kTileBytes);
+      turn_pass();
       wgmma_wait<0>();
       wgmma_pin(s);
       scores_done(0, kt, kind);  // O is still 0
@@ -364,8 +391,10 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       // dropped): with the issue under a branch ptxas cannot count the groups and serializes every
       // wgmma (C7514, attention_wgmma.cuh's overlapped loop); the last step peeled off the loop
       // instead (f76270d) measured no faster (attention_sparse_wgmma.cu).
+      turn_wait();
       issue_scores<Tr, T, D, BN>(s, q_wg, k_s + ring(j + 1) * Tr::kTileBytes);
       issue_pv<Tr, T, BN>(o, p, v_s + ring(j) * Tr::kTileBytes);
+      turn_pass();
       std::uint32_t p_next[BN / 16][4];
       wgmma_wait<1>();  // S of step j + 1 done; P V of step j may still run
       wgmma_pin(s);
@@ -387,6 +416,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     store_output<T, Tr>(a, o, row_sum, row_max, bh, lane_row, t);
     item = next;
   }
+  if (wg == 0) turn_wait();  // consumer 1's last pass, so no barrier is left half met
 #endif  // sm_90a: elsewhere the kernel is empty and its launcher refuses to run it
 }
 
