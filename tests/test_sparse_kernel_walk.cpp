@@ -173,3 +173,24 @@ TEST_CASE("sparse.wgmma v3 takes each slice's query tiles heaviest first", "[spa
           CHECK(heaviest_first_item(args, 7, qb, 1, static_cast<int>(block)) == 7);
         }
 }
+
+TEST_CASE("sparse.wgmma v3's consumers take turns only where a query block lists few key blocks", "[sparse][kernels]") {
+  for (const bool per_head : {false, true}) {
+    Problem p = walk_problem(SparsePattern::random, 8192, 8192, 128, per_head);
+    const std::int64_t masks = per_head ? p.batch * p.heads : 1;
+    const std::int64_t q_blocks = (p.seq_q + p.block - 1) / p.block;
+    for (const double density : {0.1, 0.25, 0.5, 1.0}) {
+      p.density = density;
+      const auto layout = sparse_layout_of(p);
+      SparseBlockArgs m;
+      m.q_blocks = q_blocks;
+      m.per_head = per_head;
+      m.entries = static_cast<std::int64_t>(layout->cols.size());
+      CHECK(m.entries == static_cast<std::int64_t>(sparse_summary_of(p).cols));
+      INFO(fmt::format("density {} per_head {}: {} entries over {} query blocks", density, per_head, m.entries,
+                       masks * q_blocks));
+      // 64 key blocks a row at density 1: 6.4, 16, 32 and 64 entries on average.
+      CHECK(sparse_ws_turns(m, masks) == (density < 1.0));
+    }
+  }
+}

@@ -38,6 +38,7 @@ struct SparseBlockArgs {
   const std::uint8_t* partial = nullptr;  // [tiles, block, block]: 1 kept, 0 dropped (and past seq_q, seq_k)
   const std::int32_t* order = nullptr;    // [masks * q_blocks]: per mask, query blocks by descending entries (v3's draw)
   std::int64_t q_blocks = 0;              // query blocks per mask
+  std::int64_t entries = 0;               // list entries of all masks (sparse.wgmma v3's choice of loop)
   int block = 64;                         // rows and keys of a mask block
   bool per_head = false;                  // one mask per (batch, head) instead of one for all
 };

@@ -199,7 +199,8 @@ bool launch_sparse_wgmma(const AttentionArgs& a, const SparseBlockArgs& m, cudaS
 template <class T, int D, int BN>
 bool launch_sparse_wgmma_ws(const AttentionArgs& a, const SparseBlockArgs& m, cudaStream_t stream) {
   if (!tile_fits_mask(a, m, WsTraits<T, D, BN>::Tr::kBM, BN)) return false;
-  return launch_wgmma_ws<T, D, BN, SparseKeys>(a, m, stream);
+  const std::int64_t masks = m.per_head ? a.batch * a.heads : 1;
+  return launch_wgmma_ws<T, D, BN, SparseKeys>(a, m, sparse_ws_turns(m, masks), stream);
 }
 
 // The warp-specialized tiles: (element, head_dim, block_n), block_m 128, pipeline 3; listed first,

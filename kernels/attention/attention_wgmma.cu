@@ -50,7 +50,7 @@ template <class T, int D, int BN, int WGS, int PIPE>
 bool launch_config(const AttentionArgs& a, cudaStream_t stream) {
   if constexpr (PIPE == 3) {
     static_assert(WGS == 2, "the warp-specialized loop has two consumer warpgroups");
-    return launch_wgmma_ws<T, D, BN, DenseKeys>(a, DenseKeys::Args{}, stream);
+    return launch_wgmma_ws<T, D, BN, DenseKeys>(a, DenseKeys::Args{}, false, stream);
   } else {
     return launch_wgmma<T, D, BN, WGS, PIPE == 2>(a, stream);
   }

@@ -135,7 +135,10 @@ __device__ __forceinline__ void producer_barrier() { asm volatile("bar.sync 1, 1
 // seq 8k random density 0.1 / 0.25 / 1 1.011 / 1.002 / 0.995x, per-head 1.020x, window 1024
 // 1.041x, causal + window 1.024x, global + window 1.014x, documents 1.012x, 16k density 0.1 / 1
 // 1.005 / 0.997x; dense attn.wgmma 0.981-0.991x non-causal, 0.992-1.015x causal: so DenseKeys
-// keep the loop without turns.
+// keep the loop without turns. At c170935 (turns for every block mask, results/h200/
+// pingpong_sparse_c170935315b4) the same on the sparse cases (0.993-1.045x), but density 1 at seq 8k
+// then took 1.052x attn.wgmma's time, past issue 18's 5%: the launcher turns them on only for masks
+// of few steps a query tile (sparse_ws_turns, attention_mask_row.h).
 __device__ __forceinline__ void consumer_turn_wait(int wg) {
   asm volatile("bar.sync %0, 256;\n" ::"r"(2 + wg) : "memory");
 }
@@ -206,7 +209,7 @@ struct WsTraits {
 // kBM (Q) or BN rows by 64 columns (make_swizzled_tile_map).
 template <class T, int D, int BN, class Keys>
 __global__ void __launch_bounds__(kWsThreads, 1)
-    attention_wgmma_ws_kernel(AttentionArgs a, AttentionSchedule sched, typename Keys::Args mask,
+    attention_wgmma_ws_kernel(AttentionArgs a, AttentionSchedule sched, typename Keys::Args mask, bool turns,
                               const __grid_constant__ CUtensorMap q_map, const __grid_constant__ CUtensorMap k_map,
                               const __grid_constant__ CUtensorMap v_map) {
   static_assert(Keys::kSkip || !Keys::kBlockMask, "DenseKeys or SparseKeys");
@@ -323,12 +326,14 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     return item;
   };
   const std::int64_t diag = a.seq_k - a.seq_q;  // AttentionBlock's, the same for every tile
-  constexpr bool kTurns = Keys::kBlockMask;
+  // turns: the same for every thread of the launch, so both consumers wait and pass alike.
   auto turn_wait = [&] {
-    if constexpr (kTurns) consumer_turn_wait(wg);
+    if constexpr (Keys::kBlockMask)
+      if (turns) consumer_turn_wait(wg);
   };
   auto turn_pass = [&] {
-    if constexpr (kTurns) consumer_turn_pass(wg);
+    if constexpr (Keys::kBlockMask)
+      if (turns) consumer_turn_pass(wg);
   };
   if (wg == 1) turn_pass();  // consumer 0 takes the first turn
   int item = open_tile(0);
@@ -443,7 +448,7 @@ const CUtensorMap* ws_tensor_maps(const AttentionArgs& a) {
 // One block an SM (at most one a query tile). Causal: tiles are drawn every slice's heaviest first
 // (the schedule's tail spans all slices), so the lightest come last and even out the end.
 template <class T, int D, int BN, class Keys>
-bool launch_wgmma_ws(const AttentionArgs& a, typename Keys::Args keys, cudaStream_t stream) {
+bool launch_wgmma_ws(const AttentionArgs& a, typename Keys::Args keys, bool turns, cudaStream_t stream) {
   using Ws = WsTraits<T, D, BN>;
   constexpr auto kernel = attention_wgmma_ws_kernel<T, D, BN, Keys>;
   static const bool smem_granted = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -463,7 +468,7 @@ bool launch_wgmma_ws(const AttentionArgs& a, typename Keys::Args keys, cudaStrea
   if (blocks == 0) return true;  // no query rows: nothing to compute (a grid of 0 blocks cannot launch)
   const CUtensorMap* maps = ws_tensor_maps<Ws::Tr::kBM, BN>(a);  // q, k, v
   if (maps == nullptr) return false;
-  kernel<<<static_cast<unsigned>(blocks), kWsThreads, Ws::kSmemBytes, stream>>>(a, sched, keys, maps[0], maps[1], maps[2]);
+  kernel<<<static_cast<unsigned>(blocks), kWsThreads, Ws::kSmemBytes, stream>>>(a, sched, keys, turns, maps[0], maps[1], maps[2]);
   return true;
 }
 

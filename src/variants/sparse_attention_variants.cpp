@@ -77,6 +77,7 @@ SparseBlockArgs sparse_block_args(const Problem& p, const std::vector<void*>& t)
   m.partial = static_cast<const std::uint8_t*>(t[T::partial_tiles]);
   m.order = static_cast<const std::int32_t*>(t[T::block_order]);
   m.q_blocks = (p.seq_q + p.block - 1) / p.block;
+  m.entries = static_cast<std::int64_t>(sparse_summary_of(p).cols);
   m.block = static_cast<int>(p.block);
   m.per_head = p.mask_per_head;
   return m;
