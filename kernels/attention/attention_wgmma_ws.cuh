@@ -138,7 +138,10 @@ __device__ __forceinline__ void producer_barrier() { asm volatile("bar.sync 1, 1
 // keep the loop without turns. At c170935 (turns for every block mask, results/h200/
 // pingpong_sparse_c170935315b4) the same on the sparse cases (0.993-1.045x), but density 1 at seq 8k
 // then took 1.052x attn.wgmma's time, past issue 18's 5%: the launcher turns them on only for masks
-// of few steps a query tile (sparse_ws_turns, attention_mask_row.h).
+// of few steps a query tile (sparse_ws_turns, attention_mask_row.h). Gated by a kernel argument
+// (c2140e5, results/h200/pingpong_gated_c2140e576de0) the loop without turns was 1% slower than
+// main's at density 1 (8k 0.991x, 16k 0.988x): the branch around the barriers cost the loop itself,
+// so the turns are a template parameter and the launcher picks one of two instances.
 __device__ __forceinline__ void consumer_turn_wait(int wg) {
   asm volatile("bar.sync %0, 256;\n" ::"r"(2 + wg) : "memory");
 }
@@ -207,12 +210,14 @@ struct WsTraits {
 
 // q_map, k_map, v_map: Q [batch * heads][seq_q][D], K and V [batch * kv_heads][seq_k][D] in boxes of
 // kBM (Q) or BN rows by 64 columns (make_swizzled_tile_map).
-template <class T, int D, int BN, class Keys>
+// kTurns: the consumers take turns at the tensor cores (consumer_turn_wait; block masks only).
+template <class T, int D, int BN, class Keys, bool kTurns>
 __global__ void __launch_bounds__(kWsThreads, 1)
-    attention_wgmma_ws_kernel(AttentionArgs a, AttentionSchedule sched, typename Keys::Args mask, bool turns,
+    attention_wgmma_ws_kernel(AttentionArgs a, AttentionSchedule sched, typename Keys::Args mask,
                               const __grid_constant__ CUtensorMap q_map, const __grid_constant__ CUtensorMap k_map,
                               const __grid_constant__ CUtensorMap v_map) {
   static_assert(Keys::kSkip || !Keys::kBlockMask, "DenseKeys or SparseKeys");
+  static_assert(!kTurns || Keys::kBlockMask, "turns for block masks only (dense measured slower with them)");
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using Ws = WsTraits<T, D, BN>;
   using Tr = typename Ws::Tr;
@@ -326,14 +331,11 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     return item;
   };
   const std::int64_t diag = a.seq_k - a.seq_q;  // AttentionBlock's, the same for every tile
-  // turns: the same for every thread of the launch, so both consumers wait and pass alike.
   auto turn_wait = [&] {
-    if constexpr (Keys::kBlockMask)
-      if (turns) consumer_turn_wait(wg);
+    if constexpr (kTurns) consumer_turn_wait(wg);
   };
   auto turn_pass = [&] {
-    if constexpr (Keys::kBlockMask)
-      if (turns) consumer_turn_pass(wg);
+    if constexpr (kTurns) consumer_turn_pass(wg);
   };
   if (wg == 1) turn_pass();  // consumer 0 takes the first turn
   int item = open_tile(0);
@@ -445,14 +447,13 @@ const CUtensorMap* ws_tensor_maps(const AttentionArgs& a) {
                      TileMapSpec{a.v, a.elem, kv_planes, seq_k, d, BN}});
 }
 
-// One block an SM (at most one a query tile). Causal: tiles are drawn every slice's heaviest first
-// (the schedule's tail spans all slices), so the lightest come last and even out the end.
-template <class T, int D, int BN, class Keys>
-bool launch_wgmma_ws(const AttentionArgs& a, typename Keys::Args keys, bool turns, cudaStream_t stream) {
-  using Ws = WsTraits<T, D, BN>;
-  constexpr auto kernel = attention_wgmma_ws_kernel<T, D, BN, Keys>;
+// Whether an instance of the kernel can run: its shared memory granted, and its registers enough
+// for setmaxnreg (once an instance).
+template <class T, int D, int BN, class Keys, bool kTurns>
+bool ws_kernel_ready() {
+  constexpr auto kernel = attention_wgmma_ws_kernel<T, D, BN, Keys, kTurns>;
   static const bool smem_granted = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                        static_cast<int>(Ws::kSmemBytes)) == cudaSuccess;
+                                                        static_cast<int>(WsTraits<T, D, BN>::kSmemBytes)) == cudaSuccess;
   // The consumers' setmaxnreg.inc waits until the block's registers cover 40 + 2 x 232 a lane of a
   // warpgroup: with fewer allotted at launch (a compiler that gave the kernel under 168) it would
   // wait for ever, so such a build refuses to launch instead.
@@ -461,14 +462,29 @@ bool launch_wgmma_ws(const AttentionArgs& a, typename Keys::Args keys, bool turn
     return cudaFuncGetAttributes(&f, kernel) == cudaSuccess &&
            f.numRegs * kWsThreads >= 128 * kProducerRegisters + 256 * kConsumerRegisters;
   }();
-  if (!smem_granted || !registers_fit) return false;
+  return smem_granted && registers_fit;
+}
+
+// One block an SM (at most one a query tile). Causal: tiles are drawn every slice's heaviest first
+// (the schedule's tail spans all slices), so the lightest come last and even out the end. turns:
+// the consumers take turns at the tensor cores (block masks only; the instance with kTurns).
+template <class T, int D, int BN, class Keys>
+bool launch_wgmma_ws(const AttentionArgs& a, typename Keys::Args keys, bool turns, cudaStream_t stream) {
+  using Ws = WsTraits<T, D, BN>;
+  if constexpr (!Keys::kBlockMask) {
+    if (turns) return false;
+  }
+  const bool ready = turns ? ws_kernel_ready<T, D, BN, Keys, Keys::kBlockMask>() : ws_kernel_ready<T, D, BN, Keys, false>();
+  if (!ready) return false;
   AttentionSchedule sched = attention_schedule(a, Ws::Tr::kBM, AttentionResidency{}, false);
   if (a.causal) sched.tail = sched.slices;
   const std::int64_t blocks = std::min<std::int64_t>(sched.tiles * sched.slices, current_sm_count());
   if (blocks == 0) return true;  // no query rows: nothing to compute (a grid of 0 blocks cannot launch)
   const CUtensorMap* maps = ws_tensor_maps<Ws::Tr::kBM, BN>(a);  // q, k, v
   if (maps == nullptr) return false;
-  kernel<<<static_cast<unsigned>(blocks), kWsThreads, Ws::kSmemBytes, stream>>>(a, sched, keys, turns, maps[0], maps[1], maps[2]);
+  const auto kernel = turns ? attention_wgmma_ws_kernel<T, D, BN, Keys, Keys::kBlockMask>
+                            : attention_wgmma_ws_kernel<T, D, BN, Keys, false>;
+  kernel<<<static_cast<unsigned>(blocks), kWsThreads, Ws::kSmemBytes, stream>>>(a, sched, keys, maps[0], maps[1], maps[2]);
   return true;
 }
 
