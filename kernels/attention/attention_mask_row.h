@@ -91,7 +91,9 @@ FA_HOST_DEVICE std::int64_t heaviest_first_item(const SparseBlockArgs& m, std::i
 // Whether sparse.wgmma v3's consumers take turns at the tensor cores (attention_wgmma_ws.cuh): where
 // a query block lists at most kTurnsAtMostEntries key blocks on average, one step each at v3's
 // blocks of 128. On an H200 (c170935, turns at every density) they gained 0.4-4.5% at 6-33 entries
-// and lost 0.5-0.7% at 64 (seq 8k density 1) and 128 (16k), results/h200/pingpong_sparse_c170935315b4.
+// and lost 0.5-0.7% at 64 (seq 8k density 1) and 128 (16k), results/h200/pingpong_sparse_c170935315b4;
+// so gated at e214e79: 1.000 / 0.998x at density 1, 1.002-1.045x below 48 (results/h200/
+// pingpong_gated_e214e79a35f7).
 constexpr std::int64_t kTurnsAtMostEntries = 48;
 FA_HOST_DEVICE bool sparse_ws_turns(const SparseBlockArgs& m, std::int64_t masks) {
   return m.entries <= kTurnsAtMostEntries * masks * m.q_blocks;

@@ -157,9 +157,16 @@
 //    8192-key time and attn.wgmma 1.27x; with 1024, 1.12x and 1.20x. NVIDIA's kernel pays about one
 //    key step a query tile beyond its steps, this loop about 1.6 (2.3 with a block mask); issue 18's
 //    1.1x at density 0.1 allows 0.64.
-//    The consumers take turns at the tensor cores (ping-pong by named barriers, SparseKeys only;
-//    attention_wgmma_ws.cuh): 1.00-1.04x on the sparse cases at 42ff2f1 (window 1024 1.041x, seq
-//    8k density 0.1 1.011x, density 1 0.995x).
+//    Since e214e79 the consumers take turns at the tensor cores (ping-pong by named barriers) where
+//    a query block lists at most 48 key blocks on average (sparse_ws_turns; an instance of the loop
+//    each way, attention_wgmma_ws.cuh). Measured on an H200 against 3972cff in one run, each twice,
+//    in turn (results/h200/pingpong_gated_e214e79a35f7): 0.998-1.045x on the sparse cases (window
+//    1024 1.045x, seq 8k density 0.1 1.013x, density 1 1.000x: 1.048x attn.wgmma's time in that
+//    run, 1.7313 against 1.6523 ms). Seq 8k density 0.1 is then 1.31x density x the full time
+//    (0.2270 ms), 16k 1.12x (0.7571 against 6.7414 ms).
+//    cuDNN with 768 keys (dense, ncu_cudnn_768.txt in that folder's arg_c2140e576de0) runs one
+//    persistent kernel of 132 blocks of 384 threads (168 registers, 232 KiB of shared memory), named
+//    for tiles of 64 x 128 x 128: 64 query rows a tile where this loop's two consumers share 128.
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 #include "kernels/attention/attention_wgmma_ws.cuh"
@@ -204,7 +211,8 @@ bool launch_sparse_wgmma_ws(const AttentionArgs& a, const SparseBlockArgs& m, cu
 }
 
 // The warp-specialized tiles: (element, head_dim, block_n), block_m 128, pipeline 3; listed first,
-// so they are the default at d128 for blocks of 128. ptxas -v (CUDA 13.0): 168 registers at launch
+// so they are the default at d128 for blocks of 128. ptxas -v (CUDA 13.0), either instance (turns or
+// not): 168 registers at launch
 // (384 threads), 40 for the producer and 232 for the consumers by setmaxnreg, no spills.
 #define FA_SPARSE_WGMMA_WS_CONFIGS(X) \
   X(f16, __half, 128, 128)            \

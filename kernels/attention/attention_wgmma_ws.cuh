@@ -58,15 +58,15 @@
 //     draw and the mask row); drawing a tile ahead (e1a7554) was slower still. Its producer needed
 //     56 registers: at 56 / 224 (b885600, branch ws-regs-56) this loop's consumers spill 4 bytes on
 //     the sparse instances and run 0.96-0.98x there (dense, no spill, 1.00x), so 40 / 232 stays.
-//     Tried and not merged (42ff2f1, branch ws-pingpong, results/h200/ws_pingpong_42ff2f1a99ab, H200):
+//     Tried (42ff2f1, branch ws-pingpong, results/h200/ws_pingpong_42ff2f1a99ab, H200):
 //     the consumers taking turns at the tensor cores (FlashAttention-3's ping-pong: consumer w waits
 //     on named barrier 2 + w before it issues its GEMMs, arrives on the other's once issued) beside
 //     the overlap within a warpgroup. Validated (the [sparse] and odd-shape GPU tests, memcheck,
 //     racecheck, synccheck); sparse 0.995-1.041x (window 1024 1.041x, seq 8k density 0.1 1.011x,
 //     density 1 0.995x), dense 0.981-1.015x. For block masks only (c170935, branch pingpong-sparse,
 //     results/h200/pingpong_sparse_c170935315b4): sparse 0.993-1.045x, but density 1 at seq 8k then
-//     takes 1.052x attn.wgmma's time, past issue 18's 5%; branch pingpong-gated (c2140e5) turns them
-//     on only for masks of at most 48 entries a query block on average, not yet run on a GPU.
+//     takes 1.052x attn.wgmma's time, past issue 18's 5%. Merged at e214e79 for masks of at most 48
+//     entries a query block on average (kTurns below, sparse_ws_turns).
 // Keys as in attention_wgmma.cuh (SparseKeys: the list of a query tile's key blocks; sparse.wgmma
 // v3 runs it, attention_sparse_wgmma.cu has what it measured). DenseKeys: attn.wgmma's pipeline 3,
 // its default at d 128 since 185b975 (attention_wgmma.cu: 1.51-1.57x its block-synchronous loop
@@ -139,9 +139,13 @@ __device__ __forceinline__ void producer_barrier() { asm volatile("bar.sync 1, 1
 // pingpong_sparse_c170935315b4) the same on the sparse cases (0.993-1.045x), but density 1 at seq 8k
 // then took 1.052x attn.wgmma's time, past issue 18's 5%: the launcher turns them on only for masks
 // of few steps a query tile (sparse_ws_turns, attention_mask_row.h). Gated by a kernel argument
-// (c2140e5, results/h200/pingpong_gated_c2140e576de0) the loop without turns was 1% slower than
-// main's at density 1 (8k 0.991x, 16k 0.988x): the branch around the barriers cost the loop itself,
-// so the turns are a template parameter and the launcher picks one of two instances.
+// (c2140e5, results/h200/pingpong_gated_e214e79a35f7/arg_c2140e576de0) the loop without turns ran
+// 1% slower than 3972cff's at density 1 (8k 0.991x, 16k 0.988x): the branch around the barriers
+// cost the loop itself. So the turns are a template parameter and the launcher picks one of two
+// instances (e214e79, results/h200/pingpong_gated_e214e79a35f7, H200, against 3972cff in one run,
+// each twice, in turn): sparse 0.998-1.045x (window 1024 1.045x, causal + window 1.028x, per-head
+// 1.019x, global + window 1.016x, documents 1.014 / 1.003x, seq 8k density 0.1 / 0.25 / 1 1.013 /
+// 1.002 / 1.000x, 16k density 0.1 / 1 1.004 / 0.998x), dense 0.998-1.000x.
 __device__ __forceinline__ void consumer_turn_wait(int wg) {
   asm volatile("bar.sync %0, 256;\n" ::"r"(2 + wg) : "memory");
 }
