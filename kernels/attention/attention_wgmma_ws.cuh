@@ -389,7 +389,12 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     }
     // Step j: S of step j + 1 and P V of step j run together on the tensor cores, and step j + 1's
     // softmax runs while P V still does (FlashAttention-3's overlap within a warpgroup).
-    for (int j = 0; j < n_steps; ++j) {
+    // The loop runs to the last step, whose P V runs alone after it. Its bound is hidden from the
+    // compiler: with j + 1 < n_steps in sight, `more` folds to true and ptxas (CUDA 13.0) schedules
+    // the body so that the sparse instances spill 12 bytes; with `more` a runtime test, none.
+    int last;
+    asm("mov.b32 %0, %1;" : "=r"(last) : "r"(n_steps - 1));
+    for (int j = 0; j < last; ++j) {
       const bool more = j + 1 < n_steps;
       int kt = 0, kind = kKeysFull;
       if (more) {
@@ -398,10 +403,6 @@ __global__ void __launch_bounds__(kWsThreads, 1)
         ws_wait(k_full(ring(j + 1)), parity(j + 1), "k_full", u, step0 + j + 1);
       }
       ws_wait(v_full(ring(j)), parity(j), "v_full", u, step0 + j);
-      // Issued on the last step too (reading whatever the next K buffer holds; those scores are
-      // dropped): with the issue under a branch ptxas cannot count the groups and serializes every
-      // wgmma (C7514, attention_wgmma.cuh's overlapped loop); the last step peeled off the loop
-      // instead (f76270d) measured no faster (attention_sparse_wgmma.cu).
       turn_wait();
       issue_scores<Tr, T, D, BN>(s, q_wg, k_s + ring(j + 1) * Tr::kTileBytes);
       issue_pv<Tr, T, BN>(o, p, v_s + ring(j) * Tr::kTileBytes);
@@ -417,6 +418,19 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       pin_pv<Tr, BN>(o, p);
       mbarrier_arrive(v_empty(ring(j)));
       if (more) advance_pv<Tr, BN>(o, rescale, p, p_next);
+    }
+    // The last step's P V alone, under a branch as the first S is, each with its own wait. (Before
+    // EXPERIMENT it ran in the loop beside an S whose scores were dropped: half a step of the
+    // tensor cores a tile.)
+    if (n_steps > 0) {
+      const int j = n_steps - 1;
+      ws_wait(v_full(ring(j)), parity(j), "v_full", u, step0 + j);
+      turn_wait();
+      issue_pv<Tr, T, BN>(o, p, v_s + ring(j) * Tr::kTileBytes);
+      turn_pass();
+      wgmma_wait<0>();
+      pin_pv<Tr, BN>(o, p);
+      mbarrier_arrive(v_empty(ring(j)));
     }
     step += n_steps;
     // The next tile's slot before this one's stores, so that what the next tile reads first is not
