@@ -335,6 +335,9 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     return item;
   };
   const std::int64_t diag = a.seq_k - a.seq_q;  // AttentionBlock's, the same for every tile
+  // The last step's P V alone after the loop, not beside a dropped S: block masks only (dense
+  // attn.wgmma measured 0.993-0.994x with it at seq 8k and 16k, EXPERIMENT).
+  constexpr bool kLastAlone = Keys::kBlockMask;
   auto turn_wait = [&] {
     if constexpr (kTurns) consumer_turn_wait(wg);
   };
@@ -389,12 +392,13 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     }
     // Step j: S of step j + 1 and P V of step j run together on the tensor cores, and step j + 1's
     // softmax runs while P V still does (FlashAttention-3's overlap within a warpgroup).
-    // The loop runs to the last step, whose P V runs alone after it. Its bound is hidden from the
-    // compiler: with j + 1 < n_steps in sight, `more` folds to true and ptxas (CUDA 13.0) schedules
-    // the body so that the sparse instances spill 12 bytes; with `more` a runtime test, none.
-    int last;
-    asm("mov.b32 %0, %1;" : "=r"(last) : "r"(n_steps - 1));
-    for (int j = 0; j < last; ++j) {
+    // With a block mask the loop stops before the last step, whose P V runs alone after it
+    // (kLastAlone); dense, it runs every step, the last beside an S whose scores are dropped. The
+    // stop is hidden from the compiler: with j + 1 < n_steps in sight, `more` folds to true and
+    // ptxas (CUDA 13.0) schedules the body so that the sparse instances spill 12 bytes.
+    int steps_in_loop = n_steps;
+    if constexpr (kLastAlone) asm("mov.b32 %0, %1;" : "=r"(steps_in_loop) : "r"(n_steps - 1));
+    for (int j = 0; j < steps_in_loop; ++j) {
       const bool more = j + 1 < n_steps;
       int kt = 0, kind = kKeysFull;
       if (more) {
@@ -403,6 +407,9 @@ __global__ void __launch_bounds__(kWsThreads, 1)
         ws_wait(k_full(ring(j + 1)), parity(j + 1), "k_full", u, step0 + j + 1);
       }
       ws_wait(v_full(ring(j)), parity(j), "v_full", u, step0 + j);
+      // Dense, issued on the last step too (reading whatever the next K buffer holds; those scores
+      // are dropped): with the issue under a branch ptxas cannot count the groups and serializes
+      // every wgmma (C7514, attention_wgmma.cuh's overlapped loop).
       turn_wait();
       issue_scores<Tr, T, D, BN>(s, q_wg, k_s + ring(j + 1) * Tr::kTileBytes);
       issue_pv<Tr, T, BN>(o, p, v_s + ring(j) * Tr::kTileBytes);
@@ -419,10 +426,8 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       mbarrier_arrive(v_empty(ring(j)));
       if (more) advance_pv<Tr, BN>(o, rescale, p, p_next);
     }
-    // The last step's P V alone, under a branch as the first S is, each with its own wait. (Before
-    // EXPERIMENT it ran in the loop beside an S whose scores were dropped: half a step of the
-    // tensor cores a tile.)
-    if (n_steps > 0) {
+    // The last step's P V alone, under a branch as the first S is, each with its own wait.
+    if (kLastAlone && n_steps > 0) {
       const int j = n_steps - 1;
       ws_wait(v_full(ring(j)), parity(j), "v_full", u, step0 + j);
       turn_wait();
