@@ -113,7 +113,8 @@
 //    did not. Tried and not kept (f76270d, peel/ in the same folder, a later run): the last
 //    step's P V run alone after the loop instead of beside an S whose scores are dropped;
 //    validated the same way, but 0.96-1.03x 5b9855a off density 1 (density 0.1 0.99x, window
-//    1024 0.96x) where the loop above is 0.97-1.06x, and its two density 1 runs 7-9% apart.
+//    1024 0.96x) where the loop above is 0.97-1.06x, and its two density 1 runs 7-9% apart (the
+//    GPU's power cap: under the timer's clock rule the same peel gained, kept since 9585a8c).
 //    Every pattern and density of configs/sparse.json at 6a1fcaa, FlexAttention over the same plan
 //    in the same run (results/h200/sparse_sweep_6a1fcaa57805: compare_flex_*.md, density.txt):
 //    1.28-1.55x Flex at seq 8k (random 1.41-1.55x, 357-620 TFLOP/s on the kept scores; window
@@ -164,9 +165,13 @@
 //    1024 1.045x, seq 8k density 0.1 1.013x, density 1 1.000x: 1.048x attn.wgmma's time in that
 //    run, 1.7313 against 1.6523 ms). Seq 8k density 0.1 is then 1.31x density x the full time
 //    (0.2270 ms), 16k 1.12x (0.7571 against 6.7414 ms).
-//    cuDNN with 768 keys (dense, ncu_cudnn_768.txt in that folder's arg_c2140e576de0) runs one
-//    persistent kernel of 132 blocks of 384 threads (168 registers, 232 KiB of shared memory), named
-//    for tiles of 64 x 128 x 128: 64 query rows a tile where this loop's two consumers share 128.
+//    Since 9585a8c the last step's P V runs alone after the loop instead of beside an S whose scores
+//    are dropped (kLastAlone, attention_wgmma_ws.cuh): 0.999-1.029x on the sparse cases against
+//    cb0561f (seq 8k density 0.1 1.029x, 16k 1.018x; results/h200/ws_peel_99ba319af6c9).
+//    cuDNN with 768 keys (dense, results/h200/pingpong_gated_e214e79a35f7/arg_c2140e576de0/
+//    ncu_cudnn_768.txt) runs one persistent kernel of 132 blocks of 384 threads (168 registers, 232
+//    KiB of shared memory), named for tiles of 64 x 128 x 128: 64 query rows a tile where this
+//    loop's two consumers share 128.
 #include "kernels/attention/attention_sparse.h"
 #include "kernels/attention/attention_wgmma.cuh"
 #include "kernels/attention/attention_wgmma_ws.cuh"

@@ -335,8 +335,13 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     return item;
   };
   const std::int64_t diag = a.seq_k - a.seq_q;  // AttentionBlock's, the same for every tile
-  // The last step's P V alone after the loop, not beside a dropped S: block masks only (dense
-  // attn.wgmma measured 0.993-0.994x with it at seq 8k and 16k, EXPERIMENT).
+  // The last step's P V alone after the loop, not beside a dropped S: block masks only. Measured on
+  // an H200 for both key policies at 99ba319 against cb0561f in one run, each twice, in turn
+  // (results/h200/ws_peel_99ba319af6c9): sparse 0.999-1.029x (seq 8k density 0.1 1.029x, 16k
+  // density 0.1 1.018x, window 1024 1.021x, per-head 1.020x, density 1 0.999 / 1.001x); dense
+  // attn.wgmma 0.993-0.994x at seq 8k and 16k non-causal (1.019x at 2k causal; 1.014x with 768
+  // keys, 0.996x with 8192), so dense keeps the dropped S. (The same peel at f76270d, before the
+  // timer's clock rule, measured 0.96-1.03x in runs 7-9% apart: attention_sparse_wgmma.cu.)
   constexpr bool kLastAlone = Keys::kBlockMask;
   auto turn_wait = [&] {
     if constexpr (kTurns) consumer_turn_wait(wg);
