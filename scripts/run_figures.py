@@ -18,8 +18,9 @@ recomputed from the folder's files (standard library only). Run from anywhere:
                                <kind>_A2, <kind>_B1, <kind>_B2 (each a fa-bench output folder; the
                                runs taken in turn), best of two over best of two (or one over one
                                where only round 1 ran), for each kind (sparse, dense) present
-  run_figures.py keys DIR      dense attention with few keys: per variant of DIR/short_keys/*.csv
-                               (fa-bench and scripts/peers.py over the same plan), each seq_k's time
+  run_figures.py keys DIR      dense attention with few keys: per variant of DIR/short_keys/*.csv,
+                               or DIR/*.csv where DIR has no short_keys/ (fa-bench and
+                               scripts/peers.py over the same plan), each seq_k's time
                                against seq_k / the longest x the longest's time, the cost a query
                                tile pays beyond its key steps
 
@@ -138,9 +139,11 @@ def ab(folder, a, b):
 
 
 def keys(folder):
-    paths = sorted(glob.glob(os.path.join(folder, "short_keys", "*.csv")))
+    nested = os.path.join(folder, "short_keys")
+    where = nested if os.path.isdir(nested) else folder
+    paths = sorted(glob.glob(os.path.join(where, "*.csv")))
     if not paths:
-        sys.exit(f"run_figures.py: no CSV in {os.path.join(folder, 'short_keys')}")
+        sys.exit(f"run_figures.py: no CSV in {where}")
     by_variant = {}
     for path in paths:
         for r in rows_of(path):

@@ -71,6 +71,13 @@ with tempfile.TemporaryDirectory() as d:
           and "timeout (slow)" in out.stdout and "all 30 samples below the clock bar" in out.stdout,
           f"keys: 0.25 / (1024 / 8192 x 1.6), a peer without its longest time gives no ratio, a row of throttled "
           f"samples only says so: {out.stdout} {out.stderr}")
+    out = run("keys", os.path.join(d, "keys", "short_keys"))
+    check(out.returncode == 0 and "0.2500 ms,  600.0 TFLOP/s, 1.250" in out.stdout,
+          f"keys over a folder of the CSVs themselves: the same figures: {out.stdout} {out.stderr}")
+    os.makedirs(os.path.join(d, "no_keys"))
+    out = run("keys", os.path.join(d, "no_keys"))
+    check(out.returncode != 0 and "no CSV in " + os.path.join(d, "no_keys") in out.stderr,
+          f"keys without a CSV names the folder: {out.stderr}")
 
     os.makedirs(os.path.join(d, "decode"))
     with open(os.path.join(d, "decode", "calibration.json"), "w") as f:

@@ -475,13 +475,15 @@ const CUtensorMap* ws_tensor_maps(const AttentionArgs& a) {
                      TileMapSpec{a.v, a.elem, kv_planes, seq_k, d, BN}});
 }
 
-// Whether an instance of the kernel can run: its shared memory granted, and its registers enough
-// for setmaxnreg (once an instance).
+// One instance of the kernel: one block an SM (at most one a query tile). Causal: tiles are drawn
+// every slice's heaviest first (the schedule's tail spans all slices), so the lightest come last
+// and even out the end.
 template <class T, int D, int BN, class Keys, bool kTurns>
-bool ws_kernel_ready() {
+bool launch_ws_instance(const AttentionArgs& a, typename Keys::Args keys, cudaStream_t stream) {
+  using Ws = WsTraits<T, D, BN>;
   constexpr auto kernel = attention_wgmma_ws_kernel<T, D, BN, Keys, kTurns>;
   static const bool smem_granted = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                        static_cast<int>(WsTraits<T, D, BN>::kSmemBytes)) == cudaSuccess;
+                                                        static_cast<int>(Ws::kSmemBytes)) == cudaSuccess;
   // The consumers' setmaxnreg.inc waits until the block's registers cover 40 + 2 x 232 a lane of a
   // warpgroup: with fewer allotted at launch (a compiler that gave the kernel under 168) it would
   // wait for ever, so such a build refuses to launch instead.
@@ -490,30 +492,25 @@ bool ws_kernel_ready() {
     return cudaFuncGetAttributes(&f, kernel) == cudaSuccess &&
            f.numRegs * kWsThreads >= 128 * kProducerRegisters + 256 * kConsumerRegisters;
   }();
-  return smem_granted && registers_fit;
-}
-
-// One block an SM (at most one a query tile). Causal: tiles are drawn every slice's heaviest first
-// (the schedule's tail spans all slices), so the lightest come last and even out the end. turns:
-// the consumers take turns at the tensor cores (block masks only; the instance with kTurns).
-template <class T, int D, int BN, class Keys>
-bool launch_wgmma_ws(const AttentionArgs& a, typename Keys::Args keys, bool turns, cudaStream_t stream) {
-  using Ws = WsTraits<T, D, BN>;
-  if constexpr (!Keys::kBlockMask) {
-    if (turns) return false;
-  }
-  const bool ready = turns ? ws_kernel_ready<T, D, BN, Keys, Keys::kBlockMask>() : ws_kernel_ready<T, D, BN, Keys, false>();
-  if (!ready) return false;
+  if (!smem_granted || !registers_fit) return false;
   AttentionSchedule sched = attention_schedule(a, Ws::Tr::kBM, AttentionResidency{}, false);
   if (a.causal) sched.tail = sched.slices;
   const std::int64_t blocks = std::min<std::int64_t>(sched.tiles * sched.slices, current_sm_count());
   if (blocks == 0) return true;  // no query rows: nothing to compute (a grid of 0 blocks cannot launch)
   const CUtensorMap* maps = ws_tensor_maps<Ws::Tr::kBM, BN>(a);  // q, k, v
   if (maps == nullptr) return false;
-  const auto kernel = turns ? attention_wgmma_ws_kernel<T, D, BN, Keys, Keys::kBlockMask>
-                            : attention_wgmma_ws_kernel<T, D, BN, Keys, false>;
   kernel<<<static_cast<unsigned>(blocks), kWsThreads, Ws::kSmemBytes, stream>>>(a, sched, keys, maps[0], maps[1], maps[2]);
   return true;
+}
+
+// turns: the consumers take turns at the tensor cores (the instance with kTurns; block masks only,
+// so DenseKeys ignore it).
+template <class T, int D, int BN, class Keys>
+bool launch_wgmma_ws(const AttentionArgs& a, typename Keys::Args keys, bool turns, cudaStream_t stream) {
+  if constexpr (Keys::kBlockMask) {
+    if (turns) return launch_ws_instance<T, D, BN, Keys, true>(a, keys, stream);
+  }
+  return launch_ws_instance<T, D, BN, Keys, false>(a, keys, stream);
 }
 
 }  // namespace
