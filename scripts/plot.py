@@ -240,6 +240,24 @@ def heatmaps(rows, gpu, out_dir, written):
         save(fig, out_dir, f"heatmap-{slug}", written)
 
 
+# sparse_attention's lines: a colour per pattern, a line style and marker per variant, so that a
+# variant's patterns and a pattern's variants (ours beside FlexAttention) read apart; matplotlib's
+# default cycle of ten colours gave two of twelve lines the same look.
+SPARSE_STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1, 1, 1)), "v"), ((0, (1, 1)), "P")]
+
+
+def sparse_line_styles(variants, patterns):
+    """(variant, pattern) -> plot keyword arguments: the colour from the pattern's place in `patterns`
+    (tab20 past ten), line style and marker from the variant's place in `variants` (cycling past six)."""
+    colors = plt.get_cmap("tab10" if len(patterns) <= 10 else "tab20").colors
+    out = {}
+    for vi, variant in enumerate(variants):
+        linestyle, marker = SPARSE_STYLES[vi % len(SPARSE_STYLES)]
+        for pi, pattern in enumerate(patterns):
+            out[(variant, pattern)] = {"color": colors[pi % len(colors)], "linestyle": linestyle, "marker": marker}
+    return out
+
+
 def sparse_figures(rows, gpu, out_dir, written):
     """sparse_attention: per (dtype, seq, d, block), time and TFLOP/s (on kept scores) against the
     kept fraction, a line per variant (and parameter setting) and pattern, with each one's density x
@@ -260,16 +278,26 @@ def sparse_figures(rows, gpu, out_dir, written):
             settings.setdefault(r["variant"], set()).add(r["params"])
         name = {id(r): label(r) if len(settings[r["variant"]]) > 1 else r["variant"] for r in group}
         full = {name[id(r)]: float(r["time_ms_median"]) for r in group if float(r["density"]) > 0.999}
+        variants = sorted({name[id(r)] for r in group})
+        styles = sparse_line_styles(variants, sorted({r["pattern"] for r in group}))
         for column, what in (("time_ms_median", "median time, ms"), ("tflops", "TFLOP/s on kept scores")):
             lines = {}
             for r in group:
-                lines.setdefault(f"{name[id(r)]} [{r['pattern']}]", []).append((float(r["density"]), float(r[column])))
-            fig = line_figure({k: sorted(v) for k, v in lines.items()}, title, "density (kept fraction of the scores)",
-                              what, log_x=False)
-            if column == "time_ms_median":
+                lines.setdefault((name[id(r)], r["pattern"]), []).append((float(r["density"]), float(r[column])))
+            fig, ax = plt.subplots(figsize=(8, 5))
+            for (variant, pattern), points in sorted(lines.items()):
+                xs, ys = zip(*sorted(points))
+                ax.plot(xs, ys, label=f"{variant} [{pattern}]", **styles[(variant, pattern)])
+            if column == "time_ms_median":  # what perfect skipping gives: thin, grey, the variant's line style
                 for variant, t in sorted(full.items()):
-                    fig.axes[0].plot([0, 1], [0, t], linestyle="--", linewidth=1, label=f"density x {variant} at 1")
-                fig.axes[0].legend(fontsize=6, loc="best")
+                    linestyle = SPARSE_STYLES[variants.index(variant) % len(SPARSE_STYLES)][0]
+                    ax.plot([0, 1], [0, t], color="grey", linewidth=1, linestyle=linestyle,
+                            label=f"density x {variant} at 1")
+            ax.set_xlabel("density (kept fraction of the scores)")
+            ax.set_ylabel(what)
+            ax.set_title(title)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=6, loc="best")
             save(fig, out_dir, f"{tag}-{'time' if column == 'time_ms_median' else 'tflops'}", written)
 
 

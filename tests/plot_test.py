@@ -69,4 +69,21 @@ with tempfile.TemporaryDirectory() as out:
             assert run.returncode == 0, run.stderr
         else:
             assert run.returncode != 0 and "holds no ceilings for NVIDIA H200" in run.stderr, run.stderr
+
+    # sparse_attention: every (variant, pattern) line looks different (colour by pattern, style and
+    # marker by variant), with 2 variants x 6 patterns as a sweep with FlexAttention has and with 12.
+    for n_patterns in (6, 12):
+        patterns = [f"p{i}" for i in range(n_patterns)]
+        styles = plot_module.sparse_line_styles(["sparse.wgmma", "torch.flex_attention"], patterns)
+        looks = {(st["color"], str(st["linestyle"]), st["marker"]) for st in styles.values()}
+        assert len(styles) == 2 * n_patterns and len(looks) == len(styles), (n_patterns, looks)
+        assert len({styles[("sparse.wgmma", p)]["marker"] for p in patterns}) == 1  # a variant keeps its marker
+    # ... and a committed sweep with its FlexAttention rows draws time and TFLOP/s against density.
+    sweep = os.path.join(here, "..", "results", "h200", "head_sweep_620bc14db103", "sweep")
+    run = subprocess.run([sys.executable, plot, os.path.join(sweep, "sparse-8k.csv"), os.path.join(sweep, "flex8k.csv"),
+                          "--out", os.path.join(out, "sparse")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    for kind in ("time", "tflops"):
+        name = os.path.join(out, "sparse", f"sparse_attention-bf16-s8192x8192_d128_blk128-{kind}.png")
+        assert os.path.getsize(name) > 1000, name
 print("plot tests passed")
