@@ -104,11 +104,12 @@ TEST_CASE("the sparse kernels' walk of the block lists keeps exactly the mask's 
 
 // sparse.wgmma v3's draw order: BlockLayout::order lists each mask's query blocks by descending
 // entries (ties: the later block first), and heaviest_first_item maps a launch's draws one to one
-// onto its items, each slice's heaviest tiles first, staying inside the slice: the tile a draw
-// reaches, through attention_block_slot and MaskRow::offsets_row as the kernel finds it, is the
-// block the order names. It leaves the items alone without an order, with a causal tail, or when
+// onto its items, each slice's heaviest tiles first, a slice at a time but for the last slices'
+// window, taken rank by rank across them (with one mask, heavy to light over the window): the tile
+// a draw reaches, through attention_block_slot and MaskRow::offsets_row as the kernel finds it, is
+// the block the order names. It leaves the items alone without an order, with a causal tail, or when
 // the tiles do not make whole blocks (seq_q 300 in blocks of 128 and tiles of 64).
-TEST_CASE("sparse.wgmma v3 takes each slice's query tiles heaviest first", "[sparse][kernels]") {
+TEST_CASE("sparse.wgmma v3 takes each slice's query tiles heaviest first, the last slices' together", "[sparse][kernels]") {
   using S = SparsePattern;
   for (std::int64_t seq_q : {384, 300})
     for (S pattern : {S::random, S::documents, S::window})
@@ -149,28 +150,43 @@ TEST_CASE("sparse.wgmma v3 takes each slice's query tiles heaviest first", "[spa
             const std::int64_t tiles = (p.seq_q + bm - 1) / bm, items = tiles * slices, sub = block / bm;
             const bool ordered = tiles == qb * sub;
             if (seq_q == 384 || bm == block) CHECK(ordered);
-            std::vector<int> hit(static_cast<std::size_t>(items), 0);
-            for (std::int64_t d = 0; d < items; ++d) {
-              const std::int64_t item = heaviest_first_item(args, d, tiles, 1, bm);
-              REQUIRE((item >= 0 && item < items));
-              ++hit[static_cast<std::size_t>(item)];
-              if (!ordered) {
-                CHECK(item == d);
-                continue;
+            for (std::int64_t blocks : {1, 3, 132}) {  // window 1 (each slice alone), 2, all 4 slices
+              INFO("tiles " << tiles << ", blocks " << blocks);
+              args.tail_slices = tail_window_slices(tiles, slices, blocks);
+              const std::int64_t window = args.tail_slices, first = (slices - window) * tiles;
+              CHECK(window == std::min<std::int64_t>(slices, (2 * blocks + tiles - 1) / tiles));
+              std::vector<int> hit(static_cast<std::size_t>(items), 0);
+              std::int64_t entries_before = 0;
+              for (std::int64_t d = 0; d < items; ++d) {
+                const std::int64_t item = heaviest_first_item(args, d, tiles, slices, 1, bm);
+                REQUIRE((item >= 0 && item < items));
+                ++hit[static_cast<std::size_t>(item)];
+                if (!ordered) {
+                  CHECK(item == d);
+                  continue;
+                }
+                // Before the window a slice at a time; in it, rank by rank over its slices.
+                const bool in_window = d >= first;
+                const std::int64_t slice = in_window ? slices - window + (d - first) % window : d / tiles;
+                const std::int64_t rank = in_window ? (d - first) / window : d % tiles;
+                const BlockSlot slot = attention_block_slot(item, tiles, slices, 1);
+                CHECK(slot.slice == slice);
+                const std::int64_t i0 = (tiles - 1 - slot.tile_from_last) * bm;
+                const std::int64_t mask = per_head ? slot.slice : 0;
+                const std::int64_t row = MaskRow<64>::offsets_row(args, slot.slice, i0);
+                CHECK(row == mask * qb + layout->order[static_cast<std::size_t>(mask * qb + rank / sub)]);
+                CHECK(i0 % block == rank % sub * bm);  // a block's tiles in order
+                // One mask for all slices: the window's draws go from heavy to light across slices.
+                const std::int64_t e = entries(mask, row - mask * qb);
+                if (!per_head && in_window && d > first) CHECK(e <= entries_before);
+                entries_before = e;
               }
-              const BlockSlot slot = attention_block_slot(item, tiles, slices, 1);
-              CHECK(slot.slice == d / tiles);  // the same slice
-              const std::int64_t i0 = (tiles - 1 - slot.tile_from_last) * bm, rank = d % tiles;
-              const std::int64_t mask = per_head ? slot.slice : 0;
-              CHECK(MaskRow<64>::offsets_row(args, slot.slice, i0) ==
-                    mask * qb + layout->order[static_cast<std::size_t>(mask * qb + rank / sub)]);
-              CHECK(i0 % block == rank % sub * bm);  // a block's tiles in order
+              CHECK(std::count(hit.begin(), hit.end(), 1) == items);
             }
-            CHECK(std::count(hit.begin(), hit.end(), 1) == items);
-            CHECK(heaviest_first_item(args, 5, tiles, 2, bm) == 5);  // a causal tail: launch order
+            CHECK(heaviest_first_item(args, 5, tiles, slices, 2, bm) == 5);  // a causal tail: launch order
           }
           args.order = nullptr;
-          CHECK(heaviest_first_item(args, 7, qb, 1, static_cast<int>(block)) == 7);
+          CHECK(heaviest_first_item(args, 7, qb, slices, 1, static_cast<int>(block)) == 7);
         }
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // A block mask's CSR row as a tiled attention kernel walks it (attention_keys.cuh's MaskedKeys and
 // SparseKeys): host and device code, so the CPU tests walk the same indexing the kernels do.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -71,19 +72,33 @@ struct MaskRow {
 };
 
 // sparse.wgmma v3's draw order (attention_wgmma_ws.cuh): the `drawn`-th item of a launch (items in
-// launch order, a slice's tiles one after another: attention_block_slot with tail 1) mapped to
-// the item of the same slice whose query tile is the slice's rank-th heaviest, rank = its place in
-// the slice's draws, by m.order (BlockLayout::order: per mask, query blocks by descending entries).
-// A slice's lightest tiles then run last, so the tiles still running when the draws run out are
-// short and the SMs finish together. The same item where there is no order, a causal tail
-// (tail != 1), or a tile count other than q_blocks x (block / block_m) (a block of several query
-// tiles whose last block is cut short by seq_q; v3's tiles are 128 rows and its blocks 128, so it
-// always takes the order).
-FA_HOST_DEVICE std::int64_t heaviest_first_item(const SparseBlockArgs& m, std::int64_t drawn,
-                                                       std::int64_t tiles, std::int64_t tail, int block_m) {
+// launch order, a slice's tiles one after another: attention_block_slot with tail 1) mapped to an
+// item whose query tile is its slice's rank-th heaviest by m.order (BlockLayout::order: per mask,
+// query blocks by descending entries). The launch's slices but the last m.tail_slices go one after
+// another, each slice's heaviest tiles first; the last m.tail_slices go rank by rank (every one's
+// heaviest, then every one's next), so that the tiles drawn last are the lightest of all those
+// slices and the SMs finish together. The launcher sets m.tail_slices by tail_window_slices: the
+// fewest slices that hold kTailWindowBlocks draws for each of the launch's blocks. Taking each
+// slice lightest last on its own (tail_slices 1) left the heaviest tiles of the last slices to
+// start among the last draws: at 620bc14 on an H200 (a build stamping each block's start and end,
+// itself 1.45x slower; branch ws-stamps, a211ea6; seq 8k, random density 0.05 and 0.1) the blocks'
+// ends spread over 17-21 us and the mean block idled 8-16 us before the last one ended. The same item
+// where there is no order, a causal tail (tail != 1), or a tile count other than q_blocks x
+// (block / block_m) (a block of several query tiles whose last block is cut short by seq_q; v3's
+// tiles are 128 rows and its blocks 128, so it always takes the order). In 64-bit arithmetic: the
+// same in 32 bits made ptxas (CUDA 13.0) spill 12 bytes in the sparse instances.
+constexpr std::int64_t kTailWindowBlocks = 2;
+inline std::int32_t tail_window_slices(std::int64_t tiles, std::int64_t slices, std::int64_t blocks) {
+  const std::int64_t want = (kTailWindowBlocks * blocks + tiles - 1) / tiles;
+  return static_cast<std::int32_t>(std::max<std::int64_t>(1, std::min(want, slices)));
+}
+FA_HOST_DEVICE std::int64_t heaviest_first_item(const SparseBlockArgs& m, std::int64_t drawn, std::int64_t tiles,
+                                                std::int64_t slices, std::int64_t tail, int block_m) {
   const std::int64_t sub = m.block / block_m;  // query tiles a block
   if (m.order == nullptr || tail != 1 || tiles != m.q_blocks * sub) return drawn;
-  const std::int64_t rank = drawn % tiles, slice = drawn / tiles;
+  const std::int64_t window = m.tail_slices, first = (slices - window) * tiles;
+  std::int64_t rank = drawn % tiles, slice = drawn / tiles;
+  if (drawn >= first) rank = (drawn - first) / window, slice = slices - window + (drawn - first) % window;
   const std::int64_t tile = read_only(m.order + (m.per_head ? slice : 0) * m.q_blocks + rank / sub) * sub + rank % sub;
   return slice * tiles + (tiles - 1 - tile);  // attention_block_slot counts a slice's tiles from its last
 }

@@ -41,6 +41,7 @@ struct SparseBlockArgs {
   std::int64_t entries = 0;               // list entries of all masks (sparse.wgmma v3's choice of loop)
   int block = 64;                         // rows and keys of a mask block
   bool per_head = false;                  // one mask per (batch, head) instead of one for all
+  std::int32_t tail_slices = 1;           // v3's draw: the launch's last slices taken together (heaviest_first_item)
 };
 
 // Whether a kernel tile of block_m x block_n can run a mask of `block`.

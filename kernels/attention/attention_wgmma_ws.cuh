@@ -113,12 +113,13 @@ __device__ __forceinline__ void ws_wait(std::uint32_t bar, std::uint32_t parity,
 }
 #endif
 // The item a block's draw `drawn` gives it: SparseKeys take each slice's query tiles heaviest
-// first (heaviest_first_item, attention_mask_row.h), DenseKeys in launch order.
+// first, the last slices' together (heaviest_first_item, attention_mask_row.h), DenseKeys in
+// launch order.
 template <class Keys>
 __device__ __forceinline__ int ws_tile_item(const typename Keys::Args& mask, const AttentionSchedule& s, int block_m,
                                             unsigned drawn) {
   if constexpr (Keys::kBlockMask) {
-    return static_cast<int>(heaviest_first_item(mask, drawn, s.tiles, s.tail, block_m));
+    return static_cast<int>(heaviest_first_item(mask, drawn, s.tiles, s.slices, s.tail, block_m));
   } else {
     return static_cast<int>(drawn);
   }
@@ -499,6 +500,7 @@ bool launch_ws_instance(const AttentionArgs& a, typename Keys::Args keys, cudaSt
   if (blocks == 0) return true;  // no query rows: nothing to compute (a grid of 0 blocks cannot launch)
   const CUtensorMap* maps = ws_tensor_maps<Ws::Tr::kBM, BN>(a);  // q, k, v
   if (maps == nullptr) return false;
+  if constexpr (Keys::kBlockMask) keys.tail_slices = tail_window_slices(sched.tiles, sched.slices, blocks);
   kernel<<<static_cast<unsigned>(blocks), kWsThreads, Ws::kSmemBytes, stream>>>(a, sched, keys, maps[0], maps[1], maps[2]);
   return true;
 }
