@@ -168,6 +168,20 @@
 //    Since 9585a8c the last step's P V runs alone after the loop instead of beside an S whose scores
 //    are dropped (kLastAlone, attention_wgmma_ws.cuh): 0.999-1.029x on the sparse cases against
 //    cb0561f (seq 8k density 0.1 1.029x, 16k 1.018x; results/h200/ws_peel_99ba319af6c9).
+//    Since b6d929c the launch's last slices are drawn rank by rank (every slice's heaviest tile, then
+//    every one's next: heaviest_first_item's tail window, attention_mask_row.h), where each slice
+//    went lightest last on its own and the heaviest tiles of the last slices started among the last
+//    draws. A launch at seq 8k, density 0.1 takes about 23 us beyond its tiles' share (batch 1-8
+//    in one run, results/h200/ws_tail_order_b6d929cd3d95/scaling_620bc14db103: 0.1220, 0.2217,
+//    0.4188, 0.8171 ms, 0.0993 ms a batch), and a build stamping each block's start and end (a211ea6,
+//    stamps_a211ea6ff9d4 there) put the mean block's end 12-15 us before the last one's at seq 8k,
+//    8 us at 16k. Measured on an H200 at b6d929c against 620bc14 in one run, each twice, in turn
+//    (results/h200/ws_tail_order_b6d929cd3d95): global + window 1.112x, documents 1.064 / 1.065x,
+//    causal 1.046x, causal + window 1.019x, per-head 1.008x, window 1024 1.007x, seq 8k random
+//    density 0.05 / 0.1 / 0.25 / 1 1.039 / 1.018 / 0.996 / 0.999x, 16k density 0.05 / 0.1 / 1
+//    0.987 / 0.999 / 0.999x. Against a window of one draw a block (window/ there, a later run):
+//    causal 0.988x, documents 0.997 / 0.989x, global + window 0.947x (this version's time over
+//    that one's); against four: global + window 1.058x but random masks 0.987-0.994x. Two it is.
 //    cuDNN with 768 keys (dense, results/h200/pingpong_gated_e214e79a35f7/arg_c2140e576de0/
 //    ncu_cudnn_768.txt) runs one persistent kernel of 132 blocks of 384 threads (168 registers, 232
 //    KiB of shared memory), named for tiles of 64 x 128 x 128: 64 query rows a tile where this
