@@ -120,10 +120,12 @@ def ab(folder, a, b):
             sys.exit(f"run_figures.py: no CSV in {os.path.join(folder, run)}")
         return {r["key"]: r for r in rows_of(paths[0])}
 
+    found = False
     for kind in ("sparse", "dense"):
         rounds = [i for i in (1, 2) if all(os.path.isdir(os.path.join(folder, f"{kind}_{x}{i}")) for x in (a, b))]
         if 1 not in rounds:
             continue
+        found = True
         runs = {x: [load(f"{kind}_{x}{i}") for i in rounds] for x in (a, b)}
         each = "two runs each" if len(rounds) == 2 else "one run each"
         print(f"== {kind}: case; ms of {a}, {b} ({each}); {a} / {b}; samples set aside ({a}, {b})")
@@ -136,6 +138,9 @@ def ab(folder, a, b):
             label += " per-head" if r.get("mask_per_head") == "true" else ""
             times = "  ".join(" ".join(f"{v:.4f}" for v in t[x]) for x in (a, b))
             print(f"{label:38s} {times}  {min(t[a]) / min(t[b]):.3f}  {aside[a]} {aside[b]}")
+    if not found:  # a run named otherwise (ab_main1) would otherwise print nothing at all
+        sys.exit(f"run_figures.py: {folder} holds no run folders sparse_{a}1 and sparse_{b}1, or dense_{a}1 and "
+                 f"dense_{b}1 (a second round: ..2)")
 
 
 def keys(folder):

@@ -58,6 +58,11 @@ with tempfile.TemporaryDirectory() as d:
     check(out.returncode == 0 and "one run each" in out.stdout and "1.2000  1.0000  1.200" in out.stdout,
           f"ab with one round: its one time each, 1.20 / 1.00: {out.stdout} {out.stderr}")
 
+    write_csv(os.path.join(d, "ab2", "ab_main1", "x.csv"), [dict(base, key="k", time_ms_median="1.0")])
+    out = run("ab", os.path.join(d, "ab2"), "main", "ref")
+    check(out.returncode != 0 and "no run folders sparse_main1 and sparse_ref1" in out.stderr,
+          f"ab over a folder without its runs says which folders it looked for: {out.stdout} {out.stderr}")
+
     key_row = dict(base, variant="attn.wgmma", seq_k="8192", time_ms_median="1.6", status="ok", reason="",
                    sm_clock_mhz="1980", samples="30")
     write_csv(os.path.join(d, "keys", "short_keys", "a.csv"), [
