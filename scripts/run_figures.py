@@ -17,15 +17,19 @@ recomputed from the folder's files (standard library only). Run from anywhere:
   run_figures.py ab DIR A B    per case, build A's median time over build B's from DIR/<kind>_A1,
                                <kind>_A2, <kind>_B1, <kind>_B2 (each a fa-bench output folder; the
                                runs taken in turn), best of two over best of two (or one over one
-                               where only round 1 ran), for each kind (sparse, dense) present
+                               where only round 1 ran), for each kind (sparse, dense) present;
+                               then per build the random masks' time against density x the
+                               density 1 time, best of the runs
   run_figures.py keys DIR      dense attention with few keys: per variant of DIR/short_keys/*.csv,
                                or DIR/*.csv where DIR has no short_keys/ (fa-bench and
                                scripts/peers.py over the same plan), each seq_k's time
                                against seq_k / the longest x the longest's time, the cost a query
                                tile pays beyond its key steps
+  run_figures.py scaling DIR   every CSV under DIR: the cases that differ only in batch, their time
+                               fitted as a + b x batch, what a launch costs beyond its batches
 
 Each prints to standard output; the folders keep what it printed (density.txt, clocks.txt,
-ratios.txt, ab_ratios.txt, keys.txt)."""
+ratios.txt, ab_ratios.txt, keys.txt, scaling.txt)."""
 import argparse
 import csv
 import glob
@@ -113,6 +117,55 @@ def decode(folder):
               f"{100 * gbps / ceiling:8.1f}{tp * 1e3:10.2f}{100 * mb / tp / ceiling:8.1f}{tp / t:12.3f}")
 
 
+def print_density_ratios(runs, builds):
+    """Per build and seq_q, random masks shared by all heads: each density's best time over density x the
+    best time at density 1 (issue 18's "time tracks density")."""
+    lines = []
+    for x in builds:
+        first = runs[x][0]
+        for seq in sorted({r["seq_q"] for r in first.values()}, key=int):
+            keys = [k for k, r in first.items() if r.get("pattern") == "random" and r["seq_q"] == seq
+                    and r.get("mask_per_head", "false") != "true"]
+            best = {k: min(float(run[k]["time_ms_median"]) for run in runs[x]) for k in keys}
+            full = [k for k in keys if abs(float(first[k]["density"]) - 1) < 1e-3]
+            if not full:
+                continue
+            parts = [f"{float(first[k]['density']):.4f} {best[k] / (float(first[k]['density']) * best[full[0]]):.3f}"
+                     for k in sorted(keys, key=lambda k: float(first[k]["density"])) if k not in full]
+            lines.append(f"{x} seq {seq} (density 1: {best[full[0]]:.4f} ms): " + ", ".join(parts))
+    if lines:
+        print("== random masks: time / (density x the density 1 time), best of the runs")
+        print("\n".join(lines))
+
+
+def scaling(folder):
+    """Every CSV under folder: cases that differ only in batch, their median time fitted as a + b x batch
+    (least squares): b is a batch's time, a what a launch costs beyond its batches."""
+    paths = sorted(glob.glob(os.path.join(folder, "**", "*.csv"), recursive=True))
+    groups = {}
+    for path in paths:
+        for r in rows_of(path):
+            if r.get("status") != "ok" or not r.get("batch") or not r.get("variant"):
+                continue
+            shape = "/".join(seg for seg in r["key"].split("/") if not (seg.startswith("b") and seg[1:].isdigit()))
+            groups.setdefault(shape, []).append((int(r["batch"]), float(r["time_ms_median"])))
+    print("case (batch left out): batches; ms a batch; us a launch beyond its batches; largest residual, us")
+    shown = 0
+    for shape, points in groups.items():
+        batches = sorted({b for b, _ in points})
+        if len(batches) < 2:
+            continue
+        n = len(points)
+        mx, my = sum(b for b, _ in points) / n, sum(t for _, t in points) / n
+        slope = sum((b - mx) * (t - my) for b, t in points) / sum((b - mx) ** 2 for b, _ in points)
+        icpt = my - slope * mx
+        worst = max(abs(t - icpt - slope * b) for b, t in points)
+        print(f"{shape}: {','.join(map(str, batches))}; {slope:.4f}; {icpt * 1e3:.1f}; {worst * 1e3:.1f}")
+        shown += 1
+    if not shown:
+        sys.exit(f"run_figures.py: no cases under {folder} that differ only in batch")
+
+
 def ab(folder, a, b):
     def load(run):
         paths = glob.glob(os.path.join(folder, run, "*.csv"))
@@ -138,6 +191,8 @@ def ab(folder, a, b):
             label += " per-head" if r.get("mask_per_head") == "true" else ""
             times = "  ".join(" ".join(f"{v:.4f}" for v in t[x]) for x in (a, b))
             print(f"{label:38s} {times}  {min(t[a]) / min(t[b]):.3f}  {aside[a]} {aside[b]}")
+        if kind == "sparse":
+            print_density_ratios(runs, (a, b))
     if not found:  # a run named otherwise (ab_main1) would otherwise print nothing at all
         sys.exit(f"run_figures.py: {folder} holds no run folders sparse_{a}1 and sparse_{b}1, or dense_{a}1 and "
                  f"dense_{b}1 (a second round: ..2)")
@@ -178,7 +233,7 @@ def keys(folder):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="what", required=True)
-    for name in ("density", "clocks", "decode", "keys"):
+    for name in ("density", "clocks", "decode", "keys", "scaling"):
         sub.add_parser(name).add_argument("folder")
     q = sub.add_parser("ab")
     q.add_argument("folder")
@@ -193,6 +248,8 @@ def main():
         decode(args.folder)
     elif args.what == "keys":
         keys(args.folder)
+    elif args.what == "scaling":
+        scaling(args.folder)
     else:
         ab(args.folder, args.a, args.b)
 

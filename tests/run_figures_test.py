@@ -58,6 +58,31 @@ with tempfile.TemporaryDirectory() as d:
     check(out.returncode == 0 and "one run each" in out.stdout and "1.2000  1.0000  1.200" in out.stdout,
           f"ab with one round: its one time each, 1.20 / 1.00: {out.stdout} {out.stderr}")
 
+    # ab's density lines: per build, random masks (not per-head) against density x its density 1 time.
+    for run_name, t01, t1 in (("sparse_main1", "0.30", "2.0"), ("sparse_main2", "0.28", "2.2"),
+                              ("sparse_ref1", "0.26", "2.0"), ("sparse_ref2", "0.27", "2.0")):
+        write_csv(os.path.join(d, "abd", run_name, "x.csv"), [
+            dict(base, key="r01", density="0.1", time_ms_median=t01),
+            dict(base, key="r1", density="1", time_ms_median=t1),
+            dict(base, key="ph", density="0.1", time_ms_median="9.0", mask_per_head="true")])
+    out = run("ab", os.path.join(d, "abd"), "main", "ref")
+    check(out.returncode == 0 and "main seq 8192 (density 1: 2.0000 ms): 0.1000 1.400" in out.stdout
+          and "ref seq 8192 (density 1: 2.0000 ms): 0.1000 1.300" in out.stdout and "45.000" not in out.stdout,
+          f"ab's density lines: best 0.28 / (0.1 x best 2.0), per-head left out: {out.stdout} {out.stderr}")
+
+    # scaling: a + b x batch over the cases that differ only in batch; a case at one batch is left out.
+    write_csv(os.path.join(d, "scaling", "deep", "s.csv"), [
+        dict(base, key=f"sparse_attention/bf16/b{b}/h16/random-density0.1", batch=str(b), status="ok", variant="v",
+             time_ms_median=str(0.02 + 0.1 * b)) for b in (1, 2, 4)] + [
+        dict(base, key="attention/bf16/b2/h16/x", batch="2", status="ok", variant="v", time_ms_median="1.0")])
+    out = run("scaling", os.path.join(d, "scaling"))
+    check(out.returncode == 0 and "sparse_attention/bf16/h16/random-density0.1/" not in out.stdout
+          and "sparse_attention/bf16/h16/random-density0.1: 1,2,4; 0.1000; 20.0; 0.0" in out.stdout
+          and "attention/bf16/h16/x" not in out.stdout,
+          f"scaling: 0.02 ms + 0.1 ms a batch, found under subfolders: {out.stdout} {out.stderr}")
+    out = run("scaling", os.path.join(d, "ab2"))
+    check(out.returncode != 0 and "differ only in batch" in out.stderr, f"scaling without such cases: {out.stderr}")
+
     write_csv(os.path.join(d, "ab2", "ab_main1", "x.csv"), [dict(base, key="k", time_ms_median="1.0")])
     out = run("ab", os.path.join(d, "ab2"), "main", "ref")
     check(out.returncode != 0 and "no run folders sparse_main1 and sparse_ref1" in out.stderr,
