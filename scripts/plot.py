@@ -248,8 +248,12 @@ SPARSE_STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1, 1
 
 def sparse_line_styles(variants, patterns):
     """(variant, pattern) -> plot keyword arguments: the colour from the pattern's place in `patterns`
-    (tab20 past ten), line style and marker from the variant's place in `variants` (cycling past six)."""
-    colors = plt.get_cmap("tab10" if len(patterns) <= 10 else "tab20").colors
+    (tab10 without its grey, which the density x full lines take; past nine, tab20's dark shades
+    then its light ones, greys left out, so neighbours differ; cycling past 18), line style and
+    marker from the variant's place in `variants` (cycling past six)."""
+    tab10, tab20 = plt.get_cmap("tab10").colors, plt.get_cmap("tab20").colors
+    dark, light = tab20[::2], tab20[1::2]  # the 8th of each (index 7) is a grey
+    colors = tab10[:7] + tab10[8:] if len(patterns) <= 9 else dark[:7] + dark[8:] + light[:7] + light[8:]
     out = {}
     for vi, variant in enumerate(variants):
         linestyle, marker = SPARSE_STYLES[vi % len(SPARSE_STYLES)]
@@ -261,8 +265,8 @@ def sparse_line_styles(variants, patterns):
 def sparse_figures(rows, gpu, out_dir, written):
     """sparse_attention: per (dtype, seq, d, block), time and TFLOP/s (on kept scores) against the
     kept fraction, a line per variant (and parameter setting) and pattern, with each one's density x
-    its own time at density 1 (a random mask of density 1 in the same shape) drawn dashed: what
-    perfect skipping gives."""
+    its own time at density 1 (a random mask of density 1 in the same shape) drawn thin and grey in
+    the variant's line style: what perfect skipping gives."""
     groups = {}
     for r in rows:
         if r["op"] == "sparse_attention" and r["status"] == "ok" and r.get("density"):

@@ -117,22 +117,34 @@ def decode(folder):
               f"{100 * gbps / ceiling:8.1f}{tp * 1e3:10.2f}{100 * mb / tp / ceiling:8.1f}{tp / t:12.3f}")
 
 
+def timed(row):
+    """A row with a time: status ok (where the file has the column) and a median."""
+    return row.get("status", "ok") == "ok" and bool(row.get("time_ms_median"))
+
+
 def print_density_ratios(runs, builds):
-    """Per build and seq_q, random masks shared by all heads: each density's best time over density x the
-    best time at density 1 (issue 18's "time tracks density")."""
+    """Per build and problem (the key without its density), random masks shared by all heads: each
+    density's best time over density x the best time at density 1 (issue 18's "time tracks
+    density"). Rows not ok in every run are left out."""
     lines = []
     for x in builds:
         first = runs[x][0]
-        for seq in sorted({r["seq_q"] for r in first.values()}, key=int):
-            keys = [k for k, r in first.items() if r.get("pattern") == "random" and r["seq_q"] == seq
-                    and r.get("mask_per_head", "false") != "true"]
+        groups = {}
+        for k, r in first.items():
+            if r.get("pattern") != "random" or r.get("mask_per_head", "false") == "true":
+                continue
+            if not all(k in run and timed(run[k]) for run in runs[x]):
+                continue
+            problem = "/".join(seg for seg in k.split("/") if not seg.startswith("random-density"))
+            groups.setdefault(problem, []).append(k)
+        for problem, keys in groups.items():
             best = {k: min(float(run[k]["time_ms_median"]) for run in runs[x]) for k in keys}
             full = [k for k in keys if abs(float(first[k]["density"]) - 1) < 1e-3]
             if not full:
                 continue
             parts = [f"{float(first[k]['density']):.4f} {best[k] / (float(first[k]['density']) * best[full[0]]):.3f}"
                      for k in sorted(keys, key=lambda k: float(first[k]["density"])) if k not in full]
-            lines.append(f"{x} seq {seq} (density 1: {best[full[0]]:.4f} ms): " + ", ".join(parts))
+            lines.append(f"{x} seq {first[full[0]]['seq_q']} (density 1: {best[full[0]]:.4f} ms): " + ", ".join(parts))
     if lines:
         print("== random masks: time / (density x the density 1 time), best of the runs")
         print("\n".join(lines))
@@ -144,10 +156,12 @@ def scaling(folder):
     paths = sorted(glob.glob(os.path.join(folder, "**", "*.csv"), recursive=True))
     groups = {}
     for path in paths:
+        where = os.path.relpath(os.path.dirname(path), folder)  # each run folder fitted apart
         for r in rows_of(path):
             if r.get("status") != "ok" or not r.get("batch") or not r.get("variant"):
                 continue
             shape = "/".join(seg for seg in r["key"].split("/") if not (seg.startswith("b") and seg[1:].isdigit()))
+            shape = shape if where == "." else f"{where}: {shape}"
             groups.setdefault(shape, []).append((int(r["batch"]), float(r["time_ms_median"])))
     print("case (batch left out): batches; ms a batch; us a launch beyond its batches; largest residual, us")
     shown = 0
@@ -183,12 +197,17 @@ def ab(folder, a, b):
         each = "two runs each" if len(rounds) == 2 else "one run each"
         print(f"== {kind}: case; ms of {a}, {b} ({each}); {a} / {b}; samples set aside ({a}, {b})")
         for key, r in runs[a][0].items():
-            t = {x: [float(run[key]["time_ms_median"]) for run in runs[x]] for x in (a, b)}
-            aside = {x: sum(int(run[key].get("throttled_samples") or 0) for run in runs[x]) for x in (a, b)}
             label = f"{r.get('pattern') or 'dense'} {(r.get('density') or '')[:6]} seq {r['seq_q']}"
             label += " causal" if r["causal"] in ("true", "1") else ""
             label += f" window {r['window']}" if r.get("window") else ""
             label += " per-head" if r.get("mask_per_head") == "true" else ""
+            every = [run.get(key) for x in (a, b) for run in runs[x]]
+            if not all(row and timed(row) for row in every):  # no ratio without a time in every run
+                states = " ".join(row.get("status") or "?" if row else "missing" for row in every)
+                print(f"{label:38s} no time in every run: {states}")
+                continue
+            t = {x: [float(run[key]["time_ms_median"]) for run in runs[x]] for x in (a, b)}
+            aside = {x: sum(int(run[key].get("throttled_samples") or 0) for run in runs[x]) for x in (a, b)}
             times = "  ".join(" ".join(f"{v:.4f}" for v in t[x]) for x in (a, b))
             print(f"{label:38s} {times}  {min(t[a]) / min(t[b]):.3f}  {aside[a]} {aside[b]}")
         if kind == "sparse":

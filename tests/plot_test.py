@@ -78,6 +78,9 @@ with tempfile.TemporaryDirectory() as out:
         looks = {(st["color"], str(st["linestyle"]), st["marker"]) for st in styles.values()}
         assert len(styles) == 2 * n_patterns and len(looks) == len(styles), (n_patterns, looks)
         assert len({styles[("sparse.wgmma", p)]["marker"] for p in patterns}) == 1  # a variant keeps its marker
+        grey = plot_module.plt.get_cmap("tab10").colors[7]  # the density x full lines' colour
+        assert all(st["color"] != grey for st in styles.values())
+        assert styles[("sparse.wgmma", "p0")]["color"] != styles[("sparse.wgmma", "p1")]["color"]
     # ... and a committed sweep with its FlexAttention rows draws time and TFLOP/s against density.
     sweep = os.path.join(here, "..", "results", "h200", "head_sweep_620bc14db103", "sweep")
     run = subprocess.run([sys.executable, plot, os.path.join(sweep, "sparse-8k.csv"), os.path.join(sweep, "flex8k.csv"),

@@ -62,25 +62,38 @@ with tempfile.TemporaryDirectory() as d:
     for run_name, t01, t1 in (("sparse_main1", "0.30", "2.0"), ("sparse_main2", "0.28", "2.2"),
                               ("sparse_ref1", "0.26", "2.0"), ("sparse_ref2", "0.27", "2.0")):
         write_csv(os.path.join(d, "abd", run_name, "x.csv"), [
-            dict(base, key="r01", density="0.1", time_ms_median=t01),
-            dict(base, key="r1", density="1", time_ms_median=t1),
-            dict(base, key="ph", density="0.1", time_ms_median="9.0", mask_per_head="true")])
+            dict(base, key="s/d64/random-density0.1", density="0.1", time_ms_median=t01, status="ok"),
+            dict(base, key="s/d64/random-density1", density="1", time_ms_median=t1, status="ok"),
+            dict(base, key="s/d128/random-density0.1", density="0.1", time_ms_median="0.5", status="ok"),
+            dict(base, key="s/d128/random-density1", density="1", time_ms_median="4.0", status="ok"),
+            dict(base, key="s/d128/random-density0.25", density="0.25", time_ms_median="", status="timeout"),
+            dict(base, key="ph", density="0.1", time_ms_median="9.0", mask_per_head="true", status="ok")])
     out = run("ab", os.path.join(d, "abd"), "main", "ref")
     check(out.returncode == 0 and "main seq 8192 (density 1: 2.0000 ms): 0.1000 1.400" in out.stdout
-          and "ref seq 8192 (density 1: 2.0000 ms): 0.1000 1.300" in out.stdout and "45.000" not in out.stdout,
-          f"ab's density lines: best 0.28 / (0.1 x best 2.0), per-head left out: {out.stdout} {out.stderr}")
+          and "ref seq 8192 (density 1: 2.0000 ms): 0.1000 1.300" in out.stdout
+          and "main seq 8192 (density 1: 4.0000 ms): 0.1000 1.250" in out.stdout
+          and "45.000" not in out.stdout and "0.2500 " not in out.stdout.split("== random")[1]
+          and "no time in every run: timeout timeout timeout timeout" in out.stdout,
+          f"ab's density lines: per problem (d64: best 0.28 / (0.1 x best 2.0); d128: 0.5 / (0.1 x 4.0)), per-head "
+          f"and rows not ok left out (the table says so): {out.stdout} {out.stderr}")
 
     # scaling: a + b x batch over the cases that differ only in batch; a case at one batch is left out.
     write_csv(os.path.join(d, "scaling", "deep", "s.csv"), [
-        dict(base, key=f"sparse_attention/bf16/b{b}/h16/random-density0.1", batch=str(b), status="ok", variant="v",
-             time_ms_median=str(0.02 + 0.1 * b)) for b in (1, 2, 4)] + [
+        dict(base, key=f"sparse_attention/bf16/b{b}/h16/blk128/random-density0.1", batch=str(b), status="ok",
+             variant="v", time_ms_median=str(0.02 + 0.1 * b)) for b in (1, 2, 4)] + [
         dict(base, key="attention/bf16/b2/h16/x", batch="2", status="ok", variant="v", time_ms_median="1.0")])
+    write_csv(os.path.join(d, "scaling", "other", "s.csv"), [  # another run of the same keys: its own fit
+        dict(base, key=f"sparse_attention/bf16/b{b}/h16/blk128/random-density0.1", batch=str(b), status="ok",
+             variant="v", time_ms_median=str(0.03 + 0.2 * b)) for b in (1, 2)])
     out = run("scaling", os.path.join(d, "scaling"))
-    check(out.returncode == 0 and "sparse_attention/bf16/h16/random-density0.1/" not in out.stdout
-          and "sparse_attention/bf16/h16/random-density0.1: 1,2,4; 0.1000; 20.0; 0.0" in out.stdout
+    check(out.returncode == 0
+          and "deep: sparse_attention/bf16/h16/blk128/random-density0.1: 1,2,4; 0.1000; 20.0; 0.0" in out.stdout
+          and "other: sparse_attention/bf16/h16/blk128/random-density0.1: 1,2; 0.2000; 30.0; 0.0" in out.stdout
           and "attention/bf16/h16/x" not in out.stdout,
-          f"scaling: 0.02 ms + 0.1 ms a batch, found under subfolders: {out.stdout} {out.stderr}")
-    out = run("scaling", os.path.join(d, "ab2"))
+          f"scaling: 0.02 ms + 0.1 ms a batch under one subfolder, 0.03 + 0.2 under another: {out.stdout} {out.stderr}")
+    write_csv(os.path.join(d, "one_batch", "s.csv"), [
+        dict(base, key="attention/bf16/b2/h16/x", batch="2", status="ok", variant="v", time_ms_median="1.0")])
+    out = run("scaling", os.path.join(d, "one_batch"))
     check(out.returncode != 0 and "differ only in batch" in out.stderr, f"scaling without such cases: {out.stderr}")
 
     write_csv(os.path.join(d, "ab2", "ab_main1", "x.csv"), [dict(base, key="k", time_ms_median="1.0")])

@@ -105,9 +105,10 @@ TEST_CASE("the sparse kernels' walk of the block lists keeps exactly the mask's 
 // sparse.wgmma v3's draw order: BlockLayout::order lists each mask's query blocks by descending
 // entries (ties: the later block first), and heaviest_first_item maps a launch's draws one to one
 // onto its items, each slice's heaviest tiles first, a slice at a time but for the last slices'
-// window, taken rank by rank across them (with one mask, heavy to light over the window): the tile
-// a draw reaches, through attention_block_slot and MaskRow::offsets_row as the kernel finds it, is
-// the block the order names. It leaves the items alone without an order, with a causal tail, or when
+// window (every window from one slice to all), taken rank by rank across them: ranks found from the
+// order never go back, each visits every window slice once, and with one mask the window runs heavy
+// to light. The tile a draw reaches, through attention_block_slot and MaskRow::offsets_row as the
+// kernel finds it, is the block the order names. It leaves the items alone without an order, with a causal tail, or when
 // the tiles do not make whole blocks (seq_q 300 in blocks of 128 and tiles of 64).
 TEST_CASE("sparse.wgmma v3 takes each slice's query tiles heaviest first, the last slices' together", "[sparse][kernels]") {
   using S = SparsePattern;
@@ -150,13 +151,18 @@ TEST_CASE("sparse.wgmma v3 takes each slice's query tiles heaviest first, the la
             const std::int64_t tiles = (p.seq_q + bm - 1) / bm, items = tiles * slices, sub = block / bm;
             const bool ordered = tiles == qb * sub;
             if (seq_q == 384 || bm == block) CHECK(ordered);
-            for (std::int64_t blocks : {1, 3, 132}) {  // window 1 (each slice alone), 2, all 4 slices
-              INFO("tiles " << tiles << ", blocks " << blocks);
-              args.tail_slices = tail_window_slices(tiles, slices, blocks);
-              const std::int64_t window = args.tail_slices, first = (slices - window) * tiles;
-              CHECK(window == std::min<std::int64_t>(slices, (2 * blocks + tiles - 1) / tiles));
+            // A query tile's rank in its slice's draws, found from the order (not from the mapping).
+            auto rank_of = [&](std::int64_t mask, std::int64_t i0) {
+              const std::int32_t* o = layout->order.data() + mask * qb;
+              return (std::find(o, o + qb, static_cast<std::int32_t>(i0 / block)) - o) * sub + i0 % block / bm;
+            };
+            for (std::int32_t window = 1; window <= slices; ++window) {  // every window, 1 the old order
+              INFO("tiles " << tiles << ", window " << window);
+              args.tail_slices = window;
+              const std::int64_t first = (slices - window) * tiles;
               std::vector<int> hit(static_cast<std::size_t>(items), 0);
-              std::int64_t entries_before = 0;
+              std::vector<std::int64_t> rank_slices;  // the window's slices seen at the current rank
+              std::int64_t entries_before = 0, rank_before = 0;
               for (std::int64_t d = 0; d < items; ++d) {
                 const std::int64_t item = heaviest_first_item(args, d, tiles, slices, 1, bm);
                 REQUIRE((item >= 0 && item < items));
@@ -165,20 +171,30 @@ TEST_CASE("sparse.wgmma v3 takes each slice's query tiles heaviest first, the la
                   CHECK(item == d);
                   continue;
                 }
-                // Before the window a slice at a time; in it, rank by rank over its slices.
-                const bool in_window = d >= first;
-                const std::int64_t slice = in_window ? slices - window + (d - first) % window : d / tiles;
-                const std::int64_t rank = in_window ? (d - first) / window : d % tiles;
                 const BlockSlot slot = attention_block_slot(item, tiles, slices, 1);
-                CHECK(slot.slice == slice);
                 const std::int64_t i0 = (tiles - 1 - slot.tile_from_last) * bm;
-                const std::int64_t mask = per_head ? slot.slice : 0;
+                const std::int64_t mask = per_head ? slot.slice : 0, rank = rank_of(mask, i0);
+                REQUIRE(rank < tiles);
                 const std::int64_t row = MaskRow<64>::offsets_row(args, slot.slice, i0);
                 CHECK(row == mask * qb + layout->order[static_cast<std::size_t>(mask * qb + rank / sub)]);
-                CHECK(i0 % block == rank % sub * bm);  // a block's tiles in order
+                if (d < first) {  // before the window: a slice at a time, its heaviest first
+                  CHECK(slot.slice == d / tiles);
+                  CHECK(rank == d % tiles);
+                  continue;
+                }
+                // In the window: ranks never go back, and each rank visits every window slice once.
+                CHECK(slot.slice >= slices - window);
+                if (d > first) CHECK(rank >= rank_before);
+                if (d == first || rank != rank_before) {
+                  if (d > first) CHECK(static_cast<std::int64_t>(rank_slices.size()) == window);
+                  rank_slices.clear();
+                }
+                CHECK(std::find(rank_slices.begin(), rank_slices.end(), slot.slice) == rank_slices.end());
+                rank_slices.push_back(slot.slice);
+                rank_before = rank;
                 // One mask for all slices: the window's draws go from heavy to light across slices.
                 const std::int64_t e = entries(mask, row - mask * qb);
-                if (!per_head && in_window && d > first) CHECK(e <= entries_before);
+                if (!per_head && d > first) CHECK(e <= entries_before);
                 entries_before = e;
               }
               CHECK(std::count(hit.begin(), hit.end(), 1) == items);
@@ -188,6 +204,15 @@ TEST_CASE("sparse.wgmma v3 takes each slice's query tiles heaviest first, the la
           args.order = nullptr;
           CHECK(heaviest_first_item(args, 7, qb, slices, 1, static_cast<int>(block)) == 7);
         }
+}
+
+// The tail window: the fewest slices holding kTailWindowBlocks (2) draws a block, 1 to all slices.
+TEST_CASE("sparse.wgmma v3's tail window holds two draws a block", "[sparse][kernels]") {
+  CHECK(tail_window_slices(64, 32, 132) == 5);    // seq 8k, batch 2 x 16 heads, 132 SMs: 264 draws
+  CHECK(tail_window_slices(128, 32, 132) == 3);   // seq 16k
+  CHECK(tail_window_slices(64, 2, 132) == 2);     // fewer slices than that: all of them
+  CHECK(tail_window_slices(1000, 32, 1) == 1);    // at least one
+  CHECK(tail_window_slices(132, 32, 66) == 1);    // exactly one slice's tiles
 }
 
 TEST_CASE("sparse.wgmma v3's consumers take turns only where a query block lists few key blocks", "[sparse][kernels]") {
