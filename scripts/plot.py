@@ -130,11 +130,13 @@ def series(rows, x_of, y_of):
     return {k: sorted(v) for k, v in out.items()}
 
 
-def line_figure(groups, title, xlabel, ylabel, log_x=True, ceiling=None, ceiling_label=None):
+def line_figure(groups, title, xlabel, ylabel, log_x=True, ceiling=None, ceiling_label=None, styles=None):
+    """styles: name -> plot keyword arguments (colour, line style, marker); circles in the default cycle
+    otherwise."""
     fig, ax = plt.subplots(figsize=(8, 5))
     for name, points in sorted(groups.items()):
         xs, ys = zip(*points)
-        ax.plot(xs, ys, marker="o", label=name)
+        ax.plot(xs, ys, label=name, **(styles[name] if styles else {"marker": "o"}))
     if ceiling:
         ax.axhline(ceiling, color="black", linestyle="--", linewidth=1, label=ceiling_label)
     if log_x:
@@ -283,25 +285,20 @@ def sparse_figures(rows, gpu, out_dir, written):
         name = {id(r): label(r) if len(settings[r["variant"]]) > 1 else r["variant"] for r in group}
         full = {name[id(r)]: float(r["time_ms_median"]) for r in group if float(r["density"]) > 0.999}
         variants = sorted({name[id(r)] for r in group})
-        styles = sparse_line_styles(variants, sorted({r["pattern"] for r in group}))
+        styles = {f"{v} [{p}]": st for (v, p), st in
+                  sparse_line_styles(variants, sorted({r["pattern"] for r in group})).items()}
         for column, what in (("time_ms_median", "median time, ms"), ("tflops", "TFLOP/s on kept scores")):
             lines = {}
             for r in group:
-                lines.setdefault((name[id(r)], r["pattern"]), []).append((float(r["density"]), float(r[column])))
-            fig, ax = plt.subplots(figsize=(8, 5))
-            for (variant, pattern), points in sorted(lines.items()):
-                xs, ys = zip(*sorted(points))
-                ax.plot(xs, ys, label=f"{variant} [{pattern}]", **styles[(variant, pattern)])
+                lines.setdefault(f"{name[id(r)]} [{r['pattern']}]", []).append((float(r["density"]), float(r[column])))
+            fig = line_figure({k: sorted(v) for k, v in lines.items()}, title, "density (kept fraction of the scores)",
+                              what, log_x=False, styles=styles)
             if column == "time_ms_median":  # what perfect skipping gives: thin, grey, the variant's line style
                 for variant, t in sorted(full.items()):
                     linestyle = SPARSE_STYLES[variants.index(variant) % len(SPARSE_STYLES)][0]
-                    ax.plot([0, 1], [0, t], color="grey", linewidth=1, linestyle=linestyle,
-                            label=f"density x {variant} at 1")
-            ax.set_xlabel("density (kept fraction of the scores)")
-            ax.set_ylabel(what)
-            ax.set_title(title)
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=6, loc="best")
+                    fig.axes[0].plot([0, 1], [0, t], color="grey", linewidth=1, linestyle=linestyle,
+                                     label=f"density x {variant} at 1")
+            fig.axes[0].legend(fontsize=6, loc="best")
             save(fig, out_dir, f"{tag}-{'time' if column == 'time_ms_median' else 'tflops'}", written)
 
 

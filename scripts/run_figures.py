@@ -43,27 +43,41 @@ def rows_of(path):
         return list(csv.DictReader(f))
 
 
+def random_by_problem(rows):
+    """Random masks shared by all heads, by problem (the key without its density segment), each
+    problem's rows by density: what "time tracks density" compares."""
+    groups = {}
+    for r in rows:
+        if r["op"] == "sparse_attention" and r.get("pattern") == "random" and r.get("mask_per_head", "false") != "true":
+            problem = "/".join(seg for seg in r["key"].split("/") if not seg.startswith("random-density"))
+            groups.setdefault(problem, []).append(r)
+    return {p: sorted(g, key=lambda r: float(r["density"])) for p, g in groups.items()}
+
+
+def is_full(row):
+    return abs(float(row["density"]) - 1) < 1e-3
+
+
 def density(folder):
     files = sorted(glob.glob(os.path.join(folder, "sparse-*.csv")), key=lambda p: (len(p), p))  # 8k before 16k
     if not files:
         sys.exit(f"run_figures.py: no sparse-*.csv in {folder}")
     for path in files:
         rows = rows_of(path)
-        random = [r for r in rows if r["op"] == "sparse_attention" and r.get("pattern") == "random"
-                  and r.get("mask_per_head", "false") != "true"]
-        full = next((float(r["time_ms_median"]) for r in random if abs(float(r["density"]) - 1) < 1e-3), None)
-        if full is None:
-            sys.exit(f"run_figures.py: {path} has no random mask at density 1")
         name = os.path.basename(path)[len("sparse-"):-len(".csv")]
-        print(f"seq {name}, random masks: time / (density x the density 1 time)")
-        for r in random:
-            t, dens = float(r["time_ms_median"]), float(r["density"])
-            print(f"  density {dens:.4f}: {t:.4f} ms, {float(r['tflops']):.1f} TFLOP/s, {t / (dens * full):.3f}")
-        for r in rows:
-            if r["op"] == "attention" and r["causal"] == "false":
-                t = float(r["time_ms_median"])
-                print(f"  attn.wgmma at density 1's shape: {t:.4f} ms, {float(r['tflops']):.1f} TFLOP/s; "
-                      f"sparse.wgmma v3 takes {full / t:.3f}x its time")
+        for random in random_by_problem(rows).values():
+            full = next((float(r["time_ms_median"]) for r in random if is_full(r)), None)
+            if full is None:
+                sys.exit(f"run_figures.py: {path} has no random mask at density 1")
+            print(f"seq {name}, random masks: time / (density x the density 1 time)")
+            for r in random:
+                t, dens = float(r["time_ms_median"]), float(r["density"])
+                print(f"  density {dens:.4f}: {t:.4f} ms, {float(r['tflops']):.1f} TFLOP/s, {t / (dens * full):.3f}")
+            for r in rows:
+                if r["op"] == "attention" and r["causal"] == "false":
+                    t = float(r["time_ms_median"])
+                    print(f"  attn.wgmma at density 1's shape: {t:.4f} ms, {float(r['tflops']):.1f} TFLOP/s; "
+                          f"sparse.wgmma v3 takes {full / t:.3f}x its time")
 
 
 def clocks(folder):
@@ -123,28 +137,19 @@ def timed(row):
 
 
 def print_density_ratios(runs, builds):
-    """Per build and problem (the key without its density), random masks shared by all heads: each
-    density's best time over density x the best time at density 1 (issue 18's "time tracks
-    density"). Rows not ok in every run are left out."""
+    """Per build and problem (random_by_problem): each density's best time over density x the best time
+    at density 1 (issue 18's "time tracks density"). Rows without a time in every run are left out."""
     lines = []
     for x in builds:
-        first = runs[x][0]
-        groups = {}
-        for k, r in first.items():
-            if r.get("pattern") != "random" or r.get("mask_per_head", "false") == "true":
+        timed_rows = [r for k, r in runs[x][0].items() if all(k in run and timed(run[k]) for run in runs[x])]
+        for random in random_by_problem(timed_rows).values():
+            best = {r["key"]: min(float(run[r["key"]]["time_ms_median"]) for run in runs[x]) for r in random}
+            full = next((r for r in random if is_full(r)), None)
+            if full is None:
                 continue
-            if not all(k in run and timed(run[k]) for run in runs[x]):
-                continue
-            problem = "/".join(seg for seg in k.split("/") if not seg.startswith("random-density"))
-            groups.setdefault(problem, []).append(k)
-        for problem, keys in groups.items():
-            best = {k: min(float(run[k]["time_ms_median"]) for run in runs[x]) for k in keys}
-            full = [k for k in keys if abs(float(first[k]["density"]) - 1) < 1e-3]
-            if not full:
-                continue
-            parts = [f"{float(first[k]['density']):.4f} {best[k] / (float(first[k]['density']) * best[full[0]]):.3f}"
-                     for k in sorted(keys, key=lambda k: float(first[k]["density"])) if k not in full]
-            lines.append(f"{x} seq {first[full[0]]['seq_q']} (density 1: {best[full[0]]:.4f} ms): " + ", ".join(parts))
+            parts = [f"{float(r['density']):.4f} {best[r['key']] / (float(r['density']) * best[full['key']]):.3f}"
+                     for r in random if r is not full]
+            lines.append(f"{x} seq {full['seq_q']} (density 1: {best[full['key']]:.4f} ms): " + ", ".join(parts))
     if lines:
         print("== random masks: time / (density x the density 1 time), best of the runs")
         print("\n".join(lines))

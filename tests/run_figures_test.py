@@ -37,9 +37,9 @@ base = dict(key="", op="sparse_attention", pattern="random", mask_per_head="fals
             time_ms_median="2.0", causal="false", seq_q="8192", window="", throttled_samples="0")
 with tempfile.TemporaryDirectory() as d:
     write_csv(os.path.join(d, "sweep", "sparse-8k.csv"), [
-        dict(base, key="a", density="0.1", time_ms_median="0.3"),
-        dict(base, key="b", density="1", time_ms_median="2.0"),
-        dict(base, key="c", density="0.1", time_ms_median="9.9", mask_per_head="true"),
+        dict(base, key="s/random-density0.1/shared", density="0.1", time_ms_median="0.3"),
+        dict(base, key="s/random-density1/shared", density="1", time_ms_median="2.0"),
+        dict(base, key="s/random-density0.1/per-head", density="0.1", time_ms_median="9.9", mask_per_head="true"),
         dict(base, key="d", op="attention", pattern="", density="", time_ms_median="1.6")])
     out = run("density", os.path.join(d, "sweep"))
     check(out.returncode == 0 and "density 0.1000: 0.3000 ms, 600.0 TFLOP/s, 1.500" in out.stdout

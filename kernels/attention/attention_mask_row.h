@@ -80,14 +80,12 @@ struct MaskRow {
 // slices and the SMs finish together. The launcher sets m.tail_slices by tail_window_slices: the
 // fewest slices that hold kTailWindowBlocks draws for each of the launch's blocks. Taking each
 // slice lightest last on its own (tail_slices 1) left the heaviest tiles of the last slices to
-// start among the last draws: at 620bc14 on an H200 (a build stamping each block's start and end,
-// itself 1.45x slower; branch ws-stamps, a211ea6; seq 8k, random density 0.05 and 0.1) the blocks'
-// ends spread over 18-23 us and the mean block's end came 12-15 us before the last one's. Two
-// draws a block measured best (attention_sparse_wgmma.cu). The same item where there is no order,
-// a causal tail (tail != 1), or a tile count other than q_blocks x (block / block_m) (a block of
-// several query tiles whose last block is cut short by seq_q; v3's tiles are 128 rows and its
-// blocks 128, so it always takes the order). In 64-bit arithmetic: the same in 32 bits made ptxas
-// (CUDA 13.0) spill 12 bytes in the sparse instances.
+// start among the last draws; what that cost, and why two draws a block, attention_sparse_wgmma.cu
+// says (b6d929c). The same item where there is no order, a causal tail (tail != 1), or a tile count
+// other than q_blocks x (block / block_m) (a block of several query tiles whose last block is cut
+// short by seq_q; v3's tiles are 128 rows and its blocks 128, so it always takes the order). In
+// 64-bit arithmetic: the same in 32 bits made ptxas (CUDA 13.0) spill 12 bytes in the sparse
+// instances.
 constexpr std::int64_t kTailWindowBlocks = 2;
 inline std::int32_t tail_window_slices(std::int64_t tiles, std::int64_t slices, std::int64_t blocks) {
   const std::int64_t want = (kTailWindowBlocks * blocks + tiles - 1) / tiles;
