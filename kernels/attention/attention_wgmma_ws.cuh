@@ -72,9 +72,10 @@
 // its default at d 128 since 185b975 (attention_wgmma.cu: 1.51-1.57x its block-synchronous loop
 // non-causal on an H200; validated by the odd-shape GPU test and compute-sanitizer on
 // configs/sanitize_attention.json). Tiles are drawn in launch order (attention_block_slot),
-// SparseKeys' with each slice's heaviest first (ws_tile_item). The counter is one per translation
-// unit and the block that makes the last draw of a launch resets it, so launches of these kernels
-// must not overlap (fa-bench runs one launch at a time).
+// SparseKeys' with each slice's heaviest first (ws_tile_item). A block's first draw is its index;
+// the rest come from a counter, one per translation unit, that the block making the launch's last
+// counted draw resets, so launches of these kernels must not overlap (fa-bench runs one launch at a
+// time).
 #include <algorithm>
 #include <cstdio>  // FABENCH_WS_WATCHDOG's printf
 
@@ -268,9 +269,15 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     for (int u = 0;; ++u) {
       // Tile u of this block: thread 0 draws it and every producer thread reads it from the slot.
       if (u >= 2 && threadIdx.x == 0) ws_wait(slot_empty(u), ((u >> 1) - 1) & 1, "slot_empty", u, step);
+      // A block's first draw is its own index, with no atomic; the counter numbers the draws after
+      // every block's first (a launch makes exactly `items` of them, the last resets it).
       if (threadIdx.x == 0) {
-        const unsigned item = atomicAdd(&ws_tiles_drawn, 1u);
-        if (item == items + gridDim.x - 1) atomicExch(&ws_tiles_drawn, 0u);  // the launch's last draw
+        unsigned item = blockIdx.x;
+        if (u > 0) {
+          const unsigned counted = atomicAdd(&ws_tiles_drawn, 1u);
+          if (counted + 1 == items) atomicExch(&ws_tiles_drawn, 0u);  // the launch's last counted draw
+          item = gridDim.x + counted;
+        }
         slots[u & 1] = item < items ? ws_tile_item<Keys>(mask, sched, kBM, item) : -1;
         mbarrier_arrive(slot_full(u));  // releases the slot's write to the consumers
       }
@@ -278,19 +285,25 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       const int item = slots[u & 1];
       if (item < 0) break;
       const AttentionBlock<T, D> blk(a, sched, kBM, item);
+      // Q once both consumers have issued (and finished) the last S of the previous tile: thread 0
+      // asks the copy engine for its D / 64 column blocks (rows past seq_q arrive as zeros). The
+      // first tile's Q goes before its mask row is read, since nothing holds it back; a later
+      // tile's after, so that its mask row's read overlaps the wait for the consumers.
+      auto load_q = [&] {
+        if (threadIdx.x == 0) {
+          if (u >= 1) ws_wait(q_empty, (u - 1) & 1, "q_empty", u, step);
+          mbarrier_arrive_expect_bytes(q_full, Tr::kQBytes);
+#pragma unroll
+          for (int cb = 0; cb < D / 64; ++cb)
+            tma_load_3d(q_s + cb * kBM * 128, &q_map, 64 * cb, static_cast<int>(blk.i0), static_cast<int>(blk.bh), q_full);
+        }
+      };
+      if (u == 0) load_q();
       const MaskRowOf<Keys, BN> mrow(mask, blk.bh, blk.i0);
       const int n_steps = tile_steps<Keys, BN>(blk, mrow);
       // The KV head's plane of K and V (GQA: heads / kv_heads query heads share one).
       const int kv_plane = static_cast<int>(blk.bh / a.heads * a.kv_heads + blk.bh % a.heads / (a.heads / a.kv_heads));
-      // Q once both consumers have issued (and finished) the last S of the previous tile: thread 0
-      // asks the copy engine for its D / 64 column blocks (rows past seq_q arrive as zeros).
-      if (threadIdx.x == 0) {
-        if (u >= 1) ws_wait(q_empty, (u - 1) & 1, "q_empty", u, step);
-        mbarrier_arrive_expect_bytes(q_full, Tr::kQBytes);
-#pragma unroll
-        for (int cb = 0; cb < D / 64; ++cb)
-          tma_load_3d(q_s + cb * kBM * 128, &q_map, 64 * cb, static_cast<int>(blk.i0), static_cast<int>(blk.bh), q_full);
-      }
+      if (u >= 1) load_q();
       for (int j = 0; j < n_steps; ++j, ++step) {
         const int buf = step & 1;
         const int parity = ((step >> 1) - 1) & 1;  // step - 2's release of the buffer
