@@ -182,6 +182,11 @@
 //    0.987 / 0.999 / 0.999x. Against a window of one draw a block (window/ there, a later run):
 //    causal 0.988x, documents 0.997 / 0.989x, global + window 0.947x (this version's time over
 //    that one's); against four: global + window 1.058x but random masks 0.987-0.994x. Two it is.
+//    Since fb5fc8f a block's first tile is its index and a drawn tile's Q is asked into the L2 at
+//    once (attention_wgmma_ws.cuh says what it measured: sparse 1.000-1.010x against b6d929c). The
+//    whole of configs/sparse.json at seq 8k and 16k at fb5fc8f (results/h200/
+//    ws_q_prefetch_fb5fc8f6d471/sweep): density 0.1 1.234x density x the full time at 8k (0.2182
+//    against 1.7668 ms), 1.099x at 16k; density 1 1.050 / 1.047x attn.wgmma's time.
 //    cuDNN with 768 keys (dense, results/h200/pingpong_gated_e214e79a35f7/arg_c2140e576de0/
 //    ncu_cudnn_768.txt) runs one persistent kernel of 132 blocks of 384 threads (168 registers, 232
 //    KiB of shared memory), named for tiles of 64 x 128 x 128: 64 query rows a tile where this

@@ -4,10 +4,11 @@
 // instead of the block barriers attention_wgmma.cuh's loop takes three times a step. One block an
 // SM walks query tiles drawn from a device counter, so the producer loads the next tile's K, V and
 // Q while the consumers finish the current one.
-//   - Producer (warpgroup 0, its registers cut to 40 by setmaxnreg): draws a tile (thread 0, an
-//     atomic add) and hands its index to the consumers through a shared slot; then each step's K
-//     and V into buffer step % 2 of a ring that runs on across tiles, and the tile's Q once both
-//     consumers have issued their last S of the previous tile. Q, K and V by the copy engine
+//   - Producer (warpgroup 0, its registers cut to 40 by setmaxnreg): takes a tile (its block's
+//     index first, then draws: thread 0, an atomic add) and hands its index to the consumers
+//     through a shared slot; then each step's K and V into buffer step % 2 of a ring that runs on
+//     across tiles, and the tile's Q once both consumers have issued their last S of the previous
+//     tile (asked into the L2 as soon as the tile is drawn). Q, K and V by the copy engine
 //     (TMA, thread 0, tensor maps with the 128-byte swizzle wgmma reads, rows past the sequence
 //     as zeros), counted in bytes on the barrier; a partial block's bytes by every producer
 //     thread's cp.async, whose cp.async.mbarrier.arrive counts on the buffer's `full` barrier once
@@ -67,6 +68,20 @@
 //     results/h200/pingpong_sparse_c170935315b4): sparse 0.993-1.045x, but density 1 at seq 8k then
 //     takes 1.052x attn.wgmma's time, past issue 18's 5%. Merged at e214e79 for masks of at most 48
 //     entries a query block on average (kTurns below, sparse_ws_turns).
+// Since fb5fc8f a block's first tile is its index (no atomic) and its Q is asked for before its mask
+// row is read, and a later tile's Q is asked into the L2 as soon as the tile is drawn. Measured on
+// an H200 against b6d929c in one run, each twice, in turn (results/h200/ws_q_prefetch_fb5fc8f6d471/
+// ab): sparse 1.000-1.010x (seq 8k density 0.05 / 0.1 / 0.25 1.010 / 1.007 / 1.005x, window 1024
+// 1.005x), dense 0.995-1.004x; again in another lease (validation/ there) sparse 1.000-1.005x,
+// dense 0.999-1.003x, and a launch's cost beyond its batches at seq 8k density 0.1 16.5 -> 14.7 us.
+// The first tile alone (9a566d5): sparse 0.999-1.009x.
+// Tried and not merged (7e9913c, branch ws-l2-ahead, ws_l2_ahead_7e9913c.diff in ab/ there):
+// besides Q, each step's K and V asked into the L2 two steps before their loads: sparse 0.85-0.93x,
+// dense 0.86-0.92x. Only a drawn tile's first two steps' K and V (da5a592, branch ws-first-steps-l2,
+// first_steps_da5a5923c239 there): sparse 0.92-0.99x, dense 0.97-1.00x. K and V are mostly in
+// the L2 already (a key block serves every query tile of its head that lists it); the prefetches
+// cost the copy engine and the L2 more than the misses they save (and the sparse instances
+// spilled 20 and 12 bytes with them).
 // Keys as in attention_wgmma.cuh (SparseKeys: the list of a query tile's key blocks; sparse.wgmma
 // v3 runs it, attention_sparse_wgmma.cu has what it measured). DenseKeys: attn.wgmma's pipeline 3,
 // its default at d 128 since 185b975 (attention_wgmma.cu: 1.51-1.57x its block-synchronous loop
