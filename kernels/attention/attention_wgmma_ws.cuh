@@ -128,15 +128,6 @@ __device__ __forceinline__ void ws_wait(std::uint32_t bar, std::uint32_t parity,
   mbarrier_wait_parity(bar, parity);
 }
 #endif
-// Box (c0, c1, c2) of the tensor map at `map` asked into the L2 by the copy engine (no shared
-// memory, no barrier): a later tma_load_3d of it reads the L2 instead of the memory.
-__device__ __forceinline__ void tma_prefetch_l2_3d(const void* map, int c0, int c1, int c2) {
-  asm volatile("cp.async.bulk.prefetch.tensor.3d.L2.global.tile [%0, {%1, %2, %3}];\n" ::"l"(
-                   reinterpret_cast<std::uint64_t>(map)),
-               "r"(c0), "r"(c1), "r"(c2)
-               : "memory");
-}
-
 // The item a block's draw `drawn` gives it: SparseKeys take each slice's query tiles heaviest
 // first, the last slices' together (heaviest_first_item, attention_mask_row.h), DenseKeys in
 // launch order.

@@ -60,6 +60,15 @@ __device__ __forceinline__ void tma_load_3d(std::uint32_t dst, const void* map, 
       : "memory");
 }
 
+// Box (c0, c1, c2) of the tensor map at `map` asked into the L2 by the copy engine (no shared
+// memory, no barrier): a later tma_load_3d of it reads the L2 instead of the memory.
+__device__ __forceinline__ void tma_prefetch_l2_3d(const void* map, int c0, int c1, int c2) {
+  asm volatile("cp.async.bulk.prefetch.tensor.3d.L2.global.tile [%0, {%1, %2, %3}];\n" ::"l"(
+                   reinterpret_cast<std::uint64_t>(map)),
+               "r"(c0), "r"(c1), "r"(c2)
+               : "memory");
+}
+
 // Shared memory at src (in the map's swizzled box layout) added into box (c0, c1, c2) of the tensor
 // map at `map` by the copy engine (a reduction in the L2: concurrent adds from other blocks are not
 // lost); the box's elements past the tensor's bounds are dropped. The writes to src must be fenced
