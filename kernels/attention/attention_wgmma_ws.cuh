@@ -82,6 +82,13 @@
 // the L2 already (a key block serves every query tile of its head that lists it); the prefetches
 // cost the copy engine and the L2 more than the misses they save (and the sparse instances
 // spilled 20 and 12 bytes with them).
+// Tried and not merged (results/h200/ws_q_double_324ddba696e9, H200, against fb5fc8f in one run,
+// each twice, in turn): two Q buffers, so a tile's Q loads as soon as the tile is drawn instead of
+// after the consumers' last S of the tile before (324ddba, ws_q_double.diff there; the mask stages
+// XOR-swizzled to make room): sparse 0.983-1.000x (seq 8k density 0.1 0.994x), dense 0.990-1.011x.
+// With the Q prefetched into the L2 at the draw, the load after the last S is no longer what a
+// tile's start waits for. prefetch.tensormap of the three maps at the kernel's start (03e278f):
+// sparse 0.993-1.003x, dense 0.996-1.001x, a launch's cost unchanged.
 // Keys as in attention_wgmma.cuh (SparseKeys: the list of a query tile's key blocks; sparse.wgmma
 // v3 runs it, attention_sparse_wgmma.cu has what it measured). DenseKeys: attn.wgmma's pipeline 3,
 // its default at d 128 since 185b975 (attention_wgmma.cu: 1.51-1.57x its block-synchronous loop
