@@ -66,15 +66,18 @@ def density(folder):
         rows = rows_of(path)
         name = os.path.basename(path)[len("sparse-"):-len(".csv")]
         for random in random_by_problem(rows).values():
-            full = next((float(r["time_ms_median"]) for r in random if is_full(r)), None)
-            if full is None:
+            full_row = next((r for r in random if is_full(r)), None)
+            if full_row is None:
                 sys.exit(f"run_figures.py: {path} has no random mask at density 1")
+            full = float(full_row["time_ms_median"])
             print(f"seq {name}, random masks: time / (density x the density 1 time)")
             for r in random:
                 t, dens = float(r["time_ms_median"]), float(r["density"])
                 print(f"  density {dens:.4f}: {t:.4f} ms, {float(r['tflops']):.1f} TFLOP/s, {t / (dens * full):.3f}")
+            same_shape = ("dtype", "seq_q", "seq_k", "head_dim")  # the dense run of this problem's shape
             for r in rows:
-                if r["op"] == "attention" and r["causal"] == "false":
+                if (r["op"] == "attention" and r["causal"] == "false"
+                        and all(r.get(c) == full_row.get(c) for c in same_shape)):
                     t = float(r["time_ms_median"])
                     print(f"  attn.wgmma at density 1's shape: {t:.4f} ms, {float(r['tflops']):.1f} TFLOP/s; "
                           f"sparse.wgmma v3 takes {full / t:.3f}x its time")
@@ -163,7 +166,7 @@ def scaling(folder):
     for path in paths:
         where = os.path.relpath(os.path.dirname(path), folder)  # each run folder fitted apart
         for r in rows_of(path):
-            if r.get("status") != "ok" or not r.get("batch") or not r.get("variant"):
+            if "status" not in r or not timed(r) or not r.get("batch") or not r.get("variant"):
                 continue
             shape = "/".join(seg for seg in r["key"].split("/") if not (seg.startswith("b") and seg[1:].isdigit()))
             shape = shape if where == "." else f"{where}: {shape}"

@@ -40,11 +40,13 @@ with tempfile.TemporaryDirectory() as d:
         dict(base, key="s/random-density0.1/shared", density="0.1", time_ms_median="0.3"),
         dict(base, key="s/random-density1/shared", density="1", time_ms_median="2.0"),
         dict(base, key="s/random-density0.1/per-head", density="0.1", time_ms_median="9.9", mask_per_head="true"),
-        dict(base, key="d", op="attention", pattern="", density="", time_ms_median="1.6")])
+        dict(base, key="d", op="attention", pattern="", density="", time_ms_median="1.6"),
+        dict(base, key="e", op="attention", pattern="", density="", time_ms_median="6.4", seq_q="16384")])
     out = run("density", os.path.join(d, "sweep"))
     check(out.returncode == 0 and "density 0.1000: 0.3000 ms, 600.0 TFLOP/s, 1.500" in out.stdout
-          and "takes 1.250x its time" in out.stdout and "9.9" not in out.stdout,
-          f"density: 0.3 / (0.1 x 2.0), per-head masks left out, 2.0 / 1.6: {out.stdout} {out.stderr}")
+          and "takes 1.250x its time" in out.stdout and "9.9" not in out.stdout and "6.4" not in out.stdout,
+          f"density: 0.3 / (0.1 x 2.0), per-head masks left out, 2.0 / 1.6 (the dense row of another seq left "
+          f"out): {out.stdout} {out.stderr}")
 
     for run_name, t in (("sparse_main1", "1.10"), ("sparse_main2", "1.00"), ("sparse_ref1", "0.80"), ("sparse_ref2", "0.90")):
         write_csv(os.path.join(d, "ab", run_name, "x.csv"), [dict(base, key="k", time_ms_median=t, throttled_samples="2")])
