@@ -142,19 +142,27 @@ namespace fabench {
 
 namespace {
 
-constexpr int kThreads = 128;
-constexpr int kWarps = kThreads / 32;
+constexpr int kWarps = 4;  // the planned instance's warps (one 16-token slice of a tile each)
+constexpr int kThreads = kWarps * 32;
 constexpr int kRows = 16;  // query rows per block: one m16 tile
 constexpr int kTokensPerWarp = 16;
-constexpr int kTile = kWarps * kTokensPerWarp;
+constexpr int kTile = kWarps * kTokensPerWarp;  // the planner's tile: splits are whole ones
+// The wide instance: 8 warps, tiles of 128 tokens, for contiguous d 128 caches at one split a
+// sequence (decode_split_v3 says why and what it measured).
+constexpr int kWideWarps = 8;
 
 // Whether each tile of a cache lies in one run of memory: contiguous, or pages of a tile or more
 // (tiles start at multiples of kTile). Such tiles take the kernel's whole-tile copies (one address
 // a tile), and the planner's one block an SM.
-__host__ __device__ constexpr bool tiles_in_one_run(bool paged, int page_size) { return !paged || page_size >= kTile; }
+__host__ __device__ constexpr bool tiles_in_one_run(bool paged, int page_size, int tile = kTile) {
+  return !paged || page_size >= tile;
+}
 
-template <class T, int D>
+template <class T, int D, int WARPS = kWarps>
 struct MmaDecodeTraits {
+  static constexpr int kWarps = WARPS;
+  static constexpr int kThreads = WARPS * 32;
+  static constexpr int kTile = WARPS * kTokensPerWarp;
   static constexpr int kChunks = D / 8;  // 16-byte chunks per row
   static constexpr int kStages = D == 256 ? 2 : 3;  // 2 blocks per SM (see the note above)
   static constexpr int kTileBytes = kTile * D * 2;  // one of K and V
@@ -172,12 +180,13 @@ struct MmaDecodeTraits {
   static_assert(kChunks % 8 == 0, "swizzled rows need a multiple of 8 chunks");
 };
 
-template <class T, int D>
-__global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a, KvRowAddress addr,
-                                                                    SplitShape shape, float* part_o,
-                                                                    float* part_lse) {
-  using Traits = MmaDecodeTraits<T, D>;
+template <class T, int D, int WARPS>
+__global__ void __launch_bounds__(WARPS * 32) decode_split_mma_kernel(DecodeArgs a, KvRowAddress addr,
+                                                                      SplitShape shape, float* part_o,
+                                                                      float* part_lse) {
+  using Traits = MmaDecodeTraits<T, D, WARPS>;
   constexpr int kChunks = Traits::kChunks, kStages = Traits::kStages;
+  constexpr int kThreads = Traits::kThreads, kWarps = Traits::kWarps, kTile = Traits::kTile;
   extern __shared__ __align__(128) unsigned char smem[];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
 
@@ -193,7 +202,7 @@ __global__ void __launch_bounds__(kThreads) decode_split_mma_kernel(DecodeArgs a
 
   // Tile `it` into its stage: a thread per 16-byte chunk of a row, kThreads / kChunks rows a pass;
   // one address per tile where tiles lie in one run, one per row on smaller pages.
-  const bool tile_in_one_run = tiles_in_one_run(addr.page_table != nullptr, addr.page_size);
+  const bool tile_in_one_run = tiles_in_one_run(addr.page_table != nullptr, addr.page_size, kTile);
   auto fetch = [&](int it) {
     const std::uint32_t k_dst = smem_base + (it % kStages) * Traits::kStageBytes;
     const std::uint32_t v_dst = k_dst + Traits::kTileBytes;
@@ -384,11 +393,22 @@ bool with_instance(KernelElem elem, std::int64_t head_dim, F&& f) {
 }
 
 // The instance with its dynamic shared memory granted (once), and its resident blocks per SM.
-template <class T, int D>
+template <class T, int D, int WARPS = kWarps>
 int prepare_instance() {
-  static const int resident =
-      grant_smem_and_count_resident(decode_split_mma_kernel<T, D>, MmaDecodeTraits<T, D>::kSmemBytes, kThreads);
+  using Traits = MmaDecodeTraits<T, D, WARPS>;
+  static const int resident = grant_smem_and_count_resident(decode_split_mma_kernel<T, D, WARPS>, Traits::kSmemBytes,
+                                                            Traits::kThreads);
   return resident;
+}
+
+template <class T, int D, int WARPS>
+void launch_instance(const DecodeArgs& a, const DecodeSplitPlan& plan, const KvRowAddress& addr,
+                     const SplitShape& shape, float* part_o, float* part_lse, cudaStream_t stream) {
+  using Traits = MmaDecodeTraits<T, D, WARPS>;
+  prepare_instance<T, D, WARPS>();
+  const dim3 grid(plan.splits, static_cast<unsigned>(a.batch * a.kv_heads), plan.row_chunks);
+  decode_split_mma_kernel<T, D, WARPS>
+      <<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(a, addr, shape, part_o, part_lse);
 }
 
 }  // namespace
@@ -427,10 +447,18 @@ bool decode_split_v3(const DecodeArgs& a, const DecodeSplitPlan& plan, void* wor
   return with_instance(a.elem, a.head_dim, [&](auto t, auto d) {
     using T = decltype(t);
     constexpr int D = decltype(d)::value;
-    prepare_instance<T, D>();
-    const dim3 grid(plan.splits, static_cast<unsigned>(a.batch * a.kv_heads), plan.row_chunks);
-    decode_split_mma_kernel<T, D>
-        <<<grid, kThreads, MmaDecodeTraits<T, D>::kSmemBytes, stream>>>(a, addr, shape, part_o, part_lse);
+    // One split a sequence over a contiguous d 128 cache (batch 16 and up in configs/decode.json):
+    // the wide instance, 8 warps and tiles of 128 tokens in one block an SM, twice the copies in
+    // flight and twice the warps to issue them and to hide a tile's barrier. (Splits > 1 keep the
+    // planned instance: its tile is what split_tokens is a multiple of, and 128-token tiles would
+    // straddle pages of 64.)
+    if constexpr (D == 128) {
+      if (plan.splits == 1 && a.page_size == 0) {
+        launch_instance<T, D, kWideWarps>(a, plan, addr, shape, part_o, part_lse, stream);
+        return;
+      }
+    }
+    launch_instance<T, D, kWarps>(a, plan, addr, shape, part_o, part_lse, stream);
   });
 }
 
