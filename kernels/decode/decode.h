@@ -28,7 +28,9 @@
 //                      extra) for conflict-free ldmatrix; a whole tile in one run (contiguous, or
 //                      pages of 64 tokens or more) by two copies a row at fixed offsets. Planned
 //                      at one block an SM at d 128 where tiles take those copies (a block
-//                      keeps 64 KiB of copies in flight).
+//                      keeps 64 KiB of copies in flight). A wide instance (8 warps, tiles of
+//                      128 tokens) runs contiguous d 128 launches of one wave of one block an
+//                      SM whose splits hold 2048 tokens or more.
 //   kv_append:         writes the q_len new tokens' K and V into their slots (either layout).
 #include <cuda_runtime_api.h>
 
@@ -73,6 +75,7 @@ struct DecodeSplitPlan {
   std::int64_t split_tokens = 0;
   std::size_t workspace_bytes = 0;  // fp32 partial outputs and log-sum-exps; 0 when splits == 1
   bool compiled = false;            // false: this version has no instance for the dtype and head dim
+  bool wide = false;                // v3 only: its 8-warp instance (decode_split_v3_shape says where)
 };
 // requested_splits 0 picks: the fewest splits whose blocks fill whole waves of the GPU (the
 // version's blocks an SM for a wave x `sm_count`), each split a whole number of the version's tiles,

@@ -63,6 +63,8 @@ DecodeSplitPlan decode_split_plan(const DecodeArgs& a, int version, int sm_count
   // here, as few splits as cover the longest sequence.
   plan.split_tokens = ((longest + plan.splits - 1) / plan.splits + tile - 1) / tile * tile;
   if (requested_splits <= 0) plan.splits = static_cast<int>((longest + plan.split_tokens - 1) / plan.split_tokens);
+  plan.wide = shape.wide_min_split_tokens > 0 && plan.split_tokens >= shape.wide_min_split_tokens &&
+              units * plan.splits <= std::max(sm_count, 1);
   if (plan.splits > 1) {
     const std::int64_t rows = a.batch * a.heads * a.q_len;
     plan.workspace_bytes = static_cast<std::size_t>(rows * plan.splits * (a.head_dim + 1)) * sizeof(float);

@@ -12,6 +12,9 @@ struct SplitKernelShape {
   int tile = 1;             // tokens per pipeline stage: splits are whole tiles
   int resident_blocks = 1;  // blocks of this instance that fit on one SM
   int wave_blocks = 0;      // blocks per SM the planner fills waves with (0: resident_blocks)
+  // v3: a plan takes the wide instance (DecodeSplitPlan::wide) where its splits hold at least this
+  // many tokens and its blocks are at most one an SM; 0: no wide instance for the case.
+  std::int64_t wide_min_split_tokens = 0;
   bool compiled = false;    // false: no instance for this dtype and head dim
 };
 

@@ -139,17 +139,27 @@
 
 namespace fabench {
 
-
 namespace {
 
 constexpr int kWarps = 4;  // the planned instance's warps (one 16-token slice of a tile each)
-constexpr int kThreads = kWarps * 32;
 constexpr int kRows = 16;  // query rows per block: one m16 tile
 constexpr int kTokensPerWarp = 16;
 constexpr int kTile = kWarps * kTokensPerWarp;  // the planner's tile: splits are whole ones
-// The wide instance: 8 warps, tiles of 128 tokens, for contiguous d 128 caches at one split a
-// sequence (decode_split_v3 says why and what it measured).
+// The wide instance: 8 warps, tiles of 128 tokens, in one block an SM (192 KiB of stages at d
+// 128), for contiguous d 128 launches of at most one block an SM whose splits hold at least
+// kWideMinSplitTokens (decode_split_v3_shape; DecodeSplitPlan::wide). Where main's instance runs
+// one block of 4 warps an SM, it gives each SM twice the warps to issue the copies and to wait at
+// a tile's barrier, and twice the copies in flight (128 KiB). Measured on an H200 (bf16, 32 query
+// heads; against the 4-warp instance in the same binary, each twice in turn, cuDNN over the same
+// plan once: results/h200/decode_wide_0e0ebd7a805a): batch 16 x 8 KV heads (one split, 128 blocks)
+// 1.015 / 1.007 / 1.002 / 1.004x at 4k / 8k / 32k / 128k, which takes cuDNN's time over ours from
+// 0.985-0.999 to 1.000-1.003x; at more splits, batch 1 x 32k / 64k (2048 / 4096 tokens a split)
+// 1.012 / 1.014x, batch 4 x 8k 1.013x, 32 KV heads batch 1 x 8k 1.010x, but 1.00x at batch 1 x 8k
+// (512 tokens a split) and 0.88x at 1k (one half-empty tile a split). Where the 4-warp instance
+// fits two blocks an SM it is faster: batch 64 x 8 KV heads (512 blocks) 0.96-0.985x, 32 KV heads
+// batch 16 0.98x (batch 64, 2048 blocks, 1.028x; not taken by the rule).
 constexpr int kWideWarps = 8;
+constexpr std::int64_t kWideMinSplitTokens = 2048;
 
 // Whether each tile of a cache lies in one run of memory: contiguous, or pages of a tile or more
 // (tiles start at multiples of kTile). Such tiles take the kernel's whole-tile copies (one address
@@ -435,6 +445,10 @@ SplitKernelShape decode_split_v3_shape(const DecodeArgs& a) {
     constexpr int kInFlight = (Traits::kStages - 1) * Traits::kStageBytes;
     const bool contiguous = a.page_size == 0;
     shape.wave_blocks = kInFlight >= 64 * 1024 && contiguous ? 1 : shape.resident_blocks;
+    // The wide instance (the note above decode_split_v3): contiguous d 128 only, its tiles of 128
+    // tokens straddling pages of 64.
+    if constexpr (decltype(d)::value == 128)
+      if (contiguous) shape.wide_min_split_tokens = kWideMinSplitTokens;
   });
   return shape;
 }
@@ -447,13 +461,8 @@ bool decode_split_v3(const DecodeArgs& a, const DecodeSplitPlan& plan, void* wor
   return with_instance(a.elem, a.head_dim, [&](auto t, auto d) {
     using T = decltype(t);
     constexpr int D = decltype(d)::value;
-    // One split a sequence over a contiguous d 128 cache (batch 16 and up in configs/decode.json):
-    // the wide instance, 8 warps and tiles of 128 tokens in one block an SM, twice the copies in
-    // flight and twice the warps to issue them and to hide a tile's barrier. (Splits > 1 keep the
-    // planned instance: its tile is what split_tokens is a multiple of, and 128-token tiles would
-    // straddle pages of 64.)
     if constexpr (D == 128) {
-      if (plan.splits == 1 && a.page_size == 0) {
+      if (plan.wide && a.page_size == 0) {
         launch_instance<T, D, kWideWarps>(a, plan, addr, shape, part_o, part_lse, stream);
         return;
       }

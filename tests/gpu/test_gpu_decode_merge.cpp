@@ -116,3 +116,79 @@ TEST_CASE("decode's split merge: launches of different plans and versions on one
     }
   }
 }
+
+// Version 3's wide instance (8 warps, 128-token tiles): the planner takes it for contiguous d 128
+// launches of at most one block an SM whose splits hold 2048 tokens or more, and it computes what
+// the 4-warp instance does on the same plan (the [decode] test checks both against the CPU).
+TEST_CASE("decode v3's wide instance: where it is planned, and its output against the 4-warp instance's",
+          "[gpu][decode]") {
+  int sm_count = 0;
+  cuda_check(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, 0), "SM count");
+
+  // Lengths 4500 and 2300, three new tokens (causal among themselves), GQA 4: at two splits of 2304
+  // tokens the second sequence's second split is empty.
+  DecodeArgs a;
+  a.batch = 2, a.heads = 8, a.kv_heads = 2, a.q_len = 3, a.max_len = 4600, a.head_dim = 128;
+  a.longest = 4500, a.total_tokens = 4500 + 2300;
+  a.elem = KernelElem::f16;
+  a.scale = 1.0f / std::sqrt(128.0f);
+
+  for (const auto& [splits, wide] : std::vector<std::pair<int, bool>>{{1, true}, {2, true}, {4, false}}) {
+    INFO(fmt::format("{} splits", splits));
+    CHECK(decode_split_plan(a, 3, sm_count, splits).wide == wide);
+  }
+  DecodeArgs paged = a;
+  paged.page_size = 64;
+  CHECK_FALSE(decode_split_plan(paged, 3, sm_count, 1).wide);  // 128-token tiles would straddle pages
+  DecodeArgs d64 = a;
+  d64.head_dim = 64;
+  CHECK_FALSE(decode_split_plan(d64, 3, sm_count, 1).wide);
+  DecodeArgs many_units = a;  // more blocks than SMs: the 4-warp instance, two of its blocks an SM
+  many_units.heads = many_units.kv_heads = sm_count + 1;
+  many_units.batch = 1;
+  CHECK_FALSE(decode_split_plan(many_units, 3, sm_count, 1).wide);
+  CHECK_FALSE(decode_split_plan(a, 2, sm_count, 1).wide);  // version 2 has none
+
+  const std::size_t rows = static_cast<std::size_t>(a.batch * a.heads * a.q_len);
+  const std::size_t cache = static_cast<std::size_t>(a.batch * a.kv_heads * a.max_len * a.head_dim);
+  const DeviceBuffer q = upload(random_halves(rows * a.head_dim, 11));
+  const DeviceBuffer k = upload(random_halves(cache, 12));
+  const DeviceBuffer v = upload(random_halves(cache, 13));
+  const DeviceBuffer lengths = upload(std::vector<std::int32_t>{4500, 2300});
+  DeviceBuffer o(rows * a.head_dim * sizeof(__half)), lse(rows * sizeof(float));
+  a.q = q.get(), a.k_cache = k.get(), a.v_cache = v.get(), a.o = o.get(), a.lse = static_cast<float*>(lse.get());
+  a.lengths = static_cast<const std::int32_t*>(lengths.get());
+
+  for (int splits : {1, 2}) {
+    INFO(fmt::format("{} splits", splits));
+    DecodeSplitPlan plan = decode_split_plan(a, 3, sm_count, splits);
+    REQUIRE(plan.wide);
+    DeviceBuffer workspace(std::max<std::size_t>(plan.workspace_bytes, 1));
+    cuda_check(cudaMemset(workspace.get(), 0xFF, std::max<std::size_t>(plan.workspace_bytes, 1)), "poison workspace");
+    auto run = [&](bool wide) {
+      plan.wide = wide;
+      cuda_check(cudaMemset(o.get(), 0xFF, rows * a.head_dim * sizeof(__half)), "poison o");
+      cuda_check(cudaMemset(lse.get(), 0xFF, rows * sizeof(float)), "poison lse");
+      REQUIRE(decode_split(a, plan, workspace.get(), nullptr));
+      cuda_check(cudaDeviceSynchronize(), "decode_split");
+      return std::make_pair(download<__half>(o, rows * a.head_dim), download<float>(lse, rows));
+    };
+    const auto [o_narrow, lse_narrow] = run(false);
+    const auto [o_wide, lse_wide] = run(true);
+    double worst_o = 0, worst_lse = 0;
+    bool finite = true;
+    for (std::size_t e = 0; e < o_wide.size(); ++e) {
+      const double x = __half2float(o_wide[e]);
+      finite = finite && std::isfinite(x);
+      worst_o = std::max(worst_o, std::fabs(x - double(__half2float(o_narrow[e]))));
+    }
+    for (std::size_t r = 0; r < rows; ++r) {
+      finite = finite && std::isfinite(lse_wide[r]);
+      worst_lse = std::max(worst_lse, std::fabs(double(lse_wide[r]) - double(lse_narrow[r])));
+    }
+    INFO(fmt::format("largest difference from the 4-warp instance: o {:.3g}, lse {:.3g}", worst_o, worst_lse));
+    CHECK(finite);  // every element written (the poison is NaN)
+    CHECK(worst_o <= 2e-3);
+    CHECK(worst_lse <= 1e-4);
+  }
+}
