@@ -186,7 +186,7 @@ struct MmaDecodeTraits {
   static constexpr int kThreads = WARPS * 32;
   static constexpr int kTile = WARPS * kTokensPerWarp;
   static constexpr int kChunks = D / 8;  // 16-byte chunks per row
-  static constexpr int kStages = D == 256 ? 2 : 3;  // 2 blocks per SM (see the note above)
+  static constexpr int kStages = D == 256 ? 2 : 3;  // 4 warps: 2 blocks an SM (the note above); 8: one
   static constexpr int kTileBytes = kTile * D * 2;  // one of K and V
   static constexpr int kStageBytes = 2 * kTileBytes;
   // The warps' states for finish_split, rows kOStride floats apart: a warp's float2 stores of rows
@@ -457,8 +457,8 @@ SplitKernelShape decode_split_v3_shape(const DecodeArgs& a) {
     constexpr int kInFlight = (Traits::kStages - 1) * Traits::kStageBytes;
     const bool contiguous = a.page_size == 0;
     shape.wave_blocks = kInFlight >= 64 * 1024 && contiguous ? 1 : shape.resident_blocks;
-    // The wide instance (the note above decode_split_v3): contiguous d 128 only, its tiles of 128
-    // tokens straddling pages of 64.
+    // The wide instance (the note at kWideWarps): contiguous d 128 only, its tiles of 128 tokens
+    // straddling pages of 64.
     if constexpr (decltype(d)::value == 128)
       if (contiguous) shape.wide_min_split_tokens = kWideMinSplitTokens;
   });

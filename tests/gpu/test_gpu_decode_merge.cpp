@@ -47,6 +47,39 @@ std::vector<__half> random_halves(std::size_t count, std::uint32_t seed) {
   return out;
 }
 
+// An fp16 case's inputs and outputs on the device (seeded q, K and V; `lengths` per sequence),
+// wired into `args`; run() launches a plan on poisoned outputs (NaN) and reads them back.
+struct HalfDecodeCase {
+  DecodeArgs args;
+  std::size_t rows;
+  DeviceBuffer q, k, v, lengths, o, lse;
+
+  HalfDecodeCase(DecodeArgs a, const std::vector<std::int32_t>& lens, std::uint32_t seed)
+      : args(a),
+        rows(static_cast<std::size_t>(a.batch * a.heads * a.q_len)),
+        q(upload(random_halves(rows * a.head_dim, seed))),
+        k(upload(random_halves(cache_elements(a), seed + 1))),
+        v(upload(random_halves(cache_elements(a), seed + 2))),
+        lengths(upload(lens)),
+        o(rows * a.head_dim * sizeof(__half)),
+        lse(rows * sizeof(float)) {
+    args.elem = KernelElem::f16;
+    args.q = q.get(), args.k_cache = k.get(), args.v_cache = v.get(), args.o = o.get();
+    args.lse = static_cast<float*>(lse.get());
+    args.lengths = static_cast<const std::int32_t*>(lengths.get());
+  }
+  static std::size_t cache_elements(const DecodeArgs& a) {
+    return static_cast<std::size_t>(a.batch * a.kv_heads * a.max_len * a.head_dim);
+  }
+  std::pair<std::vector<__half>, std::vector<float>> run(const DecodeSplitPlan& plan, void* workspace) {
+    cuda_check(cudaMemset(o.get(), 0xFF, rows * args.head_dim * sizeof(__half)), "poison o");
+    cuda_check(cudaMemset(lse.get(), 0xFF, rows * sizeof(float)), "poison lse");
+    REQUIRE(decode_split(args, plan, workspace, nullptr));
+    cuda_check(cudaDeviceSynchronize(), "decode_split");
+    return {download<__half>(o, rows * args.head_dim), download<float>(lse, rows)};
+  }
+};
+
 }  // namespace
 
 TEST_CASE("decode's split merge: launches of different plans and versions on one workspace", "[gpu][decode]") {
@@ -54,20 +87,13 @@ TEST_CASE("decode's split merge: launches of different plans and versions on one
   cuda_check(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, 0), "SM count");
 
   // Two sequences of different lengths (one split of the short one is empty at 16 splits), GQA 4.
-  DecodeArgs a;
-  a.batch = 2, a.heads = 8, a.kv_heads = 2, a.q_len = 1, a.max_len = 1031, a.head_dim = 128;
-  a.longest = 1031, a.total_tokens = 1031 + 300;
-  a.elem = KernelElem::f16;
-  a.scale = 1.0f / std::sqrt(128.0f);
-  const std::size_t rows = static_cast<std::size_t>(a.batch * a.heads * a.q_len);
-  const std::size_t cache = static_cast<std::size_t>(a.batch * a.kv_heads * a.max_len * a.head_dim);
-  const DeviceBuffer q = upload(random_halves(rows * a.head_dim, 1));
-  const DeviceBuffer k = upload(random_halves(cache, 2));
-  const DeviceBuffer v = upload(random_halves(cache, 3));
-  const DeviceBuffer lengths = upload(std::vector<std::int32_t>{1031, 300});
-  DeviceBuffer o(rows * a.head_dim * sizeof(__half)), lse(rows * sizeof(float));
-  a.q = q.get(), a.k_cache = k.get(), a.v_cache = v.get(), a.o = o.get(), a.lse = static_cast<float*>(lse.get());
-  a.lengths = static_cast<const std::int32_t*>(lengths.get());
+  DecodeArgs shape;
+  shape.batch = 2, shape.heads = 8, shape.kv_heads = 2, shape.q_len = 1, shape.max_len = 1031, shape.head_dim = 128;
+  shape.longest = 1031, shape.total_tokens = 1031 + 300;
+  shape.scale = 1.0f / std::sqrt(128.0f);
+  HalfDecodeCase c(shape, {1031, 300}, 1);
+  const DecodeArgs& a = c.args;
+  const std::size_t rows = c.rows;
 
   // (version, splits) in launch order: repeats, a change of split count, the other version between.
   const std::vector<std::pair<int, int>> launches = {{3, 16}, {3, 16}, {3, 5}, {2, 7}, {3, 16}, {3, 5}, {2, 7}, {3, 17}};
@@ -82,11 +108,7 @@ TEST_CASE("decode's split merge: launches of different plans and versions on one
     const DecodeSplitPlan plan = decode_split_plan(a, version, sm_count, splits);
     REQUIRE(plan.compiled);
     REQUIRE(plan.splits == splits);
-    cuda_check(cudaMemset(o.get(), 0xFF, rows * a.head_dim * sizeof(__half)), "poison o");
-    cuda_check(cudaMemset(lse.get(), 0xFF, rows * sizeof(float)), "poison lse");
-    REQUIRE(decode_split(a, plan, workspace.get(), nullptr));
-    cuda_check(cudaDeviceSynchronize(), "decode_split");
-    return std::make_pair(download<__half>(o, rows * a.head_dim), download<float>(lse, rows));
+    return c.run(plan, workspace.get());
   };
   const auto [o_unsplit, lse_unsplit] = run(3, 1);
 
@@ -130,7 +152,7 @@ TEST_CASE("decode v3's wide instance: where it is planned, and its output agains
   DecodeArgs a;
   a.batch = 2, a.heads = 8, a.kv_heads = 2, a.q_len = 3, a.max_len = 4600, a.head_dim = 128;
   a.longest = 4500, a.total_tokens = 4500 + 2300;
-  a.elem = KernelElem::f16;
+  a.elem = KernelElem::f16;  // HalfDecodeCase runs fp16: the plans checked below are for fp16 too
   a.scale = 1.0f / std::sqrt(128.0f);
 
   for (const auto& [splits, wide] : std::vector<std::pair<int, bool>>{{1, true}, {2, true}, {4, false}}) {
@@ -149,29 +171,17 @@ TEST_CASE("decode v3's wide instance: where it is planned, and its output agains
   CHECK_FALSE(decode_split_plan(many_units, 3, sm_count, 1).wide);
   CHECK_FALSE(decode_split_plan(a, 2, sm_count, 1).wide);  // version 2 has none
 
-  const std::size_t rows = static_cast<std::size_t>(a.batch * a.heads * a.q_len);
-  const std::size_t cache = static_cast<std::size_t>(a.batch * a.kv_heads * a.max_len * a.head_dim);
-  const DeviceBuffer q = upload(random_halves(rows * a.head_dim, 11));
-  const DeviceBuffer k = upload(random_halves(cache, 12));
-  const DeviceBuffer v = upload(random_halves(cache, 13));
-  const DeviceBuffer lengths = upload(std::vector<std::int32_t>{4500, 2300});
-  DeviceBuffer o(rows * a.head_dim * sizeof(__half)), lse(rows * sizeof(float));
-  a.q = q.get(), a.k_cache = k.get(), a.v_cache = v.get(), a.o = o.get(), a.lse = static_cast<float*>(lse.get());
-  a.lengths = static_cast<const std::int32_t*>(lengths.get());
-
+  HalfDecodeCase c(a, {4500, 2300}, 11);
+  const std::size_t rows = c.rows;
   for (int splits : {1, 2}) {
     INFO(fmt::format("{} splits", splits));
-    DecodeSplitPlan plan = decode_split_plan(a, 3, sm_count, splits);
+    DecodeSplitPlan plan = decode_split_plan(c.args, 3, sm_count, splits);
     REQUIRE(plan.wide);
     DeviceBuffer workspace(std::max<std::size_t>(plan.workspace_bytes, 1));
     cuda_check(cudaMemset(workspace.get(), 0xFF, std::max<std::size_t>(plan.workspace_bytes, 1)), "poison workspace");
     auto run = [&](bool wide) {
       plan.wide = wide;
-      cuda_check(cudaMemset(o.get(), 0xFF, rows * a.head_dim * sizeof(__half)), "poison o");
-      cuda_check(cudaMemset(lse.get(), 0xFF, rows * sizeof(float)), "poison lse");
-      REQUIRE(decode_split(a, plan, workspace.get(), nullptr));
-      cuda_check(cudaDeviceSynchronize(), "decode_split");
-      return std::make_pair(download<__half>(o, rows * a.head_dim), download<float>(lse, rows));
+      return c.run(plan, workspace.get());
     };
     const auto [o_narrow, lse_narrow] = run(false);
     const auto [o_wide, lse_wide] = run(true);
