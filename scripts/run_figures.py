@@ -17,9 +17,10 @@ recomputed from the folder's files (standard library only). Run from anywhere:
   run_figures.py ab DIR A B    per case, build A's median time over build B's from DIR/<kind>_A1,
                                <kind>_A2, <kind>_B1, <kind>_B2 (each a fa-bench output folder; the
                                runs taken in turn), best of two over best of two (or one over one
-                               where only round 1 ran), for each kind (sparse, dense) present;
-                               then per build the random masks' time against density x the
-                               density 1 time, best of the runs
+                               where only round 1 ran), for each kind present (sparse, dense, then
+                               any other, e.g. a decode config's); after a sparse kind, per build
+                               the random masks' time against density x the density 1 time, best
+                               of the runs
   run_figures.py keys DIR      dense attention with few keys: per variant of DIR/short_keys/*.csv,
                                or DIR/*.csv where DIR has no short_keys/ (fa-bench and
                                scripts/peers.py over the same plan), each seq_k's time
@@ -195,8 +196,24 @@ def ab(folder, a, b):
             sys.exit(f"run_figures.py: no CSV in {os.path.join(folder, run)}")
         return {r["key"]: r for r in rows_of(paths[0])}
 
+    def label_of(r):
+        if r.get("op") == "decode":
+            label = f"decode b{r['batch']} kv{r['kv_heads']} c{r['seq_k']}"
+            label += f" {r['lengths']}" if r.get("lengths") not in (None, "", "equal") else ""
+            return label + (f" page{r['page_size']}" if r.get("page_size") not in (None, "", "0") else "")
+        label = f"{r.get('pattern') or 'dense'} {(r.get('density') or '')[:6]} seq {r['seq_q']}"
+        label += " causal" if r["causal"] in ("true", "1") else ""
+        label += f" window {r['window']}" if r.get("window") else ""
+        return label + (" per-head" if r.get("mask_per_head") == "true" else "")
+
+    # Kinds: the prefixes with a round-1 folder of both builds, sparse and dense first.
+    if not os.path.isdir(folder):
+        sys.exit(f"run_figures.py: {folder} is not a folder")
+    suffix = f"_{a}1"
+    named = sorted(e[: -len(suffix)] for e in os.listdir(folder) if e.endswith(suffix))
+    kinds = [k for k in ("sparse", "dense") if k in named] + [k for k in named if k not in ("sparse", "dense")]
     found = False
-    for kind in ("sparse", "dense"):
+    for kind in kinds:
         rounds = [i for i in (1, 2) if all(os.path.isdir(os.path.join(folder, f"{kind}_{x}{i}")) for x in (a, b))]
         if 1 not in rounds:
             continue
@@ -205,10 +222,7 @@ def ab(folder, a, b):
         each = "two runs each" if len(rounds) == 2 else "one run each"
         print(f"== {kind}: case; ms of {a}, {b} ({each}); {a} / {b}; samples set aside ({a}, {b})")
         for key, r in runs[a][0].items():
-            label = f"{r.get('pattern') or 'dense'} {(r.get('density') or '')[:6]} seq {r['seq_q']}"
-            label += " causal" if r["causal"] in ("true", "1") else ""
-            label += f" window {r['window']}" if r.get("window") else ""
-            label += " per-head" if r.get("mask_per_head") == "true" else ""
+            label = label_of(r)
             every = [run.get(key) for x in (a, b) for run in runs[x]]
             if not all(row and timed(row) for row in every):  # no ratio without a time in every run
                 states = " ".join(row.get("status") or "?" if row else "missing" for row in every)
@@ -221,8 +235,8 @@ def ab(folder, a, b):
         if kind == "sparse":
             print_density_ratios(runs, (a, b))
     if not found:  # a run named otherwise (ab_main1) would otherwise print nothing at all
-        sys.exit(f"run_figures.py: {folder} holds no run folders sparse_{a}1 and sparse_{b}1, or dense_{a}1 and "
-                 f"dense_{b}1 (a second round: ..2)")
+        sys.exit(f"run_figures.py: {folder} holds no run folders sparse_{a}1 and sparse_{b}1, nor dense_{a}1 and "
+                 f"dense_{b}1, nor any other <kind>_{a}1 and <kind>_{b}1 (a second round: ..2)")
 
 
 def keys(folder):

@@ -130,9 +130,10 @@
 //     batch 64 x 1k 0.91 / 0.95x, batch 1 x 8k 0.81x at 6 stages (1.007x at 4).
 //   - What the splits' merge costs (a diagnostic build at 0e0ebd7, no_merge.diff in results/h200/
 //     decode_wide_f14f2bf6162b/ab: no arrival and no merge, the partials stored and the output left
-//     unwritten; H200, against main in turn, twice): 2.6-2.9 us at every batch 1 and 4 case (batch
-//     1 x 8k 17.5 -> 14.8 us, 1k 10.3 -> 7.3). cuDNN took 19.0 us at batch 1 x 8k there, so its
-//     1.3x (14.6 us) is out of reach of this loop even with a merge that cost nothing. A merge
+//     unwritten; H200, against main in turn, twice; ab_ratios.txt there): 2.5-2.9 us at every batch
+//     1 and 4 case (batch 1 x 8k 17.4 -> 14.7 us best of two, 1k 10.2 -> 7.3). cuDNN took 19.0 us
+//     at batch 1 x 8k there, so its 1.3x (14.6 us) is out of reach of this loop even with a merge
+//     that cost nothing. A merge
 //     through distributed shared memory instead cannot be resident there: at one block an SM the
 //     H200 holds 7 clusters of 16 and 15 of 8 (results/h200/decode_mixed_plan_ee7f044b3f75), where
 //     batch 1's 8 KV heads x 16 splits need 8 of 16 or 16 of 8.
@@ -159,16 +160,18 @@ constexpr int kTile = kWarps * kTokensPerWarp;  // the planner's tile: splits ar
 // kWideMinSplitTokens (decode_split_v3_shape; DecodeSplitPlan::wide). Where main's instance runs
 // one block of 4 warps an SM, it gives each SM twice the warps to issue the copies and to wait at
 // a tile's barrier, and twice the copies in flight (128 KiB). Measured on an H200 (bf16, 32 query
-// heads) against the 4-warp instance, each twice in turn with cuDNN over the same plans
-// (results/h200/decode_wide_f14f2bf6162b: ab/ at 0e0ebd7, replication/ at f14f2bf on another lease):
-//   - batch 16 x 8 KV heads (one split, 128 blocks): 1.015 / 1.007 / 1.002 / 1.004x at 4k / 8k /
-//     32k / 128k in both leases, cuDNN's time over ours then 1.000-1.004x (1.001x at 32k); in a
-//     third lease's sweep of every case (targets_lease/) 0.986-0.996x: a tie that leases decide.
-//   - more splits: batch 1 x 32k / 64k (2048 / 4096 tokens a split) 1.012-1.015x, batch 4 x 8k
-//     1.013x, 32 KV heads batch 1 x 8k 1.008-1.009x; batch 1 x 8k (512 tokens a split) 1.004x
+// heads) against the 4-warp instance, each twice in turn with cuDNN over the same plans, best of
+// two (results/h200/decode_wide_f14f2bf6162b, `run_figures.py ab`: ab/ at 0e0ebd7, replication/ at
+// f14f2bf on another lease):
+//   - batch 16 x 8 KV heads (one split, 128 blocks): 1.014-1.015 / 1.007 / 1.001-1.002 / 1.004x at
+//     4k / 8k / 32k / 128k in both leases, cuDNN's time over ours then 1.001-1.005x from 8k
+//     (0.999-1.001x at 4k); in a third lease's sweep of every case (targets_lease/) 0.986-0.994x
+//     from 8k: a tie that leases decide.
+//   - more splits: batch 1 x 32k / 64k (2048 / 4096 tokens a split) 1.012-1.016x, batch 4 x 8k
+//     1.014x, 32 KV heads batch 1 x 8k 1.010-1.011x; batch 1 x 8k (512 tokens a split) 1.004x
 //     and 1k 0.88x (a half-empty tile a split), so shorter splits keep the 4-warp instance.
 //   - where the 4-warp instance fits two blocks an SM it is faster: batch 64 x 8 KV heads (512
-//     blocks) 0.96-0.985x, 32 KV heads at batch 16 0.98x (at batch 64, 2048 blocks, 1.028x; the
+//     blocks) 0.959-0.990x, 32 KV heads at batch 16 0.98x (at batch 64, 2048 blocks, 1.028x; the
 //     rule keeps both on the 4-warp instance).
 constexpr int kWideWarps = 8;
 constexpr std::int64_t kWideMinSplitTokens = 2048;
