@@ -177,9 +177,9 @@ constexpr int kWideWarps = 8;
 constexpr std::int64_t kWideMinSplitTokens = 2048;
 
 // Whether each tile of a cache lies in one run of memory: contiguous, or pages of a tile or more
-// (tiles start at multiples of kTile). Such tiles take the kernel's whole-tile copies (one address
-// a tile), and the planner's one block an SM.
-__host__ __device__ constexpr bool tiles_in_one_run(bool paged, int page_size, int tile = kTile) {
+// (tiles start at multiples of the instance's `tile`). Such tiles take the kernel's whole-tile
+// copies (one address a tile), and the planner's one block an SM.
+__host__ __device__ constexpr bool tiles_in_one_run(bool paged, int page_size, int tile) {
   return !paged || page_size >= tile;
 }
 
