@@ -8,7 +8,6 @@
 // critical path. Its counters are a zero-initialised device array (one per translation unit) that
 // the merging block resets, so they are zero again for the next launch; launches of one file's
 // kernels must therefore not overlap (fa-bench runs one launch at a time).
-#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -23,11 +22,7 @@ constexpr int kMaxSplitUnits = 1 << 16;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
-// Zero at load; every merge leaves its unit's at zero. A split takes a ticket from split_arrivals as
-// soon as its loop ends and, unless it is the last, publishes its partial and counts it in
-// split_published; the last waits for the others' publications and merges.
-__device__ unsigned split_arrivals[kMaxSplitUnits];
-__device__ unsigned split_published[kMaxSplitUnits];
+__device__ unsigned split_arrivals[kMaxSplitUnits];  // zero at load; every merge leaves its unit's at zero
 
 struct SplitShape {
   int group_size;      // query heads per KV head
@@ -69,38 +64,24 @@ __device__ __forceinline__ int query_row(const DecodeArgs& a, const SplitShape& 
   return (static_cast<int>(rows.b) * static_cast<int>(a.heads) + head) * q_len + row % q_len;
 }
 
-// Dynamic shared memory finish_split uses: the groups' states (GROUPS x ROWS rows STRIDE floats
-// apart, then their maxima and sums), or, once they are spent, a float4 and a float2 per thread for
-// the merge; then the merging block's own partial (ROWS x D floats), which it never stores.
-template <int D, int ROWS, int GROUPS, int THREADS, int STRIDE>
-constexpr int kOwnPartialOffset = ((std::max(GROUPS * ROWS * (STRIDE + 2), THREADS * 6) * 4 + 15) / 16) * 16;
-template <int D, int ROWS, int GROUPS, int THREADS, int STRIDE = D>
-constexpr int kFinishSmemBytes = kOwnPartialOffset<D, ROWS, GROUPS, THREADS, STRIDE> + ROWS * D * 4;
+// Dynamic shared memory finish_split reuses for its last-block merge: a float4 and a float2 per thread.
+template <int ROWS, int THREADS>
+constexpr int kCombineSmemBytes = THREADS * (16 + 8);
 
-// A split's ticket: relaxed, since its order says only who merges; what the merge reads is ordered
-// by split_published (publish, wait_published).
-__device__ __forceinline__ unsigned take_ticket(unsigned* counter) {
+// Arrival at a unit's counter: one acquire-release atomic (the block's partial stores, ordered
+// before it by the barrier that precedes it, are released with it; the merging block's reads,
+// after the barrier that follows it, acquire the others'). It replaced a fence, the atomic and a
+// second fence (decode_split_mma.cu says what that measured).
+__device__ __forceinline__ unsigned arrive_at(unsigned* counter) {
   unsigned old;
-  asm volatile("atom.relaxed.gpu.global.add.u32 %0, [%1], 1;\n" : "=r"(old) : "l"(counter) : "memory");
+  asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;\n" : "=r"(old) : "l"(counter) : "memory");
   return old;
-}
-
-// The block's partial stores, ordered before it by the barrier that precedes it, released with one
-// reduction that returns nothing, so the block need not wait for it.
-__device__ __forceinline__ void publish(unsigned* counter) {
-  asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(counter) : "memory");
-}
-
-__device__ __forceinline__ void wait_published(const unsigned* counter, unsigned count) {
-  unsigned seen;
-  do {
-    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(seen) : "l"(counter) : "memory");
-  } while (seen < count);
 }
 
 // smem holds group_o [GROUPS][ROWS][STRIDE], then group_m and group_l [GROUPS][ROWS] (log2-domain
 // max and sum of each group), written and synchronised by the caller; rows past the group need not
-// be written, they are skipped. smem must hold kFinishSmemBytes<D, ROWS, GROUPS, THREADS, STRIDE>. STRIDE: floats between rows of group_o (D, or padded so a
+// be written, they are skipped. smem is reused afterwards, so it must hold
+// kCombineSmemBytes<ROWS, THREADS> too. STRIDE: floats between rows of group_o (D, or padded so a
 // warp's rows fall in different banks); BATCH: partials a merging thread has in flight at once.
 template <class T, int D, int ROWS, int GROUPS, int THREADS, int STRIDE = D, int BATCH = 16>
 __device__ __forceinline__ void finish_split(unsigned char* smem, const DecodeArgs& a, const SplitShape& shape,
@@ -114,13 +95,7 @@ __device__ __forceinline__ void finish_split(unsigned char* smem, const DecodeAr
   __shared__ int out_rows[ROWS];
   __shared__ float group_weight[GROUPS][ROWS];  // exp2(m_g - max) / sum: the groups' shares of a row
   __shared__ float row_lse2[ROWS];
-  __shared__ bool merges;
   const int valid_rows = min(ROWS, shape.rows_per_group - rows.first_row);  // rows past the group come last
-  float* own_o = reinterpret_cast<float*>(smem + kOwnPartialOffset<D, ROWS, GROUPS, THREADS, STRIDE>);
-  // The ticket's round trip runs beside the groups' merge below; the last split's comes back
-  // splits - 1 (decode_split_mma.cu says what this measured against arriving after the stores).
-  unsigned ticket = 0;
-  if (shape.splits > 1 && threadIdx.x == 0) ticket = take_ticket(&split_arrivals[unit]);
 
   // A thread per row: the groups' weights and the row's log-sum-exp (log2 domain).
   if (threadIdx.x < valid_rows) {
@@ -139,9 +114,7 @@ __device__ __forceinline__ void finish_split(unsigned char* smem, const DecodeAr
     for (int g = 0; g < GROUPS; ++g) group_weight[g][r] = sum > 0.0f ? w[g] / sum : 0.0f;
     row_lse2[r] = sum > 0.0f ? row_max + log2f(sum) : -INFINITY;
   }
-  if (threadIdx.x == 0) merges = shape.splits > 1 && ticket == static_cast<unsigned>(shape.splits - 1);
   __syncthreads();
-  const bool last = merges;
   // A thread per 4 elements of a row: the normalised output, or this split's partial.
   for (int idx = threadIdx.x; idx < valid_rows * kVectors; idx += THREADS) {
     const int r = idx / kVectors, vec = idx % kVectors, out = out_rows[r];
@@ -157,8 +130,6 @@ __device__ __forceinline__ void finish_split(unsigned char* smem, const DecodeAr
       dst[0] = from_float<T>(acc.x), dst[1] = from_float<T>(acc.y), dst[2] = from_float<T>(acc.z);
       dst[3] = from_float<T>(acc.w);
       if (vec == 0) a.lse[out] = row_lse2[r] * kLn2;
-    } else if (last) {
-      reinterpret_cast<float4*>(own_o + r * D)[vec] = acc;
     } else {
       const std::int64_t slot = static_cast<std::int64_t>(out) * shape.splits + split;
       reinterpret_cast<float4*>(part_o + slot * D)[vec] = acc;
@@ -166,16 +137,15 @@ __device__ __forceinline__ void finish_split(unsigned char* smem, const DecodeAr
     }
   }
   if (shape.splits == 1) return;
+
+  // The last split of this unit to arrive merges all of them: o = sum_s exp2(lse_s - lse) o_s with
+  // lse = log2 sum_s exp2(lse_s), exact for normalised partials (an empty split: lse_s = -inf).
+  // Arrival as a grid barrier counts it (arrive_at).
+  __shared__ bool merges;
   __syncthreads();
-  if (!last) {
-    if (threadIdx.x == 0) publish(&split_published[unit]);
-    return;
-  }
-  // The last split merges all of them: o = sum_s exp2(lse_s - lse) o_s with lse = log2 sum_s
-  // exp2(lse_s), exact for normalised partials (an empty split: lse_s = -inf); its own partial
-  // from shared memory, the others' once they are published.
-  if (threadIdx.x == 0) wait_published(&split_published[unit], static_cast<unsigned>(shape.splits - 1));
+  if (threadIdx.x == 0) merges = arrive_at(&split_arrivals[unit]) == static_cast<unsigned>(shape.splits - 1);
   __syncthreads();
+  if (!merges) return;
   // The merge is a chain of L2 round trips on the kernel's critical path, so it takes as few as it
   // can: a thread per (row, 4-element vector, share of the splits) issues kBatch partials and their
   // log-sum-exps at once and folds them into a running (max, sum, weighted sum); the shares meet in
@@ -201,11 +171,10 @@ __device__ __forceinline__ void finish_split(unsigned char* smem, const DecodeAr
 #pragma unroll
         for (int k = 0; k < kBatch; ++k) {
           const int s = s0 + k * parts;
-          const bool inside = s < shape.splits && s != split;
+          const bool inside = s < shape.splits;
           x[k] = inside ? __ldcg(reinterpret_cast<const float4*>(part_o + (first_slot + s) * D) + vec)
                         : make_float4(0, 0, 0, 0);
           lse[k] = inside ? __ldcg(part_lse + first_slot + s) : -INFINITY;
-          if (s == split) x[k] = reinterpret_cast<const float4*>(own_o + r * D)[vec], lse[k] = row_lse2[r];
         }
         float m_new = m;
 #pragma unroll
@@ -248,7 +217,7 @@ __device__ __forceinline__ void finish_split(unsigned char* smem, const DecodeAr
     }
     __syncthreads();
   }
-  if (threadIdx.x == 0) split_arrivals[unit] = 0, split_published[unit] = 0;
+  if (threadIdx.x == 0) split_arrivals[unit] = 0;
 }
 
 }  // namespace

@@ -49,7 +49,9 @@ struct SplitTraits {
   static constexpr int kTile = kGroups * kTokensPerGroup;  // 4096 / D tokens per stage
   static constexpr int kRowBytes = D * static_cast<int>(sizeof(T));
   static constexpr int kStageBytes = 2 * kTile * kRowBytes;  // K then V
-  static constexpr int kSmemBytes = std::max(kStages * kStageBytes, kFinishSmemBytes<D, ROWS, kGroups, kThreads>);
+  static constexpr int kMergeBytes = kGroups * ROWS * (D + 2) * 4;
+  static constexpr int kCombineBytes = kCombineSmemBytes<ROWS, kThreads>;
+  static constexpr int kSmemBytes = std::max({kStages * kStageBytes, kMergeBytes, kCombineBytes});
 };
 
 template <class T, int D, int ROWS>

@@ -199,8 +199,9 @@ struct MmaDecodeTraits {
   // from d128 (two blocks an SM by shared memory either way); 16 at d64, where 32 would take the
   // registers of its third and fourth block.
   static constexpr int kMergeBatch = D >= 128 ? 32 : 16;
-  static constexpr int kSmemBytes =
-      std::max(kStages * kStageBytes, kFinishSmemBytes<D, kRows, kWarps, kThreads, kOStride>);
+  static constexpr int kMergeBytes = kWarps * kRows * (kOStride + 2) * 4;
+  static constexpr int kCombineBytes = kCombineSmemBytes<kRows, kThreads>;
+  static constexpr int kSmemBytes = std::max({kStages * kStageBytes, kMergeBytes, kCombineBytes});
   static_assert(kChunks % 8 == 0, "swizzled rows need a multiple of 8 chunks");
 };
 
