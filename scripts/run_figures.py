@@ -199,6 +199,7 @@ def ab(folder, a, b):
     def label_of(r):
         if r.get("op") == "decode":
             label = f"decode b{r['batch']} kv{r['kv_heads']} c{r['seq_k']}"
+            label += f" d{r['head_dim']}" if r.get("head_dim") not in (None, "", "128") else ""  # d 128 the default
             label += f" {r['lengths']}" if r.get("lengths") not in (None, "", "equal") else ""
             return label + (f" page{r['page_size']}" if r.get("page_size") not in (None, "", "0") else "")
         label = f"{r.get('pattern') or 'dense'} {(r.get('density') or '')[:6]} seq {r['seq_q']}"

@@ -98,15 +98,17 @@ with tempfile.TemporaryDirectory() as d:
     out = run("scaling", os.path.join(d, "one_batch"))
     check(out.returncode != 0 and "differ only in batch" in out.stderr, f"scaling without such cases: {out.stderr}")
 
-    # Any other kind of run folder (a decode config's), its rows labelled by batch, KV heads and cache.
+    # Any other kind of run folder (a decode config's), its rows labelled by batch, KV heads, cache and
+    # a head dim other than 128.
     decode_row = dict(key="dk", op="decode", batch="16", kv_heads="8", seq_k="8192", lengths="equal", page_size="0",
-                      status="ok", time_ms_median="", throttled_samples="0")
+                      head_dim="128", status="ok", time_ms_median="", throttled_samples="0")
     for run_name, t in (("one_main1", "0.126"), ("one_main2", "0.125"), ("one_wide1", "0.124"), ("one_wide2", "0.125")):
-        write_csv(os.path.join(d, "abdec", run_name, "x.csv"), [dict(decode_row, time_ms_median=t)])
+        write_csv(os.path.join(d, "abdec", run_name, "x.csv"),
+                  [dict(decode_row, time_ms_median=t), dict(decode_row, key="dk64", head_dim="64", time_ms_median=t)])
     out = run("ab", os.path.join(d, "abdec"), "main", "wide")
-    check(out.returncode == 0 and "== one:" in out.stdout and "decode b16 kv8 c8192" in out.stdout
-          and "1.008" in out.stdout,
-          f"ab over a decode kind: best of two 0.125 over best of two 0.124: {out.stdout} {out.stderr}")
+    check(out.returncode == 0 and "== one:" in out.stdout and "decode b16 kv8 c8192 " in out.stdout
+          and "decode b16 kv8 c8192 d64 " in out.stdout and "1.008" in out.stdout,
+          f"ab over a decode kind: best of two 0.125 over best of two 0.124, d 64 named: {out.stdout} {out.stderr}")
 
     write_csv(os.path.join(d, "ab2", "ab_main1", "x.csv"), [dict(base, key="k", time_ms_median="1.0")])
     out = run("ab", os.path.join(d, "ab2"), "main", "ref")

@@ -137,6 +137,16 @@
 //     through distributed shared memory instead cannot be resident there: at one block an SM the
 //     H200 holds 7 clusters of 16 and 15 of 8 (results/h200/decode_mixed_plan_ee7f044b3f75), where
 //     batch 1's 8 KV heads x 16 splits need 8 of 16 or 16 of 8.
+//   - Tried and reverted (590b353, results/h200/decode_ticket_590b353d085c, H200, against main
+//     6b3be04 in the same lease, each twice in turn): each split taking a ticket (a relaxed atomic)
+//     as its loop ends, its round trip beside the warps' merge; the last keeping its own partial in
+//     shared memory and waiting for the others', which they publish by a release reduction that
+//     returns nothing. Validated by fa-bench's runs (every row ok), memcheck and racecheck, but its
+//     [decode] GPU test had not finished at 100 s (main's takes 82; not looked into) and it was
+//     0.4-1.1 us slower on every case with splits: batch 1 x 1k / 8k / 32k / 128k 0.907 / 0.951 /
+//     0.976 / 0.996x, batch 4 x 2k 0.958x, paged by 64 at 8k 0.938x, d 64 at 8k 0.933x. Probably
+//     (not traced) the splits end so close together that the last one waits for the one before's
+//     publication, a round trip more than the acquire-release arrival's.
 //   - Since f14f2bf a wide instance (8 warps) where a launch is one block an SM (below).
 #include <cuda_runtime.h>
 
