@@ -2,9 +2,10 @@
 """The figures a results folder's README entry quotes that `fa-bench compare` does not give,
 recomputed from the folder's files (standard library only). Run from anywhere:
 
-  run_figures.py density DIR   sparse.wgmma's time against density x its full time on the random
-                               masks of DIR's sparse-*.csv (one per sequence length), and its
-                               density 1 against attn.wgmma at the same dense shape
+  run_figures.py density DIR   each sparse variant's time against density x its full time on the
+                               random masks of DIR's sparse-<seq>*.csv (fa-bench's, one per sequence
+                               length, and peers' over the same plan, e.g. sparse-8k-flex.csv), and
+                               its density 1 against attn.wgmma at the same dense shape
   run_figures.py clocks DIR    each case's median, minimum, standard deviation and samples in
                                DIR/run*/*.json (one process each), and the spells of clock-event
                                reasons in DIR/clocks.csv and DIR/reasons.csv (nvidia-smi, every
@@ -65,23 +66,26 @@ def density(folder):
         sys.exit(f"run_figures.py: no sparse-*.csv in {folder}")
     for path in files:
         rows = rows_of(path)
-        name = os.path.basename(path)[len("sparse-"):-len(".csv")]
+        name = os.path.basename(path)[len("sparse-"):-len(".csv")].split("-")[0]  # sparse-8k-flex.csv: 8k
         for random in random_by_problem(rows).values():
             full_row = next((r for r in random if is_full(r)), None)
             if full_row is None:
                 sys.exit(f"run_figures.py: {path} has no random mask at density 1")
             full = float(full_row["time_ms_median"])
-            print(f"seq {name}, random masks: time / (density x the density 1 time)")
+            variant = full_row.get("variant") or "sparse"
+            print(f"seq {name}, random masks, {variant}: time / (density x the density 1 time); what the time "
+                  f"takes beyond that share, us (1.1x allows a tenth of the share)")
             for r in random:
                 t, dens = float(r["time_ms_median"]), float(r["density"])
-                print(f"  density {dens:.4f}: {t:.4f} ms, {float(r['tflops']):.1f} TFLOP/s, {t / (dens * full):.3f}")
+                print(f"  density {dens:.4f}: {t:.4f} ms, {float(r['tflops']):.1f} TFLOP/s, {t / (dens * full):.3f}; "
+                      f"{1000 * (t - dens * full):.1f} us beyond {1000 * dens * full:.1f}")
             same_shape = ("dtype", "seq_q", "seq_k", "head_dim")  # the dense run of this problem's shape
             for r in rows:
                 if (r["op"] == "attention" and r["causal"] == "false"
                         and all(r.get(c) == full_row.get(c) for c in same_shape)):
                     t = float(r["time_ms_median"])
                     print(f"  attn.wgmma at density 1's shape: {t:.4f} ms, {float(r['tflops']):.1f} TFLOP/s; "
-                          f"sparse.wgmma v3 takes {full / t:.3f}x its time")
+                          f"{variant} takes {full / t:.3f}x its time")
 
 
 def clocks(folder):
@@ -250,8 +254,8 @@ def keys(folder):
     for path in paths:
         for r in rows_of(path):
             by_variant.setdefault(r["variant"], []).append(r)
-    print("variant; seq_k: ms, TFLOP/s, time / (seq_k / longest x the longest's time); clock MHz, samples "
-          "kept and set aside")
+    print("variant; seq_k: ms, TFLOP/s, time / (seq_k / longest x the longest's time), what the time takes "
+          "beyond that share (us); clock MHz, samples kept and set aside")
     for variant, rows in by_variant.items():
         rows.sort(key=lambda r: int(r["seq_k"]))
         longest = rows[-1]
@@ -264,7 +268,7 @@ def keys(folder):
                 print(f"  seq_k {k:6d}: {r['status']} ({r['reason']})")
                 continue
             t = float(r["time_ms_median"])
-            ratio = f"{t / (k / k_long * t_long):.3f}" if t_long else "-"
+            ratio = f"{t / (k / k_long * t_long):.3f}, {1000 * (t - k / k_long * t_long):.1f} us" if t_long else "-"
             n, aside = int(r["samples"]), int(r.get("throttled_samples") or 0)
             kept = f"all {n} samples below the clock bar (their statistics)" if aside == n > 0 else \
                 f"{n} kept, {aside} set aside"

@@ -42,11 +42,17 @@ with tempfile.TemporaryDirectory() as d:
         dict(base, key="s/random-density0.1/per-head", density="0.1", time_ms_median="9.9", mask_per_head="true"),
         dict(base, key="d", op="attention", pattern="", density="", time_ms_median="1.6"),
         dict(base, key="e", op="attention", pattern="", density="", time_ms_median="6.4", seq_q="16384")])
+    write_csv(os.path.join(d, "sweep", "sparse-8k-flex.csv"), [
+        dict(base, key="f/random-density0.1/flex", density="0.1", time_ms_median="0.44", variant="torch.flex_attention"),
+        dict(base, key="f/random-density1/flex", density="1", time_ms_median="4.0", variant="torch.flex_attention")])
     out = run("density", os.path.join(d, "sweep"))
-    check(out.returncode == 0 and "density 0.1000: 0.3000 ms, 600.0 TFLOP/s, 1.500" in out.stdout
+    check(out.returncode == 0 and "density 0.1000: 0.3000 ms, 600.0 TFLOP/s, 1.500; 100.0 us beyond 200.0" in out.stdout
           and "takes 1.250x its time" in out.stdout and "9.9" not in out.stdout and "6.4" not in out.stdout,
           f"density: 0.3 / (0.1 x 2.0), per-head masks left out, 2.0 / 1.6 (the dense row of another seq left "
           f"out): {out.stdout} {out.stderr}")
+    check("seq 8k, random masks, torch.flex_attention: time" in out.stdout
+          and "density 0.1000: 0.4400 ms, 600.0 TFLOP/s, 1.100; 40.0 us beyond 400.0" in out.stdout and "8k-flex" not in out.stdout,
+          f"density: a peer's sparse-8k-flex.csv by its variant under seq 8k, 0.44 / (0.1 x 4.0): {out.stdout}")
 
     for run_name, t in (("sparse_main1", "1.10"), ("sparse_main2", "1.00"), ("sparse_ref1", "0.80"), ("sparse_ref2", "0.90")):
         write_csv(os.path.join(d, "ab", run_name, "x.csv"), [dict(base, key="k", time_ms_median=t, throttled_samples="2")])
@@ -123,7 +129,7 @@ with tempfile.TemporaryDirectory() as d:
         dict(key_row, variant="torch.sdpa_flash", seq_k="1024", time_ms_median="0.4", throttled_samples="30"),
         dict(key_row, variant="torch.sdpa_flash", seq_k="8192", time_ms_median="", status="timeout", reason="slow")])
     out = run("keys", os.path.join(d, "keys"))
-    check(out.returncode == 0 and "0.2500 ms,  600.0 TFLOP/s, 1.250" in out.stdout
+    check(out.returncode == 0 and "0.2500 ms,  600.0 TFLOP/s, 1.250, 50.0 us;" in out.stdout
           and "torch.sdpa_flash (no time at seq_k 8192: timeout, so no ratio)" in out.stdout
           and "timeout (slow)" in out.stdout and "all 30 samples below the clock bar" in out.stdout,
           f"keys: 0.25 / (1024 / 8192 x 1.6), a peer without its longest time gives no ratio, a row of throttled "

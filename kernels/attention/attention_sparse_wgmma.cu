@@ -187,6 +187,12 @@
 //    whole of configs/sparse.json at seq 8k and 16k at fb5fc8f (results/h200/
 //    ws_q_prefetch_fb5fc8f6d471/sweep): density 0.1 1.234x density x the full time at 8k (0.2182
 //    against 1.7668 ms), 1.099x at 16k; density 1 1.050 / 1.047x attn.wgmma's time.
+//    The target at seq 8k density 0.1 (time at most 1.1 x density x the density 1 time) allows a
+//    launch 17.4 us beyond its share. At 99232bf on an H200, two rounds in one lease (results/h200/
+//    density_limit_99232bf24ac0), this kernel spends 40.5-41.2 us beyond it (1.233-1.236x; 15.6 us of
+//    it a launch's cost beyond its batches), sparse.block_skip 60.9 (1.172x), FlexAttention 71.6-72.9
+//    (1.258-1.264x), and the dense kernels with 768 keys and no mask: cuDNN 23.4-23.9 (1.155-1.159x),
+//    FlashAttention-2 28.9 (1.101x, its steps 1.8x slower), attn.wgmma 40.8-41.2 (1.261-1.264x).
 //    cuDNN with 768 keys (dense, results/h200/pingpong_gated_e214e79a35f7/arg_c2140e576de0/
 //    ncu_cudnn_768.txt) runs one persistent kernel of 132 blocks of 384 threads (168 registers, 232
 //    KiB of shared memory), named for tiles of 64 x 128 x 128: 64 query rows a tile where this
