@@ -193,6 +193,9 @@
 //    it a launch's cost beyond its batches), sparse.block_skip 60.9 (1.172x), FlexAttention 71.6-72.9
 //    (1.258-1.264x), and the dense kernels with 768 keys and no mask: cuDNN 23.4-23.9 (1.155-1.159x),
 //    FlashAttention-2 28.9 (1.101x, its steps 1.8x slower), attn.wgmma 40.8-41.2 (1.261-1.264x).
+//    Nsight Compute in that lease (results/h200/ncu_keys_99232bf24ac0, dense, 768 and 8192 keys):
+//    issue slots as busy as cuDNN's (39-43%), but a query tile's work outside its steps 2.2x
+//    cuDNN's instructions (about 5300 against 2400 a tile) and a step 3.9% more.
 //    cuDNN with 768 keys (dense, results/h200/pingpong_gated_e214e79a35f7/arg_c2140e576de0/
 //    ncu_cudnn_768.txt) runs one persistent kernel of 132 blocks of 384 threads (168 registers, 232
 //    KiB of shared memory), named for tiles of 64 x 128 x 128: 64 query rows a tile where this
