@@ -60,6 +60,12 @@ def is_full(row):
     return abs(float(row["density"]) - 1) < 1e-3
 
 
+def over_share(t, share):
+    """A time (ms) against its share (ms): the ratio, and how many us it takes beyond the share (what
+    "time tracks density" bounds: 1.1x allows a tenth of the share)."""
+    return t / share, 1000 * (t - share)
+
+
 def density(folder):
     files = sorted(glob.glob(os.path.join(folder, "sparse-*.csv")), key=lambda p: (len(p), p))  # 8k before 16k
     if not files:
@@ -77,8 +83,9 @@ def density(folder):
                   f"takes beyond that share, us (1.1x allows a tenth of the share)")
             for r in random:
                 t, dens = float(r["time_ms_median"]), float(r["density"])
-                print(f"  density {dens:.4f}: {t:.4f} ms, {float(r['tflops']):.1f} TFLOP/s, {t / (dens * full):.3f}; "
-                      f"{1000 * (t - dens * full):.1f} us beyond {1000 * dens * full:.1f}")
+                ratio, beyond = over_share(t, dens * full)
+                print(f"  density {dens:.4f}: {t:.4f} ms, {float(r['tflops']):.1f} TFLOP/s, {ratio:.3f}; "
+                      f"{beyond:.1f} us beyond {1000 * dens * full:.1f}")
             same_shape = ("dtype", "seq_q", "seq_k", "head_dim")  # the dense run of this problem's shape
             for r in rows:
                 if (r["op"] == "attention" and r["causal"] == "false"
@@ -268,7 +275,7 @@ def keys(folder):
                 print(f"  seq_k {k:6d}: {r['status']} ({r['reason']})")
                 continue
             t = float(r["time_ms_median"])
-            ratio = f"{t / (k / k_long * t_long):.3f}, {1000 * (t - k / k_long * t_long):.1f} us" if t_long else "-"
+            ratio = "{:.3f}, {:.1f} us".format(*over_share(t, k / k_long * t_long)) if t_long else "-"
             n, aside = int(r["samples"]), int(r.get("throttled_samples") or 0)
             kept = f"all {n} samples below the clock bar (their statistics)" if aside == n > 0 else \
                 f"{n} kept, {aside} set aside"
